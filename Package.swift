@@ -1,0 +1,61 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "iosim",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "iosim", targets: ["iosim"]),
+        .library(name: "AttentionReference", targets: ["AttentionReference"]),
+        .library(name: "IOSim", targets: ["IOSim"]),
+        .library(name: "NpyIO", targets: ["NpyIO"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+    ],
+    targets: [
+        // cblas.h and lapacke.h from Debian's OpenBLAS and LAPACKE packages.
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev", "pkg-config"])]
+        ),
+        .target(name: "NpyIO"),
+        .target(
+            name: "AttentionReference",
+            dependencies: ["COpenBLAS", .product(name: "RealModule", package: "swift-numerics")]
+        ),
+        .target(
+            name: "IOSim",
+            dependencies: ["AttentionReference", .product(name: "RealModule", package: "swift-numerics")]
+        ),
+        .target(
+            name: "IOSimCLI",
+            dependencies: [
+                "IOSim", "AttentionReference", "NpyIO",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "iosim", dependencies: ["IOSimCLI"]),
+        .testTarget(
+            name: "AttentionReferenceTests",
+            dependencies: [
+                "AttentionReference",
+                .product(name: "RealModule", package: "swift-numerics"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(name: "NpyIOTests", dependencies: ["NpyIO"]),
+        .testTarget(
+            name: "IOSimTests",
+            dependencies: [
+                "IOSim", "AttentionReference",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(name: "IOSimCLITests", dependencies: ["IOSimCLI", "NpyIO", "AttentionReference", "IOSim"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,70 @@
+/// Where a causal diagonal sits when `nq ≠ nk`.
+public enum CausalAlignment: String, Sendable, CaseIterable {
+    /// Row r sees columns c ≤ r (PyTorch `is_causal`).
+    case topLeft
+    /// Row r sees columns c ≤ r + nk − nq (FlashAttention-2 ≥ 2.1): the last query sees every key.
+    case bottomRight
+}
+
+/// Which scores take part in the softmax. Boolean masks use PyTorch's convention
+/// (`true` = attend); additive masks are added to the scaled scores (−∞ removes an entry).
+/// Element masks hold either `nq·nk` entries (shared by every batch and head) or
+/// `batch·heads·nq·nk` entries.
+public enum AttentionMask: Sendable, Equatable {
+    case none
+    case causal(CausalAlignment)
+    /// Row r (shifted by the alignment) sees columns in [r − left, r + right].
+    case slidingWindow(left: Int, right: Int, alignment: CausalAlignment)
+    case boolean([Bool])
+    case additive([Double])
+
+    /// Shift that places row r's diagonal at column r + offset.
+    static func offset(_ alignment: CausalAlignment, nq: Int, nk: Int) -> Int {
+        alignment == .topLeft ? 0 : nk - nq
+    }
+
+    /// The contiguous range of columns row `row` may see, for the structured masks;
+    /// `nil` for element masks. An empty range means a fully masked row.
+    func columnRange(row: Int, nq: Int, nk: Int) -> Range<Int>? {
+        switch self {
+        case .none:
+            return 0..<nk
+        case let .causal(alignment):
+            let hi = min(nk, max(0, row + Self.offset(alignment, nq: nq, nk: nk) + 1))
+            return 0..<hi
+        case let .slidingWindow(left, right, alignment):
+            let r = row + Self.offset(alignment, nq: nq, nk: nk)
+            let lo = min(nk, max(0, r - left))
+            let hi = max(lo, min(nk, r + right + 1))
+            return lo..<hi
+        case .boolean, .additive:
+            return nil
+        }
+    }
+
+    /// Throws when an element mask has neither of its accepted sizes.
+    func validate(_ shape: AttentionShape) throws(AttentionError) {
+        let count: Int
+        switch self {
+        case .none, .causal: return
+        case let .slidingWindow(left, right, _):
+            if left < 0 || right < 0 { throw .negativeWindow(left: left, right: right) }
+            return
+        case let .boolean(m): count = m.count
+        case let .additive(m): count = m.count
+        }
+        let plane = shape.nq * shape.nk
+        if count != plane && count != plane * shape.batch * shape.heads {
+            throw .maskShape(expected: "\(plane) (Nq·Nk) or \(plane * shape.batch * shape.heads) (batch·heads·Nq·Nk)", actual: count)
+        }
+    }
+
+    /// Offset of the (batch·heads index `bh`) plane inside an element mask.
+    func planeOffset(bh: Int, plane: Int) -> Int {
+        switch self {
+        case let .boolean(m): return m.count == plane ? 0 : bh * plane
+        case let .additive(m): return m.count == plane ? 0 : bh * plane
+        default: return 0
+        }
+    }
+}

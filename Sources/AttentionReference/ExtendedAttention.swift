@@ -1,0 +1,90 @@
+import RealModule
+
+#if arch(x86_64) || arch(i386)
+/// The wider type used to measure fp64 errors: x87 extended precision (64-bit significand).
+public typealias WideFloat = Float80
+#else
+/// Platforms without Float80 fall back to fp64 with compensated sums.
+public typealias WideFloat = Double
+#endif
+
+/// Attention in extended precision with compensated (Neumaier) sums, by straightforward loops:
+/// the yardstick that fp64 results are measured against. O(nq·nk·d) time and O(nk) memory per
+/// row; meant for small and moderate problems.
+public enum ExtendedAttention {
+    public static func forward(
+        q: [Double], k: [Double], v: [Double], shape: AttentionShape, mask: AttentionMask = .none,
+        scale: Double? = nil
+    ) throws(AttentionError) -> AttentionResult<Double> {
+        try shape.validate()
+        try mask.validate(shape)
+        for (name, n, expected) in [("q", q.count, shape.qCount), ("k", k.count, shape.kCount),
+                                    ("v", v.count, shape.vCount)] where n != expected {
+            throw .bufferSize(name: name, expected: expected, actual: n)
+        }
+        let (nq, nk, d, dv) = (shape.nq, shape.nk, shape.d, shape.dv)
+        let scale = WideFloat(scale ?? 1 / Double.sqrt(Double(d)))
+        var o = [Double](repeating: 0, count: shape.oCount)
+        var lse = [Double](repeating: 0, count: shape.lseCount)
+        var scores = [WideFloat](repeating: 0, count: nk)
+        var live = [Bool](repeating: false, count: nk)
+        for b in 0..<shape.batch {
+            for h in 0..<shape.heads {
+                let bh = b * shape.heads + h
+                let kvh = b * shape.kvHeads + h / shape.groupSize
+                let moff = mask.planeOffset(bh: bh, plane: nq * nk)
+                for r in 0..<nq {
+                    let range = mask.columnRange(row: r, nq: nq, nk: nk) ?? 0..<nk
+                    var m = -WideFloat.infinity
+                    var sawNaN = false
+                    for j in 0..<nk {
+                        live[j] = range.contains(j)
+                        if case let .boolean(keep) = mask, !keep[moff + r * nk + j] { live[j] = false }
+                        guard live[j] else { continue }
+                        var dot = CompensatedSum<WideFloat>()
+                        for t in 0..<d {
+                            dot.add(WideFloat(q[(bh * nq + r) * d + t]) * WideFloat(k[(kvh * nk + j) * d + t]))
+                        }
+                        var s = scale * dot.value
+                        if case let .additive(bias) = mask { s += WideFloat(bias[moff + r * nk + j]) }
+                        scores[j] = s
+                        if s.isNaN { sawNaN = true } else if s > m { m = s }
+                    }
+                    if sawNaN { m = .nan }
+                    let orow = (bh * nq + r) * dv
+                    if m == -WideFloat.infinity {
+                        lse[bh * nq + r] = -.infinity
+                        continue
+                    }
+                    var l = CompensatedSum<WideFloat>()
+                    var acc = [CompensatedSum<WideFloat>](repeating: .init(), count: dv)
+                    for j in 0..<nk where live[j] {
+                        let p = WideFloat.exp(scores[j] - m)
+                        l.add(p)
+                        for t in 0..<dv { acc[t].add(p * WideFloat(v[(kvh * nk + j) * dv + t])) }
+                    }
+                    for t in 0..<dv { o[orow + t] = Double(acc[t].value / l.value) }
+                    lse[bh * nq + r] = Double(m + WideFloat.log(l.value))
+                }
+            }
+        }
+        return AttentionResult(o: o, lse: lse)
+    }
+}
+
+/// A running sum with Neumaier compensation, built on `Augmented.sum`.
+public struct CompensatedSum<T: Real & Sendable>: Sendable {
+    public private(set) var head: T = 0
+    public private(set) var tail: T = 0
+    public init() {}
+
+    public mutating func add(_ x: T) {
+        // Augmented.sum(large:small:) needs |large| ≥ |small|; order the pair to keep it exact.
+        let (s, e) = Swift.abs(head) >= Swift.abs(x)
+            ? Augmented.sum(large: head, small: x) : Augmented.sum(large: x, small: head)
+        head = s
+        tail += e
+    }
+
+    public var value: T { head + tail }
+}

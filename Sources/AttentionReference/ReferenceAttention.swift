@@ -1,0 +1,191 @@
+import Dispatch
+import RealModule
+
+/// Attention output: O `[batch, heads, nq, dv]` and the natural-log LSE of the scaled,
+/// masked scores `[batch, heads, nq]`.
+public struct AttentionResult<T: Sendable>: Sendable {
+    public var o: [T]
+    public var lse: [T]
+
+    public init(o: [T], lse: [T]) {
+        self.o = o
+        self.lse = lse
+    }
+}
+
+/// The exact CPU attention reference: O = softmax(scale·QKᵀ + mask)·V with cblas GEMMs in row
+/// chunks, so memory is O(chunkRows·nk) and never nq·nk.
+///
+/// Chunk policy: `chunkRows` rows of Q at a time (rounded up to a whole number of `gemmRows`-row
+/// GEMM blocks, at most nq), by default enough rows for an S block of about `defaultChunkBytes`.
+/// Every GEMM covers one fixed block and each row's softmax depends only on that row, so the
+/// output is bitwise the same for every chunk size (tested).
+///
+/// Numerics: a max-subtracted softmax in `T`; O is accumulated unnormalised and divided by the row
+/// sum once. A fully masked row gives O = 0 and LSE = −∞. NaN in a row's scores makes that row's O
+/// and LSE NaN; +∞ scores give NaN too (∞ − ∞); ±∞ or NaN in V propagate through the GEMM.
+public enum ReferenceAttention {
+    /// Rows of Q per GEMM call. OpenBLAS's result for an element depends on how the rows are split
+    /// into calls (kernel edge cases, thread partitions), so calls always cover the same
+    /// `gemmRows`-row blocks at fixed offsets, whatever the chunk size.
+    public static let gemmRows = 32
+
+    /// Target size of one S chunk, in bytes.
+    public static let defaultChunkBytes = 4 << 20
+
+    public static func defaultChunkRows(nk: Int, elementSize: Int) -> Int {
+        max(1, defaultChunkBytes / max(1, nk * elementSize))
+    }
+
+    /// Computes attention in precision `T` (Double: fp64 reference; Float: fp32 reference).
+    public static func forward<T: BLASScalar>(
+        q: [T], k: [T], v: [T], shape: AttentionShape, mask: AttentionMask = .none,
+        scale: T? = nil, chunkRows: Int? = nil
+    ) throws(AttentionError) -> AttentionResult<T> {
+        try forward(q: q, k: k, v: v, shape: shape, mask: mask, scale: scale, chunkRows: chunkRows,
+                    roundP: nil, roundO: nil)
+    }
+
+    /// The shared implementation; `roundP` and `roundO` let the low-precision baseline round the
+    /// unnormalised probabilities before the PV GEMM and the output at the end, as a kernel would.
+    static func forward<T: BLASScalar>(
+        q: [T], k: [T], v: [T], shape: AttentionShape, mask: AttentionMask, scale: T?,
+        chunkRows: Int?, roundP: (@Sendable (T) -> T)?, roundO: (@Sendable (T) -> T)?
+    ) throws(AttentionError) -> AttentionResult<T> {
+        try shape.validate()
+        try mask.validate(shape)
+        for (name, buffer, expected) in [("q", q.count, shape.qCount), ("k", k.count, shape.kCount),
+                                         ("v", v.count, shape.vCount)] where buffer != expected {
+            throw .bufferSize(name: name, expected: expected, actual: buffer)
+        }
+        let scale = scale ?? 1 / T.sqrt(T(shape.d))
+        let (nq, nk, d, dv) = (shape.nq, shape.nk, shape.d, shape.dv)
+        let wanted = chunkRows ?? defaultChunkRows(nk: nk, elementSize: MemoryLayout<T>.size)
+        let rows = min(nq, max(1, (wanted + gemmRows - 1) / gemmRows) * gemmRows)
+        var o = [T](repeating: 0, count: shape.oCount)
+        var lse = [T](repeating: 0, count: shape.lseCount)
+        var s = [T](repeating: 0, count: rows * nk)
+        var sums = [T](repeating: 0, count: rows)
+
+        for b in 0..<shape.batch {
+            for h in 0..<shape.heads {
+                let bh = b * shape.heads + h
+                let kvh = b * shape.kvHeads + h / shape.groupSize
+                for r0 in stride(from: 0, to: nq, by: rows) {
+                    let c = min(rows, nq - r0)
+                    let blocks = stride(from: r0, to: r0 + c, by: gemmRows).map { $0..<min($0 + gemmRows, r0 + c) }
+                    let his = blocks.map { lastColumn(mask, rows: $0, nq: nq, nk: nk) }
+                    q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in
+                        s.withUnsafeMutableBufferPointer { sp in
+                            for (block, hi) in zip(blocks, his) where hi > 0 {
+                                T.gemm(transB: true, m: block.count, n: hi, k: d, alpha: scale,
+                                       a: qp.baseAddress! + (bh * nq + block.lowerBound) * d, lda: d,
+                                       b: kp.baseAddress! + kvh * nk * d, ldb: d,
+                                       beta: 0, c: sp.baseAddress! + (block.lowerBound - r0) * nk, ldc: nk)
+                            }
+                        }
+                    } }
+                    s.withUnsafeMutableBufferPointer { sp in
+                        sums.withUnsafeMutableBufferPointer { lp in
+                            lse.withUnsafeMutableBufferPointer { lsep in
+                                let sp = UnsafeMutableSendable(sp.baseAddress!), lp = UnsafeMutableSendable(lp.baseAddress!)
+                                let lsep = UnsafeMutableSendable(lsep.baseAddress!)
+                                let moff = mask.planeOffset(bh: bh, plane: nq * nk)
+                                // Rows are independent: two workers take alternate rows.
+                                DispatchQueue.concurrentPerform(iterations: min(c, 2)) { part in
+                                    var i = part
+                                    while i < c {
+                                        let hi = his[i / gemmRows]
+                                        let (m, l) = softmaxRow(sp.pointer + i * nk, row: r0 + i, hi: hi, nq: nq, nk: nk,
+                                                                mask: mask, maskOffset: moff, roundP: roundP)
+                                        lp.pointer[i] = l
+                                        lsep.pointer[bh * nq + r0 + i] = l == 0 ? -T.infinity : m + T.log(l)
+                                        i += 2
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    v.withUnsafeBufferPointer { vp in s.withUnsafeBufferPointer { sp in
+                        o.withUnsafeMutableBufferPointer { op in
+                            for (block, hi) in zip(blocks, his) where hi > 0 {
+                                T.gemm(transB: false, m: block.count, n: dv, k: hi, alpha: 1,
+                                       a: sp.baseAddress! + (block.lowerBound - r0) * nk, lda: nk,
+                                       b: vp.baseAddress! + kvh * nk * dv, ldb: dv,
+                                       beta: 0, c: op.baseAddress! + (bh * nq + block.lowerBound) * dv, ldc: dv)
+                            }
+                            for i in 0..<c {
+                                let l = sums[i]
+                                let row = op.baseAddress! + (bh * nq + r0 + i) * dv
+                                for j in 0..<dv {
+                                    let x = l == 0 ? 0 : row[j] / l
+                                    row[j] = roundO.map { $0(x) } ?? x
+                                }
+                            }
+                        }
+                    } }
+                }
+            }
+        }
+        return AttentionResult(o: o, lse: lse)
+    }
+
+    /// One past the last column any row of `rows` may see. Only the upper end is trimmed, so
+    /// that GEMM's k-blocking, and so the bits, never depend on it.
+    static func lastColumn(_ mask: AttentionMask, rows: Range<Int>, nq: Int, nk: Int) -> Int {
+        switch mask {
+        case .causal:
+            return mask.columnRange(row: rows.upperBound - 1, nq: nq, nk: nk)!.upperBound
+        case .slidingWindow:
+            return rows.map { mask.columnRange(row: $0, nq: nq, nk: nk)!.upperBound }.max()!
+        default:
+            return nk
+        }
+    }
+
+    /// Turns one row of scaled scores into unnormalised probabilities in place (zero where masked,
+    /// and past `hi`); returns the row max and the sum of the probabilities. A fully masked row
+    /// returns a sum of 0.
+    @inline(__always)
+    static func softmaxRow<T: BLASScalar>(
+        _ row: UnsafeMutablePointer<T>, row r: Int, hi: Int, nq: Int, nk: Int,
+        mask: AttentionMask, maskOffset: Int, roundP: (@Sendable (T) -> T)?
+    ) -> (max: T, sum: T) {
+        let range = mask.columnRange(row: r, nq: nq, nk: nk) ?? 0..<nk
+        // Apply element masks first, so that the max sees the masked scores.
+        switch mask {
+        case let .boolean(keep):
+            for j in 0..<nk where !keep[maskOffset + r * nk + j] { row[j] = -T.infinity }
+        case let .additive(bias):
+            for j in 0..<nk { row[j] += T(bias[maskOffset + r * nk + j]) }
+        default: break
+        }
+        var m = -T.infinity
+        var sawNaN = false
+        for j in range {
+            let x = row[j]
+            if x.isNaN { sawNaN = true } else if x > m { m = x }
+        }
+        if sawNaN { m = .nan }
+        for j in 0..<range.lowerBound { row[j] = 0 }
+        for j in range.upperBound..<max(range.upperBound, hi) { row[j] = 0 }
+        if m == -T.infinity {
+            for j in range { row[j] = 0 }
+            return (m, 0)
+        }
+        var l: T = 0
+        for j in range {
+            var p = T.exp(row[j] - m)
+            if let roundP { p = roundP(p) }
+            row[j] = p
+            l += p
+        }
+        return (m, l)
+    }
+}
+
+/// A raw pointer handed to `concurrentPerform` workers that write disjoint rows.
+struct UnsafeMutableSendable<T>: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<T>
+    init(_ pointer: UnsafeMutablePointer<T>) { self.pointer = pointer }
+}

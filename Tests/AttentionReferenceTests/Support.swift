@@ -1,0 +1,92 @@
+import AttentionReference
+import RealModule
+
+/// A small, seedable generator (SplitMix64) so every test input is reproducible.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func randomArray(_ count: Int, seed: UInt64, range: ClosedRange<Double> = -1...1) -> [Double] {
+    var g = SeededGenerator(seed: seed)
+    return (0..<count).map { _ in Double.random(in: range, using: &g) }
+}
+
+struct Inputs {
+    var q: [Double], k: [Double], v: [Double]
+    init(_ s: AttentionShape, seed: UInt64, range: ClosedRange<Double> = -1...1) {
+        q = randomArray(s.qCount, seed: seed, range: range)
+        k = randomArray(s.kCount, seed: seed &+ 1, range: range)
+        v = randomArray(s.vCount, seed: seed &+ 2, range: range)
+    }
+}
+
+/// Textbook attention by triple loops: full score matrix, two-pass softmax, normalised P times V.
+func naiveAttention(_ x: Inputs, _ s: AttentionShape, mask: AttentionMask = .none, scale: Double? = nil)
+    -> AttentionResult<Double>
+{
+    let scale = scale ?? 1 / Double.sqrt(Double(s.d))
+    var o = [Double](repeating: 0, count: s.oCount), lse = [Double](repeating: 0, count: s.lseCount)
+    for b in 0..<s.batch {
+        for h in 0..<s.heads {
+            let bh = b * s.heads + h, kvh = b * s.kvHeads + h / (s.heads / s.kvHeads)
+            for r in 0..<s.nq {
+                var scores = [Double](repeating: -.infinity, count: s.nk)
+                for c in 0..<s.nk where allowed(mask, bh: bh, r: r, c: c, s) {
+                    var dot = 0.0
+                    for t in 0..<s.d { dot += x.q[(bh * s.nq + r) * s.d + t] * x.k[(kvh * s.nk + c) * s.d + t] }
+                    scores[c] = scale * dot + bias(mask, bh: bh, r: r, c: c, s)
+                }
+                let m = scores.max()!
+                if m == -.infinity { lse[bh * s.nq + r] = -.infinity; continue }
+                let p = scores.map { Double.exp($0 - m) }
+                let l = p.reduce(0, +)
+                lse[bh * s.nq + r] = m + Double.log(l)
+                for t in 0..<s.dv {
+                    var acc = 0.0
+                    for c in 0..<s.nk { acc += p[c] / l * x.v[(kvh * s.nk + c) * s.dv + t] }
+                    o[(bh * s.nq + r) * s.dv + t] = acc
+                }
+            }
+        }
+    }
+    return AttentionResult(o: o, lse: lse)
+}
+
+/// The mask semantics written out independently of the library, element by element.
+func allowed(_ mask: AttentionMask, bh: Int, r: Int, c: Int, _ s: AttentionShape) -> Bool {
+    switch mask {
+    case .none, .additive: return true
+    case let .causal(a): return c <= r + (a == .topLeft ? 0 : s.nk - s.nq)
+    case let .slidingWindow(left, right, a):
+        let rr = r + (a == .topLeft ? 0 : s.nk - s.nq)
+        return c >= rr - left && c <= rr + right
+    case let .boolean(keep):
+        let plane = s.nq * s.nk
+        return keep[(keep.count == plane ? 0 : bh * plane) + r * s.nk + c]
+    }
+}
+
+func bias(_ mask: AttentionMask, bh: Int, r: Int, c: Int, _ s: AttentionShape) -> Double {
+    guard case let .additive(a) = mask else { return 0 }
+    let plane = s.nq * s.nk
+    return a[(a.count == plane ? 0 : bh * plane) + r * s.nk + c]
+}
+
+func maxAbsDiff(_ a: [Double], _ b: [Double]) -> Double {
+    precondition(a.count == b.count)
+    var m = 0.0
+    for i in a.indices {
+        if a[i] == b[i] { continue }  // equal infinities
+        m = max(m, abs(a[i] - b[i]))
+        if a[i].isNaN != b[i].isNaN { return .infinity }
+    }
+    return m
+}
