@@ -46,8 +46,11 @@ public enum ReferenceAttention {
                     roundP: nil, roundO: nil)
     }
 
-    /// The shared implementation; `roundP` and `roundO` let the low-precision baseline round the
+    /// The shared implementation, specialised for both BLAS types so the inner loops are not run
+    /// through generic witness tables; `roundP` and `roundO` let the low-precision baseline round the
     /// unnormalised probabilities before the PV GEMM and the output at the end, as a kernel would.
+    @_specialize(where T == Double)
+    @_specialize(where T == Float)
     static func forward<T: BLASScalar>(
         q: [T], k: [T], v: [T], shape: AttentionShape, mask: AttentionMask, scale: T?,
         chunkRows: Int?, roundP: (@Sendable (T) -> T)?, roundO: (@Sendable (T) -> T)?
@@ -146,7 +149,8 @@ public enum ReferenceAttention {
     /// Turns one row of scaled scores into unnormalised probabilities in place (zero where masked,
     /// and past `hi`); returns the row max and the sum of the probabilities. A fully masked row
     /// returns a sum of 0.
-    @inline(__always)
+    @_specialize(where T == Double)
+    @_specialize(where T == Float)
     static func softmaxRow<T: BLASScalar>(
         _ row: UnsafeMutablePointer<T>, row r: Int, hi: Int, nq: Int, nk: Int,
         mask: AttentionMask, maskOffset: Int, roundP: (@Sendable (T) -> T)?

@@ -1,0 +1,73 @@
+import ArgumentParser
+import AttentionReference
+import NpyIO
+
+/// `iosim attention`: the exact fp64 reference on `.npy` inputs.
+struct Attention: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compute exact attention (fp64) from .npy files: O = softmax(scale·QKᵀ + mask)·V.",
+        discussion: """
+        Inputs are NumPy .npy files (float64 or float32, little-endian, C order) of shape [N, d] or
+        [batch, heads, N, d]; K and V may have fewer heads than Q (GQA/MQA) and their own length.
+        Outputs are float64: O [.., Nq, dv] and, with --lse, the log-sum-exp of each row [.., Nq].
+        Outputs are written to temporary files and renamed, so a failed run leaves none.
+        NaN or Inf in the inputs propagate to the rows they touch.
+        """
+    )
+
+    @Option(help: "Query array (.npy).") var q: String
+    @Option(help: "Key array (.npy).") var k: String
+    @Option(help: "Value array (.npy).") var v: String
+    @Option(help: "Where to write O (.npy, float64).") var out: String
+    @Option(help: "Where to write the row log-sum-exp (.npy, float64).") var lse: String?
+    @Flag(help: "Causal mask (top-left aligned as PyTorch's is_causal; see --alignment).") var causal = false
+    @Option(help: "Causal diagonal when Nq ≠ Nk: top-left or bottom-right (FlashAttention-2).")
+    var alignment: String = "top-left"
+    @Option(help: "Score scale (default 1/√d).") var scale: Double?
+
+    func run() throws {
+        let (qa, ka, va) = (try AtomicFiles.readNpy(q), try AtomicFiles.readNpy(k), try AtomicFiles.readNpy(v))
+        let shape = try Self.shape(q: qa, k: ka, v: va)
+        let align: CausalAlignment
+        switch alignment.lowercased() {
+        case "top-left": align = .topLeft
+        case "bottom-right": align = .bottomRight
+        default: throw UsageError("--alignment must be top-left or bottom-right, got '\(alignment)'")
+        }
+        if let scale, !scale.isFinite { throw UsageError("--scale must be finite, got \(scale)") }
+        let result = try ReferenceAttention.forward(
+            q: qa.data, k: ka.data, v: va.data, shape: shape, mask: causal ? .causal(align) : .none, scale: scale)
+        let lead = Array(qa.shape.dropLast(2))
+        var files = [(out, Npy.encode(NpyArray(shape: lead + [shape.nq, shape.dv], data: result.o)))]
+        if let lse { files.append((lse, Npy.encode(NpyArray(shape: lead + [shape.nq], data: result.lse)))) }
+        try AtomicFiles.write(files)
+    }
+
+    /// Reads the attention shape off the three arrays, or says which one does not fit.
+    static func shape(q: NpyArray, k: NpyArray, v: NpyArray) throws -> AttentionShape {
+        for (name, a) in [("q", q), ("k", k), ("v", v)] {
+            guard a.shape.count == 2 || a.shape.count == 4 else {
+                throw UsageError("\(name) has shape \(a.shape); expected [N, d] or [batch, heads, N, d]")
+            }
+            guard !a.shape.contains(0) else { throw UsageError("\(name) is empty (shape \(a.shape))") }
+        }
+        guard q.shape.count == k.shape.count, k.shape.count == v.shape.count else {
+            throw UsageError("q, k and v must all be 2-D or all 4-D; got \(q.shape), \(k.shape), \(v.shape)")
+        }
+        let (qs, ks, vs) = (q.shape.suffix(2).map { $0 }, k.shape.suffix(2).map { $0 }, v.shape.suffix(2).map { $0 })
+        guard qs[1] == ks[1] else { throw UsageError("q has d = \(qs[1]) but k has d = \(ks[1])") }
+        guard ks[0] == vs[0] else { throw UsageError("k has \(ks[0]) rows but v has \(vs[0])") }
+        var batch = 1, heads = 1, kvHeads = 1
+        if q.shape.count == 4 {
+            (batch, heads, kvHeads) = (q.shape[0], q.shape[1], k.shape[1])
+            guard k.shape[0] == batch, v.shape[0] == batch else {
+                throw UsageError("batch sizes differ: q \(batch), k \(k.shape[0]), v \(v.shape[0])")
+            }
+            guard v.shape[1] == kvHeads else { throw UsageError("k has \(kvHeads) heads but v has \(v.shape[1])") }
+            guard heads % kvHeads == 0 else {
+                throw UsageError("q's heads (\(heads)) must be a multiple of k's heads (\(kvHeads))")
+            }
+        }
+        return AttentionShape(batch: batch, heads: heads, kvHeads: kvHeads, nq: qs[0], nk: ks[0], d: qs[1], dv: vs[1])
+    }
+}

@@ -1,0 +1,4 @@
+import ArgumentParser
+struct Verify: ParsableCommand {
+    func run() throws { throw UsageError("not yet") }
+}
