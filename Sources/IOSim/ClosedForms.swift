@@ -1,0 +1,67 @@
+/// The schedules' traffic in closed form (DESIGN §4), per problem instance and summed over
+/// instances. Each sums over the real (ragged) tile sizes; under a causal mask only live tile
+/// pairs count. The simulator never uses these to count: tests check that executed counts equal
+/// them exactly, and the `optimal` tile search uses them to rank candidates quickly.
+public enum ClosedForm {
+    /// HBM traffic of `kind` with tiles `tiles` (clamped), totals over batch·heads.
+    public static func traffic(_ kind: ScheduleKind, _ p: AttentionProblem, _ tiles: Tiles, capacity: Int) -> TrafficCounts? {
+        let t = tiles.clamped(to: p)
+        var c = TrafficCounts()
+        let (n, nk, d) = (p.n, p.nk, p.d)
+        let (tr, tc) = (t.tr(p), t.tc(p))
+        func add(_ tensor: Tensor, reads: Int = 0, writes: Int = 0, _ format: Format) {
+            let b = format.bytes(p.dtype)
+            c[tensor] = c[tensor] + Transfer(reads: reads, writes: writes, readBytes: reads * b, writeBytes: writes * b)
+        }
+        switch kind {
+        case .standard:
+            let sReads = StandardSchedule.rowFits(p, capacity: capacity) ? n * nk : 2 * n * nk
+            add(.Q, reads: n * d, .input)
+            add(.K, reads: tr * nk * d, .input)
+            add(.V, reads: tr * nk * d, .input)
+            add(.S, reads: sReads, writes: n * nk, .output)
+            add(.P, reads: n * nk, writes: n * nk, .output)
+            add(.O, writes: n * d, .output)
+        case .fa2:
+            // Σᵢ over live column tiles of their real widths.
+            var kvRows = 0
+            for i in 0..<tr { kvRows += t.cols(t.lastLiveColumnTile(i, p), p).upperBound }
+            add(.Q, reads: n * d, .input)
+            add(.K, reads: kvRows * d, .input)
+            add(.V, reads: kvRows * d, .input)
+            add(.O, writes: n * d, .output)
+            add(.LSE, writes: n, .fp32)
+        case .fa1:
+            // Σⱼ over live row tiles of their real heights, and the column tiles with any live pair.
+            var liveRows = 0, kvRows = 0
+            for j in 0..<tc {
+                let first = t.firstLiveRowTile(j, p)
+                guard first < tr else { continue }
+                liveRows += n - first * t.br
+                kvRows += t.cols(j, p).count
+            }
+            add(.K, reads: kvRows * d, .input)
+            add(.V, reads: kvRows * d, .input)
+            add(.Q, reads: liveRows * d, .input)
+            // O: initial fp32 write, fp32 read per live pair, fp32 write back except the last live
+            // pair of each row tile, which writes the finished O in the output dtype.
+            add(.O, reads: liveRows * d, writes: n * d + (liveRows - n) * d, .fp32)
+            add(.O, writes: n * d, .output)
+            add(.l, reads: liveRows, writes: n + liveRows, .fp32)
+            add(.m, reads: liveRows, writes: n + liveRows, .fp32)
+        case .fa3, .smallM:
+            return nil
+        }
+        c = c * p.instances
+        return c
+    }
+}
+
+extension TrafficCounts {
+    /// Every tensor's traffic times k.
+    static func * (c: TrafficCounts, k: Int) -> TrafficCounts {
+        var r = c
+        r.byTensor = c.byTensor.map { $0 * k }
+        return r
+    }
+}

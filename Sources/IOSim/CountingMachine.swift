@@ -1,0 +1,78 @@
+/// Runs a schedule without data: enforces the SRAM capacity and residency, and counts every
+/// transfer per tensor and direction. Work per operation is a few integer additions, so a
+/// schedule's cost is proportional to its number of tile operations, not to elements.
+public struct CountingMachine: TileMachine {
+    public let problem: AttentionProblem
+    public let capacity: Int
+    public private(set) var counts = TrafficCounts()
+    private var resident = 0
+    private var residentMask: UInt16 = 0
+    /// Elements and bytes of each resident buffer, by `Buffer.rawValue`.
+    private var elements = [Int](repeating: 0, count: Buffer.allCases.count)
+    private var bytes = [Int](repeating: 0, count: Buffer.allCases.count)
+
+    public init(problem: AttentionProblem, capacity: Int) {
+        self.problem = problem
+        self.capacity = capacity
+    }
+
+    @inline(__always)
+    public mutating func alloc(_ buffer: Buffer, rows: Int, cols: Int, format: Format) throws(SimulationError) {
+        if residentMask & buffer.bit != 0 { throw .scheduleBug("\(buffer) allocated twice") }
+        let n = rows * cols, b = n * format.bytes(problem.dtype)
+        if resident + b > capacity { throw .capacityExceeded(footprint: resident + b, capacity: capacity, buffer: "\(buffer)") }
+        resident += b
+        if resident > counts.peakFootprint { counts.peakFootprint = resident }
+        residentMask |= buffer.bit
+        elements[buffer.rawValue] = n
+        bytes[buffer.rawValue] = b
+    }
+
+    @inline(__always)
+    public mutating func free(_ buffer: Buffer) {
+        guard residentMask & buffer.bit != 0 else { return }
+        resident -= bytes[buffer.rawValue]
+        residentMask &= ~buffer.bit
+    }
+
+    @inline(__always)
+    public mutating func load(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
+                              into buffer: Buffer) throws(SimulationError) {
+        try alloc(buffer, rows: rows.count, cols: cols.count, format: format)
+        let n = rows.count * cols.count, b = n * format.bytes(problem.dtype)
+        counts.byTensor[t.rawValue].reads += n
+        counts.byTensor[t.rawValue].readBytes += b
+        counts.sram.writes += n
+        counts.sram.writeBytes += b
+    }
+
+    @inline(__always)
+    public mutating func store(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
+                               from buffer: Buffer) throws(SimulationError) {
+        guard residentMask & buffer.bit != 0 else { throw .scheduleBug("store from \(buffer), which is not resident") }
+        let n = rows.count * cols.count, b = n * format.bytes(problem.dtype)
+        counts.byTensor[t.rawValue].writes += n
+        counts.byTensor[t.rawValue].writeBytes += b
+        counts.sram.reads += n
+        counts.sram.readBytes += b
+    }
+
+    @inline(__always)
+    public mutating func compute(_ step: ComputeStep) throws(SimulationError) {
+        let (reads, writes) = step.operands
+        guard (reads | writes) & residentMask == reads | writes else {
+            throw .scheduleBug("\(step) touches a buffer that is not resident")
+        }
+        var r = reads, w = writes
+        while r != 0 {
+            let i = r.trailingZeroBitCount
+            counts.sram.reads += elements[i]; counts.sram.readBytes += bytes[i]
+            r &= r - 1
+        }
+        while w != 0 {
+            let i = w.trailingZeroBitCount
+            counts.sram.writes += elements[i]; counts.sram.writeBytes += bytes[i]
+            w &= w - 1
+        }
+    }
+}

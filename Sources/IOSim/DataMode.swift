@@ -1,0 +1,54 @@
+import AttentionReference
+import Foundation
+
+/// Runs a schedule in data mode and returns what it computed, with its counts.
+public enum DataMode {
+    public struct Outcome: Sendable {
+        /// O in `[batch, heads, N, d]` order, and the LSE where the schedule produces one
+        /// (fa2 writes it; fa1's is m + log ℓ from its HBM statistics; standard has none: empty).
+        public var result: AttentionResult<Double>
+        public var counts: TrafficCounts
+    }
+
+    /// Bytes a data-mode run would hold in memory: Q, K, V, O and statistics (and S, P for the
+    /// standard schedule) in 8-byte values, with room for the reference check's own copies.
+    public static func memoryEstimate(_ kind: ScheduleKind, _ p: AttentionProblem) -> Int {
+        let perInstance = 4 * p.n * p.d + 2 * p.nk * p.d + 4 * p.n + (kind == .standard ? 2 * p.n * p.nk : 0)
+        return 8 * 2 * perInstance * p.instances
+    }
+
+    /// Refuses, before allocating anything, a problem that would need more than half this
+    /// machine's memory.
+    public static func checkMemory(_ kind: ScheduleKind, _ p: AttentionProblem) throws(SimulationError) {
+        let need = memoryEstimate(kind, p), have = Int(ProcessInfo.processInfo.physicalMemory / 2)
+        if need > have {
+            throw .invalid("data mode for \(kind.rawValue) would need about \(need / 1_000_000) MB, more than the \(have / 1_000_000) MB this machine allows; use a smaller --N, --batch or --heads")
+        }
+    }
+
+    /// `q`, `k`, `v` must already be rounded to the problem dtype.
+    public static func run(_ kind: ScheduleKind, _ p: AttentionProblem, capacity: Int, tiles: Tiles,
+                           q: [Double], k: [Double], v: [Double], scale: Double? = nil) throws(SimulationError) -> Outcome {
+        guard let schedule = kind.implementation else { throw .invalid("\(kind.rawValue) is not implemented yet") }
+        try checkMemory(kind, p)
+        if p.dtype == .fp64 {
+            var m = DataMachine<Double>(problem: p, capacity: capacity, q: q, k: k, v: v, scale: scale)
+            try Simulator.run(schedule, on: &m, tiles: tiles)
+            return outcome(kind, m.hbm, m.counts)
+        }
+        var m = DataMachine<Float>(problem: p, capacity: capacity, q: q, k: k, v: v, scale: scale)
+        try Simulator.run(schedule, on: &m, tiles: tiles)
+        return outcome(kind, m.hbm, m.counts)
+    }
+
+    static func outcome<A: BLASScalar>(_ kind: ScheduleKind, _ hbm: [Tensor: [A]], _ counts: TrafficCounts) -> Outcome {
+        let o = (hbm[.O] ?? []).map { Double($0) }
+        var lse: [Double] = []
+        if let stored = hbm[.LSE] {
+            lse = stored.map { Double($0) }
+        } else if let m = hbm[.m], let l = hbm[.l] {
+            lse = zip(m, l).map { m, l in l == 0 ? -.infinity : Double(m) + Double.log(Double(l)) }
+        }
+        return Outcome(result: AttentionResult(o: o, lse: lse), counts: counts)
+    }
+}

@@ -1,0 +1,59 @@
+/// FlashAttention forward (Dao et al. 2022, Algorithm 1): the outer loop runs over K/V column
+/// tiles, the inner over Q row tiles. O, ℓ, m live in HBM: they are initialised there for all
+/// rows (line 2), and every live pair (i, j) reads and writes back Oᵢ, ℓᵢ, mᵢ. The running O is
+/// an fp32 accumulator; the last live column tile of row tile i writes the finished Oᵢ in the
+/// output dtype. Under a causal mask, fully masked pairs are skipped, and Kⱼ, Vⱼ are loaded only
+/// for column tiles with a live pair.
+///
+/// Footprint: FA2's plus 4·Br·d for the loaded running Oᵢ.
+/// Closed form (non-causal): reads 2Nd + Tc·(2Nd + 2N), writes (Tc + 1)·(Nd + 2N).
+public enum FA1Schedule: Schedule {
+    public static let kind = ScheduleKind.fa1
+
+    public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
+        let t = tiles.clamped(to: p)
+        return Footprint.fa2(t, p) + 4 * t.br * p.d
+    }
+
+    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
+        let p = m.problem, d = 0..<p.d, one = 0..<1
+        for inst in 0..<p.instances {
+            let kv = p.kvInstance(inst)
+            // Line 2: O = 0, ℓ = 0, m = −∞ in HBM, written tile by tile from SRAM.
+            for i in 0..<t.tr(p) {
+                let rows = t.rows(i, p)
+                for (tensor, buffer, cols, value) in [(Tensor.O, Buffer.o, p.d, 0.0), (.l, .l, 1, 0), (.m, .m, 1, -.infinity)] {
+                    try m.alloc(buffer, rows: rows.count, cols: cols, format: .fp32)
+                    try m.compute(.fill(buffer, value))
+                    try m.store(tensor, instance: inst, rows: rows, cols: 0..<cols, format: .fp32, from: buffer)
+                    m.free(buffer)
+                }
+            }
+            for j in 0..<t.tc(p) {
+                let first = t.firstLiveRowTile(j, p)
+                guard first < t.tr(p) else { continue }
+                let cols = t.cols(j, p)
+                try m.load(.K, instance: kv, rows: cols, cols: d, format: .input, into: .k)
+                try m.load(.V, instance: kv, rows: cols, cols: d, format: .input, into: .v)
+                for i in first..<t.tr(p) {
+                    let rows = t.rows(i, p)
+                    try m.load(.Q, instance: inst, rows: rows, cols: d, format: .input, into: .q)
+                    try m.load(.O, instance: inst, rows: rows, cols: d, format: .fp32, into: .o)
+                    try m.load(.l, instance: inst, rows: rows, cols: one, format: .fp32, into: .l)
+                    try m.load(.m, instance: inst, rows: rows, cols: one, format: .fp32, into: .m)
+                    try m.alloc(.s, rows: rows.count, cols: cols.count, format: .fp32)
+                    try m.alloc(.acc, rows: rows.count, cols: p.d, format: .fp32)
+                    try m.compute(.scores(rows: rows, cols: cols, masked: p.causal))
+                    try m.compute(.fa1Update)
+                    let last = j == t.lastLiveColumnTile(i, p)
+                    try m.store(.O, instance: inst, rows: rows, cols: d, format: last ? .output : .fp32, from: .o)
+                    try m.store(.l, instance: inst, rows: rows, cols: one, format: .fp32, from: .l)
+                    try m.store(.m, instance: inst, rows: rows, cols: one, format: .fp32, from: .m)
+                    m.free(.q); m.free(.o); m.free(.l); m.free(.m); m.free(.s); m.free(.acc)
+                }
+                m.free(.k)
+                m.free(.v)
+            }
+        }
+    }
+}

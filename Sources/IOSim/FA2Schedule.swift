@@ -1,0 +1,46 @@
+/// FlashAttention-2 forward (Dao 2023, Algorithm 1): the outer loop runs over row tiles Qᵢ, the
+/// inner over K/V column tiles; Oᵢ, ℓᵢ, mᵢ stay on chip and Oᵢ and LSEᵢ are written once.
+/// Under a causal mask, column tiles past the diagonal are never loaded.
+///
+/// Footprint: s·(Br·d + 2·Bc·d) + 4·(Br·Bc + Br·d + 2·Br) bytes (Qᵢ, Kⱼ, Vⱼ; S/P, O, m, ℓ in fp32).
+/// Closed form (non-causal): reads Nd + 2·Nk·d·Tr, writes Nd + N.
+public enum FA2Schedule: Schedule {
+    public static let kind = ScheduleKind.fa2
+
+    public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
+        Footprint.fa2(tiles.clamped(to: p), p)
+    }
+
+    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
+        let p = m.problem, d = 0..<p.d
+        for inst in 0..<p.instances {
+            let kv = p.kvInstance(inst)
+            for i in 0..<t.tr(p) {
+                let rows = t.rows(i, p)
+                try m.load(.Q, instance: inst, rows: rows, cols: d, format: .input, into: .q)
+                try m.alloc(.acc, rows: rows.count, cols: p.d, format: .fp32)
+                try m.alloc(.m, rows: rows.count, cols: 1, format: .fp32)
+                try m.alloc(.l, rows: rows.count, cols: 1, format: .fp32)
+                try m.compute(.fill(.acc, 0))
+                try m.compute(.fill(.m, -.infinity))
+                try m.compute(.fill(.l, 0))
+                for j in 0...t.lastLiveColumnTile(i, p) {
+                    let cols = t.cols(j, p)
+                    try m.load(.K, instance: kv, rows: cols, cols: d, format: .input, into: .k)
+                    try m.load(.V, instance: kv, rows: cols, cols: d, format: .input, into: .v)
+                    try m.alloc(.s, rows: rows.count, cols: cols.count, format: .fp32)
+                    try m.compute(.scores(rows: rows, cols: cols, masked: p.causal))
+                    try m.compute(.onlineSoftmax)
+                    try m.compute(.accumulate)
+                    m.free(.s)
+                    m.free(.k)
+                    m.free(.v)
+                }
+                try m.compute(.finish)
+                try m.store(.O, instance: inst, rows: rows, cols: d, format: .output, from: .acc)
+                try m.store(.LSE, instance: inst, rows: rows, cols: 0..<1, format: .fp32, from: .m)
+                m.free(.q); m.free(.acc); m.free(.m); m.free(.l)
+            }
+        }
+    }
+}

@@ -1,0 +1,41 @@
+/// One schedule's outcome on a problem under M: its tiles, footprint, counts, bound and ratio,
+/// or why it cannot run.
+public struct ScheduleResult: Sendable {
+    public var kind: ScheduleKind
+    public var tiles: Tiles?
+    /// Peak bytes resident during the run (the schedule's footprint for its tiles).
+    public var footprint: Int?
+    public var counts: TrafficCounts?
+    public var bound: Bound
+    /// Why the schedule cannot run, when it cannot.
+    public var reason: String?
+
+    public var feasible: Bool { counts != nil }
+    public var ratio: Double? { counts.map(bound.ratio) }
+}
+
+public enum Simulator {
+    /// Counts `kind` on `problem` under an SRAM of `capacity` bytes, executing every tile operation.
+    public static func simulate(_ kind: ScheduleKind, _ problem: AttentionProblem, capacity: Int,
+                                tiles request: TileRequest = TileRequest()) -> ScheduleResult {
+        let bound = Bound(problem, capacityBytes: capacity)
+        guard let schedule = kind.implementation else {
+            return ScheduleResult(kind: kind, bound: bound, reason: "\(kind.rawValue) is not implemented yet")
+        }
+        do {
+            let tiles = try TileChoice.choose(schedule, problem, capacity: capacity, request)
+            var machine = CountingMachine(problem: problem, capacity: capacity)
+            try run(schedule, on: &machine, tiles: tiles)
+            return ScheduleResult(kind: kind, tiles: tiles, footprint: machine.counts.peakFootprint,
+                                  counts: machine.counts, bound: bound)
+        } catch {
+            return ScheduleResult(kind: kind, bound: bound, reason: error.description)
+        }
+    }
+
+    /// Opens the existential so the schedule is specialised for the machine.
+    static func run<Machine: TileMachine>(_ s: any Schedule.Type, on m: inout Machine, tiles: Tiles) throws(SimulationError) {
+        func open<S: Schedule>(_ s: S.Type) throws(SimulationError) { try S.run(&m, tiles: tiles) }
+        try open(s)
+    }
+}

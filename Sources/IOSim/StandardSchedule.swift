@@ -1,0 +1,87 @@
+/// Standard attention (FlashAttention paper, Algorithm 0) as three kernels:
+/// 1. S = QKᵀ: a row tile Qᵢ resident, Kⱼ streamed, each S tile written to HBM;
+/// 2. P = softmax(S) row by row: when a row of S (Nk elements in the dtype) fits in M it is read
+///    once and normalised in place into P; otherwise an online max-and-sum pass and a normalising
+///    pass read it twice (the statistics stay in registers). Streaming uses chunks of Bc columns;
+/// 3. O = PV: P tiles and Vⱼ streamed, Oᵢ accumulated on chip and written once.
+/// Every tile is computed even when causal (the mask is applied in the softmax), so the counts
+/// depend neither on `--causal` nor on Bc. S and P are stored in the output dtype (bf16 for fp8).
+///
+/// Footprint: max(s·(Br·d + Bc·d) + 4·Br·Bc, s·(Br·Bc + Bc·d) + 4·Br·d), the larger GEMM kernel.
+/// Closed form: reads Nd + 2·Tr·Nk·d + 2·N·Nk (3·N·Nk when a row does not fit), writes 2·N·Nk + Nd.
+public enum StandardSchedule: Schedule {
+    public static let kind = ScheduleKind.standard
+
+    public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
+        let t = tiles.clamped(to: p), s = p.dtype.size, so = Format.output.bytes(p.dtype)
+        return max(s * (t.br * p.d + t.bc * p.d) + 4 * t.br * t.bc, so * t.br * t.bc + s * t.bc * p.d + 4 * t.br * p.d)
+    }
+
+    /// Whether one row of S fits in SRAM (equality fits).
+    public static func rowFits(_ p: AttentionProblem, capacity: Int) -> Bool {
+        p.nk * Format.output.bytes(p.dtype) <= capacity
+    }
+
+    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
+        let p = m.problem, d = 0..<p.d
+        let fits = rowFits(p, capacity: m.capacity)
+        for inst in 0..<p.instances {
+            let kv = p.kvInstance(inst)
+            // Kernel 1: S = QKᵀ.
+            for i in 0..<t.tr(p) {
+                let rows = t.rows(i, p)
+                try m.load(.Q, instance: inst, rows: rows, cols: d, format: .input, into: .q)
+                for j in 0..<t.tc(p) {
+                    let cols = t.cols(j, p)
+                    try m.load(.K, instance: kv, rows: cols, cols: d, format: .input, into: .k)
+                    try m.alloc(.s, rows: rows.count, cols: cols.count, format: .fp32)
+                    try m.compute(.scores(rows: rows, cols: cols, masked: false))
+                    try m.store(.S, instance: inst, rows: rows, cols: cols, format: .output, from: .s)
+                    m.free(.s)
+                    m.free(.k)
+                }
+                m.free(.q)
+            }
+            // Kernel 2: P = softmax(S), one row at a time.
+            for r in 0..<p.n {
+                let row = r..<r + 1
+                if fits {
+                    try m.load(.S, instance: inst, rows: row, cols: 0..<p.nk, format: .output, into: .row)
+                    try m.compute(.softmaxRow(r: r))
+                    try m.store(.P, instance: inst, rows: row, cols: 0..<p.nk, format: .output, from: .row)
+                    m.free(.row)
+                    continue
+                }
+                for j in 0..<t.tc(p) {
+                    let cols = t.cols(j, p)
+                    try m.load(.S, instance: inst, rows: row, cols: cols, format: .output, into: .row)
+                    try m.compute(.rowStatistics(r: r, cols: cols, first: j == 0))
+                    m.free(.row)
+                }
+                for j in 0..<t.tc(p) {
+                    let cols = t.cols(j, p)
+                    try m.load(.S, instance: inst, rows: row, cols: cols, format: .output, into: .row)
+                    try m.compute(.normalize(r: r, cols: cols))
+                    try m.store(.P, instance: inst, rows: row, cols: cols, format: .output, from: .row)
+                    m.free(.row)
+                }
+            }
+            // Kernel 3: O = PV.
+            for i in 0..<t.tr(p) {
+                let rows = t.rows(i, p)
+                try m.alloc(.acc, rows: rows.count, cols: p.d, format: .fp32)
+                try m.compute(.fill(.acc, 0))
+                for j in 0..<t.tc(p) {
+                    let cols = t.cols(j, p)
+                    try m.load(.P, instance: inst, rows: rows, cols: cols, format: .output, into: .s)
+                    try m.load(.V, instance: kv, rows: cols, cols: d, format: .input, into: .v)
+                    try m.compute(.accumulate)
+                    m.free(.s)
+                    m.free(.v)
+                }
+                try m.store(.O, instance: inst, rows: rows, cols: d, format: .output, from: .acc)
+                m.free(.acc)
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+/// On-chip buffers a schedule can hold. S and P share one buffer (`s`), as in FlashAttention.
+public enum Buffer: Int, CaseIterable, Sendable {
+    /// Qᵢ, Kⱼ, Vⱼ tiles.
+    case q, k, v
+    /// A score / probability block (fp32), or standard attention's S or P tile.
+    case s
+    /// The fp32 output accumulator (FA2's Oᵢ, FA1's P̃ᵢⱼVⱼ, standard's O block).
+    case acc
+    /// FA1's running Oᵢ loaded from HBM (fp32).
+    case o
+    /// Row statistics: running max and sum.
+    case m, l
+    /// A row (or row chunk) of S or P in standard attention's softmax kernel.
+    case row
+
+    @inline(__always) var bit: UInt16 { 1 << UInt16(rawValue) }
+}
+
+/// A compute step of a schedule. The counting machine only checks that its operands are resident
+/// and counts their SRAM traffic; the data machine performs it.
+public enum ComputeStep: Sendable {
+    /// s = scale·q·kᵀ for Q rows `rows` and K rows `cols`; causal-masked entries become −∞ when `masked`.
+    case scores(rows: Range<Int>, cols: Range<Int>, masked: Bool)
+    /// FA2's online softmax over s: new max m, P = exp(s − m) in place (rounded to the input dtype),
+    /// l = e^{m_old − m}·l + rowsum(P), acc scaled by e^{m_old − m}.
+    case onlineSoftmax
+    /// acc += s·v (s holds P).
+    case accumulate
+    /// FA2's epilogue: acc /= l, m becomes the LSE.
+    case finish
+    /// FA1 Algorithm 1 lines 9–12: m̃, P̃, ℓ̃ from s; acc = P̃·v; new m, ℓ; o rescaled and updated.
+    case fa1Update
+    /// Fill a buffer (FA1's initial O = 0, ℓ = 0, m = −∞, written to HBM).
+    case fill(Buffer, Double)
+    /// Standard softmax of one whole row r of S held in `row`, in place into P (causal mask here).
+    case softmaxRow(r: Int)
+    /// Standard streaming softmax, pass 1: fold the chunk `cols` of row r into the running max and
+    /// sum, which stay in registers (`first` starts a new row).
+    case rowStatistics(r: Int, cols: Range<Int>, first: Bool)
+    /// Standard streaming softmax, pass 2: P = exp(S − m)/ℓ for the chunk `cols` of row r.
+    case normalize(r: Int, cols: Range<Int>)
+
+    /// Buffers read and written, as bit masks of `Buffer`.
+    @inline(__always) var operands: (reads: UInt16, writes: UInt16) {
+        switch self {
+        case .scores: (Buffer.q.bit | Buffer.k.bit, Buffer.s.bit)
+        case .onlineSoftmax: (Buffer.s.bit | Buffer.m.bit | Buffer.l.bit | Buffer.acc.bit,
+                              Buffer.s.bit | Buffer.m.bit | Buffer.l.bit | Buffer.acc.bit)
+        case .accumulate: (Buffer.s.bit | Buffer.v.bit | Buffer.acc.bit, Buffer.acc.bit)
+        case .finish: (Buffer.acc.bit | Buffer.m.bit | Buffer.l.bit, Buffer.acc.bit | Buffer.m.bit)
+        case .fa1Update: (Buffer.s.bit | Buffer.v.bit | Buffer.o.bit | Buffer.m.bit | Buffer.l.bit,
+                          Buffer.acc.bit | Buffer.o.bit | Buffer.m.bit | Buffer.l.bit)
+        case let .fill(b, _): (0, b.bit)
+        case .softmaxRow, .rowStatistics, .normalize: (Buffer.row.bit, Buffer.row.bit)
+        }
+    }
+}
+
+/// What a schedule runs against: a two-level memory with an SRAM of capacity M bytes.
+/// A schedule is written once, generic over the machine, and runs on ``CountingMachine``
+/// (counts only) or ``DataMachine`` (real values too).
+public protocol TileMachine {
+    var problem: AttentionProblem { get }
+    /// SRAM capacity M in bytes.
+    var capacity: Int { get }
+    /// HBM → SRAM: `rows × cols` elements of tensor `t` of problem instance `instance` into `buffer`.
+    mutating func load(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
+                       into buffer: Buffer) throws(SimulationError)
+    /// SRAM → HBM from a resident buffer.
+    mutating func store(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
+                        from buffer: Buffer) throws(SimulationError)
+    /// Allocates an on-chip buffer of `rows × cols` elements.
+    mutating func alloc(_ buffer: Buffer, rows: Int, cols: Int, format: Format) throws(SimulationError)
+    mutating func free(_ buffer: Buffer)
+    mutating func compute(_ step: ComputeStep) throws(SimulationError)
+}
+
+extension AttentionProblem {
+    /// The K/V instance that query instance `qi` reads (GQA groups share a K/V head).
+    @inline(__always) public func kvInstance(_ qi: Int) -> Int {
+        let b = qi / heads, h = qi % heads
+        return b * kvHeads + h / (heads / kvHeads)
+    }
+}

@@ -1,0 +1,39 @@
+/// A tile shape: `br` rows of Q (row tile) by `bc` rows of K/V (column tile).
+/// The Saha–Ye schedule uses one square tile, `br = bc = B`.
+public struct Tiles: Hashable, Sendable, Codable, CustomStringConvertible {
+    public var br: Int
+    public var bc: Int
+
+    public init(br: Int, bc: Int) {
+        self.br = br
+        self.bc = bc
+    }
+
+    public var description: String { "\(br)×\(bc)" }
+
+    /// Number of row tiles ⌈n/br⌉ and of column tiles ⌈nk/bc⌉.
+    public func tr(_ p: AttentionProblem) -> Int { (p.n + br - 1) / br }
+    public func tc(_ p: AttentionProblem) -> Int { (p.nk + bc - 1) / bc }
+
+    /// Rows of row tile i (the last one may be ragged).
+    @inline(__always) public func rows(_ i: Int, _ p: AttentionProblem) -> Range<Int> { i * br..<min((i + 1) * br, p.n) }
+    /// Rows of K/V in column tile j.
+    @inline(__always) public func cols(_ j: Int, _ p: AttentionProblem) -> Range<Int> { j * bc..<min((j + 1) * bc, p.nk) }
+
+    /// Tiles clamped to the problem (a tile larger than N is N).
+    public func clamped(to p: AttentionProblem) -> Tiles { Tiles(br: min(br, p.n), bc: min(bc, p.nk)) }
+
+    /// Under a top-left causal mask, the last column tile with a live entry for row tile i
+    /// (pairs past it are fully masked and skipped).
+    @inline(__always) public func lastLiveColumnTile(_ i: Int, _ p: AttentionProblem) -> Int {
+        guard p.causal else { return tc(p) - 1 }
+        return min(tc(p) - 1, (rows(i, p).upperBound - 1) / bc)
+    }
+
+    /// Under a top-left causal mask, the first row tile with a live entry in column tile j.
+    @inline(__always) public func firstLiveRowTile(_ j: Int, _ p: AttentionProblem) -> Int {
+        guard p.causal else { return 0 }
+        // Row tile i is live for j when j·bc ≤ i·br + br_i − 1, i.e. its last row reaches column j·bc.
+        return min(tr(p), (j * bc) / br)
+    }
+}

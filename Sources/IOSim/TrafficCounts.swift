@@ -1,0 +1,75 @@
+/// Tensors the simulator counts, by their JSON names (DESIGN §3).
+public enum Tensor: Int, CaseIterable, Sendable, CustomStringConvertible {
+    case Q, K, V, O, S, P, m, l, LSE, scales, dO, dQ, dK, dV, D
+
+    public var description: String {
+        switch self {
+        case .Q: "Q"
+        case .K: "K"
+        case .V: "V"
+        case .O: "O"
+        case .S: "S"
+        case .P: "P"
+        case .m: "m"
+        case .l: "l"
+        case .LSE: "LSE"
+        case .scales: "scales"
+        case .dO: "dO"
+        case .dQ: "dQ"
+        case .dK: "dK"
+        case .dV: "dV"
+        case .D: "D"
+        }
+    }
+}
+
+/// Reads and writes of one tensor (or a total), in elements and bytes.
+public struct Transfer: Hashable, Sendable {
+    public var reads = 0
+    public var writes = 0
+    public var readBytes = 0
+    public var writeBytes = 0
+
+    public init(reads: Int = 0, writes: Int = 0, readBytes: Int = 0, writeBytes: Int = 0) {
+        self.reads = reads
+        self.writes = writes
+        self.readBytes = readBytes
+        self.writeBytes = writeBytes
+    }
+
+    public var accesses: Int { reads + writes }
+    public var bytes: Int { readBytes + writeBytes }
+
+    public static func + (a: Transfer, b: Transfer) -> Transfer {
+        Transfer(reads: a.reads + b.reads, writes: a.writes + b.writes,
+                 readBytes: a.readBytes + b.readBytes, writeBytes: a.writeBytes + b.writeBytes)
+    }
+
+    public static func * (a: Transfer, k: Int) -> Transfer {
+        Transfer(reads: a.reads * k, writes: a.writes * k, readBytes: a.readBytes * k, writeBytes: a.writeBytes * k)
+    }
+}
+
+/// Everything a schedule moved: HBM traffic per tensor, and SRAM-side operand traffic.
+public struct TrafficCounts: Hashable, Sendable {
+    /// HBM traffic per tensor, indexed by `Tensor.rawValue`.
+    public var byTensor: [Transfer] = Array(repeating: Transfer(), count: Tensor.allCases.count)
+    /// SRAM-side traffic: compute operand reads and result writes, plus HBM loads (SRAM writes)
+    /// and stores (SRAM reads).
+    public var sram = Transfer()
+    /// The largest number of bytes resident at once.
+    public var peakFootprint = 0
+
+    public init() {}
+
+    public subscript(_ t: Tensor) -> Transfer {
+        get { byTensor[t.rawValue] }
+        set { byTensor[t.rawValue] = newValue }
+    }
+
+    /// HBM totals over all tensors.
+    public var hbm: Transfer { byTensor.reduce(Transfer(), +) }
+
+    /// Tensors with traffic, in `Tensor` order.
+    public var movedTensors: [Tensor] { Tensor.allCases.filter { self[$0].accesses > 0 } }
+}
