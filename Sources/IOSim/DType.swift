@@ -49,11 +49,13 @@ public enum Format: Sendable {
         }
     }
 
+    /// The format values are rounded to in data mode. fp64 problems keep statistics and
+    /// accumulators in fp64 (they are still counted at 4 bytes, DESIGN §3).
     public func precision(_ dtype: DType) -> Precision {
         switch self {
         case .input: dtype.precision
         case .output: dtype.outputPrecision
-        case .fp32: .fp32
+        case .fp32: dtype == .fp64 ? .fp64 : .fp32
         }
     }
 }

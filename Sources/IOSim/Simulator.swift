@@ -26,7 +26,7 @@ public enum Simulator {
             let tiles = try TileChoice.choose(schedule, problem, capacity: capacity, request)
             var machine = CountingMachine(problem: problem, capacity: capacity)
             try run(schedule, on: &machine, tiles: tiles)
-            return ScheduleResult(kind: kind, tiles: tiles, footprint: machine.counts.peakFootprint,
+            return ScheduleResult(kind: kind, tiles: tiles, footprint: schedule.footprint(tiles, problem, capacity: capacity),
                                   counts: machine.counts, bound: bound)
         } catch {
             return ScheduleResult(kind: kind, bound: bound, reason: error.description)

@@ -1,0 +1,94 @@
+@testable import IOSim
+import Testing
+
+struct GridCase: CustomTestStringConvertible, Sendable {
+    var n: Int, d: Int, tiles: Tiles, causal: Bool
+    var testDescription: String { "N=\(n) d=\(d) tiles=\(tiles) causal=\(causal)" }
+}
+
+/// The grid of the simulator-core issue: ragged N, odd d, tiles that do and do not divide N.
+let grid: [GridCase] = [1, 7, 127, 1000, 1023, 4097].flatMap { n in
+    [16, 59, 64, 80, 128].flatMap { d in
+        [Tiles(br: 16, bc: 16), Tiles(br: 64, bc: 32), Tiles(br: 48, bc: 80), Tiles(br: 128, bc: 128)].flatMap { t in
+            [false, true].map { GridCase(n: n, d: d, tiles: t, causal: $0) }
+        }
+    }
+}
+
+@Suite struct ExecutedCountsEqualClosedForms {
+    static let capacity = 1 << 22
+
+    @Test(arguments: grid)
+    func standardFa1Fa2CountsEqualClosedFormForRaggedTiles(c: GridCase) throws {
+        let p = AttentionProblem(n: c.n, d: c.d, dtype: .fp16, causal: c.causal)
+        for kind in [ScheduleKind.standard, .fa1, .fa2] {
+            let r = Simulator.simulate(kind, p, capacity: Self.capacity, tiles: TileRequest(br: c.tiles.br, bc: c.tiles.bc))
+            let counts = try #require(r.counts, "\(kind): \(r.reason ?? "")")
+            let expected = try #require(ClosedForm.traffic(kind, p, c.tiles, capacity: Self.capacity))
+            #expect(counts.byTensor == expected.byTensor, "\(kind)")
+        }
+    }
+
+    @Test func nonCausalTotalsMatchTheDesignFormulas() throws {
+        // DESIGN §4, in elements and (fp16) bytes, N = 1000 with ragged 128×96 tiles.
+        let (n, d) = (1000, 64)
+        let p = AttentionProblem(n: n, d: d, dtype: .fp16)
+        let t = Tiles(br: 128, bc: 96)
+        let (tr, tc) = (t.tr(p), t.tc(p))
+        func run(_ k: ScheduleKind) throws -> Transfer {
+            try #require(Simulator.simulate(k, p, capacity: Self.capacity, tiles: TileRequest(br: 128, bc: 96)).counts).hbm
+        }
+        let fa2 = try run(.fa2)
+        #expect(fa2.reads == n * d + 2 * n * d * tr && fa2.writes == n * d + n)
+        #expect(fa2.readBytes == 2 * (n * d + 2 * n * d * tr) && fa2.writeBytes == 2 * n * d + 4 * n)
+        let fa1 = try run(.fa1)
+        #expect(fa1.reads == 2 * n * d + tc * (2 * n * d + 2 * n) && fa1.writes == (tc + 1) * (n * d + 2 * n))
+        #expect(fa1.readBytes == 2 * (2 * n * d + tc * n * d) + 4 * tc * (n * d + 2 * n))
+        #expect(fa1.writeBytes == 4 * tc * n * d + 2 * n * d + 8 * n * (tc + 1))
+        let std = try run(.standard)
+        #expect(std.reads == n * d + 2 * tr * n * d + 2 * n * n && std.writes == 2 * n * n + n * d)
+    }
+
+    @Test func standardReadsSTwiceWhenARowDoesNotFit() throws {
+        // fp32, N = 600: a row of S is 2400 bytes; M = 2399 cannot hold it, M = 2400 can.
+        let p = AttentionProblem(n: 600, d: 8, dtype: .fp32)
+        for (m, sReads) in [(2400, 600 * 600), (2399, 2 * 600 * 600)] {
+            let r = Simulator.simulate(.standard, p, capacity: m, tiles: TileRequest(br: 8, bc: 8))
+            let c = try #require(r.counts, "\(r.reason ?? "")")
+            #expect(c[.S].reads == sReads)
+            #expect(c.byTensor == ClosedForm.traffic(.standard, p, Tiles(br: 8, bc: 8), capacity: m)!.byTensor)
+        }
+    }
+
+    @Test func causalSumsMatchTheDesignFormulas() throws {
+        let (n, d) = (1023, 80)
+        let p = AttentionProblem(n: n, d: d, dtype: .bf16, causal: true)
+        let t = Tiles(br: 64, bc: 48)
+        var fa1Reads = 2 * n * d, fa1Writes = n * d + 2 * n, fa2Reads = n * d
+        for j in 0..<t.tc(p) { for i in 0..<t.tr(p) where j * t.bc <= t.rows(i, p).upperBound - 1 {
+            fa1Reads += (2 * d + 2) * t.rows(i, p).count
+            fa1Writes += (d + 2) * t.rows(i, p).count
+        } }
+        for i in 0..<t.tr(p) { for j in 0..<t.tc(p) where j * t.bc <= t.rows(i, p).upperBound - 1 {
+            fa2Reads += 2 * d * t.cols(j, p).count
+        } }
+        let fa1 = try #require(Simulator.simulate(.fa1, p, capacity: Self.capacity, tiles: TileRequest(br: 64, bc: 48)).counts).hbm
+        let fa2 = try #require(Simulator.simulate(.fa2, p, capacity: Self.capacity, tiles: TileRequest(br: 64, bc: 48)).counts).hbm
+        #expect(fa1.reads == fa1Reads && fa1.writes == fa1Writes)
+        #expect(fa2.reads == fa2Reads && fa2.writes == n * d + n)
+        let std = Simulator.simulate(.standard, p, capacity: Self.capacity, tiles: TileRequest(br: 64, bc: 48)).counts
+        let stdOpen = Simulator.simulate(.standard, AttentionProblem(n: n, d: d, dtype: .bf16), capacity: Self.capacity,
+                                         tiles: TileRequest(br: 64, bc: 48)).counts
+        #expect(std == stdOpen, "standard does not depend on --causal")
+    }
+
+    @Test func batchHeadsAndGQAMultiplyPerHeadCounts() throws {
+        let one = AttentionProblem(n: 300, d: 32)
+        let many = AttentionProblem(n: 300, d: 32, batch: 2, heads: 4, kvHeads: 2)
+        for kind in [ScheduleKind.standard, .fa1, .fa2] {
+            let a = try #require(Simulator.simulate(kind, one, capacity: 1 << 20, tiles: TileRequest(br: 64, bc: 64)).counts)
+            let b = try #require(Simulator.simulate(kind, many, capacity: 1 << 20, tiles: TileRequest(br: 64, bc: 64)).counts)
+            #expect(b.byTensor == a.byTensor.map { $0 * 8 }, "\(kind): K/V loaded once per query head")
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import AttentionReference
+@testable import IOSim
+import Testing
+
+struct DataCase: CustomTestStringConvertible, Sendable {
+    var kind: ScheduleKind, dtype: DType, n: Int, d: Int, tiles: Tiles, causal: Bool
+    var testDescription: String { "\(kind.rawValue) \(dtype) N=\(n) d=\(d) \(tiles) causal=\(causal)" }
+}
+
+func seeded(_ count: Int, _ seed: UInt64) -> [Double] {
+    var s = seed
+    return (0..<count).map { _ in
+        s = s &* 6364136223846793005 &+ 1442695040888963407
+        return Double(Int64(bitPattern: s >> 11) % 2_000_001) / 1_000_000 - 1
+    }
+}
+
+let dataCases: [DataCase] = [ScheduleKind.standard, .fa1, .fa2].flatMap { kind in
+    [DType.fp64, .fp32, .fp16, .bf16].flatMap { dtype in
+        [(97, 59, Tiles(br: 32, bc: 48), false), (97, 59, Tiles(br: 32, bc: 48), true),
+         (130, 64, Tiles(br: 64, bc: 64), true), (1, 16, Tiles(br: 16, bc: 16), false)].map {
+            DataCase(kind: kind, dtype: dtype, n: $0.0, d: $0.1, tiles: $0.2, causal: $0.3)
+        }
+    }
+}
+
+@Suite struct DataModeEquivalence {
+    @Test(arguments: dataCases)
+    func scheduleOutputPassesTheToleranceRuleAgainstTheReference(c: DataCase) throws {
+        let p = AttentionProblem(n: c.n, d: c.d, batch: 1, heads: 2, dtype: c.dtype, causal: c.causal)
+        let shape = AttentionShape(batch: 1, heads: 2, nq: c.n, d: c.d)
+        let prec = c.dtype.precision
+        let (q, k, v) = (seeded(shape.qCount, 1), seeded(shape.kCount, 2), seeded(shape.vCount, 3))
+        let out = try DataMode.run(c.kind, p, capacity: 1 << 22, tiles: c.tiles,
+                                   q: prec.round(q), k: prec.round(k), v: prec.round(v))
+        let report = try Equivalence.checkForward(candidate: out.result, q: q, k: k, v: v, shape: shape,
+                                                  mask: c.causal ? .causal(.topLeft) : .none, precision: prec)
+        #expect(report.passed, "\(report)")
+        if c.kind != .standard { #expect(report.lse != nil) }
+        // Data mode counts exactly what count mode counts.
+        let counted = Simulator.simulate(c.kind, p, capacity: 1 << 22, tiles: TileRequest(br: c.tiles.br, bc: c.tiles.bc))
+        #expect(out.counts.byTensor == counted.counts?.byTensor)
+    }
+
+    @Test func fp64SchedulesAgreeWithTheReferenceToAbout1e13() throws {
+        let p = AttentionProblem(n: 200, d: 64, dtype: .fp64, causal: true)
+        let shape = AttentionShape(nq: 200, d: 64)
+        let (q, k, v) = (seeded(shape.qCount, 4), seeded(shape.kCount, 5), seeded(shape.vCount, 6))
+        let ref = try ReferenceAttention.forward(q: q, k: k, v: v, shape: shape, mask: .causal(.topLeft))
+        for kind in [ScheduleKind.standard, .fa1, .fa2] {
+            let out = try DataMode.run(kind, p, capacity: 1 << 22, tiles: Tiles(br: 48, bc: 32), q: q, k: k, v: v)
+            let err = zip(out.result.o, ref.o).map { abs($0 - $1) }.max()!
+            #expect(err < 1e-13, "\(kind): \(err)")
+        }
+    }
+
+    @Test func aBrokenScheduleIsCaught() throws {
+        // Perturbing one output element beyond the allowance makes the equivalence check fail.
+        let p = AttentionProblem(n: 50, d: 16, dtype: .fp16)
+        let shape = AttentionShape(nq: 50, d: 16)
+        let (q, k, v) = (seeded(800, 7), seeded(800, 8), seeded(800, 9)).self
+        let r = Precision.fp16
+        var out = try DataMode.run(.fa2, p, capacity: 1 << 20, tiles: Tiles(br: 16, bc: 16), q: r.round(q), k: r.round(k), v: r.round(v))
+        let ok = try Equivalence.checkForward(candidate: out.result, q: q, k: k, v: v, shape: shape, precision: .fp16)
+        out.result.o[123] += 3 * ok.output.allowed
+        let bad = try Equivalence.checkForward(candidate: out.result, q: q, k: k, v: v, shape: shape, precision: .fp16)
+        #expect(ok.passed && !bad.passed)
+    }
+}
