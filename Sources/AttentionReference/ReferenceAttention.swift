@@ -179,10 +179,10 @@ public enum ReferenceAttention {
         }
         var l: T = 0
         for j in range {
-            var p = T.exp(row[j] - m)
-            if let roundP { p = roundP(p) }
-            row[j] = p
+            // The sum uses the unrounded probabilities, as FlashAttention kernels do.
+            let p = T.exp(row[j] - m)
             l += p
+            row[j] = roundP.map { $0(p) } ?? p
         }
         return (m, l)
     }

@@ -1,6 +1,8 @@
 /// Runs a schedule without data: enforces the SRAM capacity and residency, and counts every
-/// transfer per tensor and direction. Work per operation is a few integer additions, so a
-/// schedule's cost is proportional to its number of tile operations, not to elements.
+/// transfer per tensor and direction. Work per operation is a few integer additions, never per
+/// element. Loops the schedule marks uniform (full tiles) run their first iteration and replay its
+/// counts for the others, so a long row of identical tile pairs costs one pair; a test checks
+/// that replaying gives the same counts as running every iteration.
 public struct CountingMachine: TileMachine {
     public let problem: AttentionProblem
     public let capacity: Int
@@ -11,9 +13,37 @@ public struct CountingMachine: TileMachine {
     private var elements = [Int](repeating: 0, count: Buffer.allCases.count)
     private var bytes = [Int](repeating: 0, count: Buffer.allCases.count)
 
-    public init(problem: AttentionProblem, capacity: Int) {
+    /// Whether uniform loops replay their first iteration's counts (tests turn it off to check
+    /// that replaying changes nothing).
+    public var replays: Bool
+
+    public init(problem: AttentionProblem, capacity: Int, replays: Bool = true) {
         self.problem = problem
         self.capacity = capacity
+        self.replays = replays
+    }
+
+    public mutating func uniform(_ range: Range<Int>, _ body: (inout Self, Int) throws(SimulationError) -> Void) throws(SimulationError) {
+        guard replays, range.count > 1 else {
+            for j in range { try body(&self, j) }
+            return
+        }
+        let before = counts, mask = residentMask, held = resident
+        try body(&self, range.lowerBound)
+        guard residentMask == mask, resident == held else {
+            throw .scheduleBug("a uniform loop body must free what it allocates")
+        }
+        let k = range.count - 1
+        for t in 0..<counts.byTensor.count {
+            let (a, b) = (counts.byTensor[t], before.byTensor[t])
+            counts.byTensor[t] = Transfer(reads: a.reads + k * (a.reads - b.reads), writes: a.writes + k * (a.writes - b.writes),
+                                          readBytes: a.readBytes + k * (a.readBytes - b.readBytes),
+                                          writeBytes: a.writeBytes + k * (a.writeBytes - b.writeBytes))
+        }
+        let (a, b) = (counts.sram, before.sram)
+        counts.sram = Transfer(reads: a.reads + k * (a.reads - b.reads), writes: a.writes + k * (a.writes - b.writes),
+                               readBytes: a.readBytes + k * (a.readBytes - b.readBytes),
+                               writeBytes: a.writeBytes + k * (a.writeBytes - b.writeBytes))
     }
 
     @inline(__always)

@@ -35,7 +35,11 @@ public enum FA1Schedule: Schedule {
                 let cols = t.cols(j, p)
                 try m.load(.K, instance: kv, rows: cols, cols: d, format: .input, into: .k)
                 try m.load(.V, instance: kv, rows: cols, cols: d, format: .input, into: .v)
-                for i in first..<t.tr(p) {
+                // Row tiles whose last live pair this is (they write the finished O) come first
+                // under a causal mask; each group is uniform over its full tiles.
+                var lastEnd = first
+                while lastEnd < t.tr(p), t.lastLiveColumnTile(lastEnd, p) == j { lastEnd += 1 }
+                func pair(_ m: inout Machine, _ i: Int) throws(SimulationError) {
                     let rows = t.rows(i, p)
                     try m.load(.Q, instance: inst, rows: rows, cols: d, format: .input, into: .q)
                     try m.load(.O, instance: inst, rows: rows, cols: d, format: .fp32, into: .o)
@@ -51,6 +55,8 @@ public enum FA1Schedule: Schedule {
                     try m.store(.m, instance: inst, rows: rows, cols: one, format: .fp32, from: .m)
                     m.free(.q); m.free(.o); m.free(.l); m.free(.m); m.free(.s); m.free(.acc)
                 }
+                try m.tiles(first..<lastEnd, uniformBelow: p.n / t.br, pair)
+                try m.tiles(lastEnd..<t.tr(p), uniformBelow: p.n / t.br, pair)
                 m.free(.k)
                 m.free(.v)
             }

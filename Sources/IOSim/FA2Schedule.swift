@@ -24,7 +24,7 @@ public enum FA2Schedule: Schedule {
                 try m.compute(.fill(.acc, 0))
                 try m.compute(.fill(.m, -.infinity))
                 try m.compute(.fill(.l, 0))
-                for j in 0...t.lastLiveColumnTile(i, p) {
+                try m.tiles(0..<t.lastLiveColumnTile(i, p) + 1, uniformBelow: p.nk / t.bc) { m, j throws(SimulationError) in
                     let cols = t.cols(j, p)
                     try m.load(.K, instance: kv, rows: cols, cols: d, format: .input, into: .k)
                     try m.load(.V, instance: kv, rows: cols, cols: d, format: .input, into: .v)

@@ -2,7 +2,7 @@
 /// 1. S = QKᵀ: a row tile Qᵢ resident, Kⱼ streamed, each S tile written to HBM;
 /// 2. P = softmax(S) row by row: when a row of S (Nk elements in the dtype) fits in M it is read
 ///    once and normalised in place into P; otherwise an online max-and-sum pass and a normalising
-///    pass read it twice (the statistics stay in registers). Streaming uses chunks of Bc columns;
+///    pass read it twice (the statistics stay in registers), in chunks as large as M holds;
 /// 3. O = PV: P tiles and Vⱼ streamed, Oᵢ accumulated on chip and written once.
 /// Every tile is computed even when causal (the mask is applied in the softmax), so the counts
 /// depend neither on `--causal` nor on Bc. S and P are stored in the output dtype (bf16 for fp8).
@@ -25,13 +25,15 @@ public enum StandardSchedule: Schedule {
     public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d
         let fits = rowFits(p, capacity: m.capacity)
+        // A streamed row goes through in the largest chunks that fit.
+        let chunk = max(1, m.capacity / Format.output.bytes(p.dtype)), chunks = (p.nk + chunk - 1) / chunk
         for inst in 0..<p.instances {
             let kv = p.kvInstance(inst)
             // Kernel 1: S = QKᵀ.
             for i in 0..<t.tr(p) {
                 let rows = t.rows(i, p)
                 try m.load(.Q, instance: inst, rows: rows, cols: d, format: .input, into: .q)
-                for j in 0..<t.tc(p) {
+                try m.tiles(0..<t.tc(p), uniformBelow: p.nk / t.bc) { m, j throws(SimulationError) in
                     let cols = t.cols(j, p)
                     try m.load(.K, instance: kv, rows: cols, cols: d, format: .input, into: .k)
                     try m.alloc(.s, rows: rows.count, cols: cols.count, format: .fp32)
@@ -52,14 +54,14 @@ public enum StandardSchedule: Schedule {
                     m.free(.row)
                     continue
                 }
-                for j in 0..<t.tc(p) {
-                    let cols = t.cols(j, p)
+                for j in 0..<chunks {
+                    let cols = j * chunk..<min((j + 1) * chunk, p.nk)
                     try m.load(.S, instance: inst, rows: row, cols: cols, format: .output, into: .row)
                     try m.compute(.rowStatistics(r: r, cols: cols, first: j == 0))
                     m.free(.row)
                 }
-                for j in 0..<t.tc(p) {
-                    let cols = t.cols(j, p)
+                for j in 0..<chunks {
+                    let cols = j * chunk..<min((j + 1) * chunk, p.nk)
                     try m.load(.S, instance: inst, rows: row, cols: cols, format: .output, into: .row)
                     try m.compute(.normalize(r: r, cols: cols))
                     try m.store(.P, instance: inst, rows: row, cols: cols, format: .output, from: .row)
@@ -71,7 +73,7 @@ public enum StandardSchedule: Schedule {
                 let rows = t.rows(i, p)
                 try m.alloc(.acc, rows: rows.count, cols: p.d, format: .fp32)
                 try m.compute(.fill(.acc, 0))
-                for j in 0..<t.tc(p) {
+                try m.tiles(0..<t.tc(p), uniformBelow: p.nk / t.bc) { m, j throws(SimulationError) in
                     let cols = t.cols(j, p)
                     try m.load(.P, instance: inst, rows: rows, cols: cols, format: .output, into: .s)
                     try m.load(.V, instance: kv, rows: cols, cols: d, format: .input, into: .v)

@@ -73,6 +73,26 @@ public protocol TileMachine {
     mutating func alloc(_ buffer: Buffer, rows: Int, cols: Int, format: Format) throws(SimulationError)
     mutating func free(_ buffer: Buffer)
     mutating func compute(_ step: ComputeStep) throws(SimulationError)
+    /// Runs `body` for every index of `range`, whose iterations the schedule promises move
+    /// identical tile shapes. The counting machine runs the first and replays its counts for the
+    /// rest; the data machine runs them all.
+    mutating func uniform(_ range: Range<Int>, _ body: (inout Self, Int) throws(SimulationError) -> Void) throws(SimulationError)
+}
+
+extension TileMachine {
+    public mutating func uniform(_ range: Range<Int>, _ body: (inout Self, Int) throws(SimulationError) -> Void) throws(SimulationError) {
+        for j in range { try body(&self, j) }
+    }
+
+    /// Runs `body` over `range`: indices below `uniformEnd` (full tiles) through ``uniform(_:_:)``,
+    /// the rest (a ragged last tile) one by one.
+    @inline(__always)
+    public mutating func tiles(_ range: Range<Int>, uniformBelow uniformEnd: Int,
+                               _ body: (inout Self, Int) throws(SimulationError) -> Void) throws(SimulationError) {
+        let split = Swift.min(Swift.max(range.lowerBound, uniformEnd), range.upperBound)
+        try uniform(range.lowerBound..<split, body)
+        for j in split..<range.upperBound { try body(&self, j) }
+    }
 }
 
 extension AttentionProblem {

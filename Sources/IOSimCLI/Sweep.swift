@@ -1,4 +1,52 @@
 import ArgumentParser
+import Foundation
+import IOSim
+
+/// `iosim sweep`: simulate over ranges of N and M; one row per (N, M, schedule).
 struct Sweep: ParsableCommand {
-    func run() throws { throw UsageError("not yet") }
+    static let configuration = CommandConfiguration(
+        abstract: "Simulate over ranges of N and M (doubling: --N 1K...64K, --M 16KiB...1MiB, or lists a,b,c).",
+        discussion: "Rows go to standard output (CSV or JSON); progress goes to standard error when it runs over a second."
+    )
+
+    @OptionGroup var options: ProblemOptions
+    @Option(help: "csv or json.") var format: String = "csv"
+
+    func run() throws {
+        guard ["csv", "json"].contains(format) else { throw UsageError("unknown --format '\(format)'; use csv or json") }
+        let ns = try Units.range(options.n, { (s: String) throws(SimulationError) in try Units.count(s, name: "N") }, double: { $0 * 2 }, less: <)
+        let ms = try Units.range(options.m, { (s: String) throws(SimulationError) in try Units.bytes(s) }, double: { $0 * 2 }, less: <)
+        let kinds = try options.schedules()
+        let request = try options.tileRequest()
+        _ = try options.problem(n: ns[0])
+        let total = ns.count * ms.count
+        let start = Date()
+        var done = 0, rows: [JSON] = []
+        if format == "csv" { print(Render.csvHeader) }
+        for n in ns {
+            let p = try options.problem(n: n)
+            for m in ms {
+                for kind in kinds {
+                    let r = Simulator.simulate(kind, p, capacity: m, tiles: request)
+                    if format == "csv" { print(Render.csvRow(r, p, capacity: m)) }
+                    else { rows.append(.object([("problem", Render.problem(p, capacity: m)), ("result", Render.result(r))])) }
+                }
+                done += 1
+                if Date().timeIntervalSince(start) > 1 { Progress.show(done, of: total) }
+            }
+        }
+        if Date().timeIntervalSince(start) > 1 { Progress.finish() }
+        if format == "json" { print(JSON.array(rows).text) }
+    }
+}
+
+/// A one-line progress bar on standard error.
+enum Progress {
+    static func show(_ done: Int, of total: Int) {
+        let width = 30, filled = width * done / max(1, total)
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        FileHandle.standardError.write(Data("\r[\(bar)] \(done)/\(total)".utf8))
+    }
+
+    static func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
 }

@@ -92,3 +92,17 @@ let grid: [GridCase] = [1, 7, 127, 1000, 1023, 4097].flatMap { n in
         }
     }
 }
+
+@Suite struct UniformLoopReplay {
+    @Test(arguments: grid.filter { $0.n >= 127 && $0.d != 16 })
+    func replayingUniformTilesGivesTheCountsOfRunningEveryPair(c: GridCase) throws {
+        let p = AttentionProblem(n: c.n, d: c.d, batch: 1, heads: 2, dtype: .bf16, causal: c.causal)
+        for kind in [ScheduleKind.standard, .fa1, .fa2] {
+            var fast = CountingMachine(problem: p, capacity: 1 << 22, replays: true)
+            var slow = CountingMachine(problem: p, capacity: 1 << 22, replays: false)
+            try Simulator.run(kind.implementation!, on: &fast, tiles: c.tiles.clamped(to: p))
+            try Simulator.run(kind.implementation!, on: &slow, tiles: c.tiles.clamped(to: p))
+            #expect(fast.counts == slow.counts, "\(kind)")
+        }
+    }
+}

@@ -1,0 +1,75 @@
+/// Parsing of sizes given on the command line.
+public enum Units {
+    /// Bytes from `100KB`, `228KiB`, `1.5MB`, `4096` (bare = bytes). KB/MB/GB are powers of 1000,
+    /// KiB/MiB/GiB powers of 1024, B is bytes; case-insensitive. The result must be a positive
+    /// whole number of bytes.
+    public static func bytes(_ text: String) throws(SimulationError) -> Int {
+        let s = text.trimmingCharacters()
+        let units: [(String, Double)] = [("kib", 1024), ("mib", 1_048_576), ("gib", 1_073_741_824),
+                                         ("kb", 1e3), ("mb", 1e6), ("gb", 1e9), ("b", 1)]
+        var number = s.lowercased(), factor = 1.0
+        for (suffix, f) in units where number.hasSuffix(suffix) {
+            number = String(number.dropLast(suffix.count)).trimmingCharacters()
+            factor = f
+            break
+        }
+        guard let v = Double(number), v.isFinite, !number.isEmpty,
+              number.allSatisfy({ $0.isNumber || $0 == "." }) else {
+            throw .invalid("'\(text)' is not a size: use bytes (4096) or a unit B, KB, MB, GB, KiB, MiB, GiB (e.g. 100KB)")
+        }
+        let b = v * factor
+        guard b >= 1, b == b.rounded(), b < 1e18 else {
+            throw .invalid("'\(text)' is not a positive whole number of bytes")
+        }
+        return Int(b)
+    }
+
+    /// A count such as `4096`, `4K` (4·1024) or `1M` (1024²).
+    public static func count(_ text: String, name: String) throws(SimulationError) -> Int {
+        var s = text.trimmingCharacters().lowercased(), factor = 1
+        if s.hasSuffix("k") { factor = 1024; s.removeLast() } else if s.hasSuffix("m") { factor = 1 << 20; s.removeLast() }
+        guard let v = Int(s), v > 0 else {
+            throw .invalid("--\(name) must be a positive integer (optionally with K = 1024 or M = 1024²), got '\(text)'")
+        }
+        return v * factor
+    }
+
+    /// A list of values: `a...b` (doubling from a while ≤ b, b always included), `a,b,c`, or one value.
+    public static func range<T>(_ text: String, _ parse: (String) throws(SimulationError) -> T,
+                                double: (T) -> T, less: (T, T) -> Bool) throws(SimulationError) -> [T] {
+        if text.contains("...") {
+            let parts = text.components(separatedBy: "...")
+            guard parts.count == 2 else { throw .invalid("'\(text)' is not a range like 1K...64K") }
+            let (lo, hi) = (try parse(parts[0]), try parse(parts[1]))
+            guard !less(hi, lo) else { throw .invalid("the range '\(text)' ends below where it starts") }
+            var values = [lo], x = lo
+            while true {
+                x = double(x)
+                guard less(x, hi) else { break }
+                values.append(x)
+            }
+            if less(values.last!, hi) { values.append(hi) }
+            return values
+        }
+        var out: [T] = []
+        for part in text.split(separator: ",") { out.append(try parse(String(part))) }
+        guard !out.isEmpty else { throw .invalid("no values in '\(text)'") }
+        return out
+    }
+}
+
+extension String {
+    func trimmingCharacters() -> String {
+        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+
+    func components(separatedBy sep: String) -> [String] {
+        var out: [String] = [], rest = Substring(self)
+        while let r = rest.range(of: sep) {
+            out.append(String(rest[..<r.lowerBound]))
+            rest = rest[r.upperBound...]
+        }
+        out.append(String(rest))
+        return out
+    }
+}

@@ -1,0 +1,45 @@
+import AttentionReference
+import IOSim
+
+/// Data-mode runs on seeded random inputs, checked against the reference (DESIGN §7).
+enum Check {
+    struct Report {
+        var schedule: ScheduleKind
+        var equivalence: EquivalenceReport
+        var counts: TrafficCounts
+    }
+
+    static func inputs(_ p: AttentionProblem, seed: UInt64) -> (q: [Double], k: [Double], v: [Double]) {
+        var state = seed &+ 0x9E37_79B9_7F4A_7C15
+        func next() -> Double {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Double(state >> 11) / Double(1 << 53) * 2 - 1
+        }
+        let q = (0..<p.instances * p.n * p.d).map { _ in next() }
+        let k = (0..<p.batch * p.kvHeads * p.nk * p.d).map { _ in next() }
+        let v = (0..<p.batch * p.kvHeads * p.nk * p.d).map { _ in next() }
+        return (q, k, v)
+    }
+
+    static func run(_ r: ScheduleResult, _ p: AttentionProblem, capacity: Int, seed: UInt64) throws -> Report {
+        guard let tiles = r.tiles else { throw UsageError("\(r.kind.rawValue) is infeasible: \(r.reason ?? "")") }
+        try DataMode.checkMemory(r.kind, p)
+        let (q, k, v) = inputs(p, seed: seed)
+        let prec = p.dtype.precision
+        let out = try DataMode.run(r.kind, p, capacity: capacity, tiles: tiles, q: prec.round(q), k: prec.round(k), v: prec.round(v))
+        let shape = AttentionShape(batch: p.batch, heads: p.heads, kvHeads: p.kvHeads, nq: p.n, nk: p.nk, d: p.d)
+        let report = try Equivalence.checkForward(candidate: out.result, q: q, k: k, v: v, shape: shape,
+                                                  mask: p.causal ? .causal(.topLeft) : .none, precision: prec)
+        return Report(schedule: r.kind, equivalence: report, counts: out.counts)
+    }
+
+    static func json(_ r: Report) -> JSON {
+        func cmp(_ c: Comparison) -> JSON {
+            .object([("max_abs_error", .double(c.maxAbsError)), ("allowed", .double(c.allowed)),
+                     ("baseline_error", .double(c.baselineError)), ("atol", .double(c.atol)), ("passed", .bool(c.passed))])
+        }
+        var f: [(String, JSON)] = [("passed", .bool(r.equivalence.passed)), ("O", cmp(r.equivalence.output))]
+        if let l = r.equivalence.lse { f.append(("LSE", cmp(l))) }
+        return .object(f)
+    }
+}

@@ -1,0 +1,132 @@
+import IOSim
+
+/// An ordered JSON value, printed with the field order of DESIGN §6.
+indirect enum JSON {
+    case object([(String, JSON)])
+    case array([JSON])
+    case string(String)
+    case int(Int)
+    case double(Double)
+    case bool(Bool)
+
+    var text: String {
+        switch self {
+        case let .object(fields): "{" + fields.map { "\"\($0.0)\": \($0.1.text)" }.joined(separator: ", ") + "}"
+        case let .array(items): "[" + items.map(\.text).joined(separator: ", ") + "]"
+        case let .string(s): "\"" + s.replacingAll("\\", "\\\\").replacingAll("\"", "\\\"") + "\""
+        case let .int(i): "\(i)"
+        case let .double(x): x.isFinite ? "\(x)" : "null"
+        case let .bool(b): "\(b)"
+        }
+    }
+}
+
+extension String {
+    func replacingAll(_ a: String, _ b: String) -> String {
+        split(separator: Character(a), omittingEmptySubsequences: false).joined(separator: b)
+    }
+}
+
+enum Render {
+    static func problem(_ p: AttentionProblem, capacity: Int) -> JSON {
+        .object([("N", .int(p.n)), ("Nk", .int(p.nk)), ("d", .int(p.d)), ("batch", .int(p.batch)),
+                 ("heads", .int(p.heads)), ("kv_heads", .int(p.kvHeads)), ("dtype", .string(p.dtype.rawValue)),
+                 ("causal", .bool(p.causal)), ("M_bytes", .int(capacity)),
+                 ("M_elements", .double(Double(capacity) / Double(p.dtype.size)))])
+    }
+
+    static func transfer(_ t: Transfer) -> JSON {
+        .object([("reads", .int(t.reads)), ("writes", .int(t.writes)),
+                 ("read_bytes", .int(t.readBytes)), ("write_bytes", .int(t.writeBytes))])
+    }
+
+    static func result(_ r: ScheduleResult, extra: [(String, JSON)] = []) -> JSON {
+        var f: [(String, JSON)] = [("schedule", .string(r.kind.rawValue)), ("feasible", .bool(r.feasible))]
+        guard let c = r.counts, let t = r.tiles else {
+            return .object(f + [("reason", .string(r.reason ?? "infeasible"))])
+        }
+        let hbm = c.hbm
+        var hbmFields: [(String, JSON)] = [("reads", .int(hbm.reads)), ("writes", .int(hbm.writes)),
+                                          ("read_bytes", .int(hbm.readBytes)), ("write_bytes", .int(hbm.writeBytes))]
+        hbmFields.append(("by_tensor", .object(c.movedTensors.map { ("\($0)", transfer(c[$0])) })))
+        f += [("Br", .int(t.br)), ("Bc", .int(t.bc)), ("footprint_bytes", .int(r.footprint ?? 0)),
+              ("hbm", .object(hbmFields)), ("sram", transfer(c.sram)),
+              ("bound", .object([("elements", .double(r.bound.elements)), ("regime", .string(r.bound.regime.rawValue))])),
+              ("ratio", .double(r.ratio ?? .nan))]
+        return .object(f + extra)
+    }
+
+    static let csvHeader = "schedule,feasible,N,Nk,d,batch,heads,kv_heads,dtype,causal,M_bytes,Br,Bc,footprint_bytes,"
+        + "hbm_reads,hbm_writes,hbm_read_bytes,hbm_write_bytes,sram_reads,sram_writes,bound_elements,regime,ratio,reason"
+
+    static func csvRow(_ r: ScheduleResult, _ p: AttentionProblem, capacity: Int) -> String {
+        var cells = [r.kind.rawValue, "\(r.feasible)", "\(p.n)", "\(p.nk)", "\(p.d)", "\(p.batch)", "\(p.heads)",
+                     "\(p.kvHeads)", p.dtype.rawValue, "\(p.causal)", "\(capacity)"]
+        if let c = r.counts, let t = r.tiles {
+            let h = c.hbm
+            cells += ["\(t.br)", "\(t.bc)", "\(r.footprint ?? 0)", "\(h.reads)", "\(h.writes)", "\(h.readBytes)",
+                      "\(h.writeBytes)", "\(c.sram.reads)", "\(c.sram.writes)", "\(r.bound.elements)",
+                      r.bound.regime.rawValue, "\(r.ratio!)", ""]
+        } else {
+            cells += Array(repeating: "", count: 9) + ["\(r.bound.elements)", r.bound.regime.rawValue, "",
+                                                        "\"" + (r.reason ?? "").replacingAll("\"", "'") + "\""]
+        }
+        return cells.joined(separator: ",")
+    }
+
+    /// Human-readable counts: 12345678 → "12.35M".
+    static func short(_ x: Double) -> String {
+        let a = abs(x)
+        for (limit, suffix) in [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")] where a >= limit {
+            return fixed(x / limit, 2) + suffix
+        }
+        return x == x.rounded() ? "\(Int(x))" : fixed(x, 2)
+    }
+
+    static func fixed(_ x: Double, _ digits: Int) -> String {
+        let p = Double([1, 10, 100, 1000, 10000][digits])
+        let r = (x * p).rounded() / p
+        var s = "\(r)"
+        if let dot = s.firstIndex(of: ".") {
+            let decimals = s.distance(from: dot, to: s.endIndex) - 1
+            if decimals < digits { s += String(repeating: "0", count: digits - decimals) }
+        }
+        return s
+    }
+
+    static func table(_ results: [ScheduleResult], _ p: AttentionProblem, capacity: Int, mText: String) -> String {
+        var lines = [
+            "problem: N=\(p.n) Nk=\(p.nk) d=\(p.d) batch=\(p.batch) heads=\(p.heads) kv_heads=\(p.kvHeads) dtype=\(p.dtype.rawValue) causal=\(p.causal)",
+            "SRAM:    M = \(mText) = \(capacity) bytes = \(short(Double(capacity) / Double(p.dtype.size))) \(p.dtype.rawValue) elements"
+                + " (\(Double(capacity) / Double(p.dtype.size) >= Double(p.d * p.d) ? "M ≥ d²" : "M < d²"), d² = \(p.d * p.d))",
+            "",
+        ]
+        let header = ["schedule", "tiles", "footprint", "HBM reads", "writes", "total", "read B", "write B", "total B", "bound", "ratio"]
+        var rows = [header]
+        for r in results {
+            guard let c = r.counts, let t = r.tiles else {
+                rows.append([r.kind.rawValue, "infeasible: " + (r.reason ?? "")])
+                continue
+            }
+            let h = c.hbm
+            rows.append([r.kind.rawValue, "\(t.br)×\(t.bc)", "\(r.footprint ?? 0) B", short(Double(h.reads)),
+                         short(Double(h.writes)), short(Double(h.accesses)), short(Double(h.readBytes)),
+                         short(Double(h.writeBytes)), short(Double(h.bytes)), short(r.bound.elements), fixed(r.ratio!, 2)])
+        }
+        let widths = header.indices.map { i in rows.filter { $0.count == header.count }.map { $0[i].count }.max()! }
+        for row in rows {
+            if row.count < header.count { lines.append(row[0].padding(widths[0]) + "  " + row[1]); continue }
+            lines.append(row.enumerated().map { i, cell in i < 2 ? cell.padding(widths[i]) : cell.leftPadding(widths[i]) }
+                .joined(separator: "  "))
+        }
+        lines.append("")
+        lines.append("counts are elements (K/M/G = 10³ⁿ) summed over batch·heads; B = bytes; bound = max(4Nd, "
+            + (Double(capacity) / Double(p.dtype.size) >= Double(p.d * p.d) ? "N²d²/M" : "N²d/√M") + ") elements; ratio = total / bound")
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension String {
+    func padding(_ w: Int) -> String { self + String(repeating: " ", count: max(0, w - count)) }
+    func leftPadding(_ w: Int) -> String { String(repeating: " ", count: max(0, w - count)) + self }
+}
