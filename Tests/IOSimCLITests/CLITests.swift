@@ -1,0 +1,89 @@
+import Foundation
+@testable import IOSimCLI
+import IOSim
+import NpyIO
+import Testing
+
+@Suite struct CommandLine {
+    @Test func helpListsEveryFlagOfTheContract() {
+        let help = IOSimCommand.helpMessage(for: Simulate.self)
+        for flag in ["--N", "--Nk", "--M", "--d", "--batch", "--heads", "--kv-heads", "--dtype", "--schedule",
+                     "--Br", "--Bc", "--tiles", "--causal", "--stages", "--warps", "--format", "--mode"] {
+            #expect(help.contains(flag + " "), "\(flag)")
+        }
+        #expect(IOSimCommand.helpMessage().contains("iosim --N 4096 --M 100KB"))
+    }
+
+    @Test func jsonOutputHasTheContractFieldNames() throws {
+        let p = AttentionProblem(n: 1000, d: 64, heads: 2)
+        let r = Simulator.simulate(.fa2, p, capacity: 100_000)
+        let text = JSON.object([("problem", Render.problem(p, capacity: 100_000)), ("results", .array([Render.result(r)]))]).text
+        let obj = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+        let problem = obj["problem"] as! [String: Any]
+        #expect(Set(problem.keys) == ["N", "Nk", "d", "batch", "heads", "kv_heads", "dtype", "causal", "M_bytes", "M_elements"])
+        let result = (obj["results"] as! [[String: Any]])[0]
+        for key in ["schedule", "Br", "Bc", "footprint_bytes", "hbm", "sram", "bound", "ratio", "feasible"] {
+            #expect(result[key] != nil, "\(key)")
+        }
+        let hbm = result["hbm"] as! [String: Any]
+        #expect(Set(hbm.keys) == ["reads", "writes", "read_bytes", "write_bytes", "by_tensor"])
+        #expect(Set((hbm["by_tensor"] as! [String: Any]).keys) == ["Q", "K", "V", "O", "LSE"])
+        #expect((result["bound"] as! [String: Any])["regime"] as? String == "M>=d^2")
+        let infeasible = Render.result(Simulator.simulate(.fa2, p, capacity: 10, tiles: TileRequest()))
+        #expect(infeasible.text.contains("\"feasible\": false") && infeasible.text.contains("\"reason\""))
+    }
+
+    /// Runs the built `iosim` binary; returns (status, stdout, stderr).
+    func iosim(_ args: [String]) throws -> (Int32, String, String) {
+        let exe = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug/iosim")
+        let proc = Process()
+        proc.executableURL = exe
+        proc.arguments = args
+        let out = Pipe(), err = Pipe()
+        proc.standardOutput = out
+        proc.standardError = err
+        try proc.run()
+        let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        proc.waitUntilExit()
+        return (proc.terminationStatus, o, e)
+    }
+
+    @Test(arguments: [["--N", "0"], ["--N", "12.5"], ["--M", "100XB"], ["--schedule", "fa9"], ["--dtype", "fp4"],
+                      ["--heads", "3", "--kv-heads", "2"], ["--tiles", "best"], ["--format", "xml"],
+                      ["--schedule", "fa2", "--Br", "4096", "--Bc", "4096"],
+                      ["attention", "--q", "/nonexistent.npy", "--k", "k", "--v", "v", "--out", "o.npy"]])
+    func badInputGivesOneLineOnStderrAndANonZeroExit(args: [String]) throws {
+        let (status, _, err) = try iosim(args)
+        #expect(status != 0)
+        #expect(err.split(separator: "\n").count == 1, "\(err)")
+        #expect(err.hasPrefix("iosim: "))
+    }
+
+    @Test func mainJobEchoesTheResolvedMAndEverySchedule() throws {
+        let (status, out, _) = try iosim(["--N", "4096", "--M", "100KB"])
+        #expect(status == 0)
+        #expect(out.contains("M = 100KB = 100000 bytes"))
+        for s in ["standard", "fa1", "fa2", "fa3", "small-m"] { #expect(out.contains(s)) }
+    }
+
+    @Test func attentionCommandWritesOAndLSEOrNothing() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("iosim-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let q = NpyArray(shape: [1, 2, 5, 4], data: (0..<40).map { Double($0 % 7) / 7 })
+        let k = NpyArray(shape: [1, 1, 6, 4], data: (0..<24).map { Double($0 % 5) / 5 })
+        let v = NpyArray(shape: [1, 1, 6, 3], data: (0..<18).map { Double($0) })
+        try AtomicFiles.write([(dir + "/q.npy", Npy.encode(q)), (dir + "/k.npy", Npy.encode(k)), (dir + "/v.npy", Npy.encode(v))])
+        let (ok, _, _) = try iosim(["attention", "--q", dir + "/q.npy", "--k", dir + "/k.npy", "--v", dir + "/v.npy",
+                                    "--out", dir + "/o.npy", "--lse", dir + "/l.npy", "--causal"])
+        #expect(ok == 0)
+        #expect(try AtomicFiles.readNpy(dir + "/o.npy").shape == [1, 2, 5, 3])
+        #expect(try AtomicFiles.readNpy(dir + "/l.npy").shape == [1, 2, 5])
+        let (bad, _, err) = try iosim(["attention", "--q", dir + "/q.npy", "--k", dir + "/v.npy", "--v", dir + "/v.npy",
+                                       "--out", dir + "/o2.npy"])
+        #expect(bad != 0 && err.contains("d ="))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/o2.npy"))
+    }
+}
