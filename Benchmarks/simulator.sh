@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Simulator benchmarks (not tests): wall time of the main job and of count mode at N = 1M.
+# Usage: Benchmarks/simulator.sh   (builds the release binary first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+swift build -c release --product iosim >/dev/null
+B=.build/release/iosim
+t() { local s=$(date +%s.%N); "$@" >/dev/null; echo "$(echo "$(date +%s.%N) - $s" | bc) s  $*"; }
+for _ in 1 2 3; do t $B --N 4096 --M 100KB; done
+for _ in 1 2 3; do t $B --N 1M --d 128 --M 228KiB; done
