@@ -34,16 +34,13 @@ public struct CountingMachine: TileMachine {
             throw .scheduleBug("a uniform loop body must free what it allocates")
         }
         let k = range.count - 1
-        for t in 0..<counts.byTensor.count {
-            let (a, b) = (counts.byTensor[t], before.byTensor[t])
-            counts.byTensor[t] = Transfer(reads: a.reads + k * (a.reads - b.reads), writes: a.writes + k * (a.writes - b.writes),
-                                          readBytes: a.readBytes + k * (a.readBytes - b.readBytes),
-                                          writeBytes: a.writeBytes + k * (a.writeBytes - b.writeBytes))
+        // Each replayed iteration adds what the first one added.
+        func replay(_ a: Transfer, _ b: Transfer) -> Transfer {
+            a + Transfer(reads: a.reads - b.reads, writes: a.writes - b.writes,
+                         readBytes: a.readBytes - b.readBytes, writeBytes: a.writeBytes - b.writeBytes) * k
         }
-        let (a, b) = (counts.sram, before.sram)
-        counts.sram = Transfer(reads: a.reads + k * (a.reads - b.reads), writes: a.writes + k * (a.writes - b.writes),
-                               readBytes: a.readBytes + k * (a.readBytes - b.readBytes),
-                               writeBytes: a.writeBytes + k * (a.writeBytes - b.writeBytes))
+        for t in 0..<counts.byTensor.count { counts.byTensor[t] = replay(counts.byTensor[t], before.byTensor[t]) }
+        counts.sram = replay(counts.sram, before.sram)
     }
 
     @inline(__always)
