@@ -38,6 +38,16 @@ public struct AttentionShape: Hashable, Sendable, CustomStringConvertible {
         if heads % kvHeads != 0 { throw .headsNotDivisible(heads: heads, kvHeads: kvHeads) }
     }
 
+    /// Throws the first inconsistency of the shape, the mask, or the sizes of Q, K and V.
+    func validate(qCount: Int, kCount: Int, vCount: Int, mask: AttentionMask) throws(AttentionError) {
+        try validate()
+        try mask.validate(self)
+        for (name, actual, expected) in [("q", qCount, self.qCount), ("k", kCount, self.kCount),
+                                         ("v", vCount, self.vCount)] where actual != expected {
+            throw .bufferSize(name: name, expected: expected, actual: actual)
+        }
+    }
+
     public var description: String {
         "batch=\(batch) heads=\(heads) kv_heads=\(kvHeads) Nq=\(nq) Nk=\(nk) d=\(d) dv=\(dv)"
     }

@@ -23,8 +23,8 @@ public struct EquivalenceReport: Sendable, CustomStringConvertible {
 
     public var description: String {
         func line(_ name: String, _ c: Comparison) -> String {
-            "\(name): max|err| = \(fmt(c.maxAbsError)) at index \(c.worstIndex), allowed \(fmt(c.allowed))"
-                + " = \(fmt(c.rtol))·\(fmt(c.baselineError)) (baseline error) + \(fmt(c.atol)) (atol)"
+            "\(name): max|err| = \(c.maxAbsError) at index \(c.worstIndex), allowed \(c.allowed)"
+                + " = \(c.rtol)·\(c.baselineError) (baseline error) + \(c.atol) (atol)"
                 + (c.passed ? " — pass" : " — FAIL")
         }
         var s = "precision \(precision): " + (passed ? "PASS" : "FAIL") + "\n" + line("O  ", output)
@@ -32,8 +32,6 @@ public struct EquivalenceReport: Sendable, CustomStringConvertible {
         return s
     }
 }
-
-private func fmt(_ x: Double) -> String { "\(x)" }
 
 /// The tolerance rule of DESIGN §7: an implementation passes when, against the reference,
 /// `max|out − ref| ≤ rtol · max|base − ref| + atol`, with `base` the plain attention in the

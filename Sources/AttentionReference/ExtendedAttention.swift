@@ -16,12 +16,7 @@ public enum ExtendedAttention {
         q: [Double], k: [Double], v: [Double], shape: AttentionShape, mask: AttentionMask = .none,
         scale: Double? = nil
     ) throws(AttentionError) -> AttentionResult<Double> {
-        try shape.validate()
-        try mask.validate(shape)
-        for (name, n, expected) in [("q", q.count, shape.qCount), ("k", k.count, shape.kCount),
-                                    ("v", v.count, shape.vCount)] where n != expected {
-            throw .bufferSize(name: name, expected: expected, actual: n)
-        }
+        try shape.validate(qCount: q.count, kCount: k.count, vCount: v.count, mask: mask)
         let (nq, nk, d, dv) = (shape.nq, shape.nk, shape.d, shape.dv)
         let scale = WideFloat(scale ?? 1 / Double.sqrt(Double(d)))
         var o = [Double](repeating: 0, count: shape.oCount)

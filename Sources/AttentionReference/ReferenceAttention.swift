@@ -55,12 +55,7 @@ public enum ReferenceAttention {
         q: [T], k: [T], v: [T], shape: AttentionShape, mask: AttentionMask, scale: T?,
         chunkRows: Int?, roundP: (@Sendable (T) -> T)?, roundO: (@Sendable (T) -> T)?
     ) throws(AttentionError) -> AttentionResult<T> {
-        try shape.validate()
-        try mask.validate(shape)
-        for (name, buffer, expected) in [("q", q.count, shape.qCount), ("k", k.count, shape.kCount),
-                                         ("v", v.count, shape.vCount)] where buffer != expected {
-            throw .bufferSize(name: name, expected: expected, actual: buffer)
-        }
+        try shape.validate(qCount: q.count, kCount: k.count, vCount: v.count, mask: mask)
         let scale = scale ?? 1 / T.sqrt(T(shape.d))
         let (nq, nk, d, dv) = (shape.nq, shape.nk, shape.d, shape.dv)
         let wanted = chunkRows ?? defaultChunkRows(nk: nk, elementSize: MemoryLayout<T>.size)
