@@ -21,12 +21,25 @@ enum Check {
         return (q, k, v)
     }
 
-    static func run(_ r: ScheduleResult, _ p: AttentionProblem, capacity: Int, seed: UInt64) throws -> Report {
+    /// Runs the schedule in data mode on seeded inputs without the reference check (for timing
+    /// the data path alone); returns its counts.
+    static func runUnchecked(_ r: ScheduleResult, _ p: AttentionProblem, capacity: Int, seed: UInt64) throws -> TrafficCounts {
+        try execute(r, p, capacity: capacity, seed: seed).out.counts
+    }
+
+    private static func execute(_ r: ScheduleResult, _ p: AttentionProblem, capacity: Int, seed: UInt64) throws
+        -> (out: DataMode.Outcome, q: [Double], k: [Double], v: [Double]) {
         guard let tiles = r.tiles else { throw UsageError("\(r.kind.rawValue) is infeasible: \(r.reason ?? "")") }
         try DataMode.checkMemory(r.kind, p)
         let (q, k, v) = inputs(p, seed: seed)
         let prec = p.dtype.precision
         let out = try DataMode.run(r.kind, p, capacity: capacity, tiles: tiles, q: prec.round(q), k: prec.round(k), v: prec.round(v))
+        return (out, q, k, v)
+    }
+
+    static func run(_ r: ScheduleResult, _ p: AttentionProblem, capacity: Int, seed: UInt64) throws -> Report {
+        let (out, q, k, v) = try execute(r, p, capacity: capacity, seed: seed)
+        let prec = p.dtype.precision
         let shape = AttentionShape(batch: p.batch, heads: p.heads, kvHeads: p.kvHeads, nq: p.n, nk: p.nk, d: p.d)
         let report = try Equivalence.checkForward(candidate: out.result, q: q, k: k, v: v, shape: shape,
                                                   mask: p.causal ? .causal(.topLeft) : .none, precision: prec)

@@ -68,6 +68,14 @@ import Testing
         for s in ["standard", "fa1", "fa2", "fa3", "small-m"] { #expect(out.contains(s)) }
     }
 
+    @Test func uncheckedDataModeCountsEqualCountMode() throws {
+        let args = ["--N", "300", "--d", "40", "--M", "64KiB", "--schedule", "fa1,fa2", "--format", "csv"]
+        let (s1, counted, _) = try iosim(args)
+        let (s2, data, _) = try iosim(args + ["--mode", "data", "--no-check"])
+        #expect(s1 == 0 && s2 == 0)
+        #expect(counted == data && counted.split(separator: "\n").count == 3)
+    }
+
     @Test func attentionCommandWritesOAndLSEOrNothing() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("iosim-\(UUID())").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
