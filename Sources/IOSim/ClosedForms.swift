@@ -13,6 +13,21 @@ public enum ClosedForm {
             let b = format.bytes(p.dtype)
             c[tensor] = c[tensor] + Transfer(reads: reads, writes: writes, readBytes: reads * b, writeBytes: writes * b)
         }
+        // In fp8, one fp32 scale per loaded Q, K or V tile.
+        func scales(_ tileLoads: Int) {
+            if p.dtype == .fp8 { add(.scales, reads: tileLoads, .fp32) }
+        }
+        // Row tile i's live column tiles (count, and K/V rows they cover); under a causal mask
+        // they are 0…last, otherwise all.
+        var livePairs = 0, kvRows = 0, aEntries = 0, qRowsByPair = 0
+        for i in 0..<tr {
+            let last = t.lastLiveColumnTile(i, p), rows = t.rows(i, p).count
+            let covered = t.cols(last, p).upperBound
+            livePairs += last + 1
+            kvRows += covered
+            aEntries += rows * covered
+            qRowsByPair += rows * (last + 1)
+        }
         switch kind {
         case .standard:
             let sReads = StandardSchedule.rowFits(p, capacity: capacity) ? n * nk : 2 * n * nk
@@ -22,26 +37,37 @@ public enum ClosedForm {
             add(.S, reads: sReads, writes: n * nk, .output)
             add(.P, reads: n * nk, writes: n * nk, .output)
             add(.O, writes: n * d, .output)
-        case .fa2:
+            scales(tr + 2 * tr * tc)
+        case .fa2, .fa3:
             // Σᵢ over live column tiles of their real widths.
-            var kvRows = 0
-            for i in 0..<tr { kvRows += t.cols(t.lastLiveColumnTile(i, p), p).upperBound }
             add(.Q, reads: n * d, .input)
             add(.K, reads: kvRows * d, .input)
             add(.V, reads: kvRows * d, .input)
             add(.O, writes: n * d, .output)
             add(.LSE, writes: n, .fp32)
+            scales(tr + 2 * livePairs)
+        case .smallM:
+            let dBlocks = (d + SmallMSchedule.dBlock(t, p) - 1) / SmallMSchedule.dBlock(t, p)
+            add(.Q, reads: qRowsByPair * d, .input)
+            add(.K, reads: kvRows * d, .input)
+            add(.V, reads: kvRows * d, .input)
+            add(.P, reads: dBlocks * aEntries, writes: aEntries, .output)
+            add(.l, reads: n, writes: n, .fp32)
+            add(.O, writes: n * d, .output)
+            scales(3 * dBlocks * livePairs)
         case .fa1:
             // Σⱼ over live row tiles of their real heights, and the column tiles with any live pair.
-            var liveRows = 0, kvRows = 0
+            var liveRows = 0, liveColumnRows = 0, liveColumns = 0
             for j in 0..<tc {
                 let first = t.firstLiveRowTile(j, p)
                 guard first < tr else { continue }
                 liveRows += n - first * t.br
-                kvRows += t.cols(j, p).count
+                liveColumnRows += t.cols(j, p).count
+                liveColumns += 1
             }
-            add(.K, reads: kvRows * d, .input)
-            add(.V, reads: kvRows * d, .input)
+            add(.K, reads: liveColumnRows * d, .input)
+            add(.V, reads: liveColumnRows * d, .input)
+            scales(2 * liveColumns + livePairs)
             add(.Q, reads: liveRows * d, .input)
             // O: initial fp32 write, fp32 read per live pair, fp32 write back except the last live
             // pair of each row tile, which writes the finished O in the output dtype.
@@ -49,8 +75,6 @@ public enum ClosedForm {
             add(.O, writes: n * d, .output)
             add(.l, reads: liveRows, writes: n + liveRows, .fp32)
             add(.m, reads: liveRows, writes: n + liveRows, .fp32)
-        case .fa3, .smallM:
-            return nil
         }
         c = c * p.instances
         return c

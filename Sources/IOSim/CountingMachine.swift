@@ -12,6 +12,8 @@ public struct CountingMachine: TileMachine {
     /// Elements and bytes of each resident buffer, by `Buffer.rawValue`.
     private var elements = [Int](repeating: 0, count: Buffer.allCases.count)
     private var bytes = [Int](repeating: 0, count: Buffer.allCases.count)
+    private var rowCount = [Int](repeating: 0, count: Buffer.allCases.count)
+    private var warps = WarpPartition.single
 
     /// Whether uniform loops replay their first iteration's counts (tests turn it off to check
     /// that replaying changes nothing).
@@ -43,16 +45,29 @@ public struct CountingMachine: TileMachine {
         counts.sram = replay(counts.sram, before.sram)
     }
 
+    public mutating func partition(_ p: WarpPartition) { warps = p }
+
+    /// How many warps read buffer `b` in one compute step, and how many write partial results
+    /// through SRAM in FA1's combine.
+    @inline(__always) private func readers(_ b: Int) -> Int {
+        switch warps {
+        case .single: 1
+        case let .splitQ(w): b == Buffer.k.rawValue || b == Buffer.v.rawValue ? min(w, rowCount[Buffer.q.rawValue]) : 1
+        case let .splitK(w): b == Buffer.q.rawValue ? min(w, rowCount[Buffer.k.rawValue]) : 1
+        }
+    }
+
     @inline(__always)
-    public mutating func alloc(_ buffer: Buffer, rows: Int, cols: Int, format: Format) throws(SimulationError) {
+    public mutating func alloc(_ buffer: Buffer, rows: Int, cols: Int, format: Format, scales: Int) throws(SimulationError) {
         if residentMask & buffer.bit != 0 { throw .scheduleBug("\(buffer) allocated twice") }
-        let n = rows * cols, b = n * format.bytes(problem.dtype)
+        let n = rows * cols, b = n * format.bytes(problem.dtype) + 4 * scales
         if resident + b > capacity { throw .capacityExceeded(footprint: resident + b, capacity: capacity, buffer: "\(buffer)") }
         resident += b
         if resident > counts.peakFootprint { counts.peakFootprint = resident }
         residentMask |= buffer.bit
         elements[buffer.rawValue] = n
         bytes[buffer.rawValue] = b
+        rowCount[buffer.rawValue] = rows
     }
 
     @inline(__always)
@@ -65,12 +80,16 @@ public struct CountingMachine: TileMachine {
     @inline(__always)
     public mutating func load(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
                               into buffer: Buffer) throws(SimulationError) {
-        try alloc(buffer, rows: rows.count, cols: cols.count, format: format)
+        // An fp8 Q, K or V tile brings its fp32 scale along (DESIGN §6).
+        let scaled = problem.dtype == .fp8 && format == .input ? 1 : 0
+        try alloc(buffer, rows: rows.count, cols: cols.count, format: format, scales: scaled)
         let n = rows.count * cols.count, b = n * format.bytes(problem.dtype)
         counts.byTensor[t.rawValue].reads += n
         counts.byTensor[t.rawValue].readBytes += b
-        counts.sram.writes += n
-        counts.sram.writeBytes += b
+        counts.byTensor[Tensor.scales.rawValue].reads += scaled
+        counts.byTensor[Tensor.scales.rawValue].readBytes += 4 * scaled
+        counts.sram.writes += n + scaled
+        counts.sram.writeBytes += b + 4 * scaled
     }
 
     @inline(__always)
@@ -90,15 +109,21 @@ public struct CountingMachine: TileMachine {
         guard (reads | writes) & residentMask == reads | writes else {
             throw .scheduleBug("\(step) touches a buffer that is not resident")
         }
+        // FA1's combine moves every warp's partials through SRAM; with one warp there is none.
+        var times = 1
+        if case .combineWarps = step {
+            guard case let .splitK(w) = warps, min(w, rowCount[Buffer.k.rawValue]) > 1 else { return }
+            times = min(w, rowCount[Buffer.k.rawValue])
+        }
         var r = reads, w = writes
         while r != 0 {
-            let i = r.trailingZeroBitCount
-            counts.sram.reads += elements[i]; counts.sram.readBytes += bytes[i]
+            let i = r.trailingZeroBitCount, k = times * readers(i)
+            counts.sram.reads += k * elements[i]; counts.sram.readBytes += k * bytes[i]
             r &= r - 1
         }
         while w != 0 {
             let i = w.trailingZeroBitCount
-            counts.sram.writes += elements[i]; counts.sram.writeBytes += bytes[i]
+            counts.sram.writes += times * elements[i]; counts.sram.writeBytes += times * bytes[i]
             w &= w - 1
         }
     }

@@ -44,8 +44,10 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
         }
     }
 
-    public mutating func alloc(_ b: Buffer, rows: Int, cols: Int, format: Format) throws(SimulationError) {
-        try counter.alloc(b, rows: rows, cols: cols, format: format)
+    public mutating func partition(_ p: WarpPartition) { counter.partition(p) }
+
+    public mutating func alloc(_ b: Buffer, rows: Int, cols: Int, format: Format, scales: Int) throws(SimulationError) {
+        try counter.alloc(b, rows: rows, cols: cols, format: format, scales: scales)
         buffers[b.rawValue] = [A](repeating: 0, count: rows * cols)
         shapes[b.rawValue] = (rows, cols)
     }
@@ -111,19 +113,55 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
             rowStatistics(r: r, cols: cols, first: first)
         case let .normalize(r, cols):
             normalize(r: r, cols: cols)
+        case .combineWarps:
+            break
+        case let .partialScores(first):
+            scores(rows: 0..<0, cols: 0..<0, masked: false, accumulate: !first)
+        case let .exponentiate(rows, cols):
+            try exponentiateBlock(rows: rows, cols: cols)
+        case .divideByRowSum:
+            let (br, w) = shapes[Buffer.acc.rawValue]
+            for r in 0..<br {
+                let l = buffers[Buffer.l.rawValue][r]
+                for c in 0..<w { buffers[Buffer.acc.rawValue][r * w + c] = l == 0 ? 0 : buffers[Buffer.acc.rawValue][r * w + c] / l }
+            }
         }
     }
 
-    /// s = scale · q · kᵀ, with −∞ where column > row under the causal mask.
-    private mutating func scores(rows: Range<Int>, cols: Range<Int>, masked: Bool) {
-        let (br, bc, d) = (rows.count, cols.count, problem.d)
+    /// Saha–Ye's exponentiation: no row max is subtracted (their algorithm has none), so a score
+    /// above log(max) of the arithmetic or of the dtype P is stored in overflows; that is reported
+    /// rather than turned into Inf.
+    private mutating func exponentiateBlock(rows: Range<Int>, cols: Range<Int>) throws(SimulationError) {
+        let bc = cols.count
+        let limit = problem.dtype.outputPrecision.greatestFinite
+        for r in 0..<rows.count {
+            var sum: A = 0
+            for c in 0..<bc {
+                let i = r * bc + c
+                let live = !problem.causal || cols.lowerBound + c <= rows.lowerBound + r
+                let x = buffers[Buffer.s.rawValue][i]
+                let p = live ? A.exp(x) : 0
+                guard Double(p) <= limit else {
+                    throw .invalid("small-m overflowed: exp(\(x)) exceeds \(problem.dtype.outputPrecision)'s range (Saha–Ye's algorithm subtracts no row max); scale the inputs down or use fa2")
+                }
+                buffers[Buffer.s.rawValue][i] = p
+                sum += p
+            }
+            buffers[Buffer.l.rawValue][r] += sum
+        }
+    }
+
+    /// s = scale · q · kᵀ (+ s when `accumulate`, q and k being blocks of d), with −∞ where
+    /// column > row under the causal mask.
+    private mutating func scores(rows: Range<Int>, cols: Range<Int>, masked: Bool, accumulate: Bool = false) {
+        let (br, bc, d) = (shapes[Buffer.q.rawValue].rows, shapes[Buffer.k.rawValue].rows, shapes[Buffer.q.rawValue].cols)
         let (q, k) = (buffers[Buffer.q.rawValue], buffers[Buffer.k.rawValue])
         var s = take(.s)
         q.withUnsafeBufferPointer { q in
             k.withUnsafeBufferPointer { k in
                 s.withUnsafeMutableBufferPointer { s in
                     A.gemm(transB: true, m: br, n: bc, k: d, alpha: scale, a: q.baseAddress!, lda: d,
-                           b: k.baseAddress!, ldb: d, beta: 0, c: s.baseAddress!, ldc: bc)
+                           b: k.baseAddress!, ldb: d, beta: accumulate ? 1 : 0, c: s.baseAddress!, ldc: bc)
                     if masked {
                         for r in 0..<br { for c in 0..<bc where cols.lowerBound + c > rows.lowerBound + r {
                             s[r * bc + c] = -A.infinity
@@ -137,7 +175,7 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
 
     /// c = s · v (+ c when beta = 1), s being br × bc and v bc × d.
     private mutating func gemmPV(into c: Buffer, beta: A) {
-        let (br, bc) = shapes[Buffer.s.rawValue], d = problem.d
+        let (br, bc) = shapes[Buffer.s.rawValue], d = shapes[Buffer.v.rawValue].cols
         let (p, v) = (buffers[Buffer.s.rawValue], buffers[Buffer.v.rawValue])
         var out = take(c)
         p.withUnsafeBufferPointer { p in

@@ -5,7 +5,8 @@ import Foundation
 public enum DataMode {
     public struct Outcome: Sendable {
         /// O in `[batch, heads, N, d]` order, and the LSE where the schedule produces one
-        /// (fa2 writes it; fa1's is m + log ℓ from its HBM statistics; standard has none: empty).
+        /// (fa2 and fa3 write it; fa1's is m + log ℓ from its HBM statistics; small-m's is log ℓ;
+        /// standard has none: empty).
         public var result: AttentionResult<Double>
         public var counts: TrafficCounts
     }
@@ -31,6 +32,7 @@ public enum DataMode {
                            q: [Double], k: [Double], v: [Double], scale: Double? = nil) throws(SimulationError) -> Outcome {
         guard let schedule = kind.implementation else { throw .invalid("\(kind.rawValue) is not implemented yet") }
         try checkMemory(kind, p)
+        let tiles = tiles.clamped(to: p)
         if p.dtype == .fp64 {
             var m = DataMachine<Double>(problem: p, capacity: capacity, q: q, k: k, v: v, scale: scale)
             try Simulator.run(schedule, on: &m, tiles: tiles)
@@ -48,6 +50,9 @@ public enum DataMode {
             lse = stored.map { Double($0) }
         } else if let m = hbm[.m], let l = hbm[.l] {
             lse = zip(m, l).map { m, l in l == 0 ? -.infinity : Double(m) + Double.log(Double(l)) }
+        } else if let l = hbm[.l] {
+            // small-m keeps the sums of exp(S) without a max: LSE = log ℓ.
+            lse = l.map { $0 == 0 ? -.infinity : Double.log(Double($0)) }
         }
         return Outcome(result: AttentionResult(o: o, lse: lse), counts: counts)
     }

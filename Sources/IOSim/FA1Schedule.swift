@@ -6,6 +6,10 @@
 /// for column tiles with a live pair.
 ///
 /// Footprint: FA2's plus 4·Br·d for the loaded running Oᵢ.
+///
+/// SRAM side (split-K over `warps` warps, as the FA1 kernel partitions a tile pair): each warp
+/// reads all of Qᵢ and its slice of Kⱼ and Vⱼ; then every warp writes its partial O (Br×d), m and
+/// ℓ to SRAM and they are read back to be combined — w·(Br·d + 2·Br) written and read per pair.
 /// Closed form (non-causal): reads 2Nd + Tc·(2Nd + 2N), writes (Tc + 1)·(Nd + 2N).
 public enum FA1Schedule: Schedule {
     public static let kind = ScheduleKind.fa1
@@ -15,8 +19,11 @@ public enum FA1Schedule: Schedule {
         return Footprint.fa2(t, p) + 4 * t.br * p.d
     }
 
+    public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles? { fa1PaperTiles(p, capacity: capacity) }
+
     public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d, one = 0..<1
+        m.partition(.splitK(t.warps))
         for inst in 0..<p.instances {
             let kv = p.kvInstance(inst)
             // Line 2: O = 0, ℓ = 0, m = −∞ in HBM, written tile by tile from SRAM.
@@ -49,6 +56,7 @@ public enum FA1Schedule: Schedule {
                     try m.alloc(.acc, rows: rows.count, cols: p.d, format: .fp32)
                     try m.compute(.scores(rows: rows, cols: cols, masked: p.causal))
                     try m.compute(.fa1Update)
+                    try m.compute(.combineWarps)
                     let last = j == t.lastLiveColumnTile(i, p)
                     try m.store(.O, instance: inst, rows: rows, cols: d, format: last ? .output : .fp32, from: .o)
                     try m.store(.l, instance: inst, rows: rows, cols: one, format: .fp32, from: .l)

@@ -2,8 +2,13 @@
 /// inner over K/V column tiles; Oᵢ, ℓᵢ, mᵢ stay on chip and Oᵢ and LSEᵢ are written once.
 /// Under a causal mask, column tiles past the diagonal are never loaded.
 ///
-/// Footprint: s·(Br·d + 2·Bc·d) + 4·(Br·Bc + Br·d + 2·Br) bytes (Qᵢ, Kⱼ, Vⱼ; S/P, O, m, ℓ in fp32).
+/// Footprint: s·(Br·d + 2·Bc·d) + 4·(Br·Bc + Br·d + 2·Br) bytes (Qᵢ, Kⱼ, Vⱼ; S/P, O, m, ℓ in fp32),
+/// plus 4 bytes per resident tile scale in fp8.
 /// Closed form (non-causal): reads Nd + 2·Nk·d·Tr, writes Nd + N.
+///
+/// SRAM side (split-Q over `warps` warps): per live pair each warp reads its rows of Qᵢ and all
+/// of Kⱼ and Vⱼ, so Qᵢ is read once in total and Kⱼ, Vⱼ once per warp; S, P, O, m, ℓ stay in
+/// the warp's registers (counted once).
 public enum FA2Schedule: Schedule {
     public static let kind = ScheduleKind.fa2
 
@@ -11,8 +16,16 @@ public enum FA2Schedule: Schedule {
         Footprint.fa2(tiles.clamped(to: p), p)
     }
 
+    public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles? { fa1PaperTiles(p, capacity: capacity) }
+
     public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
+        try body(&m, tiles: t, partition: .splitQ(t.warps))
+    }
+
+    /// The FA2 loop, shared with fa3 (which differs in its pipeline, not in its loop order).
+    static func body<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles, partition: WarpPartition) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d
+        m.partition(partition)
         for inst in 0..<p.instances {
             let kv = p.kvInstance(inst)
             for i in 0..<t.tr(p) {

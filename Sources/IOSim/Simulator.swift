@@ -41,7 +41,8 @@ public enum Simulator {
         case .standard: try StandardSchedule.run(&m, tiles: tiles)
         case .fa1: try FA1Schedule.run(&m, tiles: tiles)
         case .fa2: try FA2Schedule.run(&m, tiles: tiles)
-        case .fa3, .smallM: throw .invalid("\(s.kind.rawValue) is not implemented yet")
+        case .fa3: try FA3Schedule.run(&m, tiles: tiles)
+        case .smallM: try SmallMSchedule.run(&m, tiles: tiles)
         }
     }
 }

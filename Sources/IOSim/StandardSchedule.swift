@@ -7,14 +7,16 @@
 /// Every tile is computed even when causal (the mask is applied in the softmax), so the counts
 /// depend neither on `--causal` nor on Bc. S and P are stored in the output dtype (bf16 for fp8).
 ///
-/// Footprint: max(s·(Br·d + Bc·d) + 4·Br·Bc, s·(Br·Bc + Bc·d) + 4·Br·d), the larger GEMM kernel.
+/// Footprint: max(s·(Br·d + Bc·d) + 4·Br·Bc, s·(Br·Bc + Bc·d) + 4·Br·d), the larger GEMM kernel,
+/// plus 4 bytes per resident Q, K or V tile scale in fp8.
 /// Closed form: reads Nd + 2·Tr·Nk·d + 2·N·Nk (3·N·Nk when a row does not fit), writes 2·N·Nk + Nd.
 public enum StandardSchedule: Schedule {
     public static let kind = ScheduleKind.standard
 
     public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
         let t = tiles.clamped(to: p), s = p.dtype.size, so = Format.output.bytes(p.dtype)
-        return max(s * (t.br * p.d + t.bc * p.d) + 4 * t.br * t.bc, so * t.br * t.bc + s * t.bc * p.d + 4 * t.br * p.d)
+        return max(s * (t.br * p.d + t.bc * p.d) + 4 * t.br * t.bc + Footprint.scales(2, p),
+                   so * t.br * t.bc + s * t.bc * p.d + 4 * t.br * p.d + Footprint.scales(1, p))
     }
 
     /// Whether one row of S fits in SRAM (equality fits).

@@ -3,8 +3,9 @@ public enum TilePolicy: String, CaseIterable, Sendable, Codable {
     /// The feasible pair of multiples of 16 (any positive integers when none fits), not above N
     /// rounded up to 16, with the largest Br·Bc; ties go to the larger Br.
     case auto
-    /// The paper's rule where one exists (FA1: Bc = ⌈M/4d⌉, Br = min(Bc, d), M in elements; used for
-    /// fa1 and fa2), else `auto`. It may be infeasible under the footprint, and is reported so.
+    /// The paper's rule where one exists (FA1: Bc = ⌈M/4d⌉, Br = min(Bc, d), M in elements, used for
+    /// fa1 and fa2; FA3: its published tile table), else `auto`. It may be infeasible under the
+    /// footprint, and is reported so.
     case paper
     /// The feasible pair (multiples of 16) with the least HBM bytes, ranked by the closed forms;
     /// ties go to the larger Br·Bc, then the larger Br.
@@ -16,12 +17,20 @@ public struct TileRequest: Hashable, Sendable {
     public var br: Int?
     public var bc: Int?
     public var policy: TilePolicy
+    /// FA3 pipeline stages and warps per thread block, carried into the chosen ``Tiles``.
+    public var stages: Int
+    public var warps: Int
 
-    public init(br: Int? = nil, bc: Int? = nil, policy: TilePolicy = .auto) {
+    public init(br: Int? = nil, bc: Int? = nil, policy: TilePolicy = .auto, stages: Int = 2, warps: Int = 4) {
         self.br = br
         self.bc = bc
         self.policy = policy
+        self.stages = stages
+        self.warps = warps
     }
+
+    /// A tile shape with this request's stages and warps.
+    func tiles(_ br: Int, _ bc: Int) -> Tiles { Tiles(br: br, bc: bc, stages: stages, warps: warps) }
 }
 
 public enum TileChoice {
@@ -37,59 +46,67 @@ public enum TileChoice {
             }
             return t.clamped(to: p)
         }
-        if let br = request.br, let bc = request.bc { return try checked(Tiles(br: br, bc: bc), "the requested") }
-        if request.policy == .paper, request.br == nil, request.bc == nil, schedule.kind == .fa1 || schedule.kind == .fa2 {
-            let mElems = capacity / p.dtype.size
-            let bc = (mElems + 4 * p.d - 1) / (4 * p.d)
-            return try checked(Tiles(br: min(bc, p.d), bc: bc), "the paper's")
+        if let br = request.br, let bc = request.bc { return try checked(request.tiles(br, bc), "the requested") }
+        let paper = request.br == nil && request.bc == nil ? schedule.paperTiles(p, capacity: capacity) : nil
+        if request.policy == .paper, let t = paper { return try checked(request.tiles(t.br, t.bc), "the paper's") }
+        // FA3's auto tiles are its published defaults whenever they fit.
+        if request.policy == .auto, schedule.kind == .fa3, let t = paper, footprint(request.tiles(t.br, t.bc)) <= capacity {
+            return request.tiles(t.br, t.bc).clamped(to: p)
         }
         let brMax = roundUp16(p.n), bcMax = roundUp16(p.nk)
-        if request.policy == .optimal, schedule.kind != .fa3, schedule.kind != .smallM {
-            if let t = optimal(schedule, p, capacity: capacity, fixedBr: request.br, fixedBc: request.bc,
-                               brMax: brMax, bcMax: bcMax) { return t.clamped(to: p) }
-        }
+        if request.policy == .optimal,
+           let t = optimal(schedule, p, capacity: capacity, request, brMax: brMax, bcMax: bcMax) { return t.clamped(to: p) }
         for step in [16, 1] {
-            if let t = largest(step: step, fixedBr: request.br, fixedBc: request.bc, brMax: brMax, bcMax: bcMax, fits: { footprint($0) <= capacity }) {
+            if let t = largest(step: step, request, square: schedule.squareTiles, brMax: brMax, bcMax: bcMax,
+                               fits: { footprint($0) <= capacity }) {
                 return t.clamped(to: p)
             }
         }
-        let smallest = Tiles(br: request.br ?? 1, bc: request.bc ?? 1)
+        let smallest = request.tiles(request.br ?? 1, request.bc ?? 1)
         throw .infeasible("even \(smallest) tiles need \(footprint(smallest)) bytes of SRAM, more than M = \(capacity) bytes")
     }
 
     static func roundUp16(_ n: Int) -> Int { (n + 15) / 16 * 16 }
 
-    /// The fitting pair on the `step` grid with the largest area (ties: larger Br). Footprints grow
-    /// with each tile side, so for each Br the best Bc is found by bisection.
-    static func largest(step: Int, fixedBr: Int?, fixedBc: Int?, brMax: Int, bcMax: Int,
+    /// The fitting pair on the `step` grid with the largest area (ties: larger Br); `square` keeps
+    /// Br = Bc. Footprints grow with each tile side, so for each Br the best Bc is found by bisection.
+    static func largest(step: Int, _ r: TileRequest, square: Bool, brMax: Int, bcMax: Int,
                         fits: (Tiles) -> Bool) -> Tiles? {
-        let brs = fixedBr.map { [$0] } ?? Array(stride(from: step, through: brMax, by: step))
+        if square, r.br == nil, r.bc == nil {
+            var best: Tiles?
+            for b in stride(from: step, through: min(brMax, bcMax), by: step) {
+                guard fits(r.tiles(b, b)) else { break }
+                best = r.tiles(b, b)
+            }
+            return best
+        }
+        let brs = r.br.map { [$0] } ?? Array(stride(from: step, through: brMax, by: step))
         var best: Tiles?
         for br in brs {
             let bc: Int
-            if let fixedBc {
-                guard fits(Tiles(br: br, bc: fixedBc)) else { continue }
+            if let fixedBc = r.bc {
+                guard fits(r.tiles(br, fixedBc)) else { continue }
                 bc = fixedBc
             } else {
-                guard fits(Tiles(br: br, bc: step)) else { continue }
+                guard fits(r.tiles(br, step)) else { continue }
                 var lo = 1, hi = bcMax / step  // multiples: lo fits
                 while lo < hi {
                     let mid = (lo + hi + 1) / 2
-                    if fits(Tiles(br: br, bc: mid * step)) { lo = mid } else { hi = mid - 1 }
+                    if fits(r.tiles(br, mid * step)) { lo = mid } else { hi = mid - 1 }
                 }
                 bc = lo * step
             }
-            if best == nil || br * bc >= best!.br * best!.bc { best = Tiles(br: br, bc: bc) }
+            if best == nil || br * bc >= best!.br * best!.bc { best = r.tiles(br, bc) }
         }
         return best
     }
 
-    static func optimal(_ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int,
-                        fixedBr: Int?, fixedBc: Int?, brMax: Int, bcMax: Int) -> Tiles? {
+    static func optimal(_ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int, _ r: TileRequest,
+                        brMax: Int, bcMax: Int) -> Tiles? {
         var best: (bytes: Int, tiles: Tiles)?
-        for br in fixedBr.map({ [$0] }) ?? Array(stride(from: 16, through: brMax, by: 16)) {
-            for bc in fixedBc.map({ [$0] }) ?? Array(stride(from: 16, through: bcMax, by: 16)) {
-                let t = Tiles(br: br, bc: bc)
+        for br in r.br.map({ [$0] }) ?? Array(stride(from: 16, through: brMax, by: 16)) {
+            for bc in r.bc.map({ [$0] }) ?? Array(stride(from: 16, through: bcMax, by: 16)) {
+                let t = r.tiles(br, bc)
                 guard schedule.footprint(t, p, capacity: capacity) <= capacity else { break }
                 guard let c = ClosedForm.traffic(schedule.kind, p, t, capacity: capacity) else { return nil }
                 let bytes = c.hbm.bytes

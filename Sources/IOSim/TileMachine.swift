@@ -12,6 +12,8 @@ public enum Buffer: Int, CaseIterable, Sendable {
     case m, l
     /// A row (or row chunk) of S or P in standard attention's softmax kernel.
     case row
+    /// FA3's K/V ring: the stages beyond the one being consumed (tiles the producer has fetched ahead).
+    case ring
 
     @inline(__always) var bit: UInt16 { 1 << UInt16(rawValue) }
 }
@@ -39,6 +41,15 @@ public enum ComputeStep: Sendable {
     case rowStatistics(r: Int, cols: Range<Int>, first: Bool)
     /// Standard streaming softmax, pass 2: P = exp(S − m)/ℓ for the chunk `cols` of row r.
     case normalize(r: Int, cols: Range<Int>)
+    /// FA1's split-K epilogue: every warp writes its partial O, m and ℓ to SRAM and they are read
+    /// back to be combined. Costs SRAM traffic only; the data machine has nothing to do.
+    case combineWarps
+    /// Saha–Ye: s (+)= scale·q·kᵀ over one block of d (`first` starts the sum).
+    case partialScores(first: Bool)
+    /// Saha–Ye: s = exp(s) (0 where causal-masked) for Q rows `rows`, K rows `cols`; l += rowsum.
+    case exponentiate(rows: Range<Int>, cols: Range<Int>)
+    /// Saha–Ye: acc /= l, row by row (rows with l = 0 become 0).
+    case divideByRowSum
 
     /// Buffers read and written, as bit masks of `Buffer`.
     @inline(__always) var operands: (reads: UInt16, writes: UInt16) {
@@ -52,8 +63,24 @@ public enum ComputeStep: Sendable {
                           Buffer.acc.bit | Buffer.o.bit | Buffer.m.bit | Buffer.l.bit)
         case let .fill(b, _): (0, b.bit)
         case .softmaxRow, .rowStatistics, .normalize: (Buffer.row.bit, Buffer.row.bit)
+        case .combineWarps: (Buffer.acc.bit | Buffer.m.bit | Buffer.l.bit, Buffer.acc.bit | Buffer.m.bit | Buffer.l.bit)
+        case let .partialScores(first): (Buffer.q.bit | Buffer.k.bit | (first ? 0 : Buffer.s.bit), Buffer.s.bit)
+        case .exponentiate: (Buffer.s.bit | Buffer.l.bit, Buffer.s.bit | Buffer.l.bit)
+        case .divideByRowSum: (Buffer.acc.bit | Buffer.l.bit, Buffer.acc.bit)
         }
     }
+}
+
+/// How a thread block's warps share one tile pair's operands (DESIGN §3, SRAM-side counts): an
+/// operand tile is read from SRAM once per warp that uses it.
+public enum WarpPartition: Sendable, Equatable {
+    /// One reader per operand (standard attention's kernels, small-m).
+    case single
+    /// FA2/FA3: each of w warps (or warpgroups) owns ⌈Br/w⌉ rows of Qᵢ and reads all of Kⱼ and Vⱼ.
+    case splitQ(Int)
+    /// FA1: each of w warps owns a slice of Kⱼ, Vⱼ and reads all of Qᵢ; partial O, m, ℓ are
+    /// combined through SRAM.
+    case splitK(Int)
 }
 
 /// What a schedule runs against: a two-level memory with an SRAM of capacity M bytes.
@@ -69,8 +96,11 @@ public protocol TileMachine {
     /// SRAM → HBM from a resident buffer.
     mutating func store(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
                         from buffer: Buffer) throws(SimulationError)
-    /// Allocates an on-chip buffer of `rows × cols` elements.
-    mutating func alloc(_ buffer: Buffer, rows: Int, cols: Int, format: Format) throws(SimulationError)
+    /// Allocates an on-chip buffer of `rows × cols` elements, plus `scales` fp32 tile scales
+    /// (fp8 tiles fetched ahead).
+    mutating func alloc(_ buffer: Buffer, rows: Int, cols: Int, format: Format, scales: Int) throws(SimulationError)
+    /// Declares how warps share the operands of the compute steps that follow.
+    mutating func partition(_ p: WarpPartition)
     mutating func free(_ buffer: Buffer)
     mutating func compute(_ step: ComputeStep) throws(SimulationError)
     /// Runs `body` for every index of `range`, whose iterations the schedule promises move
@@ -80,6 +110,11 @@ public protocol TileMachine {
 }
 
 extension TileMachine {
+    @inline(__always)
+    public mutating func alloc(_ buffer: Buffer, rows: Int, cols: Int, format: Format) throws(SimulationError) {
+        try alloc(buffer, rows: rows, cols: cols, format: format, scales: 0)
+    }
+
     public mutating func uniform(_ range: Range<Int>, _ body: (inout Self, Int) throws(SimulationError) -> Void) throws(SimulationError) {
         for j in range { try body(&self, j) }
     }

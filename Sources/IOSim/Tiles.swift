@@ -1,12 +1,20 @@
-/// A tile shape: `br` rows of Q (row tile) by `bc` rows of K/V (column tile).
-/// The Saha–Ye schedule uses one square tile, `br = bc = B`.
+/// A schedule's mapping onto the chip: the tile shape, `br` rows of Q (row tile) by `bc` rows of
+/// K/V (column tile), and the kernel parameters that change its footprint or its SRAM-side
+/// traffic: FA3's K/V pipeline `stages` and the `warps` that share a thread block's tiles.
+/// The Saha–Ye schedule uses square tiles, `br = bc = B`, and splits d in blocks of `bc`.
 public struct Tiles: Hashable, Sendable, Codable, CustomStringConvertible {
     public var br: Int
     public var bc: Int
+    /// FA3's K/V ring depth (`--stages`); other schedules ignore it.
+    public var stages: Int
+    /// Warps per thread block (`--warps`), for the SRAM-side partition of fa1 and fa2.
+    public var warps: Int
 
-    public init(br: Int, bc: Int) {
+    public init(br: Int, bc: Int, stages: Int = 2, warps: Int = 4) {
         self.br = br
         self.bc = bc
+        self.stages = stages
+        self.warps = warps
     }
 
     public var description: String { "\(br)×\(bc)" }
@@ -21,7 +29,12 @@ public struct Tiles: Hashable, Sendable, Codable, CustomStringConvertible {
     @inline(__always) public func cols(_ j: Int, _ p: AttentionProblem) -> Range<Int> { j * bc..<min((j + 1) * bc, p.nk) }
 
     /// Tiles clamped to the problem (a tile larger than N is N).
-    public func clamped(to p: AttentionProblem) -> Tiles { Tiles(br: min(br, p.n), bc: min(bc, p.nk)) }
+    public func clamped(to p: AttentionProblem) -> Tiles {
+        Tiles(br: min(br, p.n), bc: min(bc, p.nk), stages: stages, warps: warps)
+    }
+
+    /// The same mapping with another tile shape.
+    public func with(br: Int, bc: Int) -> Tiles { Tiles(br: br, bc: bc, stages: stages, warps: warps) }
 
     /// Under a top-left causal mask, the last column tile with a live entry for row tile i
     /// (pairs past it are fully masked and skipped).

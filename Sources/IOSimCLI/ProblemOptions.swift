@@ -20,8 +20,8 @@ struct ProblemOptions: ParsableArguments {
     @Option(help: "auto (largest feasible tiles), paper (the paper's rule) or optimal (least traffic).")
     var tiles: String = "auto"
     @Flag(help: "Causal mask (top-left); fully masked tile pairs are skipped.") var causal = false
-    @Option(help: "FA3 K/V pipeline stages.") var stages: Int = 2
-    @Option(help: "Warps per thread block (SRAM-side partition).") var warps: Int = 4
+    @Option(help: "FA3 K/V pipeline stages (its footprint holds this many K/V tile pairs).") var stages: Int = 2
+    @Option(help: "Warps per thread block: fa1 splits K/V over them, fa2 splits Q (SRAM-side counts).") var warps: Int = 4
 
     func problem(n nOverride: Int? = nil) throws -> AttentionProblem {
         guard let dt = DType(rawValue: dtype.lowercased()) else {
@@ -54,7 +54,7 @@ struct ProblemOptions: ParsableArguments {
         guard let policy = TilePolicy(rawValue: tiles.lowercased()) else {
             throw UsageError("unknown --tiles '\(tiles)'; use auto, paper or optimal")
         }
-        return TileRequest(br: br, bc: bc, policy: policy)
+        return TileRequest(br: br, bc: bc, policy: policy, stages: stages, warps: warps)
     }
 
     func capacity(_ text: String? = nil) throws -> Int { try Units.bytes(text ?? m) }

@@ -19,9 +19,11 @@ let grid: [GridCase] = [1, 7, 127, 1000, 1023, 4097].flatMap { n in
     static let capacity = 1 << 22
 
     @Test(arguments: grid)
-    func standardFa1Fa2CountsEqualClosedFormForRaggedTiles(c: GridCase) throws {
-        let p = AttentionProblem(n: c.n, d: c.d, dtype: .fp16, causal: c.causal)
-        for kind in [ScheduleKind.standard, .fa1, .fa2] {
+    func everyScheduleCountsEqualClosedFormForRaggedTiles(c: GridCase) throws {
+        // fp8 on part of the grid, so the per-tile scales are checked too.
+        let dtype: DType = c.d == 80 || c.d == 59 ? .fp8 : .fp16
+        let p = AttentionProblem(n: c.n, d: c.d, dtype: dtype, causal: c.causal)
+        for kind in ScheduleKind.allCases {
             let r = Simulator.simulate(kind, p, capacity: Self.capacity, tiles: TileRequest(br: c.tiles.br, bc: c.tiles.bc))
             let counts = try #require(r.counts, "\(kind): \(r.reason ?? "")")
             let expected = try #require(ClosedForm.traffic(kind, p, c.tiles, capacity: Self.capacity))
@@ -82,10 +84,41 @@ let grid: [GridCase] = [1, 7, 127, 1000, 1023, 4097].flatMap { n in
         #expect(std == stdOpen, "standard does not depend on --causal")
     }
 
+    @Test func fa3MovesExactlyWhatFa2MovesForTheSameTiles() throws {
+        for dtype in [DType.fp16, .fp8] {
+            for causal in [false, true] {
+                let p = AttentionProblem(n: 3000, d: 128, heads: 2, dtype: dtype, causal: causal)
+                let req = TileRequest(br: 128, bc: 128, stages: 3)
+                let fa2 = try #require(Simulator.simulate(.fa2, p, capacity: 1 << 20, tiles: req).counts)
+                let fa3 = try #require(Simulator.simulate(.fa3, p, capacity: 1 << 20, tiles: req).counts)
+                #expect(fa2.byTensor == fa3.byTensor)
+                #expect(fa3.peakFootprint == fa2.peakFootprint + 2 * 2 * 128 * 128 * dtype.size + (dtype == .fp8 ? 16 : 0))
+            }
+        }
+    }
+
+    @Test func fp8LoadsOneFp32ScalePerQKVTile() throws {
+        let p = AttentionProblem(n: 1000, d: 64, dtype: .fp8)
+        let t = Tiles(br: 128, bc: 96)
+        let c = try #require(Simulator.simulate(.fa2, p, capacity: 1 << 20, tiles: TileRequest(br: 128, bc: 96)).counts)
+        #expect(c[.scales] == Transfer(reads: t.tr(p) * (1 + 2 * t.tc(p)), readBytes: 4 * t.tr(p) * (1 + 2 * t.tc(p))))
+        #expect(c[.Q].readBytes == 1000 * 64 && c[.O].writeBytes == 2 * 1000 * 64, "e4m3 inputs, bf16 output")
+    }
+
+    @Test func smallMNonCausalTotalsMatchItsFormula() throws {
+        let (n, d) = (1000, 80)
+        let p = AttentionProblem(n: n, d: d, dtype: .fp16)
+        let t = Tiles(br: 48, bc: 48)
+        let (tr, tc, td) = (t.tr(p), t.tc(p), (d + 47) / 48)
+        let c = try #require(Simulator.simulate(.smallM, p, capacity: 1 << 20, tiles: TileRequest(br: 48, bc: 48)).counts).hbm
+        #expect(c.reads == tc * n * d + 2 * tr * n * d + td * n * n + n)
+        #expect(c.writes == n * n + n + n * d)
+    }
+
     @Test func batchHeadsAndGQAMultiplyPerHeadCounts() throws {
         let one = AttentionProblem(n: 300, d: 32)
         let many = AttentionProblem(n: 300, d: 32, batch: 2, heads: 4, kvHeads: 2)
-        for kind in [ScheduleKind.standard, .fa1, .fa2] {
+        for kind in ScheduleKind.allCases {
             let a = try #require(Simulator.simulate(kind, one, capacity: 1 << 20, tiles: TileRequest(br: 64, bc: 64)).counts)
             let b = try #require(Simulator.simulate(kind, many, capacity: 1 << 20, tiles: TileRequest(br: 64, bc: 64)).counts)
             #expect(b.byTensor == a.byTensor.map { $0 * 8 }, "\(kind): K/V loaded once per query head")
@@ -97,7 +130,7 @@ let grid: [GridCase] = [1, 7, 127, 1000, 1023, 4097].flatMap { n in
     @Test(arguments: grid.filter { $0.n >= 127 && $0.d != 16 })
     func replayingUniformTilesGivesTheCountsOfRunningEveryPair(c: GridCase) throws {
         let p = AttentionProblem(n: c.n, d: c.d, batch: 1, heads: 2, dtype: .bf16, causal: c.causal)
-        for kind in [ScheduleKind.standard, .fa1, .fa2] {
+        for kind in ScheduleKind.allCases {
             var fast = CountingMachine(problem: p, capacity: 1 << 22, replays: true)
             var slow = CountingMachine(problem: p, capacity: 1 << 22, replays: false)
             try Simulator.run(kind.implementation!, on: &fast, tiles: c.tiles.clamped(to: p))

@@ -15,7 +15,7 @@ func seeded(_ count: Int, _ seed: UInt64) -> [Double] {
     }
 }
 
-let dataCases: [DataCase] = [ScheduleKind.standard, .fa1, .fa2].flatMap { kind in
+let dataCases: [DataCase] = ScheduleKind.allCases.flatMap { kind in
     [DType.fp64, .fp32, .fp16, .bf16].flatMap { dtype in
         [(97, 59, Tiles(br: 32, bc: 48), false), (97, 59, Tiles(br: 32, bc: 48), true),
          (130, 64, Tiles(br: 64, bc: 64), true), (1, 16, Tiles(br: 16, bc: 16), false)].map {
@@ -47,7 +47,7 @@ let dataCases: [DataCase] = [ScheduleKind.standard, .fa1, .fa2].flatMap { kind i
         let shape = AttentionShape(nq: 200, d: 64)
         let (q, k, v) = (seeded(shape.qCount, 4), seeded(shape.kCount, 5), seeded(shape.vCount, 6))
         let ref = try ReferenceAttention.forward(q: q, k: k, v: v, shape: shape, mask: .causal(.topLeft))
-        for kind in [ScheduleKind.standard, .fa1, .fa2] {
+        for kind in ScheduleKind.allCases {
             let out = try DataMode.run(kind, p, capacity: 1 << 22, tiles: Tiles(br: 48, bc: 32), q: q, k: k, v: v)
             let err = zip(out.result.o, ref.o).map { abs($0 - $1) }.max()!
             #expect(err < 1e-13, "\(kind): \(err)")

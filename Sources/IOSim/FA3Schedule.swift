@@ -1,0 +1,48 @@
+/// FlashAttention-3 forward (Shah et al. 2024, Algorithms 1–2): FA2's loop order run by a
+/// warp-specialised thread block. A producer warp fetches Kⱼ, Vⱼ (TMA) into an s-stage ring
+/// while two consumer warpgroups, ping-ponging, compute on the tile fetched earlier; inside a
+/// warpgroup the softmax of tile j overlaps the QKᵀ GEMM of tile j+1.
+///
+/// None of that changes which tiles cross HBM: every Kⱼ, Vⱼ is fetched once per row tile, as in
+/// fa2, so its counts equal fa2's for the same tiles (plus one fp32 scale per Q, K, V tile in fp8).
+/// What it changes is the footprint — the ring keeps `stages − 1` further K/V tile pairs resident,
+/// modelled as one reserved buffer the producer fills ahead — and the time estimate (overlap).
+///
+/// Footprint: fa2's + (stages − 1)·2·Bc·d·s, plus 4 bytes per resident tile scale in fp8.
+///
+/// SRAM side: warpgroup MMAs read their shared-memory operands per warpgroup (DESIGN §3): with
+/// the two consumer warpgroups splitting Qᵢ's rows, Qᵢ is read once and Kⱼ, Vⱼ twice per pair; P
+/// feeds the PV GEMM from registers (FA3's RS GEMM) and is not counted.
+///
+/// Default tiles: `tile_size_fwd_sm90` of the FA3 release (Dao-AILab/flash-attention,
+/// hopper/tile_size.h), its causal column, which matches the paper's 128×128 at d = 128:
+/// fp16/bf16 d ≤ 64: 192×128, ≤ 96: 192×128, ≤ 128: 128×128, ≤ 192: 128×96, else 128×80;
+/// fp8 d ≤ 64: 192×160, ≤ 96: 192×128, ≤ 128: 128×224, ≤ 192: 128×160, else 128×128.
+public enum FA3Schedule: Schedule {
+    public static let kind = ScheduleKind.fa3
+    /// Consumer warpgroups sharing a row tile (FA3's ping-pong pair).
+    public static let consumerWarpgroups = 2
+
+    public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
+        let t = tiles.clamped(to: p), extra = max(0, t.stages - 1)
+        return Footprint.fa2(t, p) + extra * 2 * t.bc * p.d * p.dtype.size + Footprint.scales(2 * extra, p)
+    }
+
+    public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles? {
+        let table: [(Int, Int, Int)] = p.dtype == .fp8
+            ? [(64, 192, 160), (96, 192, 128), (128, 128, 224), (192, 128, 160), (.max, 128, 128)]
+            : [(64, 192, 128), (96, 192, 128), (128, 128, 128), (192, 128, 96), (.max, 128, 80)]
+        let row = table.first { p.d <= $0.0 }!
+        return Tiles(br: row.1, bc: row.2)
+    }
+
+    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
+        let p = m.problem, extra = max(0, t.stages - 1)
+        if extra > 0 {
+            try m.alloc(.ring, rows: extra * 2 * min(t.bc, p.nk), cols: p.d, format: .input,
+                        scales: p.dtype == .fp8 ? 2 * extra : 0)
+        }
+        try FA2Schedule.body(&m, tiles: t, partition: .splitQ(consumerWarpgroups))
+        m.free(.ring)
+    }
+}
