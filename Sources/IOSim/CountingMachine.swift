@@ -9,6 +9,11 @@ public struct CountingMachine: TileMachine {
     public private(set) var counts = TrafficCounts()
     private var resident = 0
     private var residentMask: UInt16 = 0
+    /// Buffers filled from HBM: they live in shared memory. Allocated buffers (S/P blocks,
+    /// accumulators, statistics) live in the warps' registers, so their compute operands are not
+    /// SRAM traffic (DESIGN §3 lists what is: Q, K, V operand reads per warp, FA1's combine,
+    /// loads and stores).
+    private var sharedMask: UInt16 = 0
     /// Elements and bytes of each resident buffer, by `Buffer.rawValue`.
     private var elements = [Int](repeating: 0, count: Buffer.allCases.count)
     private var bytes = [Int](repeating: 0, count: Buffer.allCases.count)
@@ -30,9 +35,9 @@ public struct CountingMachine: TileMachine {
             for j in range { try body(&self, j) }
             return
         }
-        let before = counts, mask = residentMask, held = resident
+        let before = counts, mask = residentMask, held = resident, sharedBefore = sharedMask
         try body(&self, range.lowerBound)
-        guard residentMask == mask, resident == held else {
+        guard residentMask == mask, resident == held, sharedMask == sharedBefore else {
             throw .scheduleBug("a uniform loop body must free what it allocates")
         }
         let k = range.count - 1
@@ -75,6 +80,7 @@ public struct CountingMachine: TileMachine {
         guard residentMask & buffer.bit != 0 else { return }
         resident -= bytes[buffer.rawValue]
         residentMask &= ~buffer.bit
+        sharedMask &= ~buffer.bit
     }
 
     @inline(__always)
@@ -83,6 +89,7 @@ public struct CountingMachine: TileMachine {
         // An fp8 Q, K or V tile brings its fp32 scale along (DESIGN §6).
         let scaled = problem.dtype == .fp8 && format == .input ? 1 : 0
         try alloc(buffer, rows: rows.count, cols: cols.count, format: format, scales: scaled)
+        sharedMask |= buffer.bit
         let n = rows.count * cols.count, b = n * format.bytes(problem.dtype)
         counts.byTensor[t.rawValue].reads += n
         counts.byTensor[t.rawValue].readBytes += b
@@ -110,12 +117,13 @@ public struct CountingMachine: TileMachine {
             throw .scheduleBug("\(step) touches a buffer that is not resident")
         }
         // FA1's combine moves every warp's partials through SRAM; with one warp there is none.
-        var times = 1
+        var times = 1, shared = sharedMask
         if case .combineWarps = step {
             guard case let .splitK(w) = warps, min(w, rowCount[Buffer.k.rawValue]) > 1 else { return }
             times = min(w, rowCount[Buffer.k.rawValue])
+            shared = ~0
         }
-        var r = reads, w = writes
+        var r = reads & shared, w = writes & shared
         while r != 0 {
             let i = r.trailingZeroBitCount, k = times * readers(i)
             counts.sram.reads += k * elements[i]; counts.sram.readBytes += k * bytes[i]

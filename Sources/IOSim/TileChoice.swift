@@ -7,8 +7,8 @@ public enum TilePolicy: String, CaseIterable, Sendable, Codable {
     /// fa1 and fa2; FA3: its published tile table), else `auto`. It may be infeasible under the
     /// footprint, and is reported so.
     case paper
-    /// The feasible pair (multiples of 16) with the least HBM bytes, ranked by the closed forms;
-    /// ties go to the larger Br·Bc, then the larger Br.
+    /// The feasible pair (multiples of 16; any integers when M < 4d²) with the least HBM bytes,
+    /// ranked by the closed forms; ties go to the larger Br·Bc, then the larger Br.
     case optimal
 }
 
@@ -101,11 +101,22 @@ public enum TileChoice {
         return best
     }
 
+    /// The least-traffic feasible pair on the grid of multiples of 16; below M = 4d² (where tiles
+    /// are a few rows and a step of 16 costs a large share of the traffic) on all integers.
     static func optimal(_ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int, _ r: TileRequest,
                         brMax: Int, bcMax: Int) -> Tiles? {
+        let small = capacity / p.dtype.size < 4 * p.d * p.d
+        for step in small ? [1] : [16, 1] {
+            if let t = optimal(schedule, p, capacity: capacity, r, step: step, brMax: brMax, bcMax: bcMax) { return t }
+        }
+        return nil
+    }
+
+    static func optimal(_ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int, _ r: TileRequest,
+                        step: Int, brMax: Int, bcMax: Int) -> Tiles? {
         var best: (bytes: Int, tiles: Tiles)?
-        for br in r.br.map({ [$0] }) ?? Array(stride(from: 16, through: brMax, by: 16)) {
-            for bc in r.bc.map({ [$0] }) ?? Array(stride(from: 16, through: bcMax, by: 16)) {
+        for br in r.br.map({ [$0] }) ?? Array(stride(from: step, through: brMax, by: step)) {
+            for bc in r.bc.map({ [$0] }) ?? Array(stride(from: step, through: bcMax, by: step)) {
                 let t = r.tiles(br, bc)
                 guard schedule.footprint(t, p, capacity: capacity) <= capacity else { break }
                 guard let c = ClosedForm.traffic(schedule.kind, p, t, capacity: capacity) else { return nil }

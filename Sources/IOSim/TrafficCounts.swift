@@ -54,8 +54,9 @@ public struct Transfer: Hashable, Sendable {
 public struct TrafficCounts: Hashable, Sendable {
     /// HBM traffic per tensor, indexed by `Tensor.rawValue`.
     public var byTensor: [Transfer] = Array(repeating: Transfer(), count: Tensor.allCases.count)
-    /// SRAM-side traffic: compute operand reads and result writes, plus HBM loads (SRAM writes)
-    /// and stores (SRAM reads).
+    /// SRAM-side traffic (shared memory ↔ registers): reads of shared-memory operands (tiles loaded
+    /// from HBM) once per warp that uses them, results written back to shared memory, FA1's
+    /// cross-warp combine, plus HBM loads (SRAM writes) and stores (SRAM reads).
     public var sram = Transfer()
     /// The largest number of bytes resident at once.
     public var peakFootprint = 0
