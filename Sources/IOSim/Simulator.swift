@@ -9,6 +9,8 @@ public struct ScheduleResult: Sendable {
     public var bound: Bound
     /// Why the schedule cannot run, when it cannot.
     public var reason: String?
+    /// The estimated kernel time on a hardware model, when one was asked for.
+    public var timeEstimate: TimeEstimate.Breakdown?
 
     public var feasible: Bool { counts != nil }
     public var ratio: Double? { counts.map(bound.ratio) }

@@ -53,11 +53,12 @@ enum Render {
               ("hbm", .object(hbmFields)), ("sram", transfer(c.sram)),
               ("bound", .object([("elements", .double(r.bound.elements)), ("regime", .string(r.bound.regime.rawValue))])),
               ("ratio", .double(r.ratio ?? .nan))]
+        if let t = r.timeEstimate { f.append(("time_estimate_s", .double(t.seconds))) }
         return .object(f + extra)
     }
 
     static let csvHeader = "schedule,feasible,N,Nk,d,batch,heads,kv_heads,dtype,causal,M_bytes,Br,Bc,footprint_bytes,"
-        + "hbm_reads,hbm_writes,hbm_read_bytes,hbm_write_bytes,sram_reads,sram_writes,bound_elements,regime,ratio,reason"
+        + "hbm_reads,hbm_writes,hbm_read_bytes,hbm_write_bytes,sram_reads,sram_writes,bound_elements,regime,ratio,reason,time_estimate_s"
 
     static func csvRow(_ r: ScheduleResult, _ p: AttentionProblem, capacity: Int) -> String {
         var cells = [r.kind.rawValue, "\(r.feasible)", "\(p.n)", "\(p.nk)", "\(p.d)", "\(p.batch)", "\(p.heads)",
@@ -66,12 +67,17 @@ enum Render {
             let h = c.hbm
             cells += ["\(t.br)", "\(t.bc)", "\(r.footprint ?? 0)", "\(h.reads)", "\(h.writes)", "\(h.readBytes)",
                       "\(h.writeBytes)", "\(c.sram.reads)", "\(c.sram.writes)", "\(r.bound.elements)",
-                      r.bound.regime.rawValue, "\(r.ratio!)", ""]
+                      r.bound.regime.rawValue, "\(r.ratio!)", "", r.timeEstimate.map { "\($0.seconds)" } ?? ""]
         } else {
             cells += Array(repeating: "", count: 9) + ["\(r.bound.elements)", r.bound.regime.rawValue, "",
-                                                        "\"" + (r.reason ?? "").replacingAll("\"", "'") + "\""]
+                                                        "\"" + (r.reason ?? "").replacingAll("\"", "'") + "\"", ""]
         }
         return cells.joined(separator: ",")
+    }
+
+    /// A duration in µs or ms.
+    static func duration(_ s: Double) -> String {
+        s < 1e-3 ? fixed(s * 1e6, 1) + " µs" : s < 1 ? fixed(s * 1e3, 3) + " ms" : fixed(s, 3) + " s"
     }
 
     /// Human-readable counts: 12345678 → "12.35M".
@@ -94,14 +100,16 @@ enum Render {
         return s
     }
 
-    static func table(_ results: [ScheduleResult], _ p: AttentionProblem, capacity: Int, mText: String) -> String {
+    static func table(_ results: [ScheduleResult], _ p: AttentionProblem, capacity: Int, mText: String,
+                      hardware: HardwareModel? = nil) -> String {
         var lines = [
             "problem: N=\(p.n) Nk=\(p.nk) d=\(p.d) batch=\(p.batch) heads=\(p.heads) kv_heads=\(p.kvHeads) dtype=\(p.dtype.rawValue) causal=\(p.causal)",
             "SRAM:    M = \(mText) = \(capacity) bytes = \(short(Double(capacity) / Double(p.dtype.size))) \(p.dtype.rawValue) elements"
                 + " (\(Double(capacity) / Double(p.dtype.size) >= Double(p.d * p.d) ? "M ≥ d²" : "M < d²"), d² = \(p.d * p.d))",
             "",
         ]
-        let header = ["schedule", "tiles", "footprint", "HBM reads", "writes", "total", "read B", "write B", "total B", "bound", "ratio"]
+        var header = ["schedule", "tiles", "footprint", "HBM reads", "writes", "total", "read B", "write B", "total B", "bound", "ratio"]
+        if hardware != nil { header.append("time") }
         var rows = [header]
         for r in results {
             guard let c = r.counts, let t = r.tiles else {
@@ -111,7 +119,8 @@ enum Render {
             let h = c.hbm
             rows.append([r.kind.rawValue, "\(t.br)×\(t.bc)", "\(r.footprint ?? 0) B", short(Double(h.reads)),
                          short(Double(h.writes)), short(Double(h.accesses)), short(Double(h.readBytes)),
-                         short(Double(h.writeBytes)), short(Double(h.bytes)), short(r.bound.elements), fixed(r.ratio!, 2)])
+                         short(Double(h.writeBytes)), short(Double(h.bytes)), short(r.bound.elements), fixed(r.ratio!, 2)]
+                         + (hardware == nil ? [] : [r.timeEstimate.map { duration($0.seconds) } ?? "–"]))
         }
         let widths = header.indices.map { i in rows.filter { $0.count == header.count }.map { $0[i].count }.max()! }
         for row in rows {
@@ -122,6 +131,9 @@ enum Render {
         lines.append("")
         lines.append("counts are elements (K/M/G = 10³ⁿ) summed over batch·heads; B = bytes; bound = max(4Nd, "
             + (Double(capacity) / Double(p.dtype.size) >= Double(p.d * p.d) ? "N²d²/M" : "N²d/√M") + ") elements; ratio = total / bound")
+        if let hardware {
+            lines.append("time = estimated kernel time on \(hardware.name) (HBM + tensor + exp per CTA; fa3 overlapped; see TimeEstimate)")
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -7,11 +7,11 @@ struct ProblemOptions: ParsableArguments {
     var n: String = "4096"
     @Option(name: .customLong("Nk"), help: "Rows of K and V (default: N).")
     var nk: String?
-    @Option(name: .customLong("M"), help: "SRAM capacity: bytes, or B, KB, MB, GB (10³ⁿ), KiB, MiB, GiB (2¹⁰ⁿ).")
-    var m: String = "100KB"
-    @Option(help: "Head dimension.") var d: Int = 64
+    @Option(name: .customLong("M"), help: "SRAM capacity: bytes, or B, KB, MB, GB (10³ⁿ), KiB, MiB, GiB (2¹⁰ⁿ). Default 100KB, or with --hardware its shared memory per block plus register file.")
+    var m: String?
+    @Option(help: "Head dimension (default 64, or the --model's).") var d: Int?
     @Option(help: "Batch size.") var batch: Int = 1
-    @Option(help: "Query heads.") var heads: Int = 1
+    @Option(help: "Query heads (default 1, or the --model's).") var heads: Int?
     @Option(name: .customLong("kv-heads"), help: "K/V heads (GQA/MQA); default: heads.") var kvHeads: Int?
     @Option(help: "fp16, bf16, fp32, fp64 or fp8 (e4m3 Q/K/V, bf16 O).") var dtype: String = "fp16"
     @Option(help: "all, standard, fa1, fa2, fa3 or small-m.") var schedule: String = "all"
@@ -22,7 +22,23 @@ struct ProblemOptions: ParsableArguments {
     @Flag(help: "Causal mask (top-left); fully masked tile pairs are skipped.") var causal = false
     @Option(help: "FA3 K/V pipeline stages (its footprint holds this many K/V tile pairs).") var stages: Int = 2
     @Option(help: "Warps per thread block: fa1 splits K/V over them, fa2 splits Q (SRAM-side counts).") var warps: Int = 4
+    @Option(help: "GPU model for time estimates: a name in Models/hardware (h100-sxm, h200, a100-80gb, l4, rtx-4090) or a .json path.")
+    var hardware: String?
+    @Option(help: "Workload model that fills --heads, --kv-heads and --d: a name in Models/workloads (llama-3-8b, llama-3-70b, mistral-7b, gpt-2-small) or a .json path.")
+    var model: String?
 
+    /// The hardware model, when `--hardware` is given.
+    func hardwareModel() throws -> HardwareModel? {
+        guard let hardware else { return nil }
+        return try ModelFile.hardware(hardware)
+    }
+
+    /// The M text: as given, or the default (the hardware's on-chip memory per thread block, else 100KB).
+    func mSpec() throws -> String {
+        if let m { return m }
+        if let hw = try hardwareModel() { return "\(hw.onChipPerBlock)B" }
+        return "100KB"
+    }
     func problem(n nOverride: Int? = nil) throws -> AttentionProblem {
         guard let dt = DType(rawValue: dtype.lowercased()) else {
             throw UsageError("unknown --dtype '\(dtype)'; use fp16, bf16, fp32, fp64 or fp8")
@@ -33,7 +49,9 @@ struct ProblemOptions: ParsableArguments {
             throw UsageError("--\(name) must be a positive integer, got \(v)")
         }
         for (name, v) in [("Br", br), ("Bc", bc)] { if let v, v <= 0 { throw UsageError("--\(name) must be a positive integer, got \(v)") } }
-        let p = AttentionProblem(n: n, nk: nk, d: d, batch: batch, heads: heads, kvHeads: kvHeads, dtype: dt, causal: causal)
+        let workload = try model.map { try ModelFile.workload($0) }
+        let p = AttentionProblem(n: n, nk: nk, d: d ?? workload?.d ?? 64, batch: batch, heads: heads ?? workload?.heads ?? 1,
+                                 kvHeads: kvHeads ?? (heads == nil ? workload?.kvHeads : nil), dtype: dt, causal: causal)
         try p.validate()
         return p
     }
@@ -57,5 +75,5 @@ struct ProblemOptions: ParsableArguments {
         return TileRequest(br: br, bc: bc, policy: policy, stages: stages, warps: warps)
     }
 
-    func capacity(_ text: String? = nil) throws -> Int { try Units.bytes(text ?? m) }
+    func capacity(_ text: String? = nil) throws -> Int { try Units.bytes(text ?? mSpec()) }
 }

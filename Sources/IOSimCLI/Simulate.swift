@@ -26,7 +26,9 @@ struct Simulate: ParsableCommand {
         let request = try options.tileRequest()
         guard ["table", "json", "csv"].contains(format) else { throw UsageError("unknown --format '\(format)'; use table, json or csv") }
         guard ["count", "data"].contains(mode) else { throw UsageError("unknown --mode '\(mode)'; use count or data") }
-        var results = kinds.map { Simulator.simulate($0, p, capacity: capacity, tiles: request) }
+        let hardware = try options.hardwareModel()
+        try hardware.map { hw in try Estimates.check(hw, p) }
+        var results = try kinds.map { try Estimates.attach(Simulator.simulate($0, p, capacity: capacity, tiles: request), p, hardware) }
         var extras = [[(String, JSON)]](repeating: [], count: results.count)
         if mode == "data" {
             for (i, r) in results.enumerated() where r.feasible {
@@ -47,7 +49,7 @@ struct Simulate: ParsableCommand {
             print(Render.csvHeader)
             for r in results { print(Render.csvRow(r, p, capacity: capacity)) }
         default:
-            print(Render.table(results, p, capacity: capacity, mText: options.m))
+            print(Render.table(results, p, capacity: capacity, mText: try options.mSpec(), hardware: hardware))
         }
         if results.allSatisfy({ !$0.feasible }) {
             throw UsageError("no schedule can run: " + (results.first?.reason ?? "infeasible"))

@@ -15,9 +15,11 @@ struct Sweep: ParsableCommand {
     func run() throws {
         guard ["csv", "json"].contains(format) else { throw UsageError("unknown --format '\(format)'; use csv or json") }
         let ns = try Units.range(options.n, { (s: String) throws(SimulationError) in try Units.count(s, name: "N") }, double: { $0 * 2 }, less: <)
-        let ms = try Units.range(options.m, { (s: String) throws(SimulationError) in try Units.bytes(s) }, double: { $0 * 2 }, less: <)
+        let ms = try Units.range(try options.mSpec(), { (s: String) throws(SimulationError) in try Units.bytes(s) }, double: { $0 * 2 }, less: <)
         let kinds = try options.schedules()
         let request = try options.tileRequest()
+        let hardware = try options.hardwareModel()
+        try hardware.map { hw in try Estimates.check(hw, try options.problem(n: ns[0])) }
         _ = try options.problem(n: ns[0])
         let total = ns.count * ms.count
         let start = Date()
@@ -27,7 +29,7 @@ struct Sweep: ParsableCommand {
             let p = try options.problem(n: n)
             for m in ms {
                 for kind in kinds {
-                    let r = Simulator.simulate(kind, p, capacity: m, tiles: request)
+                    let r = try Estimates.attach(Simulator.simulate(kind, p, capacity: m, tiles: request), p, hardware)
                     if format == "csv" { print(Render.csvRow(r, p, capacity: m)) }
                     else { rows.append(.object([("problem", Render.problem(p, capacity: m)), ("result", Render.result(r))])) }
                 }

@@ -8,7 +8,7 @@ import Testing
     @Test func helpListsEveryFlagOfTheContract() {
         let help = IOSimCommand.helpMessage(for: Simulate.self)
         for flag in ["--N", "--Nk", "--M", "--d", "--batch", "--heads", "--kv-heads", "--dtype", "--schedule",
-                     "--Br", "--Bc", "--tiles", "--causal", "--stages", "--warps", "--format", "--mode"] {
+                     "--Br", "--Bc", "--tiles", "--causal", "--stages", "--warps", "--hardware", "--model", "--format", "--mode"] {
             #expect(help.contains(flag + " "), "\(flag)")
         }
         #expect(IOSimCommand.helpMessage().contains("iosim --N 4096 --M 100KB"))
@@ -66,6 +66,25 @@ import Testing
         #expect(status == 0)
         #expect(out.contains("M = 100KB = 100000 bytes"))
         for s in ["standard", "fa1", "fa2", "fa3", "small-m"] { #expect(out.contains(s)) }
+    }
+
+    @Test func modelFillsHeadsKVHeadsAndDAndHardwareAddsATimeEstimate() throws {
+        let (status, out, err) = try iosim(["--N", "2048", "--model", "llama-3-8b", "--hardware", "h100-sxm",
+                                            "--schedule", "fa2,fa3", "--format", "json"])
+        #expect(status == 0, "\(err)")
+        let obj = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
+        let problem = obj["problem"] as! [String: Any]
+        #expect(problem["heads"] as? Int == 32 && problem["kv_heads"] as? Int == 8 && problem["d"] as? Int == 128)
+        #expect(problem["M_bytes"] as? Int == 232_448 + 262_144, "H100 shared memory per block + register file")
+        for r in obj["results"] as! [[String: Any]] { #expect((r["time_estimate_s"] as? Double ?? 0) > 0) }
+        let (plain, text, _) = try iosim(["--N", "2048", "--schedule", "fa2", "--format", "json"])
+        #expect(plain == 0 && !text.contains("time_estimate_s"))
+    }
+
+    @Test(arguments: [["--hardware", "no-such-gpu"], ["--model", "no-such-model"], ["--hardware", "h100-sxm", "--dtype", "fp32"]])
+    func unknownOrUnusableModelsAreOneLineErrors(args: [String]) throws {
+        let (status, _, err) = try iosim(args)
+        #expect(status != 0 && err.split(separator: "\n").count == 1 && err.hasPrefix("iosim: "), "\(err)")
     }
 
     @Test func uncheckedDataModeCountsEqualCountMode() throws {

@@ -1,0 +1,84 @@
+/// A first-order kernel time for a schedule on a hardware model, from the simulator's counts, the
+/// FLOPs and the exponentials — nothing fitted to measurements.
+///
+/// The work is cut into the thread blocks (CTAs) a kernel of the schedule launches: one per row
+/// tile per (batch, head) for fa2, fa3 and small-m (FA2 parallelises over the sequence, Dao 2023
+/// §3.2), one per (batch, head) for fa1 (the FA1 kernel loops over all tiles of a head in one
+/// block). A CTA's share is proportional to its live tile pairs: tensor FLOPs 4·br·Σbc·d, one
+/// exponential per score, and HBM bytes. An SM runs one CTA at a time with 1/SMs of the GPU's
+/// bandwidth and tensor throughput and its own special-function units:
+/// - fa1, fa2, small-m: t = bytes/BW + FLOPs/peak + exps/rate (no overlap: a warp waits on its
+///   loads, then on its GEMM, then on its softmax);
+/// - fa3: t = max of the three (TMA loads, WGMMA and the softmax of the other warpgroup overlap);
+/// - standard: three bulk kernels with many blocks each, the same serial sum over the whole GPU.
+/// CTAs go to the SM that frees first, in launch order (wave quantisation).
+///
+/// Bytes: HBM accesses as the simulator counts them, except that K/V re-reads hit in L2 when the
+/// K/V of the heads in flight fit in it — then only the compulsory bytes reach HBM (measured on
+/// an H100: PyTorch's FA2 reads ≈ Q, K, V once from DRAM at N = 4096, `Reports/gpu`).
+public enum TimeEstimate {
+    public struct Breakdown: Sendable, Equatable {
+        public var seconds: Double
+        public var ctas: Int
+        public var waves: Double
+        public var hbmBytes: Double
+    }
+
+    public static func estimate(_ r: ScheduleResult, _ p: AttentionProblem, _ hw: HardwareModel) throws(ModelError) -> Breakdown? {
+        guard let counts = r.counts, let t = r.tiles else { return nil }
+        let peak = try hw.tensorFlops(p.dtype)
+        let smRate = (bw: hw.hbmBandwidth / Double(hw.sms), flops: peak / Double(hw.sms), exp: hw.expRatePerSM)
+        // Live score entries per row tile, summed over the live column tiles.
+        let tr = t.tr(p)
+        let rowWork = (0..<tr).map { i in Double(t.rows(i, p).count * t.cols(t.lastLiveColumnTile(i, p), p).upperBound) }
+        let scores = rowWork.reduce(0, +) * Double(p.instances)
+        let flops = 4 * scores * Double(p.d), exps = scores
+        let bytes = hbmBytes(counts, p, t, hw, kind: r.kind)
+        func cta(_ share: Double) -> Double {
+            let parts = [bytes * share / smRate.bw, flops * share / smRate.flops, exps * share / smRate.exp]
+            return r.kind == .fa3 ? parts.max()! : parts.reduce(0, +)
+        }
+        switch r.kind {
+        case .standard:
+            let s = bytes / hw.hbmBandwidth + flops / peak + exps / (smRate.exp * Double(hw.sms))
+            return Breakdown(seconds: s, ctas: 0, waves: 0, hbmBytes: bytes)
+        case .fa1:
+            let times = [Double](repeating: cta(1 / Double(p.instances)), count: p.instances)
+            return schedule(times, hw, bytes)
+        case .fa2, .fa3, .smallM:
+            let total = rowWork.reduce(0, +) * Double(p.instances)
+            var times: [Double] = []
+            times.reserveCapacity(tr * p.instances)
+            for _ in 0..<p.instances { for w in rowWork { times.append(cta(w / total)) } }
+            return schedule(times, hw, bytes)
+        }
+    }
+
+    /// HBM bytes that reach DRAM: the simulator's, or only the compulsory ones when the K/V of
+    /// the heads in flight fit in L2.
+    static func hbmBytes(_ c: TrafficCounts, _ p: AttentionProblem, _ t: Tiles, _ hw: HardwareModel, kind: ScheduleKind) -> Double {
+        let s = Double(p.dtype.size), counted = Double(c.hbm.bytes)
+        guard kind != .standard else { return counted }
+        let ctasPerHead = kind == .fa1 ? 1 : t.tr(p)
+        let headsInFlight = min(p.instances, (hw.sms + ctasPerHead - 1) / ctasPerHead)
+        let kvPerHead = 2 * Double(p.nk * p.d) * s
+        guard Double(headsInFlight) * kvPerHead <= Double(hw.l2Bytes) else { return counted }
+        let kvReads = Double(c[.K].readBytes + c[.V].readBytes)
+        let compulsoryKV = kvPerHead * Double(p.batch * p.kvHeads)
+        return counted - kvReads + compulsoryKV
+    }
+
+    /// Makespan of CTAs in launch order, each to the SM that frees first.
+    static func schedule(_ times: [Double], _ hw: HardwareModel, _ bytes: Double) -> Breakdown {
+        var sms = [Double](repeating: 0, count: hw.sms)
+        if Set(times).count == 1, let t = times.first {
+            let waves = (times.count + hw.sms - 1) / hw.sms
+            return Breakdown(seconds: Double(waves) * t, ctas: times.count, waves: Double(times.count) / Double(hw.sms), hbmBytes: bytes)
+        }
+        for t in times {
+            let i = sms.indices.min { sms[$0] < sms[$1] }!
+            sms[i] += t
+        }
+        return Breakdown(seconds: sms.max()!, ctas: times.count, waves: Double(times.count) / Double(hw.sms), hbmBytes: bytes)
+    }
+}
