@@ -4,7 +4,8 @@
 /// - fp64: the fp64 reference itself (dgemm, fp64 softmax).
 /// - fp32: the same algorithm in fp32 (sgemm, fp32 softmax).
 /// - fp16, bf16, fp8: inputs already in that format; S = QKᵀ accumulated in fp32, softmax in fp32,
-///   the unnormalised probabilities rounded to the input format before the PV GEMM (as
+///   the unnormalised probabilities rounded to the input format (fp8: scaled by 2⁸ first, see
+///   ``Precision/roundProbability(_:)``) before the PV GEMM (as
 ///   FlashAttention kernels feed P to the tensor cores), O accumulated in fp32, divided by the
 ///   fp32 row sum and rounded to the output format (fp8 inputs give a bf16 output).
 public enum BaselineAttention {
@@ -33,7 +34,7 @@ public enum BaselineAttention {
             let r = try ReferenceAttention.forward(
                 q: q.map(Float.init), k: k.map(Float.init), v: v.map(Float.init), shape: shape,
                 mask: mask, scale: scale.map(Float.init), chunkRows: nil,
-                roundP: { Float(precision.round(Double($0))) },
+                roundP: { Float(precision.roundProbability(Double($0))) },
                 roundO: { Float(out.round(Double($0))) })
             return AttentionResult(o: r.o.map(Double.init), lse: r.lse.map(Double.init))
         }

@@ -73,12 +73,15 @@ public enum Equivalence {
 
     /// Checks a forward result computed by an implementation in `precision` from `q`, `k`, `v`
     /// (rounded here to `precision`; the candidate must have seen the same rounded values).
+    /// With `roundInputs: false` the inputs are taken as the candidate saw them — for fp8 inputs
+    /// already quantized with scales, which are not e4m3 values themselves.
     /// Pass `candidate.lse` empty to skip the LSE check.
     public static func checkForward(
         candidate: AttentionResult<Double>, q: [Double], k: [Double], v: [Double],
-        shape: AttentionShape, mask: AttentionMask = .none, scale: Double? = nil, precision: Precision
+        shape: AttentionShape, mask: AttentionMask = .none, scale: Double? = nil, precision: Precision,
+        roundInputs: Bool = true
     ) throws(AttentionError) -> EquivalenceReport {
-        let (q, k, v) = (precision.round(q), precision.round(k), precision.round(v))
+        let (q, k, v) = roundInputs ? (precision.round(q), precision.round(k), precision.round(v)) : (q, k, v)
         guard candidate.o.count == shape.oCount else {
             throw .bufferSize(name: "output", expected: shape.oCount, actual: candidate.o.count)
         }

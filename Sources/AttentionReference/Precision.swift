@@ -83,6 +83,17 @@ public enum Precision: String, Sendable, CaseIterable, CustomStringConvertible {
     }
 
     /// Rounds every element.
+    /// A softmax probability p ∈ [0, 1] as it enters the PV tensor-core GEMM in this format.
+    /// fp8 kernels scale P by 2⁸ before the cast and back after (exact: a power of two), so small
+    /// probabilities land in e4m3's normal range instead of underflowing (FlashAttention-3's
+    /// practice; analysed in Lau 2026, "P-Cast Precision in FP8 Attention", arXiv:2606.06521).
+    public func roundProbability(_ p: Double) -> Double {
+        switch self {
+        case .fp8e4m3, .fp8e5m2: round(p * 256) / 256
+        default: round(p)
+        }
+    }
+
     public func round(_ xs: [Double], saturating: Bool = true) -> [Double] {
         xs.map { round($0, saturating: saturating) }
     }

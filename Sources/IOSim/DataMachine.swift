@@ -198,7 +198,7 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
 
     /// Rounds a probability to the input dtype, as it enters the PV tensor-core GEMM.
     @inline(__always) private func roundP(_ x: A) -> A {
-        problem.dtype == .fp64 || problem.dtype == .fp32 ? x : A(problem.dtype.precision.round(Double(x)))
+        problem.dtype == .fp64 || problem.dtype == .fp32 ? x : A(problem.dtype.precision.roundProbability(Double(x)))
     }
 
     /// Replaces row r of s (bc wide) by exp(s − m) with the row max m of s; returns (m, rowsum).

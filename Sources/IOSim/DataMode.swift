@@ -27,7 +27,17 @@ public enum DataMode {
         }
     }
 
-    /// `q`, `k`, `v` must already be rounded to the problem dtype.
+    /// fp8 inputs as a schedule sees them: dequantized e4m3 values with one scale per tensor or per
+    /// loaded tile (Br rows of Q, Bc rows of K and V).
+    public static func fp8Inputs(_ p: AttentionProblem, tiles: Tiles, q: [Double], k: [Double], v: [Double],
+                                 scaling: FP8Scaling) -> (q: [Double], k: [Double], v: [Double]) {
+        let t = tiles.clamped(to: p)
+        return (FP8Quantizer.quantize(q, rows: p.n, d: p.d, scaling: scaling, blockRows: t.br),
+                FP8Quantizer.quantize(k, rows: p.nk, d: p.d, scaling: scaling, blockRows: t.bc),
+                FP8Quantizer.quantize(v, rows: p.nk, d: p.d, scaling: scaling, blockRows: t.bc))
+    }
+
+    /// `q`, `k`, `v` must already be in the problem dtype (for fp8: from ``fp8Inputs``).
     public static func run(_ kind: ScheduleKind, _ p: AttentionProblem, capacity: Int, tiles: Tiles,
                            q: [Double], k: [Double], v: [Double], scale: Double? = nil) throws(SimulationError) -> Outcome {
         guard let schedule = kind.implementation else { throw .invalid("\(kind.rawValue) is not implemented yet") }

@@ -31,8 +31,14 @@ enum Check {
         -> (out: DataMode.Outcome, q: [Double], k: [Double], v: [Double]) {
         guard let tiles = r.tiles else { throw UsageError("\(r.kind.rawValue) is infeasible: \(r.reason ?? "")") }
         try DataMode.checkMemory(r.kind, p)
-        let (q, k, v) = inputs(p, seed: seed)
+        var (q, k, v) = inputs(p, seed: seed)
         let prec = p.dtype.precision
+        if p.dtype == .fp8 {
+            // fp8 tiles carry their scales (DESIGN §6): block quantization at the schedule's tiles.
+            (q, k, v) = DataMode.fp8Inputs(p, tiles: tiles, q: q, k: k, v: v, scaling: .perBlock)
+            let out = try DataMode.run(r.kind, p, capacity: capacity, tiles: tiles, q: q, k: k, v: v)
+            return (out, q, k, v)
+        }
         let out = try DataMode.run(r.kind, p, capacity: capacity, tiles: tiles, q: prec.round(q), k: prec.round(k), v: prec.round(v))
         return (out, q, k, v)
     }
@@ -42,7 +48,8 @@ enum Check {
         let prec = p.dtype.precision
         let shape = AttentionShape(batch: p.batch, heads: p.heads, kvHeads: p.kvHeads, nq: p.n, nk: p.nk, d: p.d)
         let report = try Equivalence.checkForward(candidate: out.result, q: q, k: k, v: v, shape: shape,
-                                                  mask: p.causal ? .causal(.topLeft) : .none, precision: prec)
+                                                  mask: p.causal ? .causal(.topLeft) : .none, precision: prec,
+                                                  roundInputs: p.dtype != .fp8)
         return Report(schedule: r.kind, equivalence: report, counts: out.counts)
     }
 
