@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The whole GPU side in one call (run on the GPU machine from the repository root):
+# builds the kernels, records outputs for the CPU-side cross-validation, measures traffic with
+# Nsight Compute, and times every kernel beside PyTorch SDPA (flash, cuDNN). Writes to $OUT:
+#   env.txt, build.txt, recordings.tgz, ncu.csv, speed.csv, log.txt
+set -uo pipefail
+OUT=${OUT:-out}; mkdir -p "$OUT"
+exec > >(tee -a "$OUT/log.txt") 2>&1
+BIN=Backends/CUDA/build/attn
+{ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; nvcc --version | tail -2; ncu --version | tail -1;
+  python3 -c "import torch; print('torch', torch.__version__)"; } > "$OUT/env.txt"
+cat "$OUT/env.txt"
+Backends/CUDA/build.sh > "$OUT/build.txt" 2>&1 || { cat "$OUT/build.txt"; exit 1; }
+cat "$OUT/build.txt"
+
+# 1. Recordings: small-to-moderate shapes, both dtypes, causal and not, ragged N and d = 80.
+R=$(mktemp -d)
+for kernel in standard fa1 fa2; do
+  for dtype in fp16 bf16; do
+    for shape in "1 2 200 64 0" "1 2 200 64 1" "2 1 333 128 1" "1 1 257 80 0" "1 1 1 64 0" "1 2 130 128 0"; do
+      set -- $shape
+      name="$kernel-$dtype-B$1H$2N$3D$4-$([ "$5" = 1 ] && echo causal || echo full)"
+      mkdir -p "$R/$name"
+      cmd="$BIN $kernel $dtype --B $1 --H $2 --N $3 --D $4 $([ "$5" = 1 ] && echo --causal) --seed 7 --out DIR"
+      if ${cmd/DIR/$R/$name} > "$R/$name/stdout.txt" 2>&1; then echo "$cmd" > "$R/$name/command.txt"
+      else echo "FAILED $name"; cat "$R/$name/stdout.txt"; fi
+    done
+  done
+done
+tar czf "$OUT/recordings.tgz" -C "$R" .
+python3 Backends/CUDA/check_recordings.py "$R"
+
+# 2. Traffic (Nsight Compute), N = 4096, 8 heads, fp16.
+M=l1tex__m_xbar2l1tex_read_bytes.sum,dram__bytes_read.sum,dram__bytes_write.sum,gpu__time_duration.sum
+SH=$(ncu --query-metrics 2>/dev/null | awk '{print $1}' | grep -E '^(smsp__sass_data_bytes_mem_shared_op_ld|smsp__sass_data_bytes_mem_shared_op_st|smsp__sass_data_bytes_mem_shared_op_ldsm|smsp__sass_data_bytes_mem_shared_op_ldgsts)$' | sed 's/$/.sum/' | paste -sd, -)
+[ -n "$SH" ] && M="$M,$SH"
+echo "metrics: $M"
+: > "$OUT/ncu.csv"
+for kernel in standard fa1 fa2; do
+  for d in 64 128; do
+    for causal in 0 1; do
+      echo "# run $kernel N=4096 d=$d heads=8 causal=$causal" >> "$OUT/ncu.csv"
+      ncu --clock-control none --metrics "$M" --csv $BIN $kernel fp16 --B 1 --H 8 --N 4096 --D $d \
+        $([ $causal = 1 ] && echo --causal) >> "$OUT/ncu.csv" 2>&1
+    done
+  done
+done
+echo "# run torch-flash" >> "$OUT/ncu.csv"
+ncu --clock-control none -k regex:flash --metrics "$M" --csv python3 - >> "$OUT/ncu.csv" 2>&1 <<'PY'
+import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+for d in (64, 128):
+    for causal in (False, True):
+        q, k, v = (torch.randn(1, 8, 4096, d, device="cuda", dtype=torch.float16) for _ in range(3))
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        torch.cuda.synchronize()
+        print(f"# torch d={d} causal={causal}")
+PY
+
+# 3. Speed: ours and PyTorch's in one run; 16K tokens per batch, hidden 2048.
+GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ',' ' ')
+echo "kernel,N,d,heads,dtype,causal,time_us,tflops,gpu" > "$OUT/speed.csv"
+for n in 1024 4096 16384; do
+  for d in 64 128; do
+    b=$((16384 / n)); h=$((2048 / d))
+    for causal in 0 1; do
+      for kernel in fa2 fa1 standard; do
+        line=$($BIN $kernel fp16 --B $b --H $h --N $n --D $d $([ $causal = 1 ] && echo --causal) --time 10 | grep time_us)
+        t=$(echo "$line" | sed 's/.*time_us=\([0-9.]*\).*/\1/'); f=$(echo "$line" | sed 's/.*tflops=\([0-9.]*\).*/\1/')
+        echo "$kernel,$n,$d,$h,fp16,$([ $causal = 1 ] && echo true || echo false),$t,$f,$GPU" >> "$OUT/speed.csv"
+      done
+    done
+  done
+done
+python3 Benchmarks/gpu/torch_speed.py >> "$OUT/speed.csv"
+cat "$OUT/speed.csv"
