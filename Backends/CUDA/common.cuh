@@ -45,8 +45,15 @@ template <> __device__ __forceinline__ __nv_bfloat16 ldcg(const __nv_bfloat16* p
   return __ushort_as_bfloat16(u);
 }
 
-// Copies `n` elements (n a multiple of 8 and both pointers 16-byte aligned) with 16-byte L2-only loads.
-template <typename T> __device__ __forceinline__ void copy_row_cg(T* dst, const T* src, int n) {
-  for (int c = 0; c < n; c += 8)
-    *reinterpret_cast<int4*>(dst + c) = __ldcg(reinterpret_cast<const int4*>(src + c));
+// Copies a rows x D tile (global rows D apart) into shared memory rows `ldd` apart, the whole block
+// cooperating with coalesced 4-byte L2-only loads: consecutive threads read consecutive words, so
+// every 32-byte sector crossing to the SM is fully used. `ldd` = D + 2 makes the row stride an odd
+// number of words, so threads reading one element each of different rows hit different banks.
+template <typename T>
+__device__ __forceinline__ void copy_tile_cg(T* dst, int ldd, const T* src, int rows, int D, int threads) {
+  const int words = D / 2;
+  for (int e = threadIdx.x; e < rows * words; e += threads) {
+    const int r = e / words, c = (e % words) * 2;
+    *reinterpret_cast<unsigned int*>(dst + r * ldd + c) = __ldcg(reinterpret_cast<const unsigned int*>(src + (size_t)r * D + c));
+  }
 }

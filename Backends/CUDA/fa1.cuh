@@ -21,9 +21,10 @@ __global__ void __launch_bounds__(THREADS) forward(const T* Q, const T* K, const
   float* sl = sm + BR;
   float* alpha = sl + BR;
   float* beta = alpha + BR;
+  const int ld = s.D + 2;  // odd word stride: conflict-free column access
   T* sQ = reinterpret_cast<T*>(beta + BR);
-  T* sK = sQ + BR * s.D;
-  T* sV = sK + BC * s.D;
+  T* sK = sQ + BR * ld;
+  T* sV = sK + BC * ld;
   const int bh = blockIdx.x, tr = (s.N + BR - 1) / BR, tc = (s.N + BC - 1) / BC;
   const size_t base = (size_t)bh * s.N;
   // Line 2: O = 0, l = 0, m = -inf in global memory.
@@ -34,16 +35,14 @@ __global__ void __launch_bounds__(THREADS) forward(const T* Q, const T* K, const
     const int c0 = j * BC, cols = min(BC, s.N - c0);
     const int first = s.causal ? c0 / BR : 0;
     __syncthreads();
-    for (int c = threadIdx.x; c < cols; c += THREADS) {
-      copy_row_cg(sK + c * s.D, K + (base + c0 + c) * s.D, s.D);
-      copy_row_cg(sV + c * s.D, V + (base + c0 + c) * s.D, s.D);
-    }
+    copy_tile_cg(sK, ld, K + (base + c0) * s.D, cols, s.D, THREADS);
+    copy_tile_cg(sV, ld, V + (base + c0) * s.D, cols, s.D, THREADS);
     for (int i = first; i < tr; ++i) {
       const int r0 = i * BR, rows = min(BR, s.N - r0);
       const int last = s.causal ? min(tc - 1, (r0 + rows - 1) / BC) : tc - 1;
       __syncthreads();
+      copy_tile_cg(sQ, ld, Q + (base + r0) * s.D, rows, s.D, THREADS);
       for (int r = threadIdx.x; r < rows; r += THREADS) {
-        copy_row_cg(sQ + r * s.D, Q + (base + r0 + r) * s.D, s.D);
         sm[r] = __ldcg(M + base + r0 + r);
         sl[r] = __ldcg(L + base + r0 + r);
       }
@@ -53,7 +52,7 @@ __global__ void __launch_bounds__(THREADS) forward(const T* Q, const T* K, const
       for (int e = threadIdx.x; e < rows * cols; e += THREADS) {
         const int r = e / cols, c = e % cols;
         float acc = 0.f;
-        for (int d = 0; d < s.D; ++d) acc += Elem<T>::to_float(sQ[r * s.D + d]) * Elem<T>::to_float(sK[c * s.D + d]);
+        for (int d = 0; d < s.D; ++d) acc += Elem<T>::to_float(sQ[r * ld + d]) * Elem<T>::to_float(sK[c * ld + d]);
         sS[r * BC + c] = (s.causal && c0 + c > r0 + r) ? -FLT_MAX : acc * s.scale;
       }
       __syncthreads();
@@ -76,7 +75,7 @@ __global__ void __launch_bounds__(THREADS) forward(const T* Q, const T* K, const
       for (int e = threadIdx.x; e < rows * s.D; e += THREADS) {  // line 12
         const int r = e / s.D, d = e % s.D;
         float pv = 0.f;
-        for (int c = 0; c < cols; ++c) pv += sS[r * BC + c] * Elem<T>::to_float(sV[c * s.D + d]);
+        for (int c = 0; c < cols; ++c) pv += sS[r * BC + c] * Elem<T>::to_float(sV[c * ld + d]);
         const float o = alpha[r] * sO[e] + beta[r] * pv;
         if (j == last) O[(base + r0) * s.D + e] = Elem<T>::from_float(o);
         else Oacc[(base + r0) * s.D + e] = o;
@@ -89,7 +88,7 @@ __global__ void __launch_bounds__(THREADS) forward(const T* Q, const T* K, const
 // Scratch: Oacc (fp32, B*H*N*D), L and M (fp32, B*H*N). LSE = M + log(L) afterwards.
 template <typename T>
 void run(const T* Q, const T* K, const T* V, T* O, float* Oacc, float* L, float* M, Shape s) {
-  const size_t bytes = ((size_t)BR * s.D + BR * BC + 4 * BR) * sizeof(float) + (size_t)(BR + 2 * BC) * s.D * sizeof(T);
+  const size_t bytes = ((size_t)BR * s.D + BR * BC + 4 * BR) * sizeof(float) + (size_t)(BR + 2 * BC) * (s.D + 2) * sizeof(T);
   CK(cudaFuncSetAttribute(forward<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
   forward<T><<<s.B * s.H, THREADS, bytes>>>(Q, K, V, O, Oacc, L, M, s);
   CK(cudaGetLastError());

@@ -1,8 +1,8 @@
 // FlashAttention-2 forward (Dao 2023, Algorithm 1) as iosim's `fa2` schedule runs it: one thread
 // block per row tile Q_i (BR = 128 rows) and (batch, head); the inner loop streams K_j, V_j tiles
-// (BC = 64 rows) through a two-stage cp.async pipeline; O_i, l_i, m_i stay in registers and O_i
-// and LSE_i are written once. Split-Q: each of the 8 warps owns 16 rows of Q_i and reads all of
-// K_j and V_j. Tensor cores through mma.sync m16n8k16 (fp16 or bf16 in, fp32 accumulate); P is
+// (BC = 64 rows, 32 at D > 64) through a two-stage cp.async pipeline; O_i, l_i, m_i stay in registers and O_i
+// and LSE_i are written once. Split-Q: each of the 4 warps owns 32 rows of Q_i (two m16 MMA rows,
+// which share every K and V fragment it loads) and reads all of K_j and V_j. Tensor cores through mma.sync m16n8k16 (fp16 or bf16 in, fp32 accumulate); P is
 // rounded to the input type before the PV product, as in FlashAttention. Causal: column tiles past
 // the diagonal are never loaded. Shared-memory rows are padded by 16 bytes so ldmatrix is
 // conflict-free for any D that is a multiple of 16.
@@ -12,7 +12,12 @@
 #include <cstdint>
 
 namespace fa2 {
-constexpr int BR = 128, BC = 64, WARPS = 8, THREADS = 32 * WARPS;
+constexpr int WARPS = 4, MI = 2, BR = 16 * MI * WARPS, THREADS = 32 * WARPS;
+// Column tile: 64 rows of K/V up to D = 64, 32 above. At D = 128 with 64-row tiles two blocks take
+// 211 KB of shared memory, leaving L1 too small for the tiles in flight: Nsight Compute measured
+// 6% more L2->SM bytes than the tiles (lines evicted before the copy lands are fetched again).
+// With 32-row tiles the shared memory is 141 KB and every tile crosses once.
+constexpr int bc_for(int d) { return d > 64 ? 32 : 64; }
 
 template <typename T> struct Mma;
 template <> struct Mma<__half> {
@@ -38,6 +43,13 @@ template <> struct Mma<__nv_bfloat16> {
   }
 };
 
+// 2^x on the special-function unit (MUFU.EX2); inputs far below zero give 0.
+__device__ __forceinline__ float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 __device__ __forceinline__ uint32_t smem_addr(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
 
 __device__ __forceinline__ void ldmatrix_x4(uint32_t* r, const void* p) {
@@ -49,9 +61,12 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t* r, const void* p) {
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_addr(p)));
 }
 
-// 16 bytes global -> shared, through L2 only; rows past N are zero-filled without a read.
+// 16 bytes global -> shared; rows past N are zero-filled without a read. The .ca form: on the
+// H100 we measured, Nsight Compute counts 1.5x the copied bytes crossing L2->SM for cp.async.cg and
+// exactly 1x for cp.async.ca (Backends/CUDA/probe_copy.cu); no tile is read twice by one block,
+// so L1 allocation changes nothing else.
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(valid ? 16 : 0));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(valid ? 16 : 0));
 }
 __device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
@@ -66,9 +81,16 @@ __device__ __forceinline__ void load_tile(T* dst, const T* src, int row0, int ro
   }
 }
 
+// Blocks per SM the register budget is sized for: two (up to 255 registers). At D = 64 three
+// blocks (170 registers) spill and ran 13% slower on the H100 (Reports/gpu/README.md).
+#ifndef FA2_D64_BLOCKS_PER_SM
+#define FA2_D64_BLOCKS_PER_SM 2
+#endif
+
 template <typename T, int D>
-__global__ void __launch_bounds__(THREADS, 1) forward(const T* Q, const T* K, const T* V, T* O, float* LSE, Shape s) {
-  constexpr int LD = D + 8, KSTEPS = D / 16, NT_S = BC / 8, NT_O = D / 8;
+__global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_D64_BLOCKS_PER_SM : 2) forward(const T* Q, const T* K, const T* V, T* O, float* LSE, Shape s) {
+  constexpr int BC = bc_for(D), LD = D + 8, KSTEPS = D / 16, NT_S = BC / 8, NT_O = D / 8;
+  constexpr bool Q_IN_REGS = D <= 64;  // at larger D the O accumulators need the registers
   extern __shared__ __align__(16) char smem[];
   T* sQ = reinterpret_cast<T*>(smem);
   T* sK = sQ + BR * LD;      // two stages
@@ -86,13 +108,17 @@ __global__ void __launch_bounds__(THREADS, 1) forward(const T* Q, const T* K, co
   load_tile<T, D>(sV, V + base * D, 0, s.N, BC);
   cp_commit();
 
-  uint32_t qf[KSTEPS][4];
-  float o[NT_O][4];
+  uint32_t qf[Q_IN_REGS ? MI : 1][Q_IN_REGS ? KSTEPS : 1][4];
+  float o[MI][NT_O][4];
 #pragma unroll
-  for (int n = 0; n < NT_O; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-  float m[2] = {-FLT_MAX, -FLT_MAX}, l[2] = {0.f, 0.f};
+  for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+    for (int n = 0; n < NT_O; ++n) o[mi][n][0] = o[mi][n][1] = o[mi][n][2] = o[mi][n][3] = 0.f;
+  float m[MI][2], l[MI][2];
+#pragma unroll
+  for (int mi = 0; mi < MI; ++mi) m[mi][0] = m[mi][1] = -FLT_MAX, l[mi][0] = l[mi][1] = 0.f;
   const float sl2 = s.scale * 1.4426950408889634f;  // scores in log2 units
-  const int qrow = r0 + warp * 16 + lane / 4;       // this thread's rows: qrow and qrow + 8
+  const int wrow = warp * 16 * MI;                  // this warp's first row in the tile
 
   for (int j = 0; j < jn; ++j) {
     if (j + 1 < jn) {
@@ -103,100 +129,136 @@ __global__ void __launch_bounds__(THREADS, 1) forward(const T* Q, const T* K, co
     cp_commit();
     cp_wait<1>();
     __syncthreads();
-    if (j == 0) {
+    if (Q_IN_REGS && j == 0) {
 #pragma unroll
-      for (int kk = 0; kk < KSTEPS; ++kk)
-        ldmatrix_x4(qf[kk], sQ + (warp * 16 + lane % 16) * LD + kk * 16 + (lane / 16) * 8);
+      for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+        for (int kk = 0; kk < KSTEPS; ++kk)
+          ldmatrix_x4(qf[Q_IN_REGS ? mi : 0][Q_IN_REGS ? kk : 0], sQ + (wrow + mi * 16 + lane % 16) * LD + kk * 16 + (lane / 16) * 8);
     }
     const T* k = sK + (j & 1) * BC * LD;
     const T* v = sV + (j & 1) * BC * LD;
-    float sc[NT_S][4];
+    float sc[MI][NT_S][4];
 #pragma unroll
-    for (int n = 0; n < NT_S; ++n) sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.f;
+    for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+      for (int n = 0; n < NT_S; ++n) sc[mi][n][0] = sc[mi][n][1] = sc[mi][n][2] = sc[mi][n][3] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < KSTEPS; ++kk) {
+      uint32_t a[MI][4];
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi) {
+        if (Q_IN_REGS) {
+#pragma unroll
+          for (int x = 0; x < 4; ++x) a[mi][x] = qf[Q_IN_REGS ? mi : 0][Q_IN_REGS ? kk : 0][x];
+        } else {
+          ldmatrix_x4(a[mi], sQ + (wrow + mi * 16 + lane % 16) * LD + kk * 16 + (lane / 16) * 8);
+        }
+      }
 #pragma unroll
       for (int n = 0; n < NT_S; n += 2) {
         uint32_t b[4];
         const int mat = lane / 8;
         ldmatrix_x4(b, k + ((n + mat / 2) * 8 + lane % 8) * LD + kk * 16 + (mat % 2) * 8);
-        Mma<T>::run(sc[n], qf[kk], b);
-        Mma<T>::run(sc[n + 1], qf[kk], b + 2);
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi) {
+          Mma<T>::run(sc[mi][n], a[mi], b);
+          Mma<T>::run(sc[mi][n + 1], a[mi], b + 2);
+        }
       }
     }
-    // Online softmax on this thread's two rows.
-    float mt[2] = {-FLT_MAX, -FLT_MAX};
+    // Masks only where a tile crosses the end of K or the diagonal.
+    const bool edge = (j + 1) * BC > s.N || (s.causal && (j + 1) * BC - 1 > r0 + wrow);
 #pragma unroll
-    for (int n = 0; n < NT_S; ++n)
+    for (int mi = 0; mi < MI; ++mi) {
+      const int qrow = r0 + wrow + mi * 16 + lane / 4;  // this thread's rows: qrow and qrow + 8
+      float mt[2] = {-FLT_MAX, -FLT_MAX};
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int col = j * BC + n * 8 + (lane % 4) * 2 + (e & 1), row = qrow + (e >> 1) * 8;
-        const bool dead = col >= s.N || (s.causal && col > row);
-        sc[n][e] = dead ? -FLT_MAX : sc[n][e] * sl2;
-        mt[e >> 1] = fmaxf(mt[e >> 1], sc[n][e]);
-      }
-    float alpha[2], rs[2] = {0.f, 0.f};
+      for (int n = 0; n < NT_S; ++n)
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      mt[h] = fmaxf(mt[h], __shfl_xor_sync(0xffffffff, mt[h], 1));
-      mt[h] = fmaxf(mt[h], __shfl_xor_sync(0xffffffff, mt[h], 2));
-      const float mn = fmaxf(m[h], mt[h]);
-      alpha[h] = m[h] == -FLT_MAX ? 0.f : exp2f(m[h] - mn);
-      m[h] = mn;
-    }
+        for (int e = 0; e < 4; ++e) {
+          if (edge) {
+            const int col = j * BC + n * 8 + (lane % 4) * 2 + (e & 1), row = qrow + (e >> 1) * 8;
+            if (col >= s.N || (s.causal && col > row)) sc[mi][n][e] = -FLT_MAX;
+          }
+          mt[e >> 1] = fmaxf(mt[e >> 1], sc[mi][n][e]);
+        }
+      float alpha[2], rs[2] = {0.f, 0.f}, mn[2];
 #pragma unroll
-    for (int n = 0; n < NT_S; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int h = e >> 1;
-        const float p = sc[n][e] == -FLT_MAX ? 0.f : exp2f(sc[n][e] - m[h]);
-        sc[n][e] = p;
-        rs[h] += p;
+      for (int h = 0; h < 2; ++h) {
+        mt[h] = fmaxf(mt[h], __shfl_xor_sync(0xffffffff, mt[h], 1));
+        mt[h] = fmaxf(mt[h], __shfl_xor_sync(0xffffffff, mt[h], 2));
+        mn[h] = fmaxf(m[mi][h], mt[h] == -FLT_MAX ? -FLT_MAX : mt[h] * sl2);
+        alpha[h] = m[mi][h] == -FLT_MAX ? 0.f : ex2(m[mi][h] - mn[h]);
+        m[mi][h] = mn[h];
+        if (mn[h] == -FLT_MAX) mn[h] = 0.f;  // nothing live yet: masked scores still map to 0
       }
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      rs[h] += __shfl_xor_sync(0xffffffff, rs[h], 1);
-      rs[h] += __shfl_xor_sync(0xffffffff, rs[h], 2);
-      l[h] = alpha[h] * l[h] + rs[h];
-    }
+      for (int n = 0; n < NT_S; ++n)
 #pragma unroll
-    for (int n = 0; n < NT_O; ++n) {
-      o[n][0] *= alpha[0]; o[n][1] *= alpha[0];
-      o[n][2] *= alpha[1]; o[n][3] *= alpha[1];
+        for (int e = 0; e < 4; ++e) {
+          const int h = e >> 1;
+          const float p = ex2(fmaf(sc[mi][n][e], sl2, -mn[h]));  // masked (-FLT_MAX) scores give 0
+          sc[mi][n][e] = p;
+          rs[h] += p;
+        }
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        rs[h] += __shfl_xor_sync(0xffffffff, rs[h], 1);
+        rs[h] += __shfl_xor_sync(0xffffffff, rs[h], 2);
+        l[mi][h] = alpha[h] * l[mi][h] + rs[h];
+      }
+#pragma unroll
+      for (int n = 0; n < NT_O; ++n) {
+        o[mi][n][0] *= alpha[0]; o[mi][n][1] *= alpha[0];
+        o[mi][n][2] *= alpha[1]; o[mi][n][3] *= alpha[1];
+      }
     }
     // O += P V: P from the score accumulators (rounded to T), V through ldmatrix.trans.
 #pragma unroll
     for (int kk = 0; kk < BC / 16; ++kk) {
-      uint32_t a[4] = {Mma<T>::pack(sc[2 * kk][0], sc[2 * kk][1]), Mma<T>::pack(sc[2 * kk][2], sc[2 * kk][3]),
-                       Mma<T>::pack(sc[2 * kk + 1][0], sc[2 * kk + 1][1]), Mma<T>::pack(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
+      uint32_t a[MI][4];
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi) {
+        a[mi][0] = Mma<T>::pack(sc[mi][2 * kk][0], sc[mi][2 * kk][1]);
+        a[mi][1] = Mma<T>::pack(sc[mi][2 * kk][2], sc[mi][2 * kk][3]);
+        a[mi][2] = Mma<T>::pack(sc[mi][2 * kk + 1][0], sc[mi][2 * kk + 1][1]);
+        a[mi][3] = Mma<T>::pack(sc[mi][2 * kk + 1][2], sc[mi][2 * kk + 1][3]);
+      }
 #pragma unroll
       for (int n = 0; n < NT_O; n += 2) {
         uint32_t b[4];
         const int mat = lane / 8;
         ldmatrix_x4_trans(b, v + (kk * 16 + (mat % 2) * 8 + lane % 8) * LD + (n + mat / 2) * 8);
-        Mma<T>::run(o[n], a, b);
-        Mma<T>::run(o[n + 1], a, b + 2);
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi) {
+          Mma<T>::run(o[mi][n], a[mi], b);
+          Mma<T>::run(o[mi][n + 1], a[mi], b + 2);
+        }
       }
     }
     __syncthreads();
   }
   // Epilogue: O /= l, LSE = (m + log2 l) * ln 2.
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int row = qrow + h * 8;
-    if (row >= s.N) continue;
-    const float inv = l[h] > 0.f ? 1.f / l[h] : 0.f;
-    T* dst = O + (base + row) * D + (lane % 4) * 2;
+  for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
-    for (int n = 0; n < NT_O; ++n) {
-      dst[n * 8] = Elem<T>::from_float(o[n][2 * h] * inv);
-      dst[n * 8 + 1] = Elem<T>::from_float(o[n][2 * h + 1] * inv);
+    for (int h = 0; h < 2; ++h) {
+      const int row = r0 + wrow + mi * 16 + lane / 4 + h * 8;
+      if (row >= s.N) continue;
+      const float inv = l[mi][h] > 0.f ? 1.f / l[mi][h] : 0.f;
+      T* dst = O + (base + row) * D + (lane % 4) * 2;
+#pragma unroll
+      for (int n = 0; n < NT_O; ++n) {
+        dst[n * 8] = Elem<T>::from_float(o[mi][n][2 * h] * inv);
+        dst[n * 8 + 1] = Elem<T>::from_float(o[mi][n][2 * h + 1] * inv);
+      }
+      if (lane % 4 == 0) LSE[base + row] = l[mi][h] > 0.f ? (m[mi][h] + log2f(l[mi][h])) * 0.6931471805599453f : -INFINITY;
     }
-    if (lane % 4 == 0) LSE[base + row] = l[h] > 0.f ? (m[h] + log2f(l[h])) * 0.6931471805599453f : -INFINITY;
-  }
 }
 
 template <typename T, int D> void launch(const T* Q, const T* K, const T* V, T* O, float* LSE, Shape s) {
+  constexpr int BC = bc_for(D);
   const size_t bytes = (size_t)(BR + 4 * BC) * (D + 8) * sizeof(T);
   CK(cudaFuncSetAttribute(forward<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
   forward<T, D><<<dim3((s.N + BR - 1) / BR, s.B * s.H), THREADS, bytes>>>(Q, K, V, O, LSE, s);

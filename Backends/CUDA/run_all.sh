@@ -45,6 +45,9 @@ for kernel in standard fa1 fa2; do
     done
   done
 done
+nvcc -O3 -arch=sm_90 -o Backends/CUDA/build/probe_copy Backends/CUDA/probe_copy.cu && {
+  echo "# run probe" >> "$OUT/ncu.csv"
+  ncu --clock-control none --metrics l1tex__m_xbar2l1tex_read_bytes.sum --csv Backends/CUDA/build/probe_copy >> "$OUT/ncu.csv" 2>&1; }
 echo "# run torch-flash" >> "$OUT/ncu.csv"
 ncu --clock-control none -k regex:flash --metrics "$M" --csv python3 - >> "$OUT/ncu.csv" 2>&1 <<'PY'
 import torch
@@ -57,6 +60,11 @@ for d in (64, 128):
         torch.cuda.synchronize()
         print(f"# torch d={d} causal={causal}")
 PY
+
+# What limits fa2: Nsight Compute's sections for one launch (d = 128, N = 4096, 16 heads).
+ncu --clock-control none --section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
+  --section WarpStateStats --section Occupancy --section LaunchStats --section SchedulerStats \
+  $BIN fa2 fp16 --B 1 --H 16 --N 4096 --D 128 > "$OUT/fa2_ncu_details.txt" 2>&1
 
 # 3. Speed: ours and PyTorch's in one run; 16K tokens per batch, hidden 2048.
 GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ',' ' ')
@@ -74,4 +82,11 @@ for n in 1024 4096 16384; do
   done
 done
 python3 Benchmarks/gpu/torch_speed.py >> "$OUT/speed.csv"
+# The d = 64 register budget, both ways (timings only; the recorded kernel is the default build).
+B2=Backends/CUDA/build/alt; mkdir -p $B2
+nvcc -O3 -std=c++17 -DFA2_D64_BLOCKS_PER_SM=3 -gencode=arch=compute_90a,code=sm_90a -o $B2/attn Backends/CUDA/driver.cu && \
+for n in 1024 4096 16384; do for c in "" --causal; do
+  echo "blocks/SM=2 N=$n $c $($BIN fa2 fp16 --B $((16384 / n)) --H 32 --N $n --D 64 $c --time 10 | grep time_us)"
+  echo "blocks/SM=3 N=$n $c $($B2/attn fa2 fp16 --B $((16384 / n)) --H 32 --N $n --D 64 $c --time 10 | grep time_us)"
+done; done | tee "$OUT/fa2_variants.txt"
 cat "$OUT/speed.csv"

@@ -12,21 +12,22 @@ constexpr int BR = 64, BC = 64, THREADS = 256;
 
 template <typename T> __global__ void __launch_bounds__(THREADS) scores(const T* Q, const T* K, T* S, Shape s) {
   extern __shared__ __align__(16) char smem[];
+  const int ld = s.D + 2;
   T* sQ = reinterpret_cast<T*>(smem);
-  T* sK = sQ + BR * s.D;
+  T* sK = sQ + BR * ld;
   const int i = blockIdx.x, bh = blockIdx.y, r0 = i * BR, rows = min(BR, s.N - r0);
   const T* q = Q + ((size_t)bh * s.N + r0) * s.D;
   const T* k = K + (size_t)bh * s.N * s.D;
-  for (int r = threadIdx.x; r < rows; r += THREADS) copy_row_cg(sQ + r * s.D, q + (size_t)r * s.D, s.D);
+  copy_tile_cg(sQ, ld, q, rows, s.D, THREADS);
   for (int c0 = 0; c0 < s.N; c0 += BC) {
     const int cols = min(BC, s.N - c0);
     __syncthreads();
-    for (int c = threadIdx.x; c < cols; c += THREADS) copy_row_cg(sK + c * s.D, k + (size_t)(c0 + c) * s.D, s.D);
+    copy_tile_cg(sK, ld, k + (size_t)c0 * s.D, cols, s.D, THREADS);
     __syncthreads();
     for (int e = threadIdx.x; e < rows * cols; e += THREADS) {
       const int r = e / cols, c = e % cols;
       float acc = 0.f;
-      for (int d = 0; d < s.D; ++d) acc += Elem<T>::to_float(sQ[r * s.D + d]) * Elem<T>::to_float(sK[c * s.D + d]);
+      for (int d = 0; d < s.D; ++d) acc += Elem<T>::to_float(sQ[r * ld + d]) * Elem<T>::to_float(sK[c * ld + d]);
       S[((size_t)bh * s.N + r0 + r) * s.N + c0 + c] = Elem<T>::from_float(acc * s.scale);
     }
   }
@@ -84,7 +85,7 @@ template <typename T> __global__ void __launch_bounds__(THREADS) pv(const T* P, 
       const int r = e / cols, c = e % cols;
       sP[r * BC + c] = ldcg(P + ((size_t)bh * s.N + r0 + r) * s.N + c0 + c);
     }
-    for (int c = threadIdx.x; c < cols; c += THREADS) copy_row_cg(sV + c * s.D, v + (size_t)(c0 + c) * s.D, s.D);
+    copy_tile_cg(sV, s.D, v + (size_t)c0 * s.D, cols, s.D, THREADS);
     __syncthreads();
     for (int e = threadIdx.x; e < rows * s.D; e += THREADS) {
       const int r = e / s.D, d = e % s.D;
@@ -101,7 +102,7 @@ template <typename T> __global__ void __launch_bounds__(THREADS) pv(const T* P, 
 // Scratch: S and P, N*N elements each per (batch, head).
 template <typename T> void run(const T* Q, const T* K, const T* V, T* O, float* LSE, T* S, T* P, Shape s) {
   const dim3 tiles((s.N + BR - 1) / BR, s.B * s.H), rows(s.N, s.B * s.H);
-  const size_t s1 = (size_t)(BR + BC) * s.D * sizeof(T), s2 = (s.N + THREADS / 32) * sizeof(float);
+  const size_t s1 = (size_t)(BR + BC) * (s.D + 2) * sizeof(T), s2 = (s.N + THREADS / 32) * sizeof(float);
   const size_t s3 = BR * s.D * sizeof(float) + (size_t)BC * s.D * sizeof(T) + BR * BC * sizeof(T);
   CK(cudaFuncSetAttribute(scores<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)s1));
   CK(cudaFuncSetAttribute(softmax<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)s2));

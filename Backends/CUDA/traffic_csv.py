@@ -1,0 +1,73 @@
+"""Builds Reports/gpu/traffic.csv (DESIGN §8 columns) from a GPU run's Nsight Compute output
+(Reports/gpu/ncu_raw.csv, written by Backends/CUDA/run_all.sh) and iosim's predictions for the same
+shapes and tiles (M = 228KiB, the H100's shared memory per SM, so every tile pair fits).
+Run from the repository root after `swift build -c release --product iosim`:
+    python3 Backends/CUDA/traffic_csv.py Reports/gpu/ncu_raw.csv > Reports/gpu/traffic.csv"""
+import collections
+import csv
+import json
+import subprocess
+import sys
+
+TILES = {"standard": (64, 64), "fa1": (64, 64), "fa2": (128, 64)}  # fa2 at d > 64: (128, 32), below
+TORCH_TILES = {64: (128, 128), 128: (128, 64)}  # from the flash kernel's template arguments
+SHARED_READS = ("smsp__sass_data_bytes_mem_shared_op_ld.sum", "smsp__sass_data_bytes_mem_shared_op_ldsm.sum")
+SHARED_WRITES = ("smsp__sass_data_bytes_mem_shared_op_st.sum", "smsp__sass_data_bytes_mem_shared_op_ldgsts.sum")
+
+
+def predict(schedule, n, d, heads, causal, br, bc, warps):
+    args = [".build/release/iosim", "--N", str(n), "--d", str(d), "--heads", str(heads), "--dtype", "fp16",
+            "--schedule", schedule, "--Br", str(br), "--Bc", str(bc), "--M", "228KiB", "--warps", str(warps),
+            "--format", "json"] + (["--causal"] if causal else [])
+    r = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)["results"][0]
+    return r["hbm"], r["sram"]
+
+
+runs, cur = collections.OrderedDict(), None
+for line in open(sys.argv[1]):
+    if line.startswith("# run"):
+        cur = line[6:].strip()
+        runs[cur] = collections.OrderedDict()
+    elif line.startswith('"') and not line.startswith('"ID"') and cur:
+        f = next(csv.reader([line]))
+        try:
+            value = float(f[14].replace(",", ""))
+        except ValueError:
+            continue
+        runs[cur].setdefault(f[0], collections.defaultdict(float))[f[12]] += value
+
+rows = []
+def emit(kernel, n, d, heads, causal, br, bc, metrics, schedule, warps):
+    hbm, sram = predict(schedule, n, d, heads, causal, br, bc, warps)
+    pred = {"l1tex__m_xbar2l1tex_read_bytes.sum": hbm["read_bytes"], "dram__bytes_read.sum": hbm["read_bytes"],
+            "dram__bytes_write.sum": hbm["write_bytes"]}
+    for metric in ("l1tex__m_xbar2l1tex_read_bytes.sum", "dram__bytes_read.sum", "dram__bytes_write.sum"):
+        rows.append([kernel, n, d, heads, "fp16", str(causal).lower(), br, bc, metric, int(metrics[metric]), pred[metric]])
+    if any(m in metrics for m in SHARED_READS):
+        rows.append([kernel, n, d, heads, "fp16", str(causal).lower(), br, bc, "+".join(SHARED_READS),
+                     int(sum(metrics[m] for m in SHARED_READS)), sram["read_bytes"]])
+        rows.append([kernel, n, d, heads, "fp16", str(causal).lower(), br, bc, "+".join(SHARED_WRITES),
+                     int(sum(metrics[m] for m in SHARED_WRITES)), sram["write_bytes"]])
+
+for name, launches in runs.items():
+    if name.startswith("torch-flash"):
+        for (d, causal), metrics in zip([(64, False), (64, True), (128, False), (128, True)], launches.values()):
+            emit("torch-flash", 4096, d, 8, causal, *TORCH_TILES[d], metrics, "fa2", 4)
+        continue
+    parts = dict(p.split("=") for p in name.split()[1:])
+    kernel = name.split()[0]
+    if kernel not in TILES:
+        continue
+    total = collections.defaultdict(float)
+    for metrics in launches.values():  # standard's three kernels add up
+        for k, v in metrics.items():
+            total[k] += v
+    warps = 4 if kernel == "fa2" else 1
+    d = int(parts["d"])
+    tiles = (128, 32) if kernel == "fa2" and d > 64 else TILES[kernel]
+    emit(kernel, int(parts["N"]), d, int(parts["heads"]), parts["causal"] == "1", *tiles, total,
+         kernel, warps)
+
+print("kernel,N,d,heads,dtype,causal,Br,Bc,metric,measured_bytes,predicted_bytes")
+for r in rows:
+    print(",".join(str(x) for x in r))
