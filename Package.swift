@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(
             name: "IOSimTests",
             dependencies: [
-                "IOSim", "AttentionReference",
+                "IOSim", "AttentionReference", "NpyIO",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),

@@ -17,7 +17,7 @@ constexpr int WARPS = 4, MI = 2, BR = 16 * MI * WARPS, THREADS = 32 * WARPS;
 // 211 KB of shared memory, leaving L1 too small for the tiles in flight: Nsight Compute measured
 // 6% more L2->SM bytes than the tiles (lines evicted before the copy lands are fetched again).
 // With 32-row tiles the shared memory is 141 KB and every tile crosses once.
-constexpr int bc_for(int d) { return d > 64 ? 32 : 64; }
+__host__ __device__ constexpr int bc_for(int d) { return d > 64 ? 32 : 64; }
 
 template <typename T> struct Mma;
 template <> struct Mma<__half> {

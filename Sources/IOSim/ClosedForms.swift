@@ -20,7 +20,10 @@ public enum ClosedForm {
         // Row tile i's live column tiles (count, and K/V rows they cover); under a causal mask
         // they are 0…last, otherwise all.
         var livePairs = 0, kvRows = 0, aEntries = 0, qRowsByPair = 0
-        for i in 0..<tr {
+        if !p.causal {  // every pair is live: the sums have a closed form (the tile search calls this often)
+            (livePairs, kvRows, aEntries, qRowsByPair) = (tr * tc, tr * nk, n * nk, n * tc)
+        }
+        for i in 0..<(p.causal ? tr : 0) {
             let last = t.lastLiveColumnTile(i, p), rows = t.rows(i, p).count
             let covered = t.cols(last, p).upperBound
             livePairs += last + 1
@@ -58,7 +61,8 @@ public enum ClosedForm {
         case .fa1:
             // Σⱼ over live row tiles of their real heights, and the column tiles with any live pair.
             var liveRows = 0, liveColumnRows = 0, liveColumns = 0
-            for j in 0..<tc {
+            if !p.causal { (liveRows, liveColumnRows, liveColumns) = (n * tc, nk, tc) }
+            for j in 0..<(p.causal ? tc : 0) {
                 let first = t.firstLiveRowTile(j, p)
                 guard first < tr else { continue }
                 liveRows += n - first * t.br

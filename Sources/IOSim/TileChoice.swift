@@ -115,8 +115,10 @@ public enum TileChoice {
     static func optimal(_ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int, _ r: TileRequest,
                         step: Int, brMax: Int, bcMax: Int) -> Tiles? {
         var best: (bytes: Int, tiles: Tiles)?
-        for br in r.br.map({ [$0] }) ?? Array(stride(from: step, through: brMax, by: step)) {
-            for bc in r.bc.map({ [$0] }) ?? Array(stride(from: step, through: bcMax, by: step)) {
+        // Strides, not arrays: at step 1 and N = 64K an array per Br would cost seconds.
+        let brs = r.br.map { $0...$0 } ?? step...brMax, bcs = r.bc.map { $0...$0 } ?? step...bcMax
+        for br in stride(from: brs.lowerBound, through: brs.upperBound, by: r.br == nil ? step : 1) {
+            for bc in stride(from: bcs.lowerBound, through: bcs.upperBound, by: r.bc == nil ? step : 1) {
                 let t = r.tiles(br, bc)
                 guard schedule.footprint(t, p, capacity: capacity) <= capacity else { break }
                 guard let c = ClosedForm.traffic(schedule.kind, p, t, capacity: capacity) else { return nil }
