@@ -35,7 +35,7 @@ for rec in sorted(p for p in src.iterdir() if p.is_dir()):
     records.append({
         "name": rec.name, "kernel": kernel, "dtype": dtype,
         "B": int(opts["--B"]), "H": int(opts["--H"]), "N": int(opts["--N"]), "D": int(opts["--D"]),
-        "causal": "--causal" in command, "seed": int(opts["--seed"]), "q_checksum": float(checksum),
+        "causal": "--causal" in command, "seed": int(opts["--seed"]), "q_checksum": checksum,
         "source": source, "sha256": sha(source), "tiles": tiles[kernel],
         "command": " ".join(command).replace("--out DIR", f"--out {rec.name}"),
         "o": f"{rec.name}/o.npy", "lse": f"{rec.name}/lse.npy"})
