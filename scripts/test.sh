@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# Sets up and runs the whole test suite.
+# Sets up and runs the whole test suite, then executes the report notebooks headless on a small
+# sweep (a broken notebook fails the run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+bash scripts/setup_python.sh
 swift build --build-tests
 swift test --skip-build --parallel --num-workers 2 2>&1 | grep -v -E '^(◇|↳)' || exit "${PIPESTATUS[0]}"
+out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
+.build/debug/iosim report --out "$out" --small
+for f in ski_slope traffic_vs_n ratio_vs_m sram_vs_warps time_estimate gpu_traffic tflops; do
+  [ -s "$out/figures/$f.png" ] && [ -s "$out/figures/$f.csv" ] || { echo "notebooks: $f missing" >&2; exit 1; }
+done
+grep -q "^## " "$out/REPORT.md"
+echo "notebooks: report regenerated in $out"

@@ -7,7 +7,7 @@ public enum TilePolicy: String, CaseIterable, Sendable, Codable {
     /// fa1 and fa2; FA3: its published tile table), else `auto`. It may be infeasible under the
     /// footprint, and is reported so.
     case paper
-    /// The feasible pair (multiples of 16; any integers when M < 4d²) with the least HBM bytes,
+    /// The feasible pair (multiples of 16; any integers when M < 16d²) with the least HBM bytes,
     /// ranked by the closed forms; ties go to the larger Br·Bc, then the larger Br.
     case optimal
 }
@@ -101,11 +101,11 @@ public enum TileChoice {
         return best
     }
 
-    /// The least-traffic feasible pair on the grid of multiples of 16; below M = 4d² (where tiles
+    /// The least-traffic feasible pair on the grid of multiples of 16; below M = 16d² (where tiles
     /// are a few rows and a step of 16 costs a large share of the traffic) on all integers.
     static func optimal(_ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int, _ r: TileRequest,
                         brMax: Int, bcMax: Int) -> Tiles? {
-        let small = capacity / p.dtype.size < 4 * p.d * p.d
+        let small = capacity / p.dtype.size < 16 * p.d * p.d
         for step in small ? [1] : [16, 1] {
             if let t = optimal(schedule, p, capacity: capacity, r, step: step, brMax: brMax, bcMax: bcMax) { return t }
         }

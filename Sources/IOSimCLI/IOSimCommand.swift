@@ -14,7 +14,7 @@ public struct IOSimCommand: ParsableCommand {
           iosim verify --N 300 --d 64 --M 64KiB --dtype fp16 --causal
           iosim attention --q q.npy --k k.npy --v v.npy --out o.npy --lse lse.npy --causal
         """,
-        subcommands: [Simulate.self, Sweep.self, Verify.self, Attention.self, FP8Error.self],
+        subcommands: [Simulate.self, Sweep.self, Verify.self, Attention.self, FP8Error.self, Report.self],
         defaultSubcommand: Simulate.self
     )
 

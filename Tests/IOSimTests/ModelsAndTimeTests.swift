@@ -89,3 +89,22 @@ let modelsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
         #expect(throws: ModelError.self) { try h100.tensorFlops(.fp32) }
     }
 }
+
+@Suite struct RecordedTimeEstimates {
+    /// Reports/gpu/time_estimates.csv holds, beside each measured H100 kernel time, the estimate
+    /// the simulator gave; it must still be what the simulator says (no stale column).
+    @Test func recordedEstimatesAreWhatTheModelSaysNow() throws {
+        let h100 = try ModelFile.hardware("\(modelsFolder)/hardware/h100-sxm.json")
+        let text = try String(contentsOfFile: "\(modelsFolder)/../Reports/gpu/time_estimates.csv", encoding: .utf8)
+        let lines = text.split(separator: "\n").dropFirst()
+        #expect(lines.count >= 24)
+        for line in lines {
+            let f = line.split(separator: ",").map(String.init)
+            let kind = try #require(ScheduleKind(rawValue: f[1]))
+            let p = AttentionProblem(n: Int(f[2])!, d: Int(f[3])!, batch: Int(f[4])!, heads: Int(f[5])!, causal: f[6] == "true")
+            let r = Simulator.simulate(kind, p, capacity: h100.onChipPerBlock, tiles: TileRequest(br: Int(f[7])!, bc: Int(f[8])!))
+            let estimate = try #require(try TimeEstimate.estimate(r, p, h100)).seconds * 1e6
+            #expect(abs(estimate - Double(f[10])!) <= 0.05, "\(line)")
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import IOSim
+
+/// `iosim report`: runs the sweeps behind the report's plots, executes the notebooks headless
+/// (they draw the PNGs and write the findings from the data) and assembles REPORT.md.
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Regenerate the report: sweeps → notebooks (headless) → REPORT.md with plots and findings.",
+        discussion: """
+        Needs python3 with Notebooks/requirements.txt installed (scripts/report.sh installs it).
+        Writes OUT/data/*.csv (the sweeps), OUT/figures/*.png with the CSV behind each plot, and
+        OUT/REPORT.md. GPU plots read the recorded H100 measurements in Reports/gpu.
+        Example: iosim report --out Reports
+        """
+    )
+
+    @Option(help: "Output folder.") var out: String = "Reports"
+    @Flag(help: "A small sweep (for CI): fewer N and M points.") var small = false
+    @Option(help: "Folder of the recorded GPU measurements.") var gpu: String = "Reports/gpu"
+
+    func run() throws {
+        let data = out + "/data"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        try ReportSweeps.write(to: data, small: small)
+        let notebooks = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Notebooks").path
+        let runner = FileManager.default.fileExists(atPath: "Notebooks/run_notebooks.py")
+            ? "Notebooks/run_notebooks.py" : notebooks + "/run_notebooks.py"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", runner, "--data", data, "--gpu", gpu, "--out", out]
+        do { try p.run() } catch { throw UsageError("cannot start python3: \(error)") }
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw UsageError("the notebooks failed (exit \(p.terminationStatus)); see the output above")
+        }
+    }
+}
+
+/// The sweeps behind the report's simulator plots, as CSV files.
+enum ReportSweeps {
+    static func write(to dir: String, small: Bool) throws {
+        let kinds = ScheduleKind.allCases
+        let optimal = TileRequest(policy: .optimal)
+        // (a, c) HBM accesses vs M at N = 4096, d = 64, fp16, every schedule with its best tiles.
+        let ms = small ? [2048, 8192, 32768, 131_072, 524_288]
+            : stride(from: 11.0, through: 20.0, by: 0.5).map { Int(pow(2, $0).rounded()) }
+        var rows = [Render.csvHeader]
+        let p = AttentionProblem(n: 4096, d: 64)
+        for m in ms { for k in kinds { rows.append(Render.csvRow(Simulator.simulate(k, p, capacity: m, tiles: optimal), p, capacity: m)) } }
+        try save(rows, dir + "/traffic_vs_M.csv")
+        // (b) HBM accesses vs N at M = 100 KB.
+        rows = [Render.csvHeader]
+        for n in small ? [1024, 4096, 16384] : [1024, 2048, 4096, 8192, 16384, 32768, 65536] {
+            let q = AttentionProblem(n: n, d: 64)
+            for k in kinds { rows.append(Render.csvRow(Simulator.simulate(k, q, capacity: 100_000, tiles: optimal), q, capacity: 100_000)) }
+        }
+        try save(rows, dir + "/traffic_vs_N.csv")
+        // (d) SRAM-side reads of fa1 (split-K) and fa2 (split-Q) against warps, same tiles.
+        rows = ["schedule,warps,N,d,Br,Bc,sram_reads,sram_writes,sram_read_bytes,sram_write_bytes"]
+        for w in [1, 2, 4, 8, 16] {
+            for k in [ScheduleKind.fa1, .fa2] {
+                let c = Simulator.simulate(k, p, capacity: 100_000, tiles: TileRequest(br: 64, bc: 64, warps: w)).counts!.sram
+                rows.append("\(k.rawValue),\(w),4096,64,64,64,\(c.reads),\(c.writes),\(c.readBytes),\(c.writeBytes)")
+            }
+        }
+        try save(rows, dir + "/sram_vs_warps.csv")
+    }
+
+    /// Writes a file whole or not at all (temporary file, then rename).
+    static func save(_ lines: [String], _ path: String) throws {
+        let tmp = path + ".tmp"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: tmp, atomically: false, encoding: .utf8)
+        guard Foundation.rename(tmp, path) == 0 else { throw UsageError("cannot write \(path)") }
+    }
+}

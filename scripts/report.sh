@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Regenerates the report: sweeps, notebooks executed headless, Reports/REPORT.md with its plots.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+bash scripts/setup_python.sh
+swift build -c release --product iosim >/dev/null
+.build/release/iosim report --out Reports "$@"
