@@ -16,6 +16,8 @@ public struct HardwareModel: Sendable, Equatable {
     public var tensorFlops: [DType: Double]
     /// Special-function (exp2) results per clock per SM.
     public var expPerClockPerSM: Double
+    /// fp32 add/multiply/FMA results per clock per SM (the softmax's other arithmetic).
+    public var fp32PerClockPerSM: Double
     public var clockHz: Double
 
     /// M for a thread block on this GPU: its shared memory plus the SM's register file, since M
@@ -25,10 +27,12 @@ public struct HardwareModel: Sendable, Equatable {
 
     /// Exponentials per second on one SM.
     public var expRatePerSM: Double { expPerClockPerSM * clockHz }
+    /// fp32 operations per second on one SM.
+    public var fp32RatePerSM: Double { fp32PerClockPerSM * clockHz }
 
     static let fields = ["name", "sms", "smem_per_sm_bytes", "smem_per_block_bytes", "registers_per_sm_bytes",
                          "hbm_bandwidth_bytes_per_s", "l2_bytes", "tensor_flops_fp16", "tensor_flops_bf16",
-                         "tensor_flops_fp8", "exp_per_clock_per_sm", "clock_hz", "sources"]
+                         "tensor_flops_fp8", "exp_per_clock_per_sm", "fp32_per_clock_per_sm", "clock_hz", "sources"]
 
     /// Parses a hardware file; every field must be present (`tensor_flops_fp8` may be null) and
     /// every number positive.
@@ -45,6 +49,7 @@ public struct HardwareModel: Sendable, Equatable {
                        .bf16: try ModelFile.number(o, "tensor_flops_bf16", path)]
         tensorFlops[.fp8] = try ModelFile.number(o, "tensor_flops_fp8", path, nullable: true)
         expPerClockPerSM = try ModelFile.number(o, "exp_per_clock_per_sm", path)
+        fp32PerClockPerSM = try ModelFile.number(o, "fp32_per_clock_per_sm", path)
         clockHz = try ModelFile.number(o, "clock_hz", path)
         guard o["sources"] is [String: Any] else { throw .wrongType(path: path, field: "sources", expected: "an object") }
     }

@@ -63,16 +63,8 @@ public enum SmallMSchedule: Schedule {
                 let rows = t.rows(i, p)
                 try m.load(.l, instance: inst, rows: rows, cols: one, format: .fp32, into: .l)
                 for block in dBlocks {
-                    try m.alloc(.acc, rows: rows.count, cols: block.count, format: .fp32)
-                    try m.compute(.fill(.acc, 0))
-                    try m.tiles(0..<t.lastLiveColumnTile(i, p) + 1, uniformBelow: p.nk / t.bc) { m, j throws(SimulationError) in
-                        let cols = t.cols(j, p)
-                        try m.load(.P, instance: inst, rows: rows, cols: cols, format: .output, into: .s)
-                        try m.load(.V, instance: kv, rows: cols, cols: block, format: .input, into: .v)
-                        try m.compute(.accumulate)
-                        m.free(.s)
-                        m.free(.v)
-                    }
+                    try m.accumulatePV(t, instance: inst, kvInstance: kv, rows: rows, block: block,
+                                       columnTiles: 0..<t.lastLiveColumnTile(i, p) + 1)
                     try m.compute(.divideByRowSum)
                     try m.store(.O, instance: inst, rows: rows, cols: block, format: .output, from: .acc)
                     m.free(.acc)

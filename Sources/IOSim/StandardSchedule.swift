@@ -73,16 +73,7 @@ public enum StandardSchedule: Schedule {
             // Kernel 3: O = PV.
             for i in 0..<t.tr(p) {
                 let rows = t.rows(i, p)
-                try m.alloc(.acc, rows: rows.count, cols: p.d, format: .fp32)
-                try m.compute(.fill(.acc, 0))
-                try m.tiles(0..<t.tc(p), uniformBelow: p.nk / t.bc) { m, j throws(SimulationError) in
-                    let cols = t.cols(j, p)
-                    try m.load(.P, instance: inst, rows: rows, cols: cols, format: .output, into: .s)
-                    try m.load(.V, instance: kv, rows: cols, cols: d, format: .input, into: .v)
-                    try m.compute(.accumulate)
-                    m.free(.s)
-                    m.free(.v)
-                }
+                try m.accumulatePV(t, instance: inst, kvInstance: kv, rows: rows, block: d, columnTiles: 0..<t.tc(p))
                 try m.store(.O, instance: inst, rows: rows, cols: d, format: .output, from: .acc)
                 m.free(.acc)
             }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// How tiles are picked when `--Br`/`--Bc` do not fix both (DESIGN §4).
 public enum TilePolicy: String, CaseIterable, Sendable, Codable {
     /// The feasible pair of multiples of 16 (any positive integers when none fits), not above N
@@ -7,7 +9,8 @@ public enum TilePolicy: String, CaseIterable, Sendable, Codable {
     /// fa1 and fa2; FA3: its published tile table), else `auto`. It may be infeasible under the
     /// footprint, and is reported so.
     case paper
-    /// The feasible pair (multiples of 16; any integers when M < 16d²) with the least HBM bytes,
+    /// The feasible pair with the least HBM bytes (all integer pairs below M = 4d², multiples of 16
+    /// above, plus the best integer pair of 4d²),
     /// ranked by the closed forms; ties go to the larger Br·Bc, then the larger Br.
     case optimal
 }
@@ -101,16 +104,39 @@ public enum TileChoice {
         return best
     }
 
-    /// The least-traffic feasible pair on the grid of multiples of 16; below M = 16d² (where tiles
-    /// are a few rows and a step of 16 costs a large share of the traffic) on all integers.
+    /// The least-traffic feasible pair. Below M = 4d² (tiles of a few rows, where a step of 16
+    /// costs a large share of the traffic) every integer pair is searched; above, the multiples of
+    /// 16 and the best integer pair found at 4d², which still fits — so the chosen traffic never
+    /// grows with M, across the switch too.
     static func optimal(_ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int, _ r: TileRequest,
                         brMax: Int, bcMax: Int) -> Tiles? {
-        let small = capacity / p.dtype.size < 16 * p.d * p.d
-        for step in small ? [1] : [16, 1] {
-            if let t = optimal(schedule, p, capacity: capacity, r, step: step, brMax: brMax, bcMax: bcMax) { return t }
+        let threshold = 4 * p.d * p.d * p.dtype.size
+        if capacity < threshold {
+            return optimal(schedule, p, capacity: capacity, r, step: 1, brMax: brMax, bcMax: bcMax)
         }
-        return nil
+        let key = FineKey(kind: schedule.kind, problem: p, request: r)
+        let fine = fineCache.withLock { $0[key] } ?? {
+            let t = optimal(schedule, p, capacity: threshold - 1, r, step: 1, brMax: brMax, bcMax: bcMax)
+            fineCache.withLock { $0[key] = t }
+            return t
+        }()
+        let candidates = [optimal(schedule, p, capacity: capacity, r, step: 16, brMax: brMax, bcMax: bcMax), fine]
+            .compactMap { $0 }
+        guard !candidates.isEmpty else { return optimal(schedule, p, capacity: capacity, r, step: 1, brMax: brMax, bcMax: bcMax) }
+        func rank(_ t: Tiles) -> (Int, Int, Int) {
+            (ClosedForm.traffic(schedule.kind, p, t, capacity: capacity)?.hbm.bytes ?? .max, -t.br * t.bc, -t.br)
+        }
+        return candidates.min { rank($0) < rank($1) }
     }
+
+    struct FineKey: Hashable, Sendable {
+        var kind: ScheduleKind
+        var problem: AttentionProblem
+        var request: TileRequest
+    }
+
+    /// Best integer pairs at M = 4d², by schedule and problem (sweeps ask for them at every M).
+    static let fineCache = Mutex<[FineKey: Tiles?]>([:])
 
     static func optimal(_ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int, _ r: TileRequest,
                         step: Int, brMax: Int, bcMax: Int) -> Tiles? {

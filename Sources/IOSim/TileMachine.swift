@@ -130,6 +130,26 @@ extension TileMachine {
     }
 }
 
+extension TileMachine {
+    /// acc = Σⱼ Pᵢⱼ·Vⱼ[:, block] over column tiles `columnTiles`, streaming P tiles (from HBM, in
+    /// the output dtype) and V tiles through SRAM: standard attention's third kernel and Saha–Ye's
+    /// second phase. Leaves `acc` (rows × block, fp32) allocated for the caller to finish and store.
+    mutating func accumulatePV(_ t: Tiles, instance: Int, kvInstance: Int, rows: Range<Int>, block: Range<Int>,
+                               columnTiles: Range<Int>) throws(SimulationError) {
+        let p = problem
+        try alloc(.acc, rows: rows.count, cols: block.count, format: .fp32)
+        try compute(.fill(.acc, 0))
+        try tiles(columnTiles, uniformBelow: p.nk / t.bc) { m, j throws(SimulationError) in
+            let cols = t.cols(j, p)
+            try m.load(.P, instance: instance, rows: rows, cols: cols, format: .output, into: .s)
+            try m.load(.V, instance: kvInstance, rows: cols, cols: block, format: .input, into: .v)
+            try m.compute(.accumulate)
+            m.free(.s)
+            m.free(.v)
+        }
+    }
+}
+
 extension AttentionProblem {
     /// The K/V instance that query instance `qi` reads (GQA groups share a K/V head).
     @inline(__always) public func kvInstance(_ qi: Int) -> Int {

@@ -6,10 +6,13 @@
 /// §3.2), one per (batch, head) for fa1 (the FA1 kernel loops over all tiles of a head in one
 /// block). A CTA's share is proportional to its live tile pairs: tensor FLOPs 4·br·Σbc·d, one
 /// exponential per score, and HBM bytes. An SM runs one CTA at a time with 1/SMs of the GPU's
-/// bandwidth and tensor throughput and its own special-function units:
-/// - fa1, fa2, small-m: t = bytes/BW + FLOPs/peak + exps/rate (no overlap: a warp waits on its
-///   loads, then on its GEMM, then on its softmax);
-/// - fa3: t = max of the three (TMA loads, WGMMA and the softmax of the other warpgroup overlap);
+/// bandwidth and tensor throughput and its own special-function and fp32 units. The softmax costs
+/// one exponential and `softmaxFP32Ops` fp32 operations per score, counted from the online softmax
+/// itself: the fused scale-and-subtract, the row max, the row sum, and half a conversion (two
+/// scores are packed to 16 bits per instruction).
+/// - fa1, fa2, small-m: t = bytes/BW + FLOPs/peak + exps/rate + fp32 ops/rate (no overlap: a warp
+///   waits on its loads, then on its GEMM, then on its softmax);
+/// - fa3: t = max of the parts (TMA loads, WGMMA and the softmax of the other warpgroup overlap);
 /// - standard: three bulk kernels with many blocks each, the same serial sum over the whole GPU.
 /// CTAs go to the SM that frees first, in launch order (wave quantisation).
 ///
@@ -24,10 +27,14 @@ public enum TimeEstimate {
         public var hbmBytes: Double
     }
 
+    /// fp32 operations per score besides the exponential (see above).
+    public static let softmaxFP32Ops = 3.5
+
     public static func estimate(_ r: ScheduleResult, _ p: AttentionProblem, _ hw: HardwareModel) throws(ModelError) -> Breakdown? {
         guard let counts = r.counts, let t = r.tiles else { return nil }
         let peak = try hw.tensorFlops(p.dtype)
-        let smRate = (bw: hw.hbmBandwidth / Double(hw.sms), flops: peak / Double(hw.sms), exp: hw.expRatePerSM)
+        let smRate = (bw: hw.hbmBandwidth / Double(hw.sms), flops: peak / Double(hw.sms), exp: hw.expRatePerSM,
+                      fp32: hw.fp32RatePerSM)
         // Live score entries per row tile, summed over the live column tiles.
         let tr = t.tr(p)
         let rowWork = (0..<tr).map { i in Double(t.rows(i, p).count * t.cols(t.lastLiveColumnTile(i, p), p).upperBound) }
@@ -35,12 +42,14 @@ public enum TimeEstimate {
         let flops = 4 * scores * Double(p.d), exps = scores
         let bytes = hbmBytes(counts, p, t, hw, kind: r.kind)
         func cta(_ share: Double) -> Double {
-            let parts = [bytes * share / smRate.bw, flops * share / smRate.flops, exps * share / smRate.exp]
+            let parts = [bytes * share / smRate.bw, flops * share / smRate.flops, exps * share / smRate.exp,
+                         softmaxFP32Ops * exps * share / smRate.fp32]
             return r.kind == .fa3 ? parts.max()! : parts.reduce(0, +)
         }
         switch r.kind {
         case .standard:
-            let s = bytes / hw.hbmBandwidth + flops / peak + exps / (smRate.exp * Double(hw.sms))
+            let s = bytes / hw.hbmBandwidth + flops / peak
+                + (exps / smRate.exp + softmaxFP32Ops * exps / smRate.fp32) / Double(hw.sms)
             return Breakdown(seconds: s, ctas: 0, waves: 0, hbmBytes: bytes)
         case .fa1:
             let times = [Double](repeating: cta(1 / Double(p.instances)), count: p.instances)
