@@ -47,14 +47,15 @@ public enum StandardSchedule: Schedule {
                 m.free(.q)
             }
             // Kernel 2: P = softmax(S), one row at a time.
-            for r in 0..<p.n {
+            // Every row moves the same chunks, so the rows are one uniform loop.
+            try m.uniform(0..<p.n) { m, r throws(SimulationError) in
                 let row = r..<r + 1
                 if fits {
                     try m.load(.S, instance: inst, rows: row, cols: 0..<p.nk, format: .output, into: .row)
                     try m.compute(.softmaxRow(r: r))
                     try m.store(.P, instance: inst, rows: row, cols: 0..<p.nk, format: .output, from: .row)
                     m.free(.row)
-                    continue
+                    return
                 }
                 for j in 0..<chunks {
                     let cols = j * chunk..<min((j + 1) * chunk, p.nk)
