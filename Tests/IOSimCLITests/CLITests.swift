@@ -81,6 +81,17 @@ import Testing
         #expect(plain == 0 && !text.contains("time_estimate_s"))
     }
 
+    @Test func sweepCarriesEveryScheduleAndTheTimeColumn() throws {
+        let (status, out, _) = try iosim(["sweep", "--N", "1K,2K", "--M", "100KB", "--hardware", "h100-sxm"])
+        #expect(status == 0)
+        let lines = out.split(separator: "\n").map(String.init)
+        #expect(lines[0].hasSuffix(",time_estimate_s"))
+        let rows = lines.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        #expect(rows.count == 2 * ScheduleKind.allCases.count)
+        for kind in ScheduleKind.allCases { #expect(rows.contains { $0[0] == kind.rawValue }) }
+        for row in rows where row[1] == "true" { #expect((Double(row.last!) ?? 0) > 0, "\(row)") }
+    }
+
     @Test(arguments: [["--hardware", "no-such-gpu"], ["--model", "no-such-model"], ["--hardware", "h100-sxm", "--dtype", "fp32"]])
     func unknownOrUnusableModelsAreOneLineErrors(args: [String]) throws {
         let (status, _, err) = try iosim(args)
