@@ -14,6 +14,9 @@ public struct HardwareModel: Sendable, Equatable {
     public var l2Bytes: Int
     /// Dense tensor-core throughput with fp32 accumulation, FLOP/s; nil where the GPU has none.
     public var tensorFlops: [DType: Double]
+    /// fp16/bf16 throughput of the warp-level `mma.sync` instruction where it is below the
+    /// datasheet rate (Hopper, whose peak needs warpgroup `wgmma`); nil where it is the same.
+    public var mmaSyncFlops: Double?
     /// Special-function (exp2) results per clock per SM.
     public var expPerClockPerSM: Double
     /// fp32 add/multiply/FMA results per clock per SM (the softmax's other arithmetic).
@@ -32,7 +35,7 @@ public struct HardwareModel: Sendable, Equatable {
 
     static let fields = ["name", "sms", "smem_per_sm_bytes", "smem_per_block_bytes", "registers_per_sm_bytes",
                          "hbm_bandwidth_bytes_per_s", "l2_bytes", "tensor_flops_fp16", "tensor_flops_bf16",
-                         "tensor_flops_fp8", "exp_per_clock_per_sm", "fp32_per_clock_per_sm", "clock_hz", "sources"]
+                         "tensor_flops_fp8", "tensor_flops_mma_sync", "exp_per_clock_per_sm", "fp32_per_clock_per_sm", "clock_hz", "sources"]
 
     /// Parses a hardware file; every field must be present (`tensor_flops_fp8` may be null) and
     /// every number positive.
@@ -48,6 +51,7 @@ public struct HardwareModel: Sendable, Equatable {
         tensorFlops = [.fp16: try ModelFile.number(o, "tensor_flops_fp16", path),
                        .bf16: try ModelFile.number(o, "tensor_flops_bf16", path)]
         tensorFlops[.fp8] = try ModelFile.number(o, "tensor_flops_fp8", path, nullable: true)
+        mmaSyncFlops = try ModelFile.number(o, "tensor_flops_mma_sync", path, nullable: true)
         expPerClockPerSM = try ModelFile.number(o, "exp_per_clock_per_sm", path)
         fp32PerClockPerSM = try ModelFile.number(o, "fp32_per_clock_per_sm", path)
         clockHz = try ModelFile.number(o, "clock_hz", path)
@@ -55,9 +59,11 @@ public struct HardwareModel: Sendable, Equatable {
     }
 
     /// Tensor throughput for a problem dtype: fp32/fp64 problems run on the fp16 rate's CUDA-core
-    /// fraction, which the files do not carry, so they are refused.
-    public func tensorFlops(_ dtype: DType) throws(ModelError) -> Double {
+    /// fraction, which the files do not carry, so they are refused. `mmaSync` asks for the rate of
+    /// warp-level MMAs (FA1/FA2-style kernels) rather than the datasheet peak.
+    public func tensorFlops(_ dtype: DType, mmaSync: Bool = false) throws(ModelError) -> Double {
         guard let f = tensorFlops[dtype] else { throw .unsupported("\(name) has no \(dtype.rawValue) tensor-core rate; time estimates cover fp16, bf16 and fp8") }
+        if mmaSync, dtype != .fp8, let m = mmaSyncFlops { return min(f, m) }
         return f
     }
 }

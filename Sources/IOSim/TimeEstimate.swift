@@ -14,7 +14,9 @@
 ///   waits on its loads, then on its GEMM, then on its softmax);
 /// - fa3: t = max of the parts (TMA loads, WGMMA and the softmax of the other warpgroup overlap);
 /// - standard: three bulk kernels with many blocks each, the same serial sum over the whole GPU.
-/// CTAs go to the SM that frees first, in launch order (wave quantisation).
+/// CTAs go to the SM that frees first, in launch order (wave quantisation). The tensor rate is the
+/// hardware file's `mma.sync` rate for every schedule but fa3 (on Hopper the datasheet peak needs
+/// wgmma, which only FA3-style kernels issue).
 ///
 /// Bytes: HBM accesses as the simulator counts them, except that K/V re-reads hit in L2 when the
 /// K/V of the heads in flight fit in it — then only the compulsory bytes reach HBM (measured on
@@ -32,7 +34,8 @@ public enum TimeEstimate {
 
     public static func estimate(_ r: ScheduleResult, _ p: AttentionProblem, _ hw: HardwareModel) throws(ModelError) -> Breakdown? {
         guard let counts = r.counts, let t = r.tiles else { return nil }
-        let peak = try hw.tensorFlops(p.dtype)
+        // FA3 issues warpgroup MMAs (wgmma); the other schedules' kernels warp-level mma.sync.
+        let peak = try hw.tensorFlops(p.dtype, mmaSync: r.kind != .fa3)
         let smRate = (bw: hw.hbmBandwidth / Double(hw.sms), flops: peak / Double(hw.sms), exp: hw.expRatePerSM,
                       fp32: hw.fp32RatePerSM)
         // Live score entries per row tile, summed over the live column tiles.

@@ -75,7 +75,7 @@ let modelsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
         let p = AttentionProblem(n: 4096, d: 64, batch: 4, heads: 32)
         let flops = 4.0 * 4096 * 4096 * 64 * 128
         let scores = 4096.0 * 4096 * 128
-        let floor = flops / 989.4e12 + scores / (16 * 1.83e9 * 132) + 3.5 * scores / (128 * 1.83e9 * 132)
+        let floor = flops / 636e12 + scores / (16 * 1.83e9 * 132) + 3.5 * scores / (128 * 1.83e9 * 132)
         let t = try time(.fa2, p).seconds
         #expect(t >= floor && t < 1.2 * floor, "\(t) vs \(floor)")
     }
