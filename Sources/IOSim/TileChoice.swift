@@ -123,10 +123,14 @@ public enum TileChoice {
         let candidates = [optimal(schedule, p, capacity: capacity, r, step: 16, brMax: brMax, bcMax: bcMax), fine]
             .compactMap { $0 }
         guard !candidates.isEmpty else { return optimal(schedule, p, capacity: capacity, r, step: 1, brMax: brMax, bcMax: bcMax) }
-        func rank(_ t: Tiles) -> (Int, Int, Int) {
-            (ClosedForm.traffic(schedule.kind, p, t, capacity: capacity)?.hbm.bytes ?? .max, -t.br * t.bc, -t.br)
-        }
-        return candidates.min { rank($0) < rank($1) }
+        let worst = (Int.max, 0, 0)
+        return candidates.min { (rank(schedule, p, $0, capacity) ?? worst) < (rank(schedule, p, $1, capacity) ?? worst) }
+    }
+
+    /// How `optimal` orders feasible tiles: least HBM bytes (by the closed form), then the larger
+    /// Br·Bc, then the larger Br. Nil where the schedule has no closed form.
+    static func rank(_ schedule: any Schedule.Type, _ p: AttentionProblem, _ t: Tiles, _ capacity: Int) -> (Int, Int, Int)? {
+        ClosedForm.traffic(schedule.kind, p, t, capacity: capacity).map { ($0.hbm.bytes, -t.br * t.bc, -t.br) }
     }
 
     struct FineKey: Hashable, Sendable {
@@ -140,19 +144,15 @@ public enum TileChoice {
 
     static func optimal(_ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int, _ r: TileRequest,
                         step: Int, brMax: Int, bcMax: Int) -> Tiles? {
-        var best: (bytes: Int, tiles: Tiles)?
+        var best: (rank: (Int, Int, Int), tiles: Tiles)?
         // Strides, not arrays: at step 1 and N = 64K an array per Br would cost seconds.
         let brs = r.br.map { $0...$0 } ?? step...brMax, bcs = r.bc.map { $0...$0 } ?? step...bcMax
         for br in stride(from: brs.lowerBound, through: brs.upperBound, by: r.br == nil ? step : 1) {
             for bc in stride(from: bcs.lowerBound, through: bcs.upperBound, by: r.bc == nil ? step : 1) {
                 let t = r.tiles(br, bc)
                 guard schedule.footprint(t, p, capacity: capacity) <= capacity else { break }
-                guard let c = ClosedForm.traffic(schedule.kind, p, t, capacity: capacity) else { return nil }
-                let bytes = c.hbm.bytes
-                if best == nil || bytes < best!.bytes
-                    || (bytes == best!.bytes && (br * bc, br) > (best!.tiles.br * best!.tiles.bc, best!.tiles.br)) {
-                    best = (bytes, t)
-                }
+                guard let k = rank(schedule, p, t, capacity) else { return nil }
+                if best == nil || k < best!.rank { best = (k, t) }
             }
         }
         return best?.tiles

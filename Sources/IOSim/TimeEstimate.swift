@@ -51,17 +51,15 @@ public enum TimeEstimate {
         }
         switch r.kind {
         case .standard:
-            let s = bytes / hw.hbmBandwidth + flops / peak
-                + (exps / smRate.exp + softmaxFP32Ops * exps / smRate.fp32) / Double(hw.sms)
-            return Breakdown(seconds: s, ctas: 0, waves: 0, hbmBytes: bytes)
+            // Bulk kernels spread evenly: the whole GPU's time is one SM's for 1/SMs of the work.
+            return Breakdown(seconds: cta(1 / Double(hw.sms)), ctas: 0, waves: 0, hbmBytes: bytes)
         case .fa1:
             let times = [Double](repeating: cta(1 / Double(p.instances)), count: p.instances)
             return schedule(times, hw, bytes)
         case .fa2, .fa3, .smallM:
-            let total = rowWork.reduce(0, +) * Double(p.instances)
             var times: [Double] = []
             times.reserveCapacity(tr * p.instances)
-            for _ in 0..<p.instances { for w in rowWork { times.append(cta(w / total)) } }
+            for _ in 0..<p.instances { for w in rowWork { times.append(cta(w / scores)) } }
             return schedule(times, hw, bytes)
         }
     }
