@@ -8,7 +8,7 @@ import csv
 import json
 import subprocess
 
-OURS = {64: (128, 64), 128: (128, 32)}
+OURS = {64: (128, 64), 128: (128, 64)}
 TORCH = {64: (128, 128), 128: (128, 64)}
 rows = []
 for r in csv.DictReader(open("Reports/gpu/speed.csv")):

@@ -1,11 +1,18 @@
 // FlashAttention-2 forward (Dao 2023, Algorithm 1) as iosim's `fa2` schedule runs it: one thread
 // block per row tile Q_i (BR = 128 rows) and (batch, head); the inner loop streams K_j, V_j tiles
-// (BC = 64 rows, 32 at D > 64) through a two-stage cp.async pipeline; O_i, l_i, m_i stay in registers and O_i
-// and LSE_i are written once. Split-Q: each of the 4 warps owns 32 rows of Q_i (two m16 MMA rows,
-// which share every K and V fragment it loads) and reads all of K_j and V_j. Tensor cores through mma.sync m16n8k16 (fp16 or bf16 in, fp32 accumulate); P is
-// rounded to the input type before the PV product, as in FlashAttention. Causal: column tiles past
-// the diagonal are never loaded. Shared-memory rows are padded by 16 bytes so ldmatrix is
-// conflict-free for any D that is a multiple of 16.
+// (BC rows, below) through shared memory; O_i, l_i, m_i stay in registers and O_i and LSE_i are
+// written once. Split-Q: each of the 4 warps owns 32 rows of Q_i (two m16 MMA rows, which share
+// every K and V fragment it loads) and reads all of K_j and V_j. Tensor cores through mma.sync
+// m16n8k16 (fp16 or bf16 in, fp32 accumulate); P is rounded to the input type before the PV
+// product, as in FlashAttention. Causal: column tiles past the diagonal are never loaded.
+// Shared-memory rows are padded by 16 bytes so ldmatrix is conflict-free for any D that is a
+// multiple of 16.
+//
+// Pipeline (FlashAttention-2's): one K buffer and one V buffer. V_j is copied while S = Q K_j^T
+// and the softmax run; K_{j+1} while O += P V_j runs. Against a two-stage ring of K/V pairs this
+// halves the shared memory per column tile, so the larger tiles fit twice per SM with L1 room
+// left for the copies in flight (with the ring, 64-row tiles at D = 128 left L1 too small and
+// Nsight Compute measured 6% of the tiles fetched twice from L2).
 #pragma once
 #include "common.cuh"
 #include <cfloat>
@@ -13,11 +20,19 @@
 
 namespace fa2 {
 constexpr int WARPS = 4, MI = 2, BR = 16 * MI * WARPS, THREADS = 32 * WARPS;
-// Column tile: 64 rows of K/V up to D = 64, 32 above. At D = 128 with 64-row tiles two blocks take
-// 211 KB of shared memory, leaving L1 too small for the tiles in flight: Nsight Compute measured
-// 6% more L2->SM bytes than the tiles (lines evicted before the copy lands are fetched again).
-// With 32-row tiles the shared memory is 141 KB and every tile crosses once.
-__host__ __device__ constexpr int bc_for(int d) { return d > 64 ? 32 : 64; }
+// Column tile rows at D <= 64 and above; Q fragments in registers (D <= 64 only: at larger D the
+// O accumulators need them). Macros so Benchmarks/gpu experiments can build variants; the
+// defaults are the recorded kernel and the tiles iosim is given (Backends/CUDA/traffic_csv.py).
+#ifndef FA2_BC_SMALL_D
+#define FA2_BC_SMALL_D 64
+#endif
+#ifndef FA2_BC_LARGE_D
+#define FA2_BC_LARGE_D 64
+#endif
+#ifndef FA2_Q_IN_REGS
+#define FA2_Q_IN_REGS 1
+#endif
+__host__ __device__ constexpr int bc_for(int d) { return d > 64 ? FA2_BC_LARGE_D : FA2_BC_SMALL_D; }
 
 template <typename T> struct Mma;
 template <> struct Mma<__half> {
@@ -64,20 +79,45 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t* r, const void* p) {
 // 16 bytes global -> shared; rows past N are zero-filled without a read. The .ca form: on the
 // H100 we measured, Nsight Compute counts 1.5x the copied bytes crossing L2->SM for cp.async.cg and
 // exactly 1x for cp.async.ca (Backends/CUDA/probe_copy.cu); no tile is read twice by one block,
-// so L1 allocation changes nothing else.
+// so L1 allocation changes nothing else; speed differs by under 2% (Reports/gpu/fa2_pipeline_variants.txt,
+// FA2_CP_CG=1).
+#ifndef FA2_CP_CG
+#define FA2_CP_CG 0
+#endif
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(valid ? 16 : 0));
+  if (FA2_CP_CG)
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(valid ? 16 : 0));
+  else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(valid ? 16 : 0));
 }
 __device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
-template <typename T, int D>
-__device__ __forceinline__ void load_tile(T* dst, const T* src, int row0, int rows_total, int rows) {
+// Copies a ROWS x D tile whose first row is row0 of rows_total. When the block's threads cover
+// whole rows (D = 64, 128), each thread copies one 16-byte column chunk of every STEP-th row: its
+// addresses are computed once and the rest are constant offsets. Nsight Compute showed the
+// general loop's per-chunk division and 64-bit address arithmetic as a tenth of the kernel's
+// instructions.
+template <typename T, int D, int ROWS>
+__device__ __forceinline__ void load_tile(T* dst, const T* src, int row0, int rows_total) {
   constexpr int LD = D + 8, CHUNKS = D / 8;
-  for (int e = threadIdx.x; e < rows * CHUNKS; e += THREADS) {
-    const int r = e / CHUNKS, c = (e % CHUNKS) * 8;
-    const bool valid = row0 + r < rows_total;
-    cp_async16(dst + r * LD + c, src + (size_t)(valid ? r : 0) * D + c, valid);
+  if constexpr (THREADS % CHUNKS == 0 && ROWS % (THREADS / CHUNKS) == 0) {
+    constexpr int STEP = THREADS / CHUNKS;
+    const int r = threadIdx.x / CHUNKS, c = (threadIdx.x % CHUNKS) * 8;
+    T* d = dst + r * LD + c;
+    const T* g = src + r * D + c;
+#pragma unroll
+    for (int it = 0; it < ROWS / STEP; ++it) {
+      const bool valid = row0 + r + it * STEP < rows_total;
+      cp_async16(d + it * STEP * LD, valid ? g + it * STEP * D : src, valid);
+    }
+  } else {
+#pragma unroll
+    for (int e = threadIdx.x; e < ROWS * CHUNKS; e += THREADS) {
+      const int r = e / CHUNKS, c = (e % CHUNKS) * 8;
+      const bool valid = row0 + r < rows_total;
+      cp_async16(dst + r * LD + c, src + (size_t)(valid ? r : 0) * D + c, valid);
+    }
   }
 }
 
@@ -90,11 +130,11 @@ __device__ __forceinline__ void load_tile(T* dst, const T* src, int row0, int ro
 template <typename T, int D>
 __global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_D64_BLOCKS_PER_SM : 2) forward(const T* Q, const T* K, const T* V, T* O, float* LSE, Shape s) {
   constexpr int BC = bc_for(D), LD = D + 8, KSTEPS = D / 16, NT_S = BC / 8, NT_O = D / 8;
-  constexpr bool Q_IN_REGS = D <= 64;  // at larger D the O accumulators need the registers
+  constexpr bool Q_IN_REGS = FA2_Q_IN_REGS && D <= 64;
   extern __shared__ __align__(16) char smem[];
   T* sQ = reinterpret_cast<T*>(smem);
-  T* sK = sQ + BR * LD;      // two stages
-  T* sV = sK + 2 * BC * LD;  // two stages
+  T* sK = sQ + BR * LD;
+  T* sV = sK + BC * LD;
   const int tr = (s.N + BR - 1) / BR, tc = (s.N + BC - 1) / BC;
   const int i = s.causal ? tr - 1 - blockIdx.x : blockIdx.x;  // heavy causal tiles first
   const int bh = blockIdx.y, r0 = i * BR;
@@ -103,9 +143,8 @@ __global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_D64_BLOCKS_PER_SM : 2) 
   const int row_end = min(s.N, r0 + BR);
   const int jn = s.causal ? min(tc, (row_end - 1) / BC + 1) : tc;
 
-  load_tile<T, D>(sQ, Q + (base + r0) * D, r0, s.N, BR);
-  load_tile<T, D>(sK, K + base * D, 0, s.N, BC);
-  load_tile<T, D>(sV, V + base * D, 0, s.N, BC);
+  load_tile<T, D, BR>(sQ, Q + (base + r0) * D, r0, s.N);
+  load_tile<T, D, BC>(sK, K + base * D, 0, s.N);
   cp_commit();
 
   uint32_t qf[Q_IN_REGS ? MI : 1][Q_IN_REGS ? KSTEPS : 1][4];
@@ -121,14 +160,10 @@ __global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_D64_BLOCKS_PER_SM : 2) 
   const int wrow = warp * 16 * MI;                  // this warp's first row in the tile
 
   for (int j = 0; j < jn; ++j) {
-    if (j + 1 < jn) {
-      const int st = (j + 1) & 1;
-      load_tile<T, D>(sK + st * BC * LD, K + (base + (j + 1) * BC) * D, (j + 1) * BC, s.N, BC);
-      load_tile<T, D>(sV + st * BC * LD, V + (base + (j + 1) * BC) * D, (j + 1) * BC, s.N, BC);
-    }
+    cp_wait<0>();
+    __syncthreads();  // K_j (and Q) landed; every warp is past P V_{j-1}, so V's buffer is free
+    load_tile<T, D, BC>(sV, V + (base + j * BC) * D, j * BC, s.N);
     cp_commit();
-    cp_wait<1>();
-    __syncthreads();
     if (Q_IN_REGS && j == 0) {
 #pragma unroll
       for (int mi = 0; mi < MI; ++mi)
@@ -136,8 +171,8 @@ __global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_D64_BLOCKS_PER_SM : 2) 
         for (int kk = 0; kk < KSTEPS; ++kk)
           ldmatrix_x4(qf[Q_IN_REGS ? mi : 0][Q_IN_REGS ? kk : 0], sQ + (wrow + mi * 16 + lane % 16) * LD + kk * 16 + (lane / 16) * 8);
     }
-    const T* k = sK + (j & 1) * BC * LD;
-    const T* v = sV + (j & 1) * BC * LD;
+    const T* k = sK;
+    const T* v = sV;
     float sc[MI][NT_S][4];
 #pragma unroll
     for (int mi = 0; mi < MI; ++mi)
@@ -167,22 +202,29 @@ __global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_D64_BLOCKS_PER_SM : 2) 
         }
       }
     }
-    // Masks only where a tile crosses the end of K or the diagonal.
-    const bool edge = (j + 1) * BC > s.N || (s.causal && (j + 1) * BC - 1 > r0 + wrow);
+    // Masks only where a tile crosses the end of K or the diagonal, in one branch around the
+    // whole tile: tested per score, the compiler predicated the test into every tile (Nsight
+    // Compute: a fifth of the executed instructions were mask compares, selects and predicate
+    // moves).
+    if ((j + 1) * BC > s.N || (s.causal && (j + 1) * BC - 1 > r0 + wrow)) {
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+        for (int n = 0; n < NT_S; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int col = j * BC + n * 8 + (lane % 4) * 2 + (e & 1);
+            const int row = r0 + wrow + mi * 16 + lane / 4 + (e >> 1) * 8;
+            if (col >= s.N || (s.causal && col > row)) sc[mi][n][e] = -FLT_MAX;
+          }
+    }
 #pragma unroll
     for (int mi = 0; mi < MI; ++mi) {
-      const int qrow = r0 + wrow + mi * 16 + lane / 4;  // this thread's rows: qrow and qrow + 8
       float mt[2] = {-FLT_MAX, -FLT_MAX};
 #pragma unroll
       for (int n = 0; n < NT_S; ++n)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          if (edge) {
-            const int col = j * BC + n * 8 + (lane % 4) * 2 + (e & 1), row = qrow + (e >> 1) * 8;
-            if (col >= s.N || (s.causal && col > row)) sc[mi][n][e] = -FLT_MAX;
-          }
-          mt[e >> 1] = fmaxf(mt[e >> 1], sc[mi][n][e]);
-        }
+        for (int e = 0; e < 4; ++e) mt[e >> 1] = fmaxf(mt[e >> 1], sc[mi][n][e]);
       float alpha[2], rs[2] = {0.f, 0.f}, mn[2];
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
@@ -214,6 +256,12 @@ __global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_D64_BLOCKS_PER_SM : 2) 
         o[mi][n][2] *= alpha[1]; o[mi][n][3] *= alpha[1];
       }
     }
+    cp_wait<0>();
+    __syncthreads();  // V_j landed; every warp is past Q K_j^T, so K's buffer is free
+    if (j + 1 < jn) {
+      load_tile<T, D, BC>(sK, K + (base + (j + 1) * BC) * D, (j + 1) * BC, s.N);
+      cp_commit();
+    }
     // O += P V: P from the score accumulators (rounded to T), V through ldmatrix.trans.
 #pragma unroll
     for (int kk = 0; kk < BC / 16; ++kk) {
@@ -237,7 +285,6 @@ __global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_D64_BLOCKS_PER_SM : 2) 
         }
       }
     }
-    __syncthreads();
   }
   // Epilogue: O /= l, LSE = (m + log2 l) * ln 2.
 #pragma unroll
@@ -259,7 +306,7 @@ __global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_D64_BLOCKS_PER_SM : 2) 
 
 template <typename T, int D> void launch(const T* Q, const T* K, const T* V, T* O, float* LSE, Shape s) {
   constexpr int BC = bc_for(D);
-  const size_t bytes = (size_t)(BR + 4 * BC) * (D + 8) * sizeof(T);
+  const size_t bytes = (size_t)(BR + 2 * BC) * (D + 8) * sizeof(T);
   CK(cudaFuncSetAttribute(forward<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
   forward<T, D><<<dim3((s.N + BR - 1) / BR, s.B * s.H), THREADS, bytes>>>(Q, K, V, O, LSE, s);
   CK(cudaGetLastError());

@@ -18,7 +18,7 @@ sha = lambda p: hashlib.sha256(pathlib.Path(p).read_bytes()).hexdigest()
 shared = ["Backends/CUDA/common.cuh", "Backends/CUDA/driver.cu"]
 tiles = {"standard": {"Br": 64, "Bc": 64, "threads": 256},
          "fa1": {"Br": 64, "Bc": 64, "threads": 256},
-         "fa2": {"Br": 128, "Bc": "64 (d <= 64), 32 (d > 64)", "warps": 4, "stages": 2}}
+         "fa2": {"Br": 128, "Bc": 64, "warps": 4, "stages": 1}}
 if dest.exists():
     shutil.rmtree(dest)
 dest.mkdir(parents=True)

@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 
-TILES = {"standard": (64, 64), "fa1": (64, 64), "fa2": (128, 64)}  # fa2 at d > 64: (128, 32), below
+TILES = {"standard": (64, 64), "fa1": (64, 64), "fa2": (128, 64)}
 TORCH_TILES = {64: (128, 128), 128: (128, 64)}  # from the flash kernel's template arguments
 SHARED_READS = ("smsp__sass_data_bytes_mem_shared_op_ld.sum", "smsp__sass_data_bytes_mem_shared_op_ldsm.sum")
 SHARED_WRITES = ("smsp__sass_data_bytes_mem_shared_op_st.sum", "smsp__sass_data_bytes_mem_shared_op_ldgsts.sum")
@@ -64,7 +64,7 @@ for name, launches in runs.items():
             total[k] += v
     warps = 4 if kernel == "fa2" else 1
     d = int(parts["d"])
-    tiles = (128, 32) if kernel == "fa2" and d > 64 else TILES[kernel]
+    tiles = TILES[kernel]
     emit(kernel, int(parts["N"]), d, int(parts["heads"]), parts["causal"] == "1", *tiles, total,
          kernel, warps)
 
