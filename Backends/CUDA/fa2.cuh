@@ -122,7 +122,7 @@ __device__ __forceinline__ void load_tile(T* dst, const T* src, int row0, int ro
 }
 
 // Blocks per SM the register budget is sized for: two (up to 255 registers). At D = 64 three
-// blocks (170 registers) spill and ran 13% slower on the H100 (Reports/gpu/README.md).
+// blocks (170 registers) spill and ran 12-19% slower on the H100 (Reports/gpu/fa2_variants.txt).
 #ifndef FA2_D64_BLOCKS_PER_SM
 #define FA2_D64_BLOCKS_PER_SM 2
 #endif
@@ -171,8 +171,6 @@ __global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_D64_BLOCKS_PER_SM : 2) 
         for (int kk = 0; kk < KSTEPS; ++kk)
           ldmatrix_x4(qf[Q_IN_REGS ? mi : 0][Q_IN_REGS ? kk : 0], sQ + (wrow + mi * 16 + lane % 16) * LD + kk * 16 + (lane / 16) * 8);
     }
-    const T* k = sK;
-    const T* v = sV;
     float sc[MI][NT_S][4];
 #pragma unroll
     for (int mi = 0; mi < MI; ++mi)
@@ -194,7 +192,7 @@ __global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_D64_BLOCKS_PER_SM : 2) 
       for (int n = 0; n < NT_S; n += 2) {
         uint32_t b[4];
         const int mat = lane / 8;
-        ldmatrix_x4(b, k + ((n + mat / 2) * 8 + lane % 8) * LD + kk * 16 + (mat % 2) * 8);
+        ldmatrix_x4(b, sK + ((n + mat / 2) * 8 + lane % 8) * LD + kk * 16 + (mat % 2) * 8);
 #pragma unroll
         for (int mi = 0; mi < MI; ++mi) {
           Mma<T>::run(sc[mi][n], a[mi], b);
@@ -277,7 +275,7 @@ __global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_D64_BLOCKS_PER_SM : 2) 
       for (int n = 0; n < NT_O; n += 2) {
         uint32_t b[4];
         const int mat = lane / 8;
-        ldmatrix_x4_trans(b, v + (kk * 16 + (mat % 2) * 8 + lane % 8) * LD + (n + mat / 2) * 8);
+        ldmatrix_x4_trans(b, sV + (kk * 16 + (mat % 2) * 8 + lane % 8) * LD + (n + mat / 2) * 8);
 #pragma unroll
         for (int mi = 0; mi < MI; ++mi) {
           Mma<T>::run(o[mi][n], a[mi], b);
