@@ -1,25 +1,27 @@
 """iosim's time estimates beside measured kernel times (Reports/gpu/speed.csv, one H100 run):
 torch-flash (PyTorch's FA2 kernel, tiles 128x128 at d = 64, 128x64 at d = 128) against the fa2
 estimate with the same tiles; torch-cudnn (cuDNN's Hopper kernel) against the fa3 estimate with
-FA3's default tiles; our fa2 kernel (128x64 at d = 64, 128x32 at d = 128) against fa2. Nothing
-is fitted. Writes Reports/gpu/time_estimates.csv. Run from the repository root after
+FA3's default tiles; our fa2 kernel (128x64) against fa2. Tiles from Backends/CUDA/kernel_tiles.py.
+Nothing is fitted. Writes Reports/gpu/time_estimates.csv. Run from the repository root after
 `swift build -c release --product iosim`."""
 import csv
 import json
 import subprocess
+import sys
 
-OURS = {64: (128, 64), 128: (128, 64)}
-TORCH = {64: (128, 128), 128: (128, 64)}
+sys.path.insert(0, "Backends/CUDA")
+import kernel_tiles  # noqa: E402
+
 rows = []
 for r in csv.DictReader(open("Reports/gpu/speed.csv")):
     n, d, heads, causal = int(r["N"]), int(r["d"]), int(r["heads"]), r["causal"] == "true"
     batch = 16384 // n
     if r["kernel"] == "torch-flash":
-        schedule, tiles = "fa2", TORCH[d]
+        schedule, tiles = "fa2", kernel_tiles.TORCH_FLASH[d]
     elif r["kernel"] == "torch-cudnn":
         schedule, tiles = "fa3", None
     elif r["kernel"] == "fa2":
-        schedule, tiles = "fa2", OURS[d]
+        schedule, tiles = "fa2", kernel_tiles.tiles("fa2")
     else:
         continue
     args = [".build/release/iosim", "--N", str(n), "--d", str(d), "--batch", str(batch), "--heads", str(heads),

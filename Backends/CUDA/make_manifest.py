@@ -9,6 +9,8 @@ import pathlib
 import shutil
 import sys
 
+from kernel_tiles import KERNELS
+
 src, env_txt, dest = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
 env = env_txt.read_text().splitlines()
 gpu, driver = (x.strip() for x in env[0].split(","))
@@ -16,9 +18,6 @@ nvcc = next(line for line in env if "release" in line).strip()
 torch = next((line for line in env if line.startswith("torch")), "").strip()
 sha = lambda p: hashlib.sha256(pathlib.Path(p).read_bytes()).hexdigest()
 shared = ["Backends/CUDA/common.cuh", "Backends/CUDA/driver.cu"]
-tiles = {"standard": {"Br": 64, "Bc": 64, "threads": 256},
-         "fa1": {"Br": 64, "Bc": 64, "threads": 256},
-         "fa2": {"Br": 128, "Bc": 64, "warps": 4, "stages": 1}}
 if dest.exists():
     shutil.rmtree(dest)
 dest.mkdir(parents=True)
@@ -36,7 +35,7 @@ for rec in sorted(p for p in src.iterdir() if p.is_dir()):
         "name": rec.name, "kernel": kernel, "dtype": dtype,
         "B": int(opts["--B"]), "H": int(opts["--H"]), "N": int(opts["--N"]), "D": int(opts["--D"]),
         "causal": "--causal" in command, "seed": int(opts["--seed"]), "q_checksum": checksum,
-        "source": source, "sha256": sha(source), "tiles": tiles[kernel],
+        "source": source, "sha256": sha(source), "tiles": KERNELS[kernel],
         "command": " ".join(command).replace("--out DIR", f"--out {rec.name}"),
         "o": f"{rec.name}/o.npy", "lse": f"{rec.name}/lse.npy"})
 manifest = {"gpu": gpu, "driver": driver, "nvcc": nvcc, "torch": torch,

@@ -9,8 +9,8 @@ import json
 import subprocess
 import sys
 
-TILES = {"standard": (64, 64), "fa1": (64, 64), "fa2": (128, 64)}
-TORCH_TILES = {64: (128, 128), 128: (128, 64)}  # from the flash kernel's template arguments
+import kernel_tiles
+
 SHARED_READS = ("smsp__sass_data_bytes_mem_shared_op_ld.sum", "smsp__sass_data_bytes_mem_shared_op_ldsm.sum")
 SHARED_WRITES = ("smsp__sass_data_bytes_mem_shared_op_st.sum", "smsp__sass_data_bytes_mem_shared_op_ldgsts.sum")
 
@@ -52,21 +52,18 @@ def emit(kernel, n, d, heads, causal, br, bc, metrics, schedule, warps):
 for name, launches in runs.items():
     if name.startswith("torch-flash"):
         for (d, causal), metrics in zip([(64, False), (64, True), (128, False), (128, True)], launches.values()):
-            emit("torch-flash", 4096, d, 8, causal, *TORCH_TILES[d], metrics, "fa2", 4)
+            emit("torch-flash", 4096, d, 8, causal, *kernel_tiles.TORCH_FLASH[d], metrics, "fa2", 4)
         continue
     parts = dict(p.split("=") for p in name.split()[1:])
     kernel = name.split()[0]
-    if kernel not in TILES:
+    if kernel not in kernel_tiles.KERNELS:
         continue
     total = collections.defaultdict(float)
     for metrics in launches.values():  # standard's three kernels add up
         for k, v in metrics.items():
             total[k] += v
-    warps = 4 if kernel == "fa2" else 1
-    d = int(parts["d"])
-    tiles = TILES[kernel]
-    emit(kernel, int(parts["N"]), d, int(parts["heads"]), parts["causal"] == "1", *tiles, total,
-         kernel, warps)
+    emit(kernel, int(parts["N"]), int(parts["d"]), int(parts["heads"]), parts["causal"] == "1",
+         *kernel_tiles.tiles(kernel), total, kernel, kernel_tiles.warps(kernel))
 
 print("kernel,N,d,heads,dtype,causal,Br,Bc,metric,measured_bytes,predicted_bytes")
 for r in rows:
