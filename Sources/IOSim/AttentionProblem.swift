@@ -23,14 +23,23 @@ public struct AttentionProblem: Hashable, Sendable, Codable {
     }
 
     /// Query heads times batch: the number of independent problems.
-    public var instances: Int { batch * heads }
+    public var instances: Int { batch * heads }  // ≤ 2⁴⁸ after validate()
 
     public func validate() throws(SimulationError) {
-        for (name, v) in [("N", n), ("Nk", nk), ("d", d), ("batch", batch), ("heads", heads), ("kv-heads", kvHeads)]
-        where v <= 0 {
-            throw .invalid("--\(name) must be a positive integer, got \(v)")
+        let limits = [("N", n, Limits.maxSequence), ("Nk", nk, Limits.maxSequence), ("d", d, Limits.maxHeadDim),
+                      ("batch", batch, Limits.maxBatchOrHeads), ("heads", heads, Limits.maxBatchOrHeads),
+                      ("kv-heads", kvHeads, Limits.maxBatchOrHeads)]
+        for (name, v, limit) in limits {
+            guard v > 0 else { throw .invalid("--\(name) must be a positive integer, got \(v)") }
+            guard v <= limit else { throw .invalid("--\(name) is \(v), above iosim's limit of \(limit)") }
         }
         if heads % kvHeads != 0 { throw .invalid("--heads (\(heads)) must be a multiple of --kv-heads (\(kvHeads))") }
+        // Compulsory traffic (Q, K, V read, O written) in 8-byte elements must fit the counts: if it
+        // does not, no schedule's counts can.
+        let perHead = 2 * n * d + 2 * nk * d
+        guard let total = Limits.product(perHead, instances), Limits.product(total, 8) != nil else {
+            throw .countOverflow("the compulsory traffic of \(batch)·\(heads) heads (4·N·d elements each)")
+        }
     }
 }
 
@@ -44,6 +53,8 @@ public enum SimulationError: Error, Equatable, CustomStringConvertible {
     /// The schedule cannot run under M (reported per schedule, the others still run).
     case infeasible(String)
     case invalid(String)
+    /// A count (elements or bytes, summed over batch·heads) would exceed Int64; names what overflowed.
+    case countOverflow(String)
 
     public var description: String {
         switch self {
@@ -52,6 +63,8 @@ public enum SimulationError: Error, Equatable, CustomStringConvertible {
         case let .scheduleBug(s): return "schedule error: \(s)"
         case let .infeasible(s): return s
         case let .invalid(s): return s
+        case let .countOverflow(what):
+            return "\(what) would exceed 2^63 - 1 = 9223372036854775807, the largest count iosim reports; use a smaller --N, --batch or --heads"
         }
     }
 }

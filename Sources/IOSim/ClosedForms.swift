@@ -1,88 +1,142 @@
 /// The schedules' traffic in closed form (DESIGN §4), per problem instance and summed over
 /// instances. Each sums over the real (ragged) tile sizes; under a causal mask only live tile
 /// pairs count. The simulator never uses these to count: tests check that executed counts equal
-/// them exactly, and the `optimal` tile search uses them to rank candidates quickly.
+/// them exactly, and the `optimal` tile search uses them to rank candidates quickly — so the
+/// causal sums are evaluated in O(log) time with floor sums, not by looping over tiles.
 public enum ClosedForm {
-    /// HBM traffic of `kind` with tiles `tiles` (clamped), totals over batch·heads.
+    /// HBM traffic of `kind` with tiles `tiles` (clamped), totals over batch·heads; nil when a
+    /// count would overflow Int64 (``checkedTraffic(_:_:_:capacity:)`` says so).
     public static func traffic(_ kind: ScheduleKind, _ p: AttentionProblem, _ tiles: Tiles, capacity: Int) -> TrafficCounts? {
+        try? checkedTraffic(kind, p, tiles, capacity: capacity)
+    }
+
+    /// HBM traffic of `kind`, or ``SimulationError/countOverflow(_:)``.
+    public static func checkedTraffic(_ kind: ScheduleKind, _ p: AttentionProblem, _ tiles: Tiles,
+                                      capacity: Int) throws(SimulationError) -> TrafficCounts {
         let t = tiles.clamped(to: p)
         var c = TrafficCounts()
         let (n, nk, d) = (p.n, p.nk, p.d)
         let (tr, tc) = (t.tr(p), t.tc(p))
-        func add(_ tensor: Tensor, reads: Int = 0, writes: Int = 0, _ format: Format) {
+        func mul(_ a: Int, _ b: Int) throws(SimulationError) -> Int { try .checkedMul(a, b) }
+        func add(_ tensor: Tensor, reads: Int = 0, writes: Int = 0, _ format: Format) throws(SimulationError) {
             let b = format.bytes(p.dtype)
-            c[tensor] = c[tensor] + Transfer(reads: reads, writes: writes, readBytes: reads * b, writeBytes: writes * b)
+            c[tensor] = try .checkedSum(c[tensor], Transfer(reads: reads, writes: writes,
+                                                            readBytes: mul(reads, b), writeBytes: mul(writes, b)))
         }
         // In fp8, one fp32 scale per loaded Q, K or V tile.
-        func scales(_ tileLoads: Int) {
-            if p.dtype == .fp8 { add(.scales, reads: tileLoads, .fp32) }
+        func scales(_ tileLoads: Int) throws(SimulationError) {
+            if p.dtype == .fp8 { try add(.scales, reads: tileLoads, .fp32) }
         }
-        // Row tile i's live column tiles (count, and K/V rows they cover); under a causal mask
-        // they are 0…last, otherwise all.
-        var livePairs = 0, kvRows = 0, aEntries = 0, qRowsByPair = 0
-        if !p.causal {  // every pair is live: the sums have a closed form (the tile search calls this often)
-            (livePairs, kvRows, aEntries, qRowsByPair) = (tr * tc, tr * nk, n * nk, n * tc)
-        }
-        for i in 0..<(p.causal ? tr : 0) {
-            let last = t.lastLiveColumnTile(i, p), rows = t.rows(i, p).count
-            let covered = t.cols(last, p).upperBound
-            livePairs += last + 1
-            kvRows += covered
-            aEntries += rows * covered
-            qRowsByPair += rows * (last + 1)
-        }
+        let live = LiveSums(t, p)
         switch kind {
         case .standard:
             let sReads = StandardSchedule.rowFits(p, capacity: capacity) ? n * nk : 2 * n * nk
-            add(.Q, reads: n * d, .input)
-            add(.K, reads: tr * nk * d, .input)
-            add(.V, reads: tr * nk * d, .input)
-            add(.S, reads: sReads, writes: n * nk, .output)
-            add(.P, reads: n * nk, writes: n * nk, .output)
-            add(.O, writes: n * d, .output)
-            scales(tr + 2 * tr * tc)
+            try add(.Q, reads: n * d, .input)
+            try add(.K, reads: mul(tr * nk, d), .input)
+            try add(.V, reads: mul(tr * nk, d), .input)
+            try add(.S, reads: sReads, writes: n * nk, .output)
+            try add(.P, reads: n * nk, writes: n * nk, .output)
+            try add(.O, writes: n * d, .output)
+            try scales(tr + 2 * tr * tc)
         case .fa2, .fa3:
             // Σᵢ over live column tiles of their real widths.
-            add(.Q, reads: n * d, .input)
-            add(.K, reads: kvRows * d, .input)
-            add(.V, reads: kvRows * d, .input)
-            add(.O, writes: n * d, .output)
-            add(.LSE, writes: n, .fp32)
-            scales(tr + 2 * livePairs)
+            try add(.Q, reads: n * d, .input)
+            try add(.K, reads: mul(live.kvRows, d), .input)
+            try add(.V, reads: mul(live.kvRows, d), .input)
+            try add(.O, writes: n * d, .output)
+            try add(.LSE, writes: n, .fp32)
+            try scales(tr + 2 * live.pairs)
         case .smallM:
             let dBlocks = (d + SmallMSchedule.dBlock(t, p) - 1) / SmallMSchedule.dBlock(t, p)
-            add(.Q, reads: qRowsByPair * d, .input)
-            add(.K, reads: kvRows * d, .input)
-            add(.V, reads: kvRows * d, .input)
-            add(.P, reads: dBlocks * aEntries, writes: aEntries, .output)
-            add(.l, reads: n, writes: n, .fp32)
-            add(.O, writes: n * d, .output)
-            scales(3 * dBlocks * livePairs)
+            try add(.Q, reads: mul(live.qRowsByPair, d), .input)
+            try add(.K, reads: mul(live.kvRows, d), .input)
+            try add(.V, reads: mul(live.kvRows, d), .input)
+            try add(.P, reads: mul(dBlocks, live.entries), writes: live.entries, .output)
+            try add(.l, reads: n, writes: n, .fp32)
+            try add(.O, writes: n * d, .output)
+            try scales(3 * dBlocks * live.pairs)
         case .fa1:
-            // Σⱼ over live row tiles of their real heights, and the column tiles with any live pair.
-            var liveRows = 0, liveColumnRows = 0, liveColumns = 0
-            if !p.causal { (liveRows, liveColumnRows, liveColumns) = (n * tc, nk, tc) }
-            for j in 0..<(p.causal ? tc : 0) {
-                let first = t.firstLiveRowTile(j, p)
-                guard first < tr else { continue }
-                liveRows += n - first * t.br
-                liveColumnRows += t.cols(j, p).count
-                liveColumns += 1
-            }
-            add(.K, reads: liveColumnRows * d, .input)
-            add(.V, reads: liveColumnRows * d, .input)
-            scales(2 * liveColumns + livePairs)
-            add(.Q, reads: liveRows * d, .input)
+            let cols = LiveSums.Columns(t, p)
+            try add(.K, reads: cols.kvRows * d, .input)
+            try add(.V, reads: cols.kvRows * d, .input)
+            try scales(2 * cols.count + live.pairs)
+            try add(.Q, reads: mul(cols.qRows, d), .input)
             // O: initial fp32 write, fp32 read per live pair, fp32 write back except the last live
             // pair of each row tile, which writes the finished O in the output dtype.
-            add(.O, reads: liveRows * d, writes: n * d + (liveRows - n) * d, .fp32)
-            add(.O, writes: n * d, .output)
-            add(.l, reads: liveRows, writes: n + liveRows, .fp32)
-            add(.m, reads: liveRows, writes: n + liveRows, .fp32)
+            try add(.O, reads: mul(cols.qRows, d), writes: mul(cols.qRows, d), .fp32)
+            try add(.O, writes: n * d, .output)
+            try add(.l, reads: cols.qRows, writes: n + cols.qRows, .fp32)
+            try add(.m, reads: cols.qRows, writes: n + cols.qRows, .fp32)
         }
-        c = c * p.instances
+        for i in c.byTensor.indices { c.byTensor[i] = try .checkedProduct(c.byTensor[i], p.instances) }
+        _ = try c.checkedHBM()
         return c
     }
+}
+
+/// Sums over the live tile pairs of one instance under a top-left causal mask (every pair when
+/// not causal), in closed form.
+struct LiveSums {
+    /// Live pairs; Σᵢ of the K/V rows its live column tiles cover; Σᵢ rowsᵢ·(those rows);
+    /// Σᵢ rowsᵢ·(live column tiles of i).
+    var pairs = 0, kvRows = 0, entries = 0, qRowsByPair = 0
+
+    init(_ t: Tiles, _ p: AttentionProblem) {
+        let (n, nk, br, bc, tc) = (p.n, p.nk, t.br, t.bc, t.tc(p))
+        guard p.causal else {
+            (pairs, kvRows, entries, qRowsByPair) = (t.tr(p) * tc, t.tr(p) * nk, n * nk, n * tc)
+            return
+        }
+        // Full row tile i ends at row (i+1)·br − 1, so its last live column tile is
+        // f(i) = ⌊(br·i + br − 1)/bc⌋ until f reaches tc − 1 (from row tile `capped` on).
+        let full = n / br
+        let capped = min(full, max(0, ((tc - 1) * bc - br + 1 + br - 1) / br))
+        let below = floorSum(capped, bc, br, br - 1) + capped  // Σ (f(i) + 1) over uncapped tiles
+        pairs = below + (full - capped) * tc
+        kvRows = below * bc + (full - capped) * nk
+        entries = br * kvRows
+        qRowsByPair = br * pairs
+        if full * br < n {  // the ragged last row tile
+            let i = full, rows = n - full * br
+            let last = t.lastLiveColumnTile(i, p), covered = t.cols(last, p).upperBound
+            pairs += last + 1
+            kvRows += covered
+            entries += rows * covered
+            qRowsByPair += rows * (last + 1)
+        }
+    }
+
+    /// fa1's view: column tiles with a live pair, the K/V rows they hold, and Σⱼ of the Q rows
+    /// of their live row tiles (row tiles from ⌊j·bc/br⌋ on).
+    struct Columns {
+        var count: Int, kvRows: Int, qRows: Int
+
+        init(_ t: Tiles, _ p: AttentionProblem) {
+            let (n, nk, br, bc, tc) = (p.n, p.nk, t.br, t.bc, t.tc(p))
+            guard p.causal else {
+                (count, kvRows, qRows) = (tc, nk, n * tc)
+                return
+            }
+            // Column tile j is live while its first key j·bc is a row some Q row reaches (< n).
+            count = min(tc, (n + bc - 1) / bc)
+            kvRows = min(count * bc, nk)
+            qRows = count * n - br * floorSum(count, br, bc, 0)
+        }
+    }
+}
+
+/// Σ_{i=0}^{n−1} ⌊(a·i + b)/m⌋ for n, a, b ≥ 0, m > 0, in O(log m) steps (the Euclid-like
+/// reduction: take out ⌊a/m⌋ and ⌊b/m⌋, then swap the roles of a and m).
+func floorSum(_ n: Int, _ m: Int, _ a: Int, _ b: Int) -> Int {
+    var (n, m, a, b, sum) = (n, m, a, b, 0)
+    while n > 0 {
+        if a >= m { sum += (n - 1) * n / 2 * (a / m); a %= m }
+        if b >= m { sum += n * (b / m); b %= m }
+        let yMax = a * n + b
+        if yMax < m { break }
+        (n, b, m, a) = (yMax / m, yMax % m, a, m)
+    }
+    return sum
 }
 
 extension TrafficCounts {

@@ -41,13 +41,16 @@ public struct CountingMachine: TileMachine {
             throw .scheduleBug("a uniform loop body must free what it allocates")
         }
         let k = range.count - 1
-        // Each replayed iteration adds what the first one added.
-        func replay(_ a: Transfer, _ b: Transfer) -> Transfer {
-            a + Transfer(reads: a.reads - b.reads, writes: a.writes - b.writes,
-                         readBytes: a.readBytes - b.readBytes, writeBytes: a.writeBytes - b.writeBytes) * k
+        // Each replayed iteration adds what the first one added (checked: batch·heads and long
+        // rows multiply here).
+        func replay(_ a: Transfer, _ b: Transfer) throws(SimulationError) -> Transfer {
+            let step = Transfer(reads: a.reads - b.reads, writes: a.writes - b.writes,
+                                readBytes: a.readBytes - b.readBytes, writeBytes: a.writeBytes - b.writeBytes)
+            return try .checkedSum(a, .checkedProduct(step, k))
         }
-        for t in 0..<counts.byTensor.count { counts.byTensor[t] = replay(counts.byTensor[t], before.byTensor[t]) }
-        counts.sram = replay(counts.sram, before.sram)
+        for t in 0..<counts.byTensor.count { counts.byTensor[t] = try replay(counts.byTensor[t], before.byTensor[t]) }
+        counts.sram = try replay(counts.sram, before.sram)
+        _ = try counts.checkedHBM()
     }
 
     public mutating func partition(_ p: WarpPartition) { warps = p }
@@ -91,12 +94,12 @@ public struct CountingMachine: TileMachine {
         try alloc(buffer, rows: rows.count, cols: cols.count, format: format, scales: scaled)
         sharedMask |= buffer.bit
         let n = rows.count * cols.count, b = n * format.bytes(problem.dtype)
-        counts.byTensor[t.rawValue].reads += n
-        counts.byTensor[t.rawValue].readBytes += b
-        counts.byTensor[Tensor.scales.rawValue].reads += scaled
-        counts.byTensor[Tensor.scales.rawValue].readBytes += 4 * scaled
-        counts.sram.writes += n + scaled
-        counts.sram.writeBytes += b + 4 * scaled
+        counts.byTensor[t.rawValue] = try .checkedSum(counts.byTensor[t.rawValue], Transfer(reads: n, readBytes: b))
+        if scaled > 0 {
+            counts.byTensor[Tensor.scales.rawValue] = try .checkedSum(
+                counts.byTensor[Tensor.scales.rawValue], Transfer(reads: scaled, readBytes: 4 * scaled))
+        }
+        counts.sram = try .checkedSum(counts.sram, Transfer(writes: n + scaled, writeBytes: b + 4 * scaled))
     }
 
     @inline(__always)
@@ -104,10 +107,8 @@ public struct CountingMachine: TileMachine {
                                from buffer: Buffer) throws(SimulationError) {
         guard residentMask & buffer.bit != 0 else { throw .scheduleBug("store from \(buffer), which is not resident") }
         let n = rows.count * cols.count, b = n * format.bytes(problem.dtype)
-        counts.byTensor[t.rawValue].writes += n
-        counts.byTensor[t.rawValue].writeBytes += b
-        counts.sram.reads += n
-        counts.sram.readBytes += b
+        counts.byTensor[t.rawValue] = try .checkedSum(counts.byTensor[t.rawValue], Transfer(writes: n, writeBytes: b))
+        counts.sram = try .checkedSum(counts.sram, Transfer(reads: n, readBytes: b))
     }
 
     @inline(__always)
@@ -126,12 +127,12 @@ public struct CountingMachine: TileMachine {
         var r = reads & shared, w = writes & shared
         while r != 0 {
             let i = r.trailingZeroBitCount, k = times * readers(i)
-            counts.sram.reads += k * elements[i]; counts.sram.readBytes += k * bytes[i]
+            counts.sram = try .checkedSum(counts.sram, Transfer(reads: k * elements[i], readBytes: k * bytes[i]))
             r &= r - 1
         }
         while w != 0 {
             let i = w.trailingZeroBitCount
-            counts.sram.writes += times * elements[i]; counts.sram.writeBytes += times * bytes[i]
+            counts.sram = try .checkedSum(counts.sram, Transfer(writes: times * elements[i], writeBytes: times * bytes[i]))
             w &= w - 1
         }
     }

@@ -24,7 +24,7 @@ public enum FA1Schedule: Schedule {
     public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d, one = 0..<1
         m.partition(.splitK(t.warps))
-        for inst in 0..<p.instances {
+        try m.uniform(0..<p.instances) { m, inst throws(SimulationError) in
             let kv = p.kvInstance(inst)
             // Line 2: O = 0, ℓ = 0, m = −∞ in HBM, written tile by tile from SRAM.
             for i in 0..<t.tr(p) {

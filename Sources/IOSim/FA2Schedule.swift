@@ -26,7 +26,7 @@ public enum FA2Schedule: Schedule {
     static func body<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles, partition: WarpPartition) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d
         m.partition(partition)
-        for inst in 0..<p.instances {
+        try m.uniform(0..<p.instances) { m, inst throws(SimulationError) in
             let kv = p.kvInstance(inst)
             for i in 0..<t.tr(p) {
                 let rows = t.rows(i, p)

@@ -28,8 +28,11 @@ public enum Simulator {
             let tiles = try TileChoice.choose(schedule, problem, capacity: capacity, request)
             var machine = CountingMachine(problem: problem, capacity: capacity)
             try run(schedule, on: &machine, tiles: tiles)
+            _ = try machine.counts.checkedHBM()
             return ScheduleResult(kind: kind, tiles: tiles, footprint: schedule.footprint(tiles, problem, capacity: capacity),
                                   counts: machine.counts, bound: bound)
+        } catch .countOverflow {
+            return ScheduleResult(kind: kind, bound: bound, reason: SimulationError.countOverflow("\(kind.rawValue)'s counts").description)
         } catch {
             return ScheduleResult(kind: kind, bound: bound, reason: error.description)
         }

@@ -34,7 +34,7 @@ public enum SmallMSchedule: Schedule {
         let p = m.problem, b = dBlock(t, p), one = 0..<1
         let dBlocks = (0..<(p.d + b - 1) / b).map { $0 * b..<min(($0 + 1) * b, p.d) }
         m.partition(.single)
-        for inst in 0..<p.instances {
+        try m.uniform(0..<p.instances) { m, inst throws(SimulationError) in
             let kv = p.kvInstance(inst)
             // Phase 1: A = exp(S), row sums on chip.
             for i in 0..<t.tr(p) {

@@ -29,7 +29,7 @@ public enum StandardSchedule: Schedule {
         let fits = rowFits(p, capacity: m.capacity)
         // A streamed row goes through in the largest chunks that fit.
         let chunk = max(1, m.capacity / Format.output.bytes(p.dtype)), chunks = (p.nk + chunk - 1) / chunk
-        for inst in 0..<p.instances {
+        try m.uniform(0..<p.instances) { m, inst throws(SimulationError) in
             let kv = p.kvInstance(inst)
             // Kernel 1: S = QKᵀ.
             for i in 0..<t.tr(p) {

@@ -9,9 +9,11 @@ public enum TilePolicy: String, CaseIterable, Sendable, Codable {
     /// fa1 and fa2; FA3: its published tile table), else `auto`. It may be infeasible under the
     /// footprint, and is reported so.
     case paper
-    /// The feasible pair with the least HBM bytes (all integer pairs below M = 4d², multiples of 16
-    /// above, plus the best integer pair of 4d²),
-    /// ranked by the closed forms; ties go to the larger Br·Bc, then the larger Br.
+    /// The feasible pair with the least HBM bytes, ranked by the closed forms (ties go to the
+    /// larger Br·Bc, then the larger Br), over this search space: below M = 4d² (in bytes,
+    /// 4·d²·size(dtype)) every pair of positive integers; from 4d² on, ``TileChoice/gridSides(upTo:rows:)``
+    /// for each side (every multiple of 16 up to 2048, and above 2048 the largest multiple of 16
+    /// for each tile count ⌈N/B⌉) plus the best integer pair found at 4d², which still fits.
     case optimal
 }
 
@@ -43,6 +45,10 @@ public enum TileChoice {
                               _ request: TileRequest) throws(SimulationError) -> Tiles {
         func footprint(_ t: Tiles) -> Int { schedule.footprint(t, p, capacity: capacity) }
         func checked(_ t: Tiles, _ what: String) throws(SimulationError) -> Tiles {
+            // FA1's rule gives Bc = 0 when M holds fewer than 4d elements.
+            guard t.br > 0, t.bc > 0 else {
+                throw .infeasible("\(what) rule gives \(t) tiles at M = \(capacity) bytes (fewer than 4d = \(4 * p.d) elements)")
+            }
             let f = footprint(t)
             guard f <= capacity else {
                 throw .infeasible("\(what) tiles \(t.clamped(to: p)) need \(f) bytes of SRAM, more than M = \(capacity) bytes")
@@ -142,19 +148,45 @@ public enum TileChoice {
     /// Best integer pairs at M = 4d², by schedule and problem (sweeps ask for them at every M).
     static let fineCache = Mutex<[FineKey: Tiles?]>([:])
 
+    /// The best pair on one search grid: every positive integer side (`step` 1) or
+    /// ``gridSides(upTo:rows:)`` (`step` 16). Footprints grow with each side, so a side that does not
+    /// fit ends its loop.
     static func optimal(_ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int, _ r: TileRequest,
                         step: Int, brMax: Int, bcMax: Int) -> Tiles? {
         var best: (rank: (Int, Int, Int), tiles: Tiles)?
-        // Strides, not arrays: at step 1 and N = 64K an array per Br would cost seconds.
-        let brs = r.br.map { $0...$0 } ?? step...brMax, bcs = r.bc.map { $0...$0 } ?? step...bcMax
-        for br in stride(from: brs.lowerBound, through: brs.upperBound, by: r.br == nil ? step : 1) {
-            for bc in stride(from: bcs.lowerBound, through: bcs.upperBound, by: r.bc == nil ? step : 1) {
+        func sides(_ fixed: Int?, _ upper: Int, _ rows: Int) -> [Int] {
+            if let fixed { return [fixed] }
+            // Every integer side only occurs below M = 4d², where a side cannot exceed M/d elements.
+            return step == 1 ? Array(1...min(upper, max(1, capacity / p.dtype.size / max(1, p.d))))
+                : gridSides(upTo: upper, rows: rows)
+        }
+        let bcs = sides(r.bc, bcMax, p.nk)
+        for br in sides(r.br, brMax, p.n) {
+            var fitted = false
+            for bc in bcs {
                 let t = r.tiles(br, bc)
                 guard schedule.footprint(t, p, capacity: capacity) <= capacity else { break }
-                guard let k = rank(schedule, p, t, capacity) else { return nil }
+                fitted = true
+                guard let k = rank(schedule, p, t, capacity) else { continue }
                 if best == nil || k < best!.rank { best = (k, t) }
             }
+            if !fitted, r.bc == nil { break }
         }
         return best?.tiles
+    }
+
+    /// The tile sides `optimal` tries from M = 4d² on: every multiple of 16 up to 2048, and above
+    /// it, for each tile count ⌈rows/B⌉, the largest multiple of 16 (≤ `upper`) with that count —
+    /// counts depend on a large side mostly through its tile count, and N = 1M would otherwise
+    /// give 65536² pairs.
+    public static func gridSides(upTo upper: Int, rows: Int) -> [Int] {
+        var sides = Array(stride(from: 16, through: min(upper, 2048), by: 16))
+        var lastCount = -1
+        for b in stride(from: upper / 16 * 16, to: 2048, by: -16) {
+            let count = (rows + b - 1) / b
+            if count != lastCount { sides.append(b) }
+            lastCount = count
+        }
+        return sides.sorted()
     }
 }

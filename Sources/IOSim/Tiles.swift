@@ -46,7 +46,9 @@ public struct Tiles: Hashable, Sendable, Codable, CustomStringConvertible {
     /// Under a top-left causal mask, the first row tile with a live entry in column tile j.
     @inline(__always) public func firstLiveRowTile(_ j: Int, _ p: AttentionProblem) -> Int {
         guard p.causal else { return 0 }
-        // Row tile i is live for j when j·bc ≤ i·br + br_i − 1, i.e. its last row reaches column j·bc.
-        return min(tr(p), (j * bc) / br)
+        // Row tile i is live for j when j·bc ≤ i·br + br_i − 1, i.e. its last row reaches column j·bc;
+        // a column tile that starts at or past the last row (Nk > N) has none.
+        guard j * bc < p.n else { return tr(p) }
+        return (j * bc) / br
     }
 }

@@ -48,6 +48,18 @@ public struct Transfer: Hashable, Sendable {
     public static func * (a: Transfer, k: Int) -> Transfer {
         Transfer(reads: a.reads * k, writes: a.writes * k, readBytes: a.readBytes * k, writeBytes: a.writeBytes * k)
     }
+
+    /// `a + b`, throwing ``SimulationError/countOverflow(_:)`` instead of trapping.
+    static func checkedSum(_ a: Transfer, _ b: Transfer) throws(SimulationError) -> Transfer {
+        Transfer(reads: try .checkedAdd(a.reads, b.reads), writes: try .checkedAdd(a.writes, b.writes),
+                 readBytes: try .checkedAdd(a.readBytes, b.readBytes), writeBytes: try .checkedAdd(a.writeBytes, b.writeBytes))
+    }
+
+    /// `a · k`, throwing ``SimulationError/countOverflow(_:)`` instead of trapping.
+    static func checkedProduct(_ a: Transfer, _ k: Int) throws(SimulationError) -> Transfer {
+        Transfer(reads: try .checkedMul(a.reads, k), writes: try .checkedMul(a.writes, k),
+                 readBytes: try .checkedMul(a.readBytes, k), writeBytes: try .checkedMul(a.writeBytes, k))
+    }
 }
 
 /// Everything a schedule moved: HBM traffic per tensor, and SRAM-side operand traffic.
@@ -68,8 +80,20 @@ public struct TrafficCounts: Hashable, Sendable {
         set { byTensor[t.rawValue] = newValue }
     }
 
-    /// HBM totals over all tensors.
+    /// HBM totals over all tensors (``checkedHBM()`` has verified they fit in Int64 for every
+    /// count the simulator returns).
     public var hbm: Transfer { byTensor.reduce(Transfer(), +) }
+
+    /// HBM totals, or ``SimulationError/countOverflow(_:)`` when a total (or reads + writes) leaves Int64.
+    public func checkedHBM() throws(SimulationError) -> Transfer {
+        var total = Transfer()
+        for t in byTensor { total = try .checkedSum(total, t) }
+        _ = try Int.checkedAdd(total.reads, total.writes)
+        _ = try Int.checkedAdd(total.readBytes, total.writeBytes)
+        _ = try Int.checkedAdd(sram.reads, sram.writes)
+        _ = try Int.checkedAdd(sram.readBytes, sram.writeBytes)
+        return total
+    }
 
     /// Tensors with traffic, in `Tensor` order.
     public var movedTensors: [Tensor] { Tensor.allCases.filter { self[$0].accesses > 0 } }
