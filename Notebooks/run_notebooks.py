@@ -27,7 +27,8 @@ for name in NOTEBOOKS:
     try:
         NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
     except CellExecutionError as e:
-        sys.exit(f"notebook {name} failed: {str(e).splitlines()[0] if str(e) else e}")
+        # The exception the cell raised, not nbclient's "An error occurred while executing..." banner.
+        sys.exit(f"notebook {name} failed: {getattr(e, 'ename', 'error')}: {getattr(e, 'evalue', e)}")
     print(f"executed {name}", file=sys.stderr)
 
 figures = pathlib.Path(a.out) / "figures"

@@ -13,17 +13,21 @@ public enum DataMode {
 
     /// Bytes a data-mode run would hold in memory: Q, K, V, O and statistics (and S, P for the
     /// standard schedule) in 8-byte values, with room for the reference check's own copies.
-    public static func memoryEstimate(_ kind: ScheduleKind, _ p: AttentionProblem) -> Int {
-        let perInstance = 4 * p.n * p.d + 2 * p.nk * p.d + 4 * p.n + (kind == .standard ? 2 * p.n * p.nk : 0)
-        return 8 * 2 * perInstance * p.instances
+    /// (In a Double: at the limits of ``Limits`` the product leaves Int64, and it only has to be
+    /// compared with the machine's memory.)
+    public static func memoryEstimate(_ kind: ScheduleKind, _ p: AttentionProblem) -> Double {
+        let (n, nk, d) = (Double(p.n), Double(p.nk), Double(p.d))
+        let perInstance = 4 * n * d + 2 * nk * d + 4 * n + (kind == .standard ? 2 * n * nk : 0)
+        return 8 * 2 * perInstance * Double(p.instances)
     }
 
     /// Refuses, before allocating anything, a problem that would need more than half this
     /// machine's memory.
     public static func checkMemory(_ kind: ScheduleKind, _ p: AttentionProblem) throws(SimulationError) {
-        let need = memoryEstimate(kind, p), have = Int(ProcessInfo.processInfo.physicalMemory / 2)
+        let need = memoryEstimate(kind, p), have = Double(ProcessInfo.processInfo.physicalMemory / 2)
         if need > have {
-            throw .invalid("data mode for \(kind.rawValue) would need about \(need / 1_000_000) MB, more than the \(have / 1_000_000) MB this machine allows; use a smaller --N, --batch or --heads")
+            let mb = need / 1e6 < 1e15 ? "\(Int(need / 1e6))" : "\(need / 1e6)"
+            throw .invalid("data mode for \(kind.rawValue) would need about \(mb) MB, more than the \(Int(have / 1e6)) MB this machine allows; use a smaller --N, --batch or --heads")
         }
     }
 

@@ -37,32 +37,45 @@ public struct HardwareModel: Sendable, Equatable {
                          "hbm_bandwidth_bytes_per_s", "l2_bytes", "tensor_flops_fp16", "tensor_flops_bf16",
                          "tensor_flops_fp8", "tensor_flops_mma_sync", "exp_per_clock_per_sm", "fp32_per_clock_per_sm", "clock_hz", "sources"]
 
+    /// Largest values a hardware file may give: far above any GPU, low enough that the time
+    /// estimate's per-SM arrays and products stay small and finite.
+    enum Range {
+        static let sms = 65_536
+        static let bytes = 1 << 40
+        static let rate = 1e19
+        static let perClock = 1e6
+        static let clock = 1e11
+    }
+
     /// Parses a hardware file; every field must be present (`tensor_flops_fp8` may be null) and
     /// every number positive.
     public init(json data: Data, path: String) throws(ModelError) {
         let o = try ModelFile.object(data, path: path, fields: Self.fields)
         name = try ModelFile.string(o, "name", path)
-        sms = try ModelFile.int(o, "sms", path)
-        smemPerSM = try ModelFile.int(o, "smem_per_sm_bytes", path)
-        smemPerBlock = try ModelFile.int(o, "smem_per_block_bytes", path)
-        registersPerSM = try ModelFile.int(o, "registers_per_sm_bytes", path)
-        hbmBandwidth = try ModelFile.number(o, "hbm_bandwidth_bytes_per_s", path)
-        l2Bytes = try ModelFile.int(o, "l2_bytes", path)
-        tensorFlops = [.fp16: try ModelFile.number(o, "tensor_flops_fp16", path),
-                       .bf16: try ModelFile.number(o, "tensor_flops_bf16", path)]
-        tensorFlops[.fp8] = try ModelFile.number(o, "tensor_flops_fp8", path, nullable: true)
-        mmaSyncFlops = try ModelFile.number(o, "tensor_flops_mma_sync", path, nullable: true)
-        expPerClockPerSM = try ModelFile.number(o, "exp_per_clock_per_sm", path)
-        fp32PerClockPerSM = try ModelFile.number(o, "fp32_per_clock_per_sm", path)
-        clockHz = try ModelFile.number(o, "clock_hz", path)
-        guard o["sources"] is [String: Any] else { throw .wrongType(path: path, field: "sources", expected: "an object") }
+        sms = try ModelFile.int(o, "sms", path, max: Range.sms)
+        smemPerSM = try ModelFile.int(o, "smem_per_sm_bytes", path, max: Range.bytes)
+        smemPerBlock = try ModelFile.int(o, "smem_per_block_bytes", path, max: Range.bytes)
+        registersPerSM = try ModelFile.int(o, "registers_per_sm_bytes", path, max: Range.bytes)
+        hbmBandwidth = try ModelFile.number(o, "hbm_bandwidth_bytes_per_s", path, max: Range.rate)
+        l2Bytes = try ModelFile.int(o, "l2_bytes", path, max: Range.bytes)
+        tensorFlops = [.fp16: try ModelFile.number(o, "tensor_flops_fp16", path, max: Range.rate),
+                       .bf16: try ModelFile.number(o, "tensor_flops_bf16", path, max: Range.rate)]
+        tensorFlops[.fp8] = try ModelFile.number(o, "tensor_flops_fp8", path, max: Range.rate, nullable: true)
+        mmaSyncFlops = try ModelFile.number(o, "tensor_flops_mma_sync", path, max: Range.rate, nullable: true)
+        expPerClockPerSM = try ModelFile.number(o, "exp_per_clock_per_sm", path, max: Range.perClock)
+        fp32PerClockPerSM = try ModelFile.number(o, "fp32_per_clock_per_sm", path, max: Range.perClock)
+        clockHz = try ModelFile.number(o, "clock_hz", path, max: Range.clock)
+        guard case .object = o["sources"] else { throw .wrongType(path: path, field: "sources", expected: "an object") }
     }
 
     /// Tensor throughput for a problem dtype: fp32/fp64 problems run on the fp16 rate's CUDA-core
     /// fraction, which the files do not carry, so they are refused. `mmaSync` asks for the rate of
     /// warp-level MMAs (FA1/FA2-style kernels) rather than the datasheet peak.
     public func tensorFlops(_ dtype: DType, mmaSync: Bool = false) throws(ModelError) -> Double {
-        guard let f = tensorFlops[dtype] else { throw .unsupported("\(name) has no \(dtype.rawValue) tensor-core rate; time estimates cover fp16, bf16 and fp8") }
+        guard let f = tensorFlops[dtype] else {
+            let has = DType.allCases.filter { tensorFlops[$0] != nil }.map(\.rawValue).joined(separator: ", ")
+            throw .unsupported("\(name) has no \(dtype.rawValue) tensor-core rate (its model file gives \(has))")
+        }
         if mmaSync, dtype != .fp8, let m = mmaSyncFlops { return min(f, m) }
         return f
     }
@@ -78,9 +91,9 @@ public struct WorkloadModel: Sendable, Equatable {
     public init(json data: Data, path: String) throws(ModelError) {
         let o = try ModelFile.object(data, path: path, fields: ["name", "heads", "kv_heads", "d", "sources"])
         name = try ModelFile.string(o, "name", path)
-        heads = try ModelFile.int(o, "heads", path)
-        kvHeads = try ModelFile.int(o, "kv_heads", path)
-        d = try ModelFile.int(o, "d", path)
+        heads = try ModelFile.int(o, "heads", path, max: Limits.maxBatchOrHeads)
+        kvHeads = try ModelFile.int(o, "kv_heads", path, max: Limits.maxBatchOrHeads)
+        d = try ModelFile.int(o, "d", path, max: Limits.maxHeadDim)
         guard heads % kvHeads == 0 else { throw .wrongType(path: path, field: "kv_heads", expected: "a divisor of heads") }
     }
 }

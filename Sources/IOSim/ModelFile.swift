@@ -2,17 +2,15 @@ import Foundation
 
 /// Finding and reading `Models/` data files, with errors that name the file and the field.
 public enum ModelFile {
-    /// Folders searched for `Models/<kind>/<name>.json`: `$IOSIM_MODELS`, `./Models`, and the
-    /// `Models` folder of the checkout the executable was built in (`.build/<config>/iosim`).
+    /// Folders searched for `Models/<kind>/<name>.json`, in order: `$IOSIM_MODELS`, `./Models`,
+    /// `Models` beside the executable or in any of its four parent folders (the real executable,
+    /// found through /proc/self/exe, so that a symlink or a PATH lookup still finds the checkout
+    /// it was built in), and the checkout this file was compiled from.
     public static func searchPath() -> [String] {
         var dirs: [String] = []
         if let env = ProcessInfo.processInfo.environment["IOSIM_MODELS"] { dirs.append(env) }
         dirs.append(FileManager.default.currentDirectoryPath + "/Models")
-        var exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<4 {
-            dirs.append(exe.appendingPathComponent("Models").path)
-            exe = exe.deletingLastPathComponent()
-        }
+        dirs += Resources.installRoots().map { $0 + "/Models" }
         var seen = Set<String>()
         return dirs.map { URL(fileURLWithPath: $0).standardizedFileURL.path }.filter { seen.insert($0).inserted }
     }
@@ -53,36 +51,39 @@ public enum ModelFile {
         return data
     }
 
-    static func object(_ data: Data, path: String, fields: [String]) throws(ModelError) -> [String: Any] {
-        let parsed: Any
-        do { parsed = try JSONSerialization.jsonObject(with: data) } catch {
-            throw .malformed(path: path, detail: (error as NSError).localizedDescription)
-        }
-        guard let o = parsed as? [String: Any] else { throw .malformed(path: path, detail: "the top level must be an object") }
+    static func object(_ data: Data, path: String, fields: [String]) throws(ModelError) -> [String: StrictJSON] {
+        let parsed: StrictJSON
+        do { parsed = try StrictJSON.parse([UInt8](data)) } catch { throw .malformed(path: path, detail: error.description) }
+        guard case let .object(o) = parsed else { throw .malformed(path: path, detail: "the top level must be an object") }
         for f in fields where o[f] == nil { throw .missingField(path: path, field: f) }
         return o
     }
 
-    static func string(_ o: [String: Any], _ f: String, _ path: String) throws(ModelError) -> String {
-        guard let s = o[f] as? String, !s.isEmpty else { throw .wrongType(path: path, field: f, expected: "a non-empty string") }
+    static func string(_ o: [String: StrictJSON], _ f: String, _ path: String) throws(ModelError) -> String {
+        guard case let .string(s) = o[f], !s.isEmpty else { throw .wrongType(path: path, field: f, expected: "a non-empty string") }
         return s
     }
 
-    static func number(_ o: [String: Any], _ f: String, _ path: String, nullable: Bool = false) throws(ModelError) -> Double? {
-        if nullable, o[f] is NSNull { return nil }
-        guard let n = o[f] as? NSNumber, n.doubleValue > 0, n.doubleValue.isFinite else {
+    /// A positive number no larger than `max` (booleans are not numbers here, whatever JSON readers do).
+    static func number(_ o: [String: StrictJSON], _ f: String, _ path: String, max: Double,
+                       nullable: Bool = false) throws(ModelError) -> Double? {
+        if nullable, o[f] == .null { return nil }
+        guard case let .number(n) = o[f], n > 0 else {
             throw .wrongType(path: path, field: f, expected: nullable ? "a positive number or null" : "a positive number")
         }
-        return n.doubleValue
+        guard n <= max else { throw .wrongType(path: path, field: f, expected: "at most \(max) (got \(n))") }
+        return n
     }
 
-    static func number(_ o: [String: Any], _ f: String, _ path: String) throws(ModelError) -> Double {
-        try number(o, f, path, nullable: false)!
+    static func number(_ o: [String: StrictJSON], _ f: String, _ path: String, max: Double) throws(ModelError) -> Double {
+        try number(o, f, path, max: max, nullable: false)!
     }
 
-    static func int(_ o: [String: Any], _ f: String, _ path: String) throws(ModelError) -> Int {
-        let x = try number(o, f, path)
-        guard x == x.rounded(), x < 1e15 else { throw .wrongType(path: path, field: f, expected: "a positive integer") }
+    static func int(_ o: [String: StrictJSON], _ f: String, _ path: String, max: Int) throws(ModelError) -> Int {
+        guard case let .number(x) = o[f], x > 0, x == x.rounded() else {
+            throw .wrongType(path: path, field: f, expected: "a positive integer")
+        }
+        guard x <= Double(max) else { throw .wrongType(path: path, field: f, expected: "at most \(max) (got \(x))") }
         return Int(x)
     }
 }

@@ -11,6 +11,8 @@ public struct ScheduleResult: Sendable {
     public var reason: String?
     /// The estimated kernel time on a hardware model, when one was asked for.
     public var timeEstimate: TimeEstimate.Breakdown?
+    /// Why no time estimate could be made, when one was asked for (the counts still stand).
+    public var timeEstimateError: String?
 
     public var feasible: Bool { counts != nil }
     public var ratio: Double? { counts.map(bound.ratio) }

@@ -13,25 +13,38 @@ public enum Units {
             factor = f
             break
         }
+        if number.hasPrefix("-") { throw .invalid("a size must be positive, got '\(text)'") }
         guard let v = Double(number), v.isFinite, !number.isEmpty,
               number.allSatisfy({ $0.isNumber || $0 == "." }) else {
             throw .invalid("'\(text)' is not a size: use bytes (4096) or a unit B, KB, MB, GB, KiB, MiB, GiB (e.g. 100KB)")
         }
         let b = v * factor
-        guard b >= 1, b == b.rounded(), b < 1e18 else {
+        guard b >= 1, b == b.rounded() else {
             throw .invalid("'\(text)' is not a positive whole number of bytes")
+        }
+        guard b <= Double(Limits.maxCapacityBytes) else {
+            throw .invalid("'\(text)' is above iosim's largest M, 1PiB = \(Limits.maxCapacityBytes) bytes")
         }
         return Int(b)
     }
 
-    /// A count such as `4096`, `4K` (4·1024) or `1M` (1024²).
-    public static func count(_ text: String, name: String) throws(SimulationError) -> Int {
+    /// A count such as `4096`, `4K` (4·1024) or `1M` (1024²), at most `limit` (default: the
+    /// longest sequence, ``Limits/maxSequence``).
+    public static func count(_ text: String, name: String, limit: Int = Limits.maxSequence) throws(SimulationError) -> Int {
         var s = text.trimmingCharacters().lowercased(), factor = 1
         if s.hasSuffix("k") { factor = 1024; s.removeLast() } else if s.hasSuffix("m") { factor = 1 << 20; s.removeLast() }
-        guard let v = Int(s), v > 0 else {
+        let digits = s.hasPrefix("+") ? s.dropFirst() : Substring(s)
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), let v = Int(s), v > 0 else {
+            // Digits too many for Int64 are still a number, just above the limit.
+            if !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), digits.contains(where: { $0 != "0" }) {
+                throw .invalid("--\(name) '\(text)' is above iosim's limit of \(limit)")
+            }
             throw .invalid("--\(name) must be a positive integer (optionally with K = 1024 or M = 1024²), got '\(text)'")
         }
-        return v * factor
+        guard let n = Limits.product(v, factor), n <= limit else {
+            throw .invalid("--\(name) '\(text)' is above iosim's limit of \(limit)")
+        }
+        return n
     }
 
     /// A list of values: `a...b` (doubling from a while ≤ b, b always included), `a,b,c`, or one value.

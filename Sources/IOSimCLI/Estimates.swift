@@ -2,15 +2,12 @@ import IOSim
 
 /// Time estimates for the CLI's results when `--hardware` is given.
 enum Estimates {
-    /// Refuses, once and clearly, a dtype the hardware model has no tensor rate for.
-    static func check(_ hw: HardwareModel, _ p: AttentionProblem) throws {
-        _ = try hw.tensorFlops(p.dtype)
-    }
-
-    static func attach(_ r: ScheduleResult, _ p: AttentionProblem, _ hw: HardwareModel?) throws -> ScheduleResult {
-        guard let hw else { return r }
+    /// The result with its time estimate, or with the reason there is none (a dtype the hardware
+    /// has no tensor rate for, say): counts are reported either way.
+    static func attach(_ r: ScheduleResult, _ p: AttentionProblem, _ hw: HardwareModel?) -> ScheduleResult {
+        guard let hw, r.feasible else { return r }
         var r = r
-        r.timeEstimate = try TimeEstimate.estimate(r, p, hw)
+        do { r.timeEstimate = try TimeEstimate.estimate(r, p, hw) } catch { r.timeEstimateError = error.description }
         return r
     }
 }

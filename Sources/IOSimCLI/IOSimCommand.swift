@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import IOSim
 
 /// The `iosim` root command: `simulate` runs when no subcommand is named.
 public struct IOSimCommand: ParsableCommand {
@@ -14,6 +15,7 @@ public struct IOSimCommand: ParsableCommand {
           iosim verify --N 300 --d 64 --M 64KiB --dtype fp16 --causal
           iosim attention --q q.npy --k k.npy --v v.npy --out o.npy --lse lse.npy --causal
         """,
+        version: Resources.version,
         subcommands: [Simulate.self, Sweep.self, Verify.self, Attention.self, FP8Error.self, Report.self],
         defaultSubcommand: Simulate.self
     )

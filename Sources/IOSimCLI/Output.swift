@@ -54,6 +54,7 @@ enum Render {
               ("bound", .object([("elements", .double(r.bound.elements)), ("regime", .string(r.bound.regime.rawValue))])),
               ("ratio", .double(r.ratio ?? .nan))]
         if let t = r.timeEstimate { f.append(("time_estimate_s", .double(t.seconds))) }
+        if let why = r.timeEstimateError { f.append(("time_estimate_error", .string(why))) }
         return .object(f + extra)
     }
 
@@ -67,7 +68,9 @@ enum Render {
             let h = c.hbm
             cells += ["\(t.br)", "\(t.bc)", "\(r.footprint ?? 0)", "\(h.reads)", "\(h.writes)", "\(h.readBytes)",
                       "\(h.writeBytes)", "\(c.sram.reads)", "\(c.sram.writes)", "\(r.bound.elements)",
-                      r.bound.regime.rawValue, "\(r.ratio!)", "", r.timeEstimate.map { "\($0.seconds)" } ?? ""]
+                      r.bound.regime.rawValue, "\(r.ratio!)",
+                      r.timeEstimateError.map { "\"no time estimate: " + $0.replacingAll("\"", "'") + "\"" } ?? "",
+                      r.timeEstimate.map { "\($0.seconds)" } ?? ""]
         } else {
             cells += Array(repeating: "", count: 9) + ["\(r.bound.elements)", r.bound.regime.rawValue, "",
                                                         "\"" + (r.reason ?? "").replacingAll("\"", "'") + "\"", ""]
@@ -133,6 +136,8 @@ enum Render {
             + (Double(capacity) / Double(p.dtype.size) >= Double(p.d * p.d) ? "N²d²/M" : "N²d/√M") + ") elements; ratio = total / bound")
         if let hardware {
             lines.append("time = estimated kernel time on \(hardware.name) (HBM + tensor + exp per CTA; fa3 overlapped; see TimeEstimate)")
+            var said = Set<String>()
+            for r in results { if let why = r.timeEstimateError, said.insert(why).inserted { lines.append("time – : " + why) } }
         }
         return lines.joined(separator: "\n")
     }

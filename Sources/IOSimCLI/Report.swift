@@ -17,24 +17,79 @@ struct Report: ParsableCommand {
 
     @Option(help: "Output folder.") var out: String = "Reports"
     @Flag(help: "A small sweep (for CI): fewer N and M points.") var small = false
-    @Option(help: "Folder of the recorded GPU measurements.") var gpu: String = "Reports/gpu"
+    @Option(help: "Folder of the recorded GPU measurements (default: Reports/gpu here, else the checkout's).")
+    var gpu: String?
 
+    /// The files the GPU notebook reads.
+    static let gpuFiles = ["traffic.csv", "speed.csv", "time_estimates.csv"]
+
+    /// Everything is made in a staging folder beside OUT and moved in only when the notebooks
+    /// succeed, so a failed run leaves OUT as it was and no partial files behind.
     func run() throws {
-        let data = out + "/data"
-        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        try ReportSweeps.write(to: data, small: small)
-        let notebooks = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Notebooks").path
-        let runner = FileManager.default.fileExists(atPath: "Notebooks/run_notebooks.py")
-            ? "Notebooks/run_notebooks.py" : notebooks + "/run_notebooks.py"
+        let gpu = try gpuFolder()
+        guard let runner = Resources.locate("Notebooks/run_notebooks.py") else {
+            throw UsageError("cannot find Notebooks/run_notebooks.py beside the iosim executable or its checkout")
+        }
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: out, isDirectory: &isDir), !isDir.boolValue {
+            throw UsageError("--out \(out) is a file, not a folder")
+        }
+        do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
+            throw UsageError("cannot create the folder \(out): \(Self.reason(error))")
+        }
+        let stage = out + "/.iosim-report-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: stage) }
+        do { try FileManager.default.createDirectory(atPath: stage + "/data", withIntermediateDirectories: true) } catch {
+            throw UsageError("cannot write in \(out): \(Self.reason(error))")
+        }
+        try ReportSweeps.write(to: stage + "/data", small: small)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", runner, "--data", data, "--gpu", gpu, "--out", out]
-        do { try p.run() } catch { throw UsageError("cannot start python3: \(error)") }
+        p.arguments = ["python3", runner, "--data", stage + "/data", "--gpu", gpu, "--out", stage]
+        do { try p.run() } catch { throw UsageError("cannot start python3: \(Self.reason(error))") }
         p.waitUntilExit()
         guard p.terminationStatus == 0 else {
-            throw UsageError("the notebooks failed (exit \(p.terminationStatus)); see the output above")
+            throw UsageError("the notebooks failed (exit \(p.terminationStatus)); their error is printed above, and \(out) is unchanged")
         }
+        try Self.moveIn(["data", "figures", "REPORT.md"], from: stage, to: out)
+    }
+
+    /// `--gpu`, or Reports/gpu here, or the checkout's; it must hold the files the notebook reads.
+    func gpuFolder() throws -> String {
+        let folder = gpu ?? (FileManager.default.fileExists(atPath: "Reports/gpu") ? "Reports/gpu" : Resources.locate("Reports/gpu"))
+        guard let folder else { throw UsageError("no Reports/gpu folder here or beside the iosim executable; name one with --gpu") }
+        for f in Self.gpuFiles where !FileManager.default.fileExists(atPath: folder + "/" + f) {
+            throw UsageError("--gpu \(folder) has no \(f) (it needs \(Self.gpuFiles.joined(separator: ", ")))")
+        }
+        return folder
+    }
+
+    /// Replaces each named entry of `dest` with the staged one (the old one is removed only after
+    /// the new one is in place).
+    static func moveIn(_ names: [String], from stage: String, to dest: String) throws {
+        let fm = FileManager.default
+        for name in names {
+            let (src, dst, old) = (stage + "/" + name, dest + "/" + name, stage + "/old-" + name)
+            if fm.fileExists(atPath: dst) {
+                guard Foundation.rename(dst, old) == 0 else {
+                    throw UsageError("cannot replace \(dst): \(String(cString: strerror(errno)))")
+                }
+            }
+            guard Foundation.rename(src, dst) == 0 else {
+                let why = String(cString: strerror(errno))
+                _ = Foundation.rename(old, dst)
+                throw UsageError("cannot move the new \(name) into \(dest): \(why)")
+            }
+        }
+    }
+
+    /// A Foundation error's reason without the NSCocoaErrorDomain dump.
+    static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(posix.code)))
+        }
+        return ns.localizedFailureReason ?? ns.localizedDescription
     }
 }
 
@@ -71,7 +126,9 @@ enum ReportSweeps {
     /// Writes a file whole or not at all (temporary file, then rename).
     static func save(_ lines: [String], _ path: String) throws {
         let tmp = path + ".tmp"
-        try (lines.joined(separator: "\n") + "\n").write(toFile: tmp, atomically: false, encoding: .utf8)
-        guard Foundation.rename(tmp, path) == 0 else { throw UsageError("cannot write \(path)") }
+        do { try (lines.joined(separator: "\n") + "\n").write(toFile: tmp, atomically: false, encoding: .utf8) } catch {
+            throw UsageError("cannot write \(path): \(Report.reason(error))")
+        }
+        guard Foundation.rename(tmp, path) == 0 else { throw UsageError("cannot write \(path): \(String(cString: strerror(errno)))") }
     }
 }

@@ -26,9 +26,10 @@ struct Simulate: ParsableCommand {
         let request = try options.tileRequest()
         guard ["table", "json", "csv"].contains(format) else { throw UsageError("unknown --format '\(format)'; use table, json or csv") }
         guard ["count", "data"].contains(mode) else { throw UsageError("unknown --mode '\(mode)'; use count or data") }
+        // Data mode's memory refusal comes before any counting.
+        if mode == "data" { for kind in kinds { try DataMode.checkMemory(kind, p) } }
         let hardware = try options.hardwareModel()
-        try hardware.map { hw in try Estimates.check(hw, p) }
-        var results = try kinds.map { try Estimates.attach(Simulator.simulate($0, p, capacity: capacity, tiles: request), p, hardware) }
+        var results = try kinds.map { Estimates.attach(Simulator.simulate($0, p, capacity: capacity, tiles: request), p, hardware) }
         var extras = [[(String, JSON)]](repeating: [], count: results.count)
         if mode == "data" {
             for (i, r) in results.enumerated() where r.feasible {

@@ -19,7 +19,6 @@ struct Sweep: ParsableCommand {
         let kinds = try options.schedules()
         let request = try options.tileRequest()
         let hardware = try options.hardwareModel()
-        try hardware.map { hw in try Estimates.check(hw, try options.problem(n: ns[0])) }
         _ = try options.problem(n: ns[0])
         let total = ns.count * ms.count
         let start = Date()
@@ -29,7 +28,7 @@ struct Sweep: ParsableCommand {
             let p = try options.problem(n: n)
             for m in ms {
                 for kind in kinds {
-                    let r = try Estimates.attach(Simulator.simulate(kind, p, capacity: m, tiles: request), p, hardware)
+                    let r = Estimates.attach(Simulator.simulate(kind, p, capacity: m, tiles: request), p, hardware)
                     if format == "csv" { print(Render.csvRow(r, p, capacity: m)) }
                     else { rows.append(.object([("problem", Render.problem(p, capacity: m)), ("result", Render.result(r))])) }
                 }
