@@ -7,6 +7,8 @@ public struct CountingMachine: TileMachine {
     public let problem: AttentionProblem
     public let capacity: Int
     public private(set) var counts = TrafficCounts()
+    /// Load operations actually executed (replayed iterations excluded): what a run costs.
+    public private(set) var executedLoads = 0
     private var resident = 0
     private var residentMask: UInt16 = 0
     /// Buffers filled from HBM: they live in shared memory. Allocated buffers (S/P blocks,
@@ -91,6 +93,7 @@ public struct CountingMachine: TileMachine {
                               into buffer: Buffer) throws(SimulationError) {
         // An fp8 Q, K or V tile brings its fp32 scale along (DESIGN §6).
         let scaled = problem.dtype == .fp8 && format == .input ? 1 : 0
+        executedLoads += 1
         try alloc(buffer, rows: rows.count, cols: cols.count, format: format, scales: scaled)
         sharedMask |= buffer.bit
         let n = rows.count * cols.count, b = n * format.bytes(problem.dtype)

@@ -1,0 +1,212 @@
+import Foundation
+@testable import IOSim
+import Testing
+
+/// Issue 12's simulator-side findings, one test per item.
+@Suite struct SimulatorLimits {
+    @Test(arguments: [
+        AttentionProblem(n: Limits.maxSequence + 1),
+        AttentionProblem(n: 4096, d: Limits.maxHeadDim + 1),
+        AttentionProblem(n: 4096, batch: Limits.maxBatchOrHeads + 1),
+        AttentionProblem(n: 1 << 20, batch: 1_000_000, heads: 1_000_000),
+    ])
+    func problemsBeyondTheLimitsAreRefusedWithOneLine(p: AttentionProblem) {
+        #expect(throws: SimulationError.self) { try p.validate() }
+        do { try p.validate() } catch { #expect(!error.description.contains("\n") && error.description.count > 20) }
+    }
+
+    @Test func countsThatLeaveInt64AreReportedNotTrapped() throws {
+        // fa2's SRAM-side bytes at N = 1M over 10⁶ heads pass 2⁶³; the standard schedule's N² terms too.
+        let p = AttentionProblem(n: 1 << 20, batch: 1000, heads: 1000)
+        try p.validate()
+        for kind in ScheduleKind.allCases {
+            let r = Simulator.simulate(kind, p, capacity: 100_000)
+            #expect(!r.feasible && r.reason!.contains("2^63"), "\(kind)")
+        }
+        #expect(ClosedForm.traffic(.standard, p, Tiles(br: 64, bc: 64), capacity: 100_000) == nil)
+    }
+
+    @Test func identicalInstancesCostOneInstance() throws {
+        let one = AttentionProblem(n: 1000, d: 64)
+        let many = AttentionProblem(n: 1000, d: 64, batch: 30, heads: 40, kvHeads: 8)
+        for kind in ScheduleKind.allCases {
+            let tiles = try TileChoice.choose(kind.implementation!, one, capacity: 100_000, TileRequest())
+            var a = CountingMachine(problem: one, capacity: 100_000)
+            var b = CountingMachine(problem: many, capacity: 100_000)
+            var c = CountingMachine(problem: many, capacity: 100_000, replays: false)
+            try Simulator.run(kind.implementation!, on: &a, tiles: tiles)
+            try Simulator.run(kind.implementation!, on: &b, tiles: tiles)
+            try Simulator.run(kind.implementation!, on: &c, tiles: tiles)
+            #expect(b.executedLoads == a.executedLoads, "\(kind)")
+            #expect(b.counts == c.counts, "\(kind)")
+            #expect(b.counts.byTensor == (a.counts * 1200).byTensor && b.counts.sram == a.counts.sram * 1200, "\(kind)")
+        }
+    }
+
+    @Test(arguments: [(1, DType.fp16), (7, .fp64), (255, .fp16)])
+    func paperRuleGivingZeroTilesIsInfeasible(m: Int, dtype: DType) {
+        let p = AttentionProblem(n: 4096, dtype: dtype)
+        for kind in [ScheduleKind.fa1, .fa2] {
+            let r = Simulator.simulate(kind, p, capacity: m, tiles: TileRequest(policy: .paper))
+            #expect(!r.feasible && r.reason!.contains("paper"), "\(kind): \(r.reason ?? "")")
+        }
+    }
+}
+
+@Suite struct SizeParsing {
+    @Test(arguments: ["-100KB", "9223372036854775807", "1e300", "2PiB", "0.5", "1.5B", "KB", "", "nan", "inf", "1,0KB"])
+    func badSizesSayWhy(text: String) {
+        #expect(throws: SimulationError.self) { try Units.bytes(text) }
+    }
+
+    @Test func largestSizeIsAcceptedAndOneMoreIsNot() throws {
+        #expect(try Units.bytes("1048576GiB") == Limits.maxCapacityBytes)
+        #expect(throws: SimulationError.self) { try Units.bytes("\(Limits.maxCapacityBytes + 1)") }
+    }
+
+    @Test(arguments: ["9223372036854775807", "9007199254740993K", "16385K", "-1", "0", "1.5K", "٣"])
+    func countsAboveTheLimitOrMalformedAreRefused(text: String) {
+        #expect(throws: SimulationError.self) { try Units.count(text, name: "N") }
+    }
+
+    @Test func rangesStopAtTheLimit() throws {
+        #expect(throws: SimulationError.self) {
+            try Units.range("1...9223372036854775807", { (s: String) throws(SimulationError) in try Units.count(s, name: "N") },
+                            double: { $0 * 2 }, less: <)
+        }
+        #expect(try Units.range("1...16M", { (s: String) throws(SimulationError) in try Units.count(s, name: "N") },
+                                double: { $0 * 2 }, less: <).count == 25)
+    }
+}
+
+@Suite struct ModelFileValidation {
+    static func h100(_ edit: (String) -> String) -> Data {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try! String(contentsOf: root.appendingPathComponent("Models/hardware/h100-sxm.json"), encoding: .utf8)
+        return Data(edit(text).utf8)
+    }
+
+    static func replacing(_ field: String, with value: String) -> (String) -> String {
+        { text in
+            // The first occurrence only: the sources object names the fields again.
+            guard let r = text.range(of: #""\#(field)"\s*:\s*[^,}\n]+"#, options: .regularExpression) else { return text }
+            return text.replacingCharacters(in: r, with: "\"\(field)\": \(value)")
+        }
+    }
+
+    @Test func unchangedFileParses() throws {
+        #expect(try HardwareModel(json: Self.h100 { $0 }, path: "h100").sms == 132)
+    }
+
+    @Test(arguments: [("sms", "true"), ("sms", "999999999999999"), ("sms", "1e8"), ("clock_hz", "1e300"),
+                      ("l2_bytes", "false"), ("sms", "132.5"), ("sms", "-1")])
+    func outOfRangeOrBooleanFieldsAreRefusedNamingTheField(field: String, value: String) {
+        do {
+            _ = try HardwareModel(json: Self.h100(Self.replacing(field, with: value)), path: "h100.json")
+            Issue.record("accepted \(field) = \(value)")
+        } catch {
+            #expect(error.description.contains("'\(field)'"), "\(error)")
+        }
+    }
+
+    @Test func malformedJSONSaysWhere() {
+        do {
+            _ = try HardwareModel(json: Data("{\n  \"name\": \"x\",\n  \"sms\": tru\n}".utf8), path: "hw.json")
+            Issue.record("accepted")
+        } catch {
+            #expect(error.description.contains("line 3"), "\(error)")
+        }
+    }
+
+    @Test func duplicateKeysAreRefused() {
+        #expect(throws: StrictJSON.SyntaxError.self) { try StrictJSON.parse(Array(#"{"sms": 1, "sms": 2}"#.utf8)) }
+    }
+
+    @Test func workloadHeadDimensionAboveTheLimitIsRefused() {
+        let json = #"{"name": "x", "heads": 8, "kv_heads": 8, "d": 1e14, "sources": {}}"#
+        #expect(throws: ModelError.self) { try WorkloadModel(json: Data(json.utf8), path: "w.json") }
+    }
+
+    @Test func missingTensorRateIsReportedPerScheduleWithCounts() throws {
+        let hw = try HardwareModel(json: Self.h100 { $0 }, path: "h100")
+        #expect(throws: ModelError.self) { try hw.tensorFlops(.fp32) }
+        do { _ = try hw.tensorFlops(.fp32) } catch { #expect(error.description.contains("gives fp16, bf16")) }
+    }
+}
+
+@Suite struct OptimalTileSearch {
+    /// Every pair of the documented space (DESIGN §4, TilePolicy.optimal), ranked as `optimal` ranks.
+    static func bruteForce(_ kind: ScheduleKind, _ p: AttentionProblem, _ m: Int) -> Tiles? {
+        let s = kind.implementation!, r = TileRequest(policy: .optimal)
+        let fine = 4 * p.d * p.d * p.dtype.size
+        var pairs: [(Int, Int)] = []
+        func grid(_ cap: Int, fineSides: Bool) {
+            let brs = fineSides ? Array(1...p.n) : TileChoice.gridSides(upTo: (p.n + 15) / 16 * 16, rows: p.n)
+            let bcs = fineSides ? Array(1...p.nk) : TileChoice.gridSides(upTo: (p.nk + 15) / 16 * 16, rows: p.nk)
+            for br in brs { for bc in bcs where s.footprint(r.tiles(br, bc), p, capacity: cap) <= cap { pairs.append((br, bc)) } }
+        }
+        if m < fine { grid(m, fineSides: true) } else {
+            grid(m, fineSides: false)
+            // plus the best integer pair at 4d² (which fits at m too)
+            var best: (Int, Int)?
+            var fineRank: (Int, Int, Int)?
+            for br in 1...p.n { for bc in 1...p.nk where s.footprint(r.tiles(br, bc), p, capacity: fine - 1) <= fine - 1 {
+                let k = TileChoice.rank(s, p, r.tiles(br, bc), fine - 1)!
+                if fineRank == nil || k < fineRank! { (fineRank, best) = (k, (br, bc)) }
+            } }
+            if let best { pairs.append(best) }
+        }
+        return pairs.map { r.tiles($0.0, $0.1) }.min { TileChoice.rank(s, p, $0, m)! < TileChoice.rank(s, p, $1, m)! }?.clamped(to: p)
+    }
+
+    @Test(arguments: [(300, 8, 2000, false), (300, 8, 2000, true), (200, 16, 30_000, true), (90, 16, 9000, false)])
+    func noTileOfTheDocumentedSpaceBeatsTheAnswer(n: Int, d: Int, m: Int, causal: Bool) throws {
+        let p = AttentionProblem(n: n, d: d, causal: causal)
+        for kind in ScheduleKind.allCases {
+            let got = try TileChoice.choose(kind.implementation!, p, capacity: m, TileRequest(policy: .optimal))
+            let want = try #require(Self.bruteForce(kind, p, m))
+            let s = kind.implementation!
+            #expect(TileChoice.rank(s, p, got, m)! <= TileChoice.rank(s, p, want, m)!, "\(kind): \(got) vs \(want)")
+        }
+    }
+
+    @Test func gridSidesKeepTheLargestSideOfEachTileCount() {
+        let sides = TileChoice.gridSides(upTo: 4096, rows: 4096)
+        #expect(sides.prefix(128) == ArraySlice(stride(from: 16, through: 2048, by: 16)))
+        #expect(sides.suffix(2) == [4080, 4096])
+    }
+
+    @Test(arguments: [(1000, 1000), (1000, 333), (333, 1000), (4097, 4097), (7, 1), (1, 7)])
+    func causalLiveSumsEqualEnumeration(n: Int, nk: Int) {
+        let p = AttentionProblem(n: n, nk: nk, causal: true)
+        for t in [Tiles(br: 16, bc: 16), Tiles(br: 48, bc: 80), Tiles(br: 128, bc: 32), Tiles(br: 7, bc: 3)] {
+            var pairs = 0, kvRows = 0, entries = 0, qRows = 0
+            for i in 0..<t.tr(p) {
+                let rows = t.rows(i, p)
+                let live = (0..<t.tc(p)).filter { t.cols($0, p).lowerBound <= rows.upperBound - 1 }
+                pairs += live.count
+                let covered = live.last.map { t.cols($0, p).upperBound } ?? 0
+                kvRows += covered; entries += rows.count * covered; qRows += rows.count * live.count
+            }
+            let s = LiveSums(t, p)
+            let got = [s.pairs, s.kvRows, s.entries, s.qRowsByPair], want = [pairs, kvRows, entries, qRows]
+            #expect(got == want, "\(t)")
+            let liveColumns = (0..<t.tc(p)).filter { t.cols($0, p).lowerBound <= n - 1 }
+            let c = LiveSums.Columns(t, p)
+            #expect(c.count == liveColumns.count, "\(t)")
+            var qRowsOfLiveColumns = 0
+            for j in liveColumns {
+                for i in 0..<t.tr(p) where t.rows(i, p).upperBound - 1 >= t.cols(j, p).lowerBound {
+                    qRowsOfLiveColumns += t.rows(i, p).count
+                }
+            }
+            #expect(c.qRows == qRowsOfLiveColumns, "\(t)")
+        }
+    }
+
+    @Test func floorSumEqualsTheLoop() {
+        for n in [0, 1, 5, 100] { for m in [1, 3, 16, 97] { for a in [0, 1, 16, 100] { for b in [0, 15, 200] {
+            #expect(floorSum(n, m, a, b) == (0..<n).map { (a * $0 + b) / m }.reduce(0, +))
+        } } } }
+    }
+}
