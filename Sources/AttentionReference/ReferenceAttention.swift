@@ -24,6 +24,9 @@ public struct AttentionResult<T: Sendable>: Sendable {
 /// Numerics: a max-subtracted softmax in `T`; O is accumulated unnormalised and divided by the row
 /// sum once. A fully masked row gives O = 0 and LSE = −∞. NaN in a row's scores makes that row's O
 /// and LSE NaN; +∞ scores give NaN too (∞ − ∞); ±∞ or NaN in V propagate through the GEMM.
+/// With `scale == 0` a GEMM with alpha 0 does not read Q or K (BLAS semantics), so scores are then
+/// set as IEEE arithmetic gives 0·(q·k): NaN where the Q row or K row holds a NaN or ±∞, exactly 0
+/// elsewhere. For any other scale nothing changes (the GEMMs read their inputs).
 public enum ReferenceAttention {
     /// Rows of Q per GEMM call. OpenBLAS's result for an element depends on how the rows are split
     /// into calls (kernel edge cases, thread partitions), so calls always cover the same
@@ -69,6 +72,10 @@ public enum ReferenceAttention {
             for h in 0..<shape.heads {
                 let bh = b * shape.heads + h
                 let kvh = b * shape.kvHeads + h / shape.groupSize
+                // Only with scale 0: which K rows hold a NaN or ±∞ (see the type's documentation).
+                let kNonFinite: [Bool] = scale != 0 ? [] : (0..<nk).map { j in
+                    (0..<d).contains { !k[(kvh * nk + j) * d + $0].isFinite }
+                }
                 for r0 in stride(from: 0, to: nq, by: rows) {
                     let c = min(rows, nq - r0)
                     let blocks = stride(from: r0, to: r0 + c, by: gemmRows).map { $0..<min($0 + gemmRows, r0 + c) }
@@ -80,6 +87,17 @@ public enum ReferenceAttention {
                                        a: qp.baseAddress! + (bh * nq + block.lowerBound) * d, lda: d,
                                        b: kp.baseAddress! + kvh * nk * d, ldb: d,
                                        beta: 0, c: sp.baseAddress! + (block.lowerBound - r0) * nk, ldc: nk)
+                            }
+                            if scale == 0 {
+                                // alpha 0 left S exactly 0 without reading Q or K; 0·NaN and 0·∞ are NaN.
+                                for (block, hi) in zip(blocks, his) where hi > 0 {
+                                    for r in block {
+                                        let qrow = qp.baseAddress! + (bh * nq + r) * d
+                                        let qNonFinite = (0..<d).contains { !qrow[$0].isFinite }
+                                        let srow = sp.baseAddress! + (r - r0) * nk
+                                        for j in 0..<hi where qNonFinite || kNonFinite[j] { srow[j] = .nan }
+                                    }
+                                }
                             }
                         }
                     } }

@@ -10,8 +10,18 @@ struct Attention: ParsableCommand {
         Inputs are NumPy .npy files (float64 or float32, little-endian, C order) of shape [N, d] or
         [batch, heads, N, d]; K and V may have fewer heads than Q (GQA/MQA) and their own length.
         Outputs are float64: O [.., Nq, dv] and, with --lse, the log-sum-exp of each row [.., Nq].
-        Outputs are written to temporary files and renamed, so a failed run leaves none.
-        NaN or Inf in the inputs propagate to the rows they touch.
+        NaN or Inf in the inputs propagate to the rows they touch (also with --scale 0). --scale may
+        be negative or zero (--scale -1 and --scale=-1 both work).
+
+        Outputs are all-or-none: every destination is checked before any work (a folder, block
+        device or socket is refused; so are two outputs that are the same file, and an output that
+        is one of the inputs --q/--k/--v, however spelled: ./q.npy, a symbolic link, a hard link);
+        each output is then written to a uniquely named temporary file in its destination's folder,
+        flushed, and all are renamed over their destinations only when every one was written.
+        A symbolic link is followed: its target is replaced and the link stays a link (as cp and
+        shell redirection do). A character device or FIFO (/dev/null, /dev/stdout, a named pipe) is
+        written through, never replaced; a write error there (/dev/full) fails the run before any
+        rename, but what a device already received cannot be taken back.
         """
     )
 
@@ -23,11 +33,12 @@ struct Attention: ParsableCommand {
     @Flag(help: "Causal mask (top-left aligned as PyTorch's is_causal; see --alignment).") var causal = false
     @Option(help: "Causal diagonal when Nq ≠ Nk: top-left or bottom-right (FlashAttention-2).")
     var alignment: String = "top-left"
-    @Option(help: "Score scale (default 1/√d).") var scale: Double?
+    /// `.unconditional` so that a negative scale (`--scale -1`) is read as the value, not as a flag.
+    @Option(parsing: .unconditional, help: "Score scale (default 1/√d; may be negative or 0).") var scale: Double?
 
+    /// Checks the options and every destination (see the discussion) before reading or computing
+    /// anything, then writes all outputs or none.
     func run() throws {
-        let (qa, ka, va) = (try AtomicFiles.readNpy(q), try AtomicFiles.readNpy(k), try AtomicFiles.readNpy(v))
-        let shape = try Self.shape(q: qa, k: ka, v: va)
         let align: CausalAlignment
         switch alignment.lowercased() {
         case "top-left": align = .topLeft
@@ -35,6 +46,11 @@ struct Attention: ParsableCommand {
         default: throw UsageError("--alignment must be top-left or bottom-right, got '\(alignment)'")
         }
         if let scale, !scale.isFinite { throw UsageError("--scale must be finite, got \(scale)") }
+        var outputs = [(flag: "--out", path: out)]
+        if let lse { outputs.append((flag: "--lse", path: lse)) }
+        try AtomicFiles.checkDestinations(outputs, inputs: [("--q", q), ("--k", k), ("--v", v)])
+        let (qa, ka, va) = (try AtomicFiles.readNpy(q), try AtomicFiles.readNpy(k), try AtomicFiles.readNpy(v))
+        let shape = try Self.shape(q: qa, k: ka, v: va)
         let result = try ReferenceAttention.forward(
             q: qa.data, k: ka.data, v: va.data, shape: shape, mask: causal ? .causal(align) : .none, scale: scale)
         let lead = Array(qa.shape.dropLast(2))
