@@ -21,6 +21,12 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
     private let scale: A
     /// Running max and sum of standard attention's streamed softmax row (registers).
     private var rowMax = -A.infinity, rowSum: A = 0
+    /// Called now and then with the fraction of the expected HBM reads done (a data-mode run can
+    /// take minutes; the CLI turns this into a progress line).
+    public var progress: ((Double) -> Void)?
+    /// The HBM reads the run will make (its closed form), for `progress`.
+    public var expectedReads = 0
+    private var loadsSinceReport = 0
 
     /// `q`, `k`, `v` in the layouts of ``AttentionShape`` (values already in the problem dtype).
     public init(problem: AttentionProblem, capacity: Int, q: [Double], k: [Double], v: [Double], scale: Double? = nil) {
@@ -60,6 +66,11 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
     public mutating func load(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
                               into b: Buffer) throws(SimulationError) {
         try counter.load(t, instance: instance, rows: rows, cols: cols, format: format, into: b)
+        loadsSinceReport += 1
+        if loadsSinceReport >= 512, let progress, expectedReads > 0 {
+            loadsSinceReport = 0
+            progress(min(1, Double(counter.counts.hbm.reads) / Double(expectedReads)))
+        }
         let (n, w, _) = layout(t)
         guard let src = hbm[t] else { throw .scheduleBug("\(t) is read before anything wrote it") }
         var dst = [A](repeating: 0, count: rows.count * cols.count)

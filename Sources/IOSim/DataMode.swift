@@ -43,17 +43,23 @@ public enum DataMode {
 
     /// `q`, `k`, `v` must already be in the problem dtype (for fp8: from ``fp8Inputs``).
     public static func run(_ kind: ScheduleKind, _ p: AttentionProblem, capacity: Int, tiles: Tiles,
-                           q: [Double], k: [Double], v: [Double], scale: Double? = nil) throws(SimulationError) -> Outcome {
+                           q: [Double], k: [Double], v: [Double], scale: Double? = nil,
+                           progress: ((Double) -> Void)? = nil) throws(SimulationError) -> Outcome {
         guard let schedule = kind.implementation else { throw .invalid("\(kind.rawValue) is not implemented yet") }
         try checkMemory(kind, p)
         let tiles = tiles.clamped(to: p)
+        let expected = ClosedForm.traffic(kind, p, tiles, capacity: capacity)?.hbm.reads ?? 0
         if p.dtype == .fp64 {
             var m = DataMachine<Double>(problem: p, capacity: capacity, q: q, k: k, v: v, scale: scale)
+            (m.progress, m.expectedReads) = (progress, expected)
             try Simulator.run(schedule, on: &m, tiles: tiles)
+            progress?(1)
             return outcome(kind, m.hbm, m.counts)
         }
         var m = DataMachine<Float>(problem: p, capacity: capacity, q: q, k: k, v: v, scale: scale)
+        (m.progress, m.expectedReads) = (progress, expected)
         try Simulator.run(schedule, on: &m, tiles: tiles)
+        progress?(1)
         return outcome(kind, m.hbm, m.counts)
     }
 

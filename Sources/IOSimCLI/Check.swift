@@ -36,10 +36,12 @@ enum Check {
         if p.dtype == .fp8 {
             // fp8 tiles carry their scales (DESIGN §6): block quantization at the schedule's tiles.
             (q, k, v) = DataMode.fp8Inputs(p, tiles: tiles, q: q, k: k, v: v, scaling: .perBlock)
-            let out = try DataMode.run(r.kind, p, capacity: capacity, tiles: tiles, q: q, k: k, v: v)
+            let out = try DataMode.run(r.kind, p, capacity: capacity, tiles: tiles, q: q, k: k, v: v,
+                                       progress: Progress.timed(r.kind.rawValue))
             return (out, q, k, v)
         }
-        let out = try DataMode.run(r.kind, p, capacity: capacity, tiles: tiles, q: prec.round(q), k: prec.round(k), v: prec.round(v))
+        let out = try DataMode.run(r.kind, p, capacity: capacity, tiles: tiles, q: prec.round(q), k: prec.round(k), v: prec.round(v),
+                                   progress: Progress.timed(r.kind.rawValue))
         return (out, q, k, v)
     }
 

@@ -50,4 +50,21 @@ enum Progress {
     }
 
     static func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
+
+    /// A progress callback for a data-mode run: silent for its first two seconds, then a line on
+    /// stderr rewritten at most every half second; the line ends when the run reaches 100%.
+    static func timed(_ label: String) -> (Double) -> Void {
+        let start = Date()
+        nonisolated(unsafe) var last = start, shown = false
+        return { fraction in
+            let now = Date()
+            if fraction >= 1 {
+                if shown { FileHandle.standardError.write(Data("\r\(label): 100% of its HBM reads\n".utf8)) }
+                return
+            }
+            guard now.timeIntervalSince(start) > 2, now.timeIntervalSince(last) > 0.5 else { return }
+            (last, shown) = (now, true)
+            FileHandle.standardError.write(Data("\r\(label): \(Int(fraction * 100))% of its HBM reads".utf8))
+        }
+    }
 }
