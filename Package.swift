@@ -47,7 +47,7 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
-        .testTarget(name: "NpyIOTests", dependencies: ["NpyIO"]),
+        .testTarget(name: "NpyIOTests", dependencies: ["NpyIO"], exclude: ["Corpus"]),
         .testTarget(
             name: "IOSimTests",
             dependencies: [
@@ -55,7 +55,9 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
-        .testTarget(name: "IOSimCLITests", dependencies: ["IOSimCLI", "NpyIO", "AttentionReference", "IOSim"]),
+        .testTarget(
+            name: "IOSimCLITests", dependencies: ["IOSimCLI", "NpyIO", "AttentionReference", "IOSim"], exclude: ["Snapshots"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -12,14 +12,33 @@ public struct NpyArray: Equatable, Sendable {
     public var data: [Double]
     public var dtype: DType
 
+    /// An array of `shape` holding `data` in C order. The shape's element count must equal
+    /// `data.count`, and its size in bytes must fit in an Int.
     public init(shape: [Int], data: [Double], dtype: DType = .float64) {
-        precondition(shape.reduce(1, *) == data.count, "shape \(shape) does not match \(data.count) values")
+        // Checked, so that a shape whose product overflows fails this message instead of trapping.
+        precondition(Self.sizes(of: shape, itemSize: dtype.byteSize)?.count == data.count,
+                     "shape \(shape) does not match \(data.count) values")
         self.shape = shape
         self.data = data
         self.dtype = dtype
     }
 
     public var count: Int { data.count }
+
+    /// The element count of `shape` and its size in bytes, or nil when a dimension is negative
+    /// or the size overflows Int. As in NumPy, the zero dimensions of an empty array are left
+    /// out of the overflow check but the others are not: NumPy refuses `(0, 2**62)` for
+    /// float64, and so does this.
+    static func sizes(of shape: [Int], itemSize: Int) -> (count: Int, bytes: Int)? {
+        var bytes = itemSize
+        for n in shape where n != 0 {
+            guard n > 0 else { return nil }
+            let (product, overflow) = bytes.multipliedReportingOverflow(by: n)
+            if overflow { return nil }
+            bytes = product
+        }
+        return shape.contains(0) ? (0, 0) : (bytes / itemSize, bytes)
+    }
 }
 
 /// Why a `.npy` file could not be read or written.
@@ -42,7 +61,7 @@ public enum NpyError: Error, Equatable, CustomStringConvertible {
         case let .badHeader(why): return "malformed .npy header: \(why)"
         case let .unsupportedDType(descr):
             if descr.hasPrefix(">") { return "dtype '\(descr)' is big-endian; save it little-endian ('<f8' or '<f4')" }
-            return "dtype '\(descr)' is not supported; use float64 ('<f8') or float32 ('<f4')"
+            return "dtype '\(descr)' is not a NumPy descr this reader takes; save arrays with np.save so the header says '<f8' (float64) or '<f4' (float32)"
         case .fortranOrder: return "the array is in Fortran order; save it in C order (np.ascontiguousarray)"
         case let .io(path, reason): return "\(path): \(reason)"
         }

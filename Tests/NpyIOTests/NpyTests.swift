@@ -59,6 +59,132 @@ import Testing
         #expect(NpyError.unsupportedDType(">f8").description.contains("big-endian"))
     }
 
+    /// A v1 file whose header text is exactly `header` (no padding added), then `data`.
+    static func file(header: String, version: UInt8 = 1, data: [UInt8] = []) -> [UInt8] {
+        let text = Array(header.utf8)
+        let width = version == 1 ? 2 : 4
+        return [0x93] + Array("NUMPY".utf8) + [version, 0] + (0..<width).map { UInt8((text.count >> (8 * $0)) & 0xff) } + text + data
+    }
+
+    static func badHeader(_ bytes: [UInt8]) -> String? {
+        do { _ = try Npy.decode(bytes); return nil } catch {
+            guard case .badHeader(let why) = error else { return "not badHeader: \(error)" }
+            return why
+        }
+    }
+
+    @Test(arguments: ["(4294967296, 4294967296)", "(2305843009213693952, 1)", "(9223372036854775807,)",
+                      "(1152921504606846976, 8)", "(0, 4611686018427387904)", "(0, 4294967296, 4294967296)"])
+    func shapeWhoseByteSizeOverflowsIsRejectedNotTrapped(shape: String) throws {
+        let why = try #require(Self.badHeader(Self.numpyFile(shape: shape)))
+        #expect(why.contains("would take more than 9223372036854775807 bytes"), "\(why)")
+    }
+
+    @Test func shapeEntryBeyondIntIsRejected() throws {
+        let why = try #require(Self.badHeader(Self.numpyFile(shape: "(99999999999999999999,)")))
+        #expect(why.contains("larger than"))
+    }
+
+    /// NumPy reads (0, 2**59) of float64 as an empty array (its byte size, leaving out the zero,
+    /// fits), so this reader does too.
+    @Test func emptyShapeWithLargeDimensionsIsAccepted() throws {
+        let a = try Npy.decode(Self.numpyFile(shape: "(0, 576460752303423488)", values: []))
+        #expect(a.shape == [0, 576_460_752_303_423_488] && a.count == 0)
+    }
+
+    @Test func headerLengthFieldBeyondTheFileIsTruncationNotATrap() {
+        let bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [2, 0, 0xff, 0xff, 0xff, 0xff] + Array("{}\n".utf8)
+        #expect(throws: NpyError.truncated(expectedBytes: 12 + 0xffff_ffff, actualBytes: bytes.count)) { try Npy.decode(bytes) }
+    }
+
+    @Test func moreThan64DimensionsAreRejected() throws {
+        let ones = { (n: Int) in "(" + String(repeating: "1, ", count: n) + ")" }
+        #expect(try Npy.decode(Self.numpyFile(shape: ones(64), values: [7])).shape.count == 64)
+        #expect(try #require(Self.badHeader(Self.numpyFile(shape: ones(65), values: [7]))).contains("at most 64"))
+    }
+
+    @Test(arguments: [
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (7,), 'shape': (6,), }\n",
+        "{'descr': '<f8', 'descr': '<f4', 'fortran_order': False, 'shape': (6,), }\n",
+        "{'descr': '<f8', 'fortran_order': False, \"shape\": (6,), 'shape': (6,)}\n",
+    ])
+    func duplicateKeysAreRejected(header: String) throws {
+        let why = try #require(Self.badHeader(Self.file(header: header, data: Array(repeating: 0, count: 48))))
+        #expect(why.contains("appears twice"))
+    }
+
+    @Test func duplicateShapeKeyIsRejected() throws {
+        let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), 'shape': (6,), }\n"
+        #expect(Self.badHeader(Self.file(header: header, data: Array(repeating: 0, count: 48))) != nil)
+    }
+
+    @Test(arguments: [
+        ("{'descr': '<f8', 'fortran_order': False, 'shape': (6,), 'extra': 1}\n", "unknown key 'extra'"),
+        ("{'descr': '<f8', 'shape': (6,)}\n", "no 'fortran_order' key"),
+        ("{'fortran_order': False, 'shape': (6,)}\n", "no 'descr' key"),
+        ("{'descr': '<f8', 'fortran_order': False}\n", "no 'shape' key"),
+        ("{'descr': '<f8', 'fortran_order': 0, 'shape': (6,)}\n", "expected a string, True, False or a tuple"),
+        ("{'descr': '<f8', 'fortran_order': '<f8', 'shape': (6,)}\n", "'fortran_order' is not True or False"),
+        ("{'descr': '<f8', 'fortran_order': False, 'shape': False}\n", "'shape' is not a tuple"),
+    ])
+    func unknownMissingOrMistypedKeysAreRejected(header: String, message: String) throws {
+        let why = try #require(Self.badHeader(Self.file(header: header, data: Array(repeating: 0, count: 48))))
+        #expect(why.contains(message), "\(why)")
+    }
+
+    @Test func headerWithoutFinalNewlineIsRejected() throws {
+        // A header-length field one short: NumPy would read the newline as the first data byte.
+        var bytes = Self.numpyFile()
+        bytes[8] -= 1
+        #expect(try #require(Self.badHeader(bytes)).contains("does not end in a newline"))
+    }
+
+    @Test(arguments: ["} x", "}}", "},", "} # comment", "}\r", "}\n "])
+    func garbageAfterTheClosingBraceIsRejected(tail: String) throws {
+        let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (6,)" + tail + "\n"
+        #expect(Self.badHeader(Self.file(header: header, data: Array(repeating: 0, count: 48))) != nil)
+    }
+
+    @Test(arguments: [UInt8(1), 3])
+    func nonASCIIHeaderIsRejected(version: UInt8) throws {
+        let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (6,)} \u{E9}\n"
+        let why = try #require(Self.badHeader(Self.file(header: header, version: version)))
+        #expect(why.contains("not ASCII"))
+    }
+
+    /// Python literal syntax that NumPy reads (or refuses) and writers produce, read the same here.
+    @Test(arguments: [
+        ("{\"descr\": \"<f8\", \"fortran_order\": False, \"shape\": (6,)}\n", [6]),
+        ("  {  'shape' :( 2 ,3 ) ,'fortran_order':False,\t'descr':'<f8'  }   \n", [2, 3]),
+        ("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3,), }\n", [2, 3]),
+        ("{'descr': '<f8', 'fortran_order': False, 'shape': (), }\n", []),
+        ("{'descr': '<f8', 'fortran_order': True, 'shape': (6,), }\n", [6]),
+        ("{'descr': '<f8', 'fortran_order': False, 'shape': (2L, 3 L), }\n", [2, 3]),
+        ("{'descr': '<f8', 'fortran_order': False, 'shape': (00, 6), }\n", [0, 6]),
+    ])
+    func headersNumPyAcceptsAreAccepted(header: String, shape: [Int]) throws {
+        let a = try Npy.decode(Self.file(header: header, data: Array(repeating: 0, count: 48)))
+        #expect(a.shape == shape)
+    }
+
+    @Test(arguments: [
+        ("(6)", 1), ("[6]", 1), ("(02, 3)", 1), ("(-1,)", 1), ("(6.0,)", 1), ("(6l,)", 1), ("(6,,)", 1), ("(6L,)", 3),
+    ])
+    func shapesNumPyRefusesAreRejected(shape: String, version: UInt8) {
+        let header = "{'descr': '<f8', 'fortran_order': False, 'shape': \(shape)}\n"
+        #expect(Self.badHeader(Self.file(header: header, version: version, data: Array(repeating: 0, count: 48))) != nil)
+    }
+
+    @Test func unsupportedDTypeMessageNamesTheDescrsNpSaveWrites() {
+        let message = NpyError.unsupportedDType("float64").description
+        #expect(message.contains("np.save") && message.contains("'<f8' (float64)") && !message.contains("use float64"))
+    }
+
+    @Test func emptyArrayWithLargeDimensionsIsConstructibleAndRoundTrips() throws {
+        let a = NpyArray(shape: [0, 1 << 59], data: [])
+        #expect(try Npy.decode(Npy.encode(a)) == a)
+    }
+
     @Test func atomicWriteLeavesNothingBehindOnFailure() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npy-\(UUID())").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
