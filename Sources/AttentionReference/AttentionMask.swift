@@ -10,7 +10,7 @@ public enum CausalAlignment: String, Sendable, CaseIterable {
 /// (`true` = attend); additive masks are added to the scaled scores (−∞ removes an entry).
 /// Element masks hold either `nq·nk` entries (shared by every batch and head) or
 /// `batch·heads·nq·nk` entries.
-public enum AttentionMask: Sendable, Equatable {
+public enum AttentionMask: Sendable, Hashable {
     case none
     case causal(CausalAlignment)
     /// Row r (shifted by the alignment) sees columns in [r − left, r + right].
@@ -25,7 +25,7 @@ public enum AttentionMask: Sendable, Equatable {
 
     /// The contiguous range of columns row `row` may see, for the structured masks;
     /// `nil` for element masks. An empty range means a fully masked row.
-    func columnRange(row: Int, nq: Int, nk: Int) -> Range<Int>? {
+    public func columnRange(row: Int, nq: Int, nk: Int) -> Range<Int>? {
         switch self {
         case .none:
             return 0..<nk

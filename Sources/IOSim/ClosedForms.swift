@@ -11,8 +11,9 @@ public enum ClosedForm {
     }
 
     /// HBM traffic of `kind`, or ``SimulationError/countOverflow(_:)``.
-    public static func checkedTraffic(_ kind: ScheduleKind, _ p: AttentionProblem, _ tiles: Tiles,
+    public static func checkedTraffic(_ kind: ScheduleKind, _ problem: AttentionProblem, _ tiles: Tiles,
                                       capacity: Int) throws(SimulationError) -> TrafficCounts {
+        let p = problem.scheduled
         let t = tiles.clamped(to: p)
         var c = TrafficCounts()
         let (n, nk, d) = (p.n, p.nk, p.d)
@@ -39,13 +40,13 @@ public enum ClosedForm {
             try add(.O, writes: n * d, .output)
             try scales(tr + 2 * tr * tc)
         case .fa2, .fa3:
-            // Σᵢ over live column tiles of their real widths.
-            try add(.Q, reads: n * d, .input)
+            // Σᵢ over live column tiles of their real widths; a row tile with none loads nothing.
+            try add(.Q, reads: live.liveQRows * d, .input)
             try add(.K, reads: mul(live.kvRows, d), .input)
             try add(.V, reads: mul(live.kvRows, d), .input)
             try add(.O, writes: n * d, .output)
             try add(.LSE, writes: n, .fp32)
-            try scales(tr + 2 * live.pairs)
+            try scales(live.liveRowTiles + 2 * live.pairs)
         case .smallM:
             let dBlocks = (d + SmallMSchedule.dBlock(t, p) - 1) / SmallMSchedule.dBlock(t, p)
             try add(.Q, reads: mul(live.qRowsByPair, d), .input)
@@ -71,57 +72,6 @@ public enum ClosedForm {
         for i in c.byTensor.indices { c.byTensor[i] = try .checkedProduct(c.byTensor[i], p.instances) }
         _ = try c.checkedHBM()
         return c
-    }
-}
-
-/// Sums over the live tile pairs of one instance under a top-left causal mask (every pair when
-/// not causal), in closed form.
-struct LiveSums {
-    /// Live pairs; Σᵢ of the K/V rows its live column tiles cover; Σᵢ rowsᵢ·(those rows);
-    /// Σᵢ rowsᵢ·(live column tiles of i).
-    var pairs = 0, kvRows = 0, entries = 0, qRowsByPair = 0
-
-    init(_ t: Tiles, _ p: AttentionProblem) {
-        let (n, nk, br, bc, tc) = (p.n, p.nk, t.br, t.bc, t.tc(p))
-        guard p.causal else {
-            (pairs, kvRows, entries, qRowsByPair) = (t.tr(p) * tc, t.tr(p) * nk, n * nk, n * tc)
-            return
-        }
-        // Full row tile i ends at row (i+1)·br − 1, so its last live column tile is
-        // f(i) = ⌊(br·i + br − 1)/bc⌋ until f reaches tc − 1 (from row tile `capped` on).
-        let full = n / br
-        let capped = min(full, max(0, ((tc - 1) * bc - br + 1 + br - 1) / br))
-        let below = floorSum(capped, bc, br, br - 1) + capped  // Σ (f(i) + 1) over uncapped tiles
-        pairs = below + (full - capped) * tc
-        kvRows = below * bc + (full - capped) * nk
-        entries = br * kvRows
-        qRowsByPair = br * pairs
-        if full * br < n {  // the ragged last row tile
-            let i = full, rows = n - full * br
-            let last = t.lastLiveColumnTile(i, p), covered = t.cols(last, p).upperBound
-            pairs += last + 1
-            kvRows += covered
-            entries += rows * covered
-            qRowsByPair += rows * (last + 1)
-        }
-    }
-
-    /// fa1's view: column tiles with a live pair, the K/V rows they hold, and Σⱼ of the Q rows
-    /// of their live row tiles (row tiles from ⌊j·bc/br⌋ on).
-    struct Columns {
-        var count: Int, kvRows: Int, qRows: Int
-
-        init(_ t: Tiles, _ p: AttentionProblem) {
-            let (n, nk, br, bc, tc) = (p.n, p.nk, t.br, t.bc, t.tc(p))
-            guard p.causal else {
-                (count, kvRows, qRows) = (tc, nk, n * tc)
-                return
-            }
-            // Column tile j is live while its first key j·bc is a row some Q row reaches (< n).
-            count = min(tc, (n + bc - 1) / bc)
-            kvRows = min(count * bc, nk)
-            qRows = count * n - br * floorSum(count, br, bc, 0)
-        }
     }
 }
 

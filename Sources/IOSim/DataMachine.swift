@@ -50,6 +50,12 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
         }
     }
 
+    /// The row's index in the tensor's HBM layout: K and V by instance, query-side tensors in the
+    /// user's [batch, heads, Nq] order (packed GQA rows go back to their head).
+    @inline(__always) private func flatRow(_ t: Tensor, instance: Int, row: Int, rowsPerInstance n: Int) -> Int {
+        t == .K || t == .V ? instance * n + row : problem.queryRow(instance: instance, row: row)
+    }
+
     public mutating func partition(_ p: WarpPartition) { counter.partition(p) }
 
     public mutating func alloc(_ b: Buffer, rows: Int, cols: Int, format: Format, scales: Int) throws(SimulationError) {
@@ -75,7 +81,7 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
         guard let src = hbm[t] else { throw .scheduleBug("\(t) is read before anything wrote it") }
         var dst = [A](repeating: 0, count: rows.count * cols.count)
         for (r, row) in rows.enumerated() {
-            let base = (instance * n + row) * w
+            let base = flatRow(t, instance: instance, row: row, rowsPerInstance: n) * w
             for (c, col) in cols.enumerated() { dst[r * cols.count + c] = src[base + col] }
         }
         buffers[b.rawValue] = dst
@@ -90,7 +96,7 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
         let precision = format.precision(problem.dtype)
         let src = buffers[b.rawValue]
         for (r, row) in rows.enumerated() {
-            let base = (instance * n + row) * w
+            let base = flatRow(t, instance: instance, row: row, rowsPerInstance: n) * w
             for (c, col) in cols.enumerated() {
                 hbm[t]![base + col] = A(precision.round(Double(src[r * cols.count + c])))
             }
@@ -149,7 +155,7 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
             var sum: A = 0
             for c in 0..<bc {
                 let i = r * bc + c
-                let live = !problem.causal || cols.lowerBound + c <= rows.lowerBound + r
+                let live = problem.visibleColumns(row: rows.lowerBound + r).contains(cols.lowerBound + c)
                 let x = buffers[Buffer.s.rawValue][i]
                 let p = live ? A.exp(x) : 0
                 guard Double(p) <= limit else {
@@ -174,9 +180,10 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
                     A.gemm(transB: true, m: br, n: bc, k: d, alpha: scale, a: q.baseAddress!, lda: d,
                            b: k.baseAddress!, ldb: d, beta: accumulate ? 1 : 0, c: s.baseAddress!, ldc: bc)
                     if masked {
-                        for r in 0..<br { for c in 0..<bc where cols.lowerBound + c > rows.lowerBound + r {
-                            s[r * bc + c] = -A.infinity
-                        } }
+                        for r in 0..<br {
+                            let visible = problem.visibleColumns(row: rows.lowerBound + r)
+                            for c in 0..<bc where !visible.contains(cols.lowerBound + c) { s[r * bc + c] = -A.infinity }
+                        }
                     }
                 }
             }
@@ -265,7 +272,7 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
     /// (column > r) do not count.
     private mutating func rowStatistics(r: Int, cols: Range<Int>, first: Bool) {
         if first { rowMax = -A.infinity; rowSum = 0 }
-        let live = problem.causal ? cols.clamped(to: cols.lowerBound..<Swift.max(cols.lowerBound, r + 1)) : cols
+        let live = cols.clamped(to: problem.visibleColumns(row: r))
         var m = rowMax
         for c in live { m = Swift.max(m, buffers[Buffer.row.rawValue][c - cols.lowerBound]) }
         guard m > -A.infinity else { return }
@@ -279,7 +286,7 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
     private mutating func normalize(r: Int, cols: Range<Int>) {
         for c in cols {
             let i = c - cols.lowerBound
-            let masked = problem.causal && c > r
+            let masked = !problem.visibleColumns(row: r).contains(c)
             buffers[Buffer.row.rawValue][i] = masked || rowSum == 0 ? 0 : A.exp(buffers[Buffer.row.rawValue][i] - rowMax) / rowSum
         }
     }

@@ -42,12 +42,12 @@ public enum DataMode {
     }
 
     /// `q`, `k`, `v` must already be in the problem dtype (for fp8: from ``fp8Inputs``).
-    public static func run(_ kind: ScheduleKind, _ p: AttentionProblem, capacity: Int, tiles: Tiles,
+    public static func run(_ kind: ScheduleKind, _ problem: AttentionProblem, capacity: Int, tiles: Tiles,
                            q: [Double], k: [Double], v: [Double], scale: Double? = nil,
                            progress: ((Double) -> Void)? = nil) throws(SimulationError) -> Outcome {
         guard let schedule = kind.implementation else { throw .invalid("\(kind.rawValue) is not implemented yet") }
-        try checkMemory(kind, p)
-        let tiles = tiles.clamped(to: p)
+        try checkMemory(kind, problem)
+        let p = problem.scheduled, tiles = tiles.clamped(to: problem.scheduled)
         let expected = ClosedForm.traffic(kind, p, tiles, capacity: capacity)?.hbm.reads ?? 0
         if p.dtype == .fp64 {
             var m = DataMachine<Double>(problem: p, capacity: capacity, q: q, k: k, v: v, scale: scale)

@@ -37,15 +37,15 @@ public enum FA1Schedule: Schedule {
                 }
             }
             for j in 0..<t.tc(p) {
-                let first = t.firstLiveRowTile(j, p)
-                guard first < t.tr(p) else { continue }
+                let liveRows = t.liveRowTiles(j, p), first = liveRows.lowerBound
+                guard !liveRows.isEmpty else { continue }
                 let cols = t.cols(j, p)
                 try m.load(.K, instance: kv, rows: cols, cols: d, format: .input, into: .k)
                 try m.load(.V, instance: kv, rows: cols, cols: d, format: .input, into: .v)
                 // Row tiles whose last live pair this is (they write the finished O) come first
-                // under a causal mask; each group is uniform over its full tiles.
+                // under a mask; each group is uniform over its full tiles.
                 var lastEnd = first
-                while lastEnd < t.tr(p), t.lastLiveColumnTile(lastEnd, p) == j { lastEnd += 1 }
+                while lastEnd < liveRows.upperBound, t.liveColumnTiles(lastEnd, p).upperBound - 1 == j { lastEnd += 1 }
                 func pair(_ m: inout Machine, _ i: Int) throws(SimulationError) {
                     let rows = t.rows(i, p)
                     try m.load(.Q, instance: inst, rows: rows, cols: d, format: .input, into: .q)
@@ -57,14 +57,14 @@ public enum FA1Schedule: Schedule {
                     try m.compute(.scores(rows: rows, cols: cols, masked: p.causal))
                     try m.compute(.fa1Update)
                     try m.compute(.combineWarps)
-                    let last = j == t.lastLiveColumnTile(i, p)
+                    let last = j == t.liveColumnTiles(i, p).upperBound - 1
                     try m.store(.O, instance: inst, rows: rows, cols: d, format: last ? .output : .fp32, from: .o)
                     try m.store(.l, instance: inst, rows: rows, cols: one, format: .fp32, from: .l)
                     try m.store(.m, instance: inst, rows: rows, cols: one, format: .fp32, from: .m)
                     m.free(.q); m.free(.o); m.free(.l); m.free(.m); m.free(.s); m.free(.acc)
                 }
                 try m.tiles(first..<lastEnd, uniformBelow: p.n / t.br, pair)
-                try m.tiles(lastEnd..<t.tr(p), uniformBelow: p.n / t.br, pair)
+                try m.tiles(lastEnd..<liveRows.upperBound, uniformBelow: p.n / t.br, pair)
                 m.free(.k)
                 m.free(.v)
             }

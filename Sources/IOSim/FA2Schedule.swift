@@ -29,7 +29,18 @@ public enum FA2Schedule: Schedule {
         try m.uniform(0..<p.instances) { m, inst throws(SimulationError) in
             let kv = p.kvInstance(inst)
             for i in 0..<t.tr(p) {
-                let rows = t.rows(i, p)
+                let rows = t.rows(i, p), live = t.liveColumnTiles(i, p)
+                // A row tile that sees no key loads nothing and writes O = 0, LSE = −∞ (FA2's kernels).
+                if live.isEmpty {
+                    try m.alloc(.acc, rows: rows.count, cols: p.d, format: .fp32)
+                    try m.alloc(.m, rows: rows.count, cols: 1, format: .fp32)
+                    try m.compute(.fill(.acc, 0))
+                    try m.compute(.fill(.m, -.infinity))
+                    try m.store(.O, instance: inst, rows: rows, cols: d, format: .output, from: .acc)
+                    try m.store(.LSE, instance: inst, rows: rows, cols: 0..<1, format: .fp32, from: .m)
+                    m.free(.acc); m.free(.m)
+                    continue
+                }
                 try m.load(.Q, instance: inst, rows: rows, cols: d, format: .input, into: .q)
                 try m.alloc(.acc, rows: rows.count, cols: p.d, format: .fp32)
                 try m.alloc(.m, rows: rows.count, cols: 1, format: .fp32)
@@ -37,7 +48,7 @@ public enum FA2Schedule: Schedule {
                 try m.compute(.fill(.acc, 0))
                 try m.compute(.fill(.m, -.infinity))
                 try m.compute(.fill(.l, 0))
-                try m.tiles(0..<t.lastLiveColumnTile(i, p) + 1, uniformBelow: p.nk / t.bc) { m, j throws(SimulationError) in
+                try m.tiles(live, uniformBelow: p.nk / t.bc) { m, j throws(SimulationError) in
                     let cols = t.cols(j, p)
                     try m.load(.K, instance: kv, rows: cols, cols: d, format: .input, into: .k)
                     try m.load(.V, instance: kv, rows: cols, cols: d, format: .input, into: .v)

@@ -27,11 +27,12 @@ public enum Simulator {
             return ScheduleResult(kind: kind, bound: bound, reason: "\(kind.rawValue) is not implemented yet")
         }
         do {
-            let tiles = try TileChoice.choose(schedule, problem, capacity: capacity, request)
-            var machine = CountingMachine(problem: problem, capacity: capacity)
+            let p = problem.scheduled
+            let tiles = try TileChoice.choose(schedule, p, capacity: capacity, request)
+            var machine = CountingMachine(problem: p, capacity: capacity)
             try run(schedule, on: &machine, tiles: tiles)
             _ = try machine.counts.checkedHBM()
-            return ScheduleResult(kind: kind, tiles: tiles, footprint: schedule.footprint(tiles, problem, capacity: capacity),
+            return ScheduleResult(kind: kind, tiles: tiles, footprint: schedule.footprint(tiles, p, capacity: capacity),
                                   counts: machine.counts, bound: bound)
         } catch .countOverflow {
             return ScheduleResult(kind: kind, bound: bound, reason: SimulationError.countOverflow("\(kind.rawValue)'s counts").description)

@@ -41,7 +41,7 @@ public enum SmallMSchedule: Schedule {
                 let rows = t.rows(i, p)
                 try m.alloc(.l, rows: rows.count, cols: 1, format: .fp32)
                 try m.compute(.fill(.l, 0))
-                try m.tiles(0..<t.lastLiveColumnTile(i, p) + 1, uniformBelow: p.nk / t.bc) { m, j throws(SimulationError) in
+                try m.tiles(t.liveColumnTiles(i, p), uniformBelow: p.nk / t.bc) { m, j throws(SimulationError) in
                     let cols = t.cols(j, p)
                     try m.alloc(.s, rows: rows.count, cols: cols.count, format: .fp32)
                     for (k, block) in dBlocks.enumerated() {
@@ -64,7 +64,7 @@ public enum SmallMSchedule: Schedule {
                 try m.load(.l, instance: inst, rows: rows, cols: one, format: .fp32, into: .l)
                 for block in dBlocks {
                     try m.accumulatePV(t, instance: inst, kvInstance: kv, rows: rows, block: block,
-                                       columnTiles: 0..<t.lastLiveColumnTile(i, p) + 1)
+                                       columnTiles: t.liveColumnTiles(i, p))
                     try m.compute(.divideByRowSum)
                     try m.store(.O, instance: inst, rows: rows, cols: block, format: .output, from: .acc)
                     m.free(.acc)

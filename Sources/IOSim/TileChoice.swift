@@ -41,8 +41,9 @@ public struct TileRequest: Hashable, Sendable {
 public enum TileChoice {
     /// The tiles `kind` runs with under M = `capacity` bytes, clamped to the problem, or
     /// `.infeasible` naming the footprint and M.
-    public static func choose(_ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int,
+    public static func choose(_ schedule: any Schedule.Type, _ problem: AttentionProblem, capacity: Int,
                               _ request: TileRequest) throws(SimulationError) -> Tiles {
+        let p = problem.scheduled
         func footprint(_ t: Tiles) -> Int { schedule.footprint(t, p, capacity: capacity) }
         func checked(_ t: Tiles, _ what: String) throws(SimulationError) -> Tiles {
             // FA1's rule gives Bc = 0 when M holds fewer than 4d elements.
@@ -156,9 +157,7 @@ public enum TileChoice {
         var best: (rank: (Int, Int, Int), tiles: Tiles)?
         func sides(_ fixed: Int?, _ upper: Int, _ rows: Int) -> [Int] {
             if let fixed { return [fixed] }
-            // Every integer side only occurs below M = 4d², where a side cannot exceed M/d elements.
-            return step == 1 ? Array(1...min(upper, max(1, capacity / p.dtype.size / max(1, p.d))))
-                : gridSides(upTo: upper, rows: rows)
+            return step == 1 ? Array(1...upper) : gridSides(upTo: upper, rows: rows)
         }
         let bcs = sides(r.bc, bcMax, p.nk)
         for br in sides(r.br, brMax, p.n) {

@@ -35,20 +35,4 @@ public struct Tiles: Hashable, Sendable, Codable, CustomStringConvertible {
 
     /// The same mapping with another tile shape.
     public func with(br: Int, bc: Int) -> Tiles { Tiles(br: br, bc: bc, stages: stages, warps: warps) }
-
-    /// Under a top-left causal mask, the last column tile with a live entry for row tile i
-    /// (pairs past it are fully masked and skipped).
-    @inline(__always) public func lastLiveColumnTile(_ i: Int, _ p: AttentionProblem) -> Int {
-        guard p.causal else { return tc(p) - 1 }
-        return min(tc(p) - 1, (rows(i, p).upperBound - 1) / bc)
-    }
-
-    /// Under a top-left causal mask, the first row tile with a live entry in column tile j.
-    @inline(__always) public func firstLiveRowTile(_ j: Int, _ p: AttentionProblem) -> Int {
-        guard p.causal else { return 0 }
-        // Row tile i is live for j when j·bc ≤ i·br + br_i − 1, i.e. its last row reaches column j·bc;
-        // a column tile that starts at or past the last row (Nk > N) has none.
-        guard j * bc < p.n else { return tr(p) }
-        return (j * bc) / br
-    }
 }

@@ -32,15 +32,19 @@ public enum TimeEstimate {
     /// fp32 operations per score besides the exponential (see above).
     public static let softmaxFP32Ops = 3.5
 
-    public static func estimate(_ r: ScheduleResult, _ p: AttentionProblem, _ hw: HardwareModel) throws(ModelError) -> Breakdown? {
+    public static func estimate(_ r: ScheduleResult, _ problem: AttentionProblem, _ hw: HardwareModel) throws(ModelError) -> Breakdown? {
         guard let counts = r.counts, let t = r.tiles else { return nil }
+        let p = problem.scheduled
         // FA3 issues warpgroup MMAs (wgmma); the other schedules' kernels warp-level mma.sync.
         let peak = try hw.tensorFlops(p.dtype, mmaSync: r.kind != .fa3)
         let smRate = (bw: hw.hbmBandwidth / Double(hw.sms), flops: peak / Double(hw.sms), exp: hw.expRatePerSM,
                       fp32: hw.fp32RatePerSM)
         // Live score entries per row tile, summed over the live column tiles.
         let tr = t.tr(p)
-        let rowWork = (0..<tr).map { i in Double(t.rows(i, p).count * t.cols(t.lastLiveColumnTile(i, p), p).upperBound) }
+        let rowWork = (0..<tr).map { i -> Double in
+            let live = t.liveColumnTiles(i, p)
+            return live.isEmpty ? 0 : Double(t.rows(i, p).count * (t.cols(live.upperBound - 1, p).upperBound - live.lowerBound * t.bc))
+        }
         let scores = rowWork.reduce(0, +) * Double(p.instances)
         let flops = 4 * scores * Double(p.d), exps = scores
         let bytes = hbmBytes(counts, p, t, hw, kind: r.kind)

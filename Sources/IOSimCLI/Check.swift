@@ -50,7 +50,7 @@ enum Check {
         let prec = p.dtype.precision
         let shape = AttentionShape(batch: p.batch, heads: p.heads, kvHeads: p.kvHeads, nq: p.n, nk: p.nk, d: p.d)
         let report = try Equivalence.checkForward(candidate: out.result, q: q, k: k, v: v, shape: shape,
-                                                  mask: p.causal ? .causal(.topLeft) : .none, precision: prec,
+                                                  mask: p.mask, precision: prec,
                                                   roundInputs: p.dtype != .fp8)
         return Report(schedule: r.kind, equivalence: report, counts: out.counts)
     }

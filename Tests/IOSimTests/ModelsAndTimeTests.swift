@@ -42,7 +42,7 @@ let modelsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
         }
         var wrong = good
         wrong["sms"] = "many"
-        #expect(throws: ModelError.wrongType(path: "x.json", field: "sms", expected: "a positive number")) {
+        #expect(throws: ModelError.wrongType(path: "x.json", field: "sms", expected: "a positive integer")) {
             try HardwareModel(json: JSONSerialization.data(withJSONObject: wrong), path: "x.json")
         }
         #expect(throws: ModelError.self) { try HardwareModel(json: Data("{\"name\": ".utf8), path: "x.json") }

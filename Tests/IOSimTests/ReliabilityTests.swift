@@ -1,3 +1,4 @@
+import AttentionReference
 import Foundation
 @testable import IOSim
 import Testing
@@ -159,7 +160,7 @@ import Testing
         return pairs.map { r.tiles($0.0, $0.1) }.min { TileChoice.rank(s, p, $0, m)! < TileChoice.rank(s, p, $1, m)! }?.clamped(to: p)
     }
 
-    @Test(arguments: [(300, 8, 2000, false), (300, 8, 2000, true), (200, 16, 30_000, true), (90, 16, 9000, false)])
+    @Test(arguments: [(300, 8, 2000, false), (300, 8, 2000, true), (200, 16, 30_000, true), (90, 16, 9000, false), (90, 16, 1500, true)])
     func noTileOfTheDocumentedSpaceBeatsTheAnswer(n: Int, d: Int, m: Int, causal: Bool) throws {
         let p = AttentionProblem(n: n, d: d, causal: causal)
         for kind in ScheduleKind.allCases {
@@ -176,32 +177,39 @@ import Testing
         #expect(sides.suffix(2) == [4080, 4096])
     }
 
-    @Test(arguments: [(1000, 1000), (1000, 333), (333, 1000), (4097, 4097), (7, 1), (1, 7)])
-    func causalLiveSumsEqualEnumeration(n: Int, nk: Int) {
-        let p = AttentionProblem(n: n, nk: nk, causal: true)
-        for t in [Tiles(br: 16, bc: 16), Tiles(br: 48, bc: 80), Tiles(br: 128, bc: 32), Tiles(br: 7, bc: 3)] {
-            var pairs = 0, kvRows = 0, entries = 0, qRows = 0
-            for i in 0..<t.tr(p) {
-                let rows = t.rows(i, p)
-                let live = (0..<t.tc(p)).filter { t.cols($0, p).lowerBound <= rows.upperBound - 1 }
-                pairs += live.count
-                let covered = live.last.map { t.cols($0, p).upperBound } ?? 0
-                kvRows += covered; entries += rows.count * covered; qRows += rows.count * live.count
-            }
-            let s = LiveSums(t, p)
-            let got = [s.pairs, s.kvRows, s.entries, s.qRowsByPair], want = [pairs, kvRows, entries, qRows]
-            #expect(got == want, "\(t)")
-            let liveColumns = (0..<t.tc(p)).filter { t.cols($0, p).lowerBound <= n - 1 }
-            let c = LiveSums.Columns(t, p)
-            #expect(c.count == liveColumns.count, "\(t)")
-            var qRowsOfLiveColumns = 0
-            for j in liveColumns {
-                for i in 0..<t.tr(p) where t.rows(i, p).upperBound - 1 >= t.cols(j, p).lowerBound {
-                    qRowsOfLiveColumns += t.rows(i, p).count
+    static let masks: [AttentionMask] = [.causal(.topLeft), .causal(.bottomRight),
+                                         .slidingWindow(left: 36, right: 0, alignment: .bottomRight),
+                                         .slidingWindow(left: 99, right: 0, alignment: .topLeft)]
+
+    @Test(arguments: [(1000, 1000), (1000, 333), (333, 1000), (7, 1), (1, 7), (130, 17)])
+    func liveSumsEqualAnEnumerationOfTheMasksColumns(n: Int, nk: Int) {
+        for mask in Self.masks { for pack in [false, true] {
+            let p = AttentionProblem(n: n, nk: nk, heads: 4, kvHeads: 1, mask: mask, packGQA: pack).scheduled
+            for t in [Tiles(br: 16, bc: 16), Tiles(br: 48, bc: 80), Tiles(br: 128, bc: 32), Tiles(br: 7, bc: 3)] {
+                var pairs = 0, kvRows = 0, entries = 0, qRows = 0, liveRows = 0
+                for i in 0..<t.tr(p) {
+                    let rows = t.rows(i, p)
+                    let seen = rows.map { p.visibleColumns(row: $0) }.filter { !$0.isEmpty }
+                    guard let lo = seen.map(\.lowerBound).min(), let hi = seen.map(\.upperBound).max() else { continue }
+                    let live = (0..<t.tc(p)).filter { t.cols($0, p).overlaps(lo..<hi) }
+                    let covered = t.cols(live.last!, p).upperBound - t.cols(live.first!, p).lowerBound
+                    pairs += live.count; kvRows += covered; entries += rows.count * covered
+                    qRows += rows.count * live.count; liveRows += rows.count
                 }
+                let s = LiveSums(t, p)
+                let got = [s.pairs, s.kvRows, s.entries, s.qRowsByPair, s.liveQRows], want = [pairs, kvRows, entries, qRows, liveRows]
+                #expect(got == want, "\(mask) pack=\(pack) \(t)")
+                var columns = 0, qRowsOfLiveColumns = 0
+                for j in 0..<t.tc(p) {
+                    let liveI = (0..<t.tr(p)).filter { i in t.rows(i, p).contains { t.cols(j, p).overlaps(p.visibleColumns(row: $0)) } }
+                    #expect(t.liveRowTiles(j, p) == (liveI.first ?? 0)..<((liveI.last ?? -1) + 1), "\(mask) \(t) j=\(j)")
+                    if !liveI.isEmpty { columns += 1 }
+                    qRowsOfLiveColumns += liveI.map { t.rows($0, p).count }.reduce(0, +)
+                }
+                let c = LiveSums.Columns(t, p)
+                #expect(c.count == columns && c.qRows == qRowsOfLiveColumns, "\(mask) pack=\(pack) \(t)")
             }
-            #expect(c.qRows == qRowsOfLiveColumns, "\(t)")
-        }
+        } }
     }
 
     @Test func floorSumEqualsTheLoop() {
