@@ -69,21 +69,26 @@ public struct AttentionProblem: Hashable, Sendable {
     /// Query heads times batch: the number of independent problems.
     public var instances: Int { batch * heads }  // ≤ 2⁴⁸ after validate()
 
+    /// Checks the problem against iosim's limits. Errors are structured (which parameter, its value,
+    /// the limit) and worded without flag names: a front end words them in its own terms.
     public func validate() throws(SimulationError) {
-        let limits = [("N", n, Limits.maxSequence), ("Nk", nk, Limits.maxSequence), ("d", d, Limits.maxHeadDim),
-                      ("batch", batch, Limits.maxBatchOrHeads), ("heads", heads, Limits.maxBatchOrHeads),
-                      ("kv-heads", kvHeads, Limits.maxBatchOrHeads)]
-        for (name, v, limit) in limits {
-            guard v > 0 else { throw .invalid("--\(name) must be a positive integer, got \(v)") }
-            guard v <= limit else { throw .invalid("--\(name) is \(v), above iosim's limit of \(limit)") }
+        let limits: [(ProblemParameter, Int, Int)] = [
+            (.n, n, Limits.maxSequence), (.nk, nk, Limits.maxSequence), (.d, d, Limits.maxHeadDim),
+            (.batch, batch, Limits.maxBatchOrHeads), (.heads, heads, Limits.maxBatchOrHeads),
+            (.kvHeads, kvHeads, Limits.maxBatchOrHeads),
+        ]
+        for (parameter, v, limit) in limits {
+            guard v > 0 else { throw .notPositive(parameter: parameter, value: v) }
+            guard v <= limit else { throw .outOfRange(parameter: parameter, value: v, limit: limit) }
         }
-        if heads % kvHeads != 0 { throw .invalid("--heads (\(heads)) must be a multiple of --kv-heads (\(kvHeads))") }
-        if case let .slidingWindow(left, right, _) = mask, left < 0 || right < 0 || left >= Limits.maxSequence {
-            throw .invalid("--window must be a positive integer no larger than \(Limits.maxSequence), got \(left + 1)")
-        }
+        if heads % kvHeads != 0 { throw .headsNotDivisible(heads: heads, kvHeads: kvHeads) }
         switch mask {
-        case .boolean, .additive: throw .invalid("the simulator takes structured masks only (none, causal, window)")
-        default: break
+        case let .slidingWindow(left, right, _):
+            if left < 0 || right < 0 || left >= Limits.maxSequence || right >= Limits.maxSequence {
+                throw .invalidWindow(left: left, right: right, limit: Limits.maxSequence)
+            }
+        case .boolean, .additive: throw .unsupportedMask
+        case .none, .causal: break
         }
         // Compulsory traffic (Q, K, V read, O written) in 8-byte elements must fit the counts: if it
         // does not, no schedule's counts can.
@@ -94,7 +99,19 @@ public struct AttentionProblem: Hashable, Sendable {
     }
 }
 
-/// Why a simulation cannot run, in words a user can act on.
+/// A size of ``AttentionProblem`` that ``AttentionProblem/validate()`` checks.
+public enum ProblemParameter: String, Sendable, CaseIterable {
+    /// Query rows per sequence.
+    case n = "N"
+    /// Keys per sequence.
+    case nk = "Nk"
+    case d, batch, heads
+    case kvHeads = "kv_heads"
+}
+
+/// Why a simulation cannot run, in words a user can act on. The library never names a
+/// command-line flag: a front end words the structured cases (``notPositive(parameter:value:)``,
+/// ``outOfRange(parameter:value:limit:)``, …) in its own terms.
 public enum SimulationError: Error, Equatable, CustomStringConvertible {
     /// A load or allocation would take the SRAM past its capacity.
     case capacityExceeded(footprint: Int, capacity: Int, buffer: String)
@@ -106,6 +123,16 @@ public enum SimulationError: Error, Equatable, CustomStringConvertible {
     case invalid(String)
     /// A count (elements or bytes, summed over batch·heads) would exceed Int64; names what overflowed.
     case countOverflow(String)
+    /// A problem size that must be positive is not.
+    case notPositive(parameter: ProblemParameter, value: Int)
+    /// A problem size above iosim's limit for it.
+    case outOfRange(parameter: ProblemParameter, value: Int, limit: Int)
+    /// The query heads do not split evenly over the K/V heads.
+    case headsNotDivisible(heads: Int, kvHeads: Int)
+    /// A sliding window with a negative side, or a side at or above `limit`.
+    case invalidWindow(left: Int, right: Int, limit: Int)
+    /// A dense (boolean or additive) mask: the simulator takes structured masks only.
+    case unsupportedMask
 
     public var description: String {
         switch self {
@@ -115,7 +142,17 @@ public enum SimulationError: Error, Equatable, CustomStringConvertible {
         case let .infeasible(s): return s
         case let .invalid(s): return s
         case let .countOverflow(what):
-            return "\(what) would exceed 2^63 - 1 = 9223372036854775807, the largest count iosim reports; use a smaller --N, --batch or --heads"
+            return "\(what) would exceed 2^63 - 1 = 9223372036854775807, the largest count iosim reports; use a smaller N, batch or heads"
+        case let .notPositive(parameter, value):
+            return "\(parameter.rawValue) must be a positive integer, got \(value)"
+        case let .outOfRange(parameter, value, limit):
+            return "\(parameter.rawValue) is \(value), above iosim's limit of \(limit)"
+        case let .headsNotDivisible(heads, kvHeads):
+            return "heads (\(heads)) must be a multiple of kv_heads (\(kvHeads))"
+        case let .invalidWindow(left, right, limit):
+            return "a sliding window needs 0 ≤ left < \(limit) and 0 ≤ right < \(limit), got left = \(left), right = \(right)"
+        case .unsupportedMask:
+            return "the simulator takes structured masks only (none, causal, sliding window)"
         }
     }
 }

@@ -39,13 +39,15 @@ public enum Format: Sendable {
     case output
     /// fp32: statistics, accumulators, FA1's running O.
     case fp32
+    /// int32: block-table entries of a paged KV cache (DESIGN §10, §13).
+    case int32
 
     @inline(__always)
     public func bytes(_ dtype: DType) -> Int {
         switch self {
         case .input: dtype.size
         case .output: dtype == .fp8 ? 2 : dtype.size
-        case .fp32: 4
+        case .fp32, .int32: 4
         }
     }
 
@@ -56,6 +58,7 @@ public enum Format: Sendable {
         case .input: dtype.precision
         case .output: dtype.outputPrecision
         case .fp32: dtype == .fp64 ? .fp64 : .fp32
+        case .int32: .fp64  // integers below 2³¹ are exact in a Double
         }
     }
 }

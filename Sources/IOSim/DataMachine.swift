@@ -16,8 +16,8 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
     /// HBM contents by tensor; each a [instance][row][col] array, created on first write.
     public private(set) var hbm: [Tensor: [A]] = [:]
     private var widths: [Tensor: Int] = [:]
-    private var buffers = [[A]](repeating: [], count: Buffer.allCases.count)
-    private var shapes = [(rows: Int, cols: Int)](repeating: (0, 0), count: Buffer.allCases.count)
+    private var buffers = [[A]](repeating: [], count: Operand.slots)
+    private var shapes = [(rows: Int, cols: Int)](repeating: (0, 0), count: Operand.slots)
     private let scale: A
     /// Running max and sum of standard attention's streamed softmax row (registers).
     private var rowMax = -A.infinity, rowSum: A = 0
@@ -58,19 +58,39 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
 
     public mutating func partition(_ p: WarpPartition) { counter.partition(p) }
 
-    public mutating func alloc(_ b: Buffer, rows: Int, cols: Int, format: Format, scales: Int) throws(SimulationError) {
-        try counter.alloc(b, rows: rows, cols: cols, format: format, scales: scales)
-        buffers[b.rawValue] = [A](repeating: 0, count: rows * cols)
-        shapes[b.rawValue] = (rows, cols)
+    public mutating func kernel(_ name: String, ctas: Int) { counter.kernel(name, ctas: ctas) }
+
+    /// Adds the buffer into HBM (rounded to the format after the add, as an fp32 atomic is).
+    public mutating func reduce(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
+                                from b: Operand) throws(SimulationError) {
+        try counter.reduce(t, instance: instance, rows: rows, cols: cols, format: format, from: b)
+        let (n, w, instances) = layout(t)
+        if hbm[t] == nil { hbm[t] = [A](repeating: 0, count: instances * n * w) }
+        let precision = format.precision(problem.dtype)
+        let src = buffers[b.slot]
+        for (r, row) in rows.enumerated() {
+            let base = flatRow(t, instance: instance, row: row, rowsPerInstance: n) * w
+            for (c, col) in cols.enumerated() {
+                hbm[t]![base + col] = A(precision.round(Double(hbm[t]![base + col] + src[r * cols.count + c])))
+            }
+        }
     }
 
-    public mutating func free(_ b: Buffer) {
+    @discardableResult
+    public mutating func alloc(_ b: Operand, rows: Int, cols: Int, format: Format, scales: Int) throws(SimulationError) -> Operand {
+        try counter.alloc(b, rows: rows, cols: cols, format: format, scales: scales)
+        buffers[b.slot] = [A](repeating: 0, count: rows * cols)
+        shapes[b.slot] = (rows, cols)
+        return b
+    }
+
+    public mutating func free(_ b: Operand) {
         counter.free(b)
-        buffers[b.rawValue] = []
+        buffers[b.slot] = []
     }
 
     public mutating func load(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
-                              into b: Buffer) throws(SimulationError) {
+                              into b: Operand) throws(SimulationError) {
         try counter.load(t, instance: instance, rows: rows, cols: cols, format: format, into: b)
         loadsSinceReport += 1
         if loadsSinceReport >= 512, let progress, expectedReads > 0 {
@@ -84,17 +104,17 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
             let base = flatRow(t, instance: instance, row: row, rowsPerInstance: n) * w
             for (c, col) in cols.enumerated() { dst[r * cols.count + c] = src[base + col] }
         }
-        buffers[b.rawValue] = dst
-        shapes[b.rawValue] = (rows.count, cols.count)
+        buffers[b.slot] = dst
+        shapes[b.slot] = (rows.count, cols.count)
     }
 
     public mutating func store(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
-                               from b: Buffer) throws(SimulationError) {
+                               from b: Operand) throws(SimulationError) {
         try counter.store(t, instance: instance, rows: rows, cols: cols, format: format, from: b)
         let (n, w, instances) = layout(t)
         if hbm[t] == nil { hbm[t] = [A](repeating: .nan, count: instances * n * w) }
         let precision = format.precision(problem.dtype)
-        let src = buffers[b.rawValue]
+        let src = buffers[b.slot]
         for (r, row) in rows.enumerated() {
             let base = flatRow(t, instance: instance, row: row, rowsPerInstance: n) * w
             for (c, col) in cols.enumerated() {
@@ -103,114 +123,84 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
         }
     }
 
-    public mutating func compute(_ step: ComputeStep) throws(SimulationError) {
-        try counter.compute(step)
-        switch step {
-        case let .fill(b, value):
-            for i in buffers[b.rawValue].indices { buffers[b.rawValue][i] = A(value) }
-        case let .scores(rows, cols, masked):
-            scores(rows: rows, cols: cols, masked: masked && problem.causal)
-        case .onlineSoftmax:
-            onlineSoftmax()
-        case .accumulate:
-            gemmPV(into: .acc, beta: 1)
-        case .finish:
-            let d = problem.d
-            for r in 0..<shapes[Buffer.m.rawValue].rows {
-                let l = buffers[Buffer.l.rawValue][r], m = buffers[Buffer.m.rawValue][r]
-                for c in 0..<d { buffers[Buffer.acc.rawValue][r * d + c] = l == 0 ? 0 : buffers[Buffer.acc.rawValue][r * d + c] / l }
-                buffers[Buffer.m.rawValue][r] = l == 0 ? -A.infinity : m + A.log(l)
+    public mutating func compute(_ op: Operation) throws(SimulationError) {
+        try counter.compute(op)
+        switch op {
+        case let .gemm(a, b, c, transB, scaled, accumulate):
+            gemm(a, b, into: c, transB: transB, alpha: scaled ? scale : 1, accumulate: accumulate)
+        case let .mask(s, rows, cols):
+            let bc = shapes[s.slot].cols
+            for r in 0..<shapes[s.slot].rows {
+                let visible = problem.visibleColumns(row: rows.lowerBound + r)
+                for c in 0..<bc where !visible.contains(cols.lowerBound + c) { buffers[s.slot][r * bc + c] = -A.infinity }
             }
-        case .fa1Update:
-            fa1Update()
-        case let .softmaxRow(r):
-            rowStatistics(r: r, cols: 0..<problem.nk, first: true)
-            normalize(r: r, cols: 0..<problem.nk)
-        case let .rowStatistics(r, cols, first):
-            rowStatistics(r: r, cols: cols, first: first)
-        case let .normalize(r, cols):
-            normalize(r: r, cols: cols)
+        case let .fill(b, value):
+            for i in buffers[b.slot].indices { buffers[b.slot][i] = A(value) }
+        case let .onlineSoftmax(s, m, l, acc):
+            onlineSoftmax(s, max: m, sum: l, acc: acc)
+        case let .normalizeRows(acc, l, m):
+            let w = shapes[acc.slot].cols
+            for r in 0..<shapes[acc.slot].rows {
+                let sum = buffers[l.slot][r]
+                for c in 0..<w { buffers[acc.slot][r * w + c] = sum == 0 ? 0 : buffers[acc.slot][r * w + c] / sum }
+                if let m { buffers[m.slot][r] = sum == 0 ? -A.infinity : buffers[m.slot][r] + A.log(sum) }
+            }
+        case let .fa1Update(s, v, o, m, l, scratch):
+            fa1Update(s, v, o: o, max: m, sum: l, scratch: scratch)
         case .combineWarps:
             break
-        case let .partialScores(first):
-            scores(rows: 0..<0, cols: 0..<0, masked: false, accumulate: !first)
-        case let .exponentiate(rows, cols):
-            try exponentiateBlock(rows: rows, cols: cols)
-        case .divideByRowSum:
-            let (br, w) = shapes[Buffer.acc.rawValue]
-            for r in 0..<br {
-                let l = buffers[Buffer.l.rawValue][r]
-                for c in 0..<w { buffers[Buffer.acc.rawValue][r * w + c] = l == 0 ? 0 : buffers[Buffer.acc.rawValue][r * w + c] / l }
-            }
+        case let .rowSoftmax(row, r):
+            rowStatistics(row, r: r, cols: 0..<problem.nk, first: true)
+            normalize(row, r: r, cols: 0..<problem.nk)
+        case let .rowStatistics(row, r, cols, first):
+            rowStatistics(row, r: r, cols: cols, first: first)
+        case let .rowNormalize(row, r, cols):
+            normalize(row, r: r, cols: cols)
+        case let .expAccumulate(s, l):
+            try expAccumulate(s, sum: l)
         }
     }
 
     /// Saha–Ye's exponentiation: no row max is subtracted (their algorithm has none), so a score
     /// above log(max) of the arithmetic or of the dtype P is stored in overflows; that is reported
-    /// rather than turned into Inf.
-    private mutating func exponentiateBlock(rows: Range<Int>, cols: Range<Int>) throws(SimulationError) {
-        let bc = cols.count
+    /// rather than turned into Inf. Masked entries are −∞ already and become 0.
+    private mutating func expAccumulate(_ s: Operand, sum l: Operand) throws(SimulationError) {
+        let (br, bc) = shapes[s.slot]
         let limit = problem.dtype.outputPrecision.greatestFinite
-        for r in 0..<rows.count {
+        for r in 0..<br {
             var sum: A = 0
             for c in 0..<bc {
-                let i = r * bc + c
-                let live = problem.visibleColumns(row: rows.lowerBound + r).contains(cols.lowerBound + c)
-                let x = buffers[Buffer.s.rawValue][i]
-                let p = live ? A.exp(x) : 0
+                let x = buffers[s.slot][r * bc + c], p = A.exp(x)
                 guard Double(p) <= limit else {
                     throw .invalid("small-m overflowed: exp(\(x)) exceeds \(problem.dtype.outputPrecision)'s range (Saha–Ye's algorithm subtracts no row max); scale the inputs down or use fa2")
                 }
-                buffers[Buffer.s.rawValue][i] = p
+                buffers[s.slot][r * bc + c] = p
                 sum += p
             }
-            buffers[Buffer.l.rawValue][r] += sum
+            buffers[l.slot][r] += sum
         }
     }
 
-    /// s = scale · q · kᵀ (+ s when `accumulate`, q and k being blocks of d), with −∞ where
-    /// column > row under the causal mask.
-    private mutating func scores(rows: Range<Int>, cols: Range<Int>, masked: Bool, accumulate: Bool = false) {
-        let (br, bc, d) = (shapes[Buffer.q.rawValue].rows, shapes[Buffer.k.rawValue].rows, shapes[Buffer.q.rawValue].cols)
-        let (q, k) = (buffers[Buffer.q.rawValue], buffers[Buffer.k.rawValue])
-        var s = take(.s)
-        q.withUnsafeBufferPointer { q in
-            k.withUnsafeBufferPointer { k in
-                s.withUnsafeMutableBufferPointer { s in
-                    A.gemm(transB: true, m: br, n: bc, k: d, alpha: scale, a: q.baseAddress!, lda: d,
-                           b: k.baseAddress!, ldb: d, beta: accumulate ? 1 : 0, c: s.baseAddress!, ldc: bc)
-                    if masked {
-                        for r in 0..<br {
-                            let visible = problem.visibleColumns(row: rows.lowerBound + r)
-                            for c in 0..<bc where !visible.contains(cols.lowerBound + c) { s[r * bc + c] = -A.infinity }
-                        }
-                    }
-                }
-            }
-        }
-        buffers[Buffer.s.rawValue] = s
-    }
-
-    /// c = s · v (+ c when beta = 1), s being br × bc and v bc × d.
-    private mutating func gemmPV(into c: Buffer, beta: A) {
-        let (br, bc) = shapes[Buffer.s.rawValue], d = shapes[Buffer.v.rawValue].cols
-        let (p, v) = (buffers[Buffer.s.rawValue], buffers[Buffer.v.rawValue])
+    /// c = α·a·b or α·a·bᵀ (+ c), with BLAS; shapes from the buffers.
+    private mutating func gemm(_ a: Operand, _ b: Operand, into c: Operand, transB: Bool, alpha: A, accumulate: Bool) {
+        let (m, k) = shapes[a.slot], n = transB ? shapes[b.slot].rows : shapes[b.slot].cols
+        let (x, y) = (buffers[a.slot], buffers[b.slot])
         var out = take(c)
-        p.withUnsafeBufferPointer { p in
-            v.withUnsafeBufferPointer { v in
+        x.withUnsafeBufferPointer { x in
+            y.withUnsafeBufferPointer { y in
                 out.withUnsafeMutableBufferPointer { o in
-                    A.gemm(transB: false, m: br, n: d, k: bc, alpha: 1, a: p.baseAddress!, lda: bc,
-                           b: v.baseAddress!, ldb: d, beta: beta, c: o.baseAddress!, ldc: d)
+                    A.gemm(transB: transB, m: m, n: n, k: k, alpha: alpha, a: x.baseAddress!, lda: k,
+                           b: y.baseAddress!, ldb: transB ? k : n, beta: accumulate ? 1 : 0, c: o.baseAddress!, ldc: n)
                 }
             }
         }
-        buffers[c.rawValue] = out
+        buffers[c.slot] = out
     }
 
     /// Moves a buffer's storage out, so it can be written while others are read.
-    private mutating func take(_ b: Buffer) -> [A] {
-        let x = buffers[b.rawValue]
-        buffers[b.rawValue] = []
+    private mutating func take(_ b: Operand) -> [A] {
+        let x = buffers[b.slot]
+        buffers[b.slot] = []
         return x
     }
 
@@ -220,74 +210,75 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
     }
 
     /// Replaces row r of s (bc wide) by exp(s − m) with the row max m of s; returns (m, rowsum).
-    private mutating func exponentiate(row r: Int, bc: Int, max given: A? = nil) -> (max: A, sum: A) {
+    private mutating func exponentiate(_ s: Operand, row r: Int, max given: A? = nil) -> (max: A, sum: A) {
+        let bc = shapes[s.slot].cols
         var m = given ?? -A.infinity
-        if given == nil { for c in 0..<bc { m = Swift.max(m, buffers[Buffer.s.rawValue][r * bc + c]) } }
+        if given == nil { for c in 0..<bc { m = Swift.max(m, buffers[s.slot][r * bc + c]) } }
         var l: A = 0
         for c in 0..<bc {
             let i = r * bc + c
-            let p = m == -A.infinity ? 0 : A.exp(buffers[Buffer.s.rawValue][i] - m)
+            let p = m == -A.infinity ? 0 : A.exp(buffers[s.slot][i] - m)
             l += p
-            buffers[Buffer.s.rawValue][i] = roundP(p)
+            buffers[s.slot][i] = roundP(p)
         }
         return (m, l)
     }
 
-    private mutating func onlineSoftmax() {
-        let (br, bc) = shapes[Buffer.s.rawValue], d = problem.d
+    private mutating func onlineSoftmax(_ s: Operand, max m: Operand, sum l: Operand, acc: Operand) {
+        let (br, bc) = shapes[s.slot], d = shapes[acc.slot].cols
         for r in 0..<br {
             var tileMax = -A.infinity
-            for c in 0..<bc { tileMax = Swift.max(tileMax, buffers[Buffer.s.rawValue][r * bc + c]) }
-            let old = buffers[Buffer.m.rawValue][r], new = Swift.max(old, tileMax)
-            let (_, sum) = exponentiate(row: r, bc: bc, max: new)
+            for c in 0..<bc { tileMax = Swift.max(tileMax, buffers[s.slot][r * bc + c]) }
+            let old = buffers[m.slot][r], new = Swift.max(old, tileMax)
+            let (_, sum) = exponentiate(s, row: r, max: new)
             let alpha = old == -A.infinity ? 0 : A.exp(old - new)
-            buffers[Buffer.l.rawValue][r] = alpha * buffers[Buffer.l.rawValue][r] + sum
-            for c in 0..<d { buffers[Buffer.acc.rawValue][r * d + c] *= alpha }
-            buffers[Buffer.m.rawValue][r] = new
+            buffers[l.slot][r] = alpha * buffers[l.slot][r] + sum
+            for c in 0..<d { buffers[acc.slot][r * d + c] *= alpha }
+            buffers[m.slot][r] = new
         }
     }
 
-    private mutating func fa1Update() {
-        let (br, bc) = shapes[Buffer.s.rawValue], d = problem.d
+    private mutating func fa1Update(_ s: Operand, _ v: Operand, o: Operand, max mb: Operand, sum lb: Operand, scratch: Operand) {
+        let br = shapes[s.slot].rows, d = shapes[o.slot].cols
         var tile = [(max: A, sum: A)]()
-        for r in 0..<br { tile.append(exponentiate(row: r, bc: bc)) }
-        gemmPV(into: .acc, beta: 0)
+        for r in 0..<br { tile.append(exponentiate(s, row: r)) }
+        gemm(s, v, into: scratch, transB: false, alpha: 1, accumulate: false)
         for r in 0..<br {
             let (mt, lt) = tile[r]
-            let m = buffers[Buffer.m.rawValue][r], l = buffers[Buffer.l.rawValue][r]
+            let m = buffers[mb.slot][r], l = buffers[lb.slot][r]
             let mNew = Swift.max(m, mt)
             guard mNew > -A.infinity else { continue }  // nothing live in this row yet
             let a = m == -A.infinity ? 0 : A.exp(m - mNew), b = mt == -A.infinity ? 0 : A.exp(mt - mNew)
             let lNew = a * l + b * lt
             for c in 0..<d {
                 let i = r * d + c
-                buffers[Buffer.o.rawValue][i] = (l * a * buffers[Buffer.o.rawValue][i] + b * buffers[Buffer.acc.rawValue][i]) / lNew
+                buffers[o.slot][i] = (l * a * buffers[o.slot][i] + b * buffers[scratch.slot][i]) / lNew
             }
-            buffers[Buffer.m.rawValue][r] = mNew
-            buffers[Buffer.l.rawValue][r] = lNew
+            buffers[mb.slot][r] = mNew
+            buffers[lb.slot][r] = lNew
         }
     }
 
     /// Folds a chunk of row r of S (in `row`) into the running max and sum; causal-masked entries
     /// (column > r) do not count.
-    private mutating func rowStatistics(r: Int, cols: Range<Int>, first: Bool) {
+    private mutating func rowStatistics(_ row: Operand, r: Int, cols: Range<Int>, first: Bool) {
         if first { rowMax = -A.infinity; rowSum = 0 }
         let live = cols.clamped(to: problem.visibleColumns(row: r))
         var m = rowMax
-        for c in live { m = Swift.max(m, buffers[Buffer.row.rawValue][c - cols.lowerBound]) }
+        for c in live { m = Swift.max(m, buffers[row.slot][c - cols.lowerBound]) }
         guard m > -A.infinity else { return }
         var sum: A = 0
-        for c in live { sum += A.exp(buffers[Buffer.row.rawValue][c - cols.lowerBound] - m) }
+        for c in live { sum += A.exp(buffers[row.slot][c - cols.lowerBound] - m) }
         rowSum = (rowMax == -A.infinity ? 0 : rowSum * A.exp(rowMax - m)) + sum
         rowMax = m
     }
 
     /// P = exp(S − m)/ℓ over a chunk of row r, zero where causal-masked.
-    private mutating func normalize(r: Int, cols: Range<Int>) {
+    private mutating func normalize(_ row: Operand, r: Int, cols: Range<Int>) {
         for c in cols {
             let i = c - cols.lowerBound
             let masked = !problem.visibleColumns(row: r).contains(c)
-            buffers[Buffer.row.rawValue][i] = masked || rowSum == 0 ? 0 : A.exp(buffers[Buffer.row.rawValue][i] - rowMax) / rowSum
+            buffers[row.slot][i] = masked || rowSum == 0 ? 0 : A.exp(buffers[row.slot][i] - rowMax) / rowSum
         }
     }
 }

@@ -5,8 +5,8 @@ import Foundation
 public enum DataMode {
     public struct Outcome: Sendable {
         /// O in `[batch, heads, N, d]` order, and the LSE where the schedule produces one
-        /// (fa2 and fa3 write it; fa1's is m + log ℓ from its HBM statistics; small-m's is log ℓ;
-        /// standard has none: empty).
+        /// (fa2 and fa3 write it; fa1's is m + log ℓ from its HBM statistics; small-m and
+        /// standard have none: empty).
         public var result: AttentionResult<Double>
         public var counts: TrafficCounts
     }
@@ -17,7 +17,7 @@ public enum DataMode {
     /// compared with the machine's memory.)
     public static func memoryEstimate(_ kind: ScheduleKind, _ p: AttentionProblem) -> Double {
         let (n, nk, d) = (Double(p.n), Double(p.nk), Double(p.d))
-        let perInstance = 4 * n * d + 2 * nk * d + 4 * n + (kind == .standard ? 2 * n * nk : 0)
+        let perInstance = 4 * n * d + 2 * nk * d + 4 * n + (kind.implementation?.extraDataValues(p) ?? 0)
         return 8 * 2 * perInstance * Double(p.instances)
     }
 
@@ -45,20 +45,20 @@ public enum DataMode {
     public static func run(_ kind: ScheduleKind, _ problem: AttentionProblem, capacity: Int, tiles: Tiles,
                            q: [Double], k: [Double], v: [Double], scale: Double? = nil,
                            progress: ((Double) -> Void)? = nil) throws(SimulationError) -> Outcome {
-        guard let schedule = kind.implementation else { throw .invalid("\(kind.rawValue) is not implemented yet") }
+        guard let entry = ScheduleRegistry.entry(kind) else { throw .invalid("\(kind.rawValue) is not a registered schedule") }
         try checkMemory(kind, problem)
         let p = problem.scheduled, tiles = tiles.clamped(to: problem.scheduled)
         let expected = ClosedForm.traffic(kind, p, tiles, capacity: capacity)?.hbm.reads ?? 0
         if p.dtype == .fp64 {
             var m = DataMachine<Double>(problem: p, capacity: capacity, q: q, k: k, v: v, scale: scale)
             (m.progress, m.expectedReads) = (progress, expected)
-            try Simulator.run(schedule, on: &m, tiles: tiles)
+            try entry.doubleRun(&m, tiles)
             progress?(1)
             return outcome(kind, m.hbm, m.counts)
         }
         var m = DataMachine<Float>(problem: p, capacity: capacity, q: q, k: k, v: v, scale: scale)
         (m.progress, m.expectedReads) = (progress, expected)
-        try Simulator.run(schedule, on: &m, tiles: tiles)
+        try entry.floatRun(&m, tiles)
         progress?(1)
         return outcome(kind, m.hbm, m.counts)
     }
@@ -70,10 +70,10 @@ public enum DataMode {
             lse = stored.map { Double($0) }
         } else if let m = hbm[.m], let l = hbm[.l] {
             lse = zip(m, l).map { m, l in l == 0 ? -.infinity : Double(m) + Double.log(Double(l)) }
-        } else if let l = hbm[.l] {
-            // small-m keeps the sums of exp(S) without a max: LSE = log ℓ.
-            lse = l.map { $0 == 0 ? -.infinity : Double.log(Double($0)) }
         }
+        // small-m writes ℓ = Σ exp(S) without a max subtracted, so log ℓ carries exp's rounding
+        // (about one fp32 ulp, relative) at every |LSE|: below |LSE| ≈ 1 that is more than the
+        // rule's 2 ulps of the LSE itself. Its algorithm has no LSE output; none is reported.
         return Outcome(result: AttentionResult(o: o, lse: lse), counts: counts)
     }
 }

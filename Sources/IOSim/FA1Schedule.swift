@@ -13,6 +13,7 @@
 /// Closed form (non-causal): reads 2Nd + Tc·(2Nd + 2N), writes (Tc + 1)·(Nd + 2N).
 public enum FA1Schedule: Schedule {
     public static let kind = ScheduleKind.fa1
+    public static var launchModel: LaunchModel { .perHead }
 
     public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
         let t = tiles.clamped(to: p)
@@ -24,12 +25,14 @@ public enum FA1Schedule: Schedule {
     public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d, one = 0..<1
         m.partition(.splitK(t.warps))
+        // FlashAttention's kernel runs one CTA per (batch, head), both loops inside it.
+        m.kernel(kind.rawValue, ctas: p.instances)
         try m.uniform(0..<p.instances) { m, inst throws(SimulationError) in
             let kv = p.kvInstance(inst)
             // Line 2: O = 0, ℓ = 0, m = −∞ in HBM, written tile by tile from SRAM.
             for i in 0..<t.tr(p) {
                 let rows = t.rows(i, p)
-                for (tensor, buffer, cols, value) in [(Tensor.O, Buffer.o, p.d, 0.0), (.l, .l, 1, 0), (.m, .m, 1, -.infinity)] {
+                for (tensor, buffer, cols, value) in [(Tensor.O, Operand.o, p.d, 0.0), (.l, .l, 1, 0), (.m, .m, 1, -.infinity)] {
                     try m.alloc(buffer, rows: rows.count, cols: cols, format: .fp32)
                     try m.compute(.fill(buffer, value))
                     try m.store(tensor, instance: inst, rows: rows, cols: 0..<cols, format: .fp32, from: buffer)
@@ -54,9 +57,9 @@ public enum FA1Schedule: Schedule {
                     try m.load(.m, instance: inst, rows: rows, cols: one, format: .fp32, into: .m)
                     try m.alloc(.s, rows: rows.count, cols: cols.count, format: .fp32)
                     try m.alloc(.acc, rows: rows.count, cols: p.d, format: .fp32)
-                    try m.compute(.scores(rows: rows, cols: cols, masked: p.causal))
-                    try m.compute(.fa1Update)
-                    try m.compute(.combineWarps)
+                    try m.scores(.q, .k, into: .s, rows: rows, cols: cols, masked: true)
+                    try m.compute(.fa1Update(scores: .s, v: .v, o: .o, max: .m, sum: .l, scratch: .acc))
+                    try m.compute(.combineWarps(acc: .acc, max: .m, sum: .l))
                     let last = j == t.liveColumnTiles(i, p).upperBound - 1
                     try m.store(.O, instance: inst, rows: rows, cols: d, format: last ? .output : .fp32, from: .o)
                     try m.store(.l, instance: inst, rows: rows, cols: one, format: .fp32, from: .l)
@@ -70,4 +73,8 @@ public enum FA1Schedule: Schedule {
             }
         }
     }
+}
+
+extension ScheduleKind {
+    public static let fa1 = ScheduleKind(named: "fa1")
 }

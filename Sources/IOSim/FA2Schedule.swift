@@ -19,13 +19,16 @@ public enum FA2Schedule: Schedule {
     public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles? { fa1PaperTiles(p, capacity: capacity) }
 
     public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
-        try body(&m, tiles: t, partition: .splitQ(t.warps))
+        try body(&m, tiles: t, partition: .splitQ(t.warps), kernel: "fa2")
     }
 
     /// The FA2 loop, shared with fa3 (which differs in its pipeline, not in its loop order).
-    static func body<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles, partition: WarpPartition) throws(SimulationError) {
+    static func body<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles, partition: WarpPartition,
+                                           kernel: String) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d
         m.partition(partition)
+        // One CTA per row tile per head.
+        m.kernel(kernel, ctas: t.tr(p) * p.instances)
         try m.uniform(0..<p.instances) { m, inst throws(SimulationError) in
             let kv = p.kvInstance(inst)
             for i in 0..<t.tr(p) {
@@ -53,18 +56,22 @@ public enum FA2Schedule: Schedule {
                     try m.load(.K, instance: kv, rows: cols, cols: d, format: .input, into: .k)
                     try m.load(.V, instance: kv, rows: cols, cols: d, format: .input, into: .v)
                     try m.alloc(.s, rows: rows.count, cols: cols.count, format: .fp32)
-                    try m.compute(.scores(rows: rows, cols: cols, masked: p.causal))
-                    try m.compute(.onlineSoftmax)
-                    try m.compute(.accumulate)
+                    try m.scores(.q, .k, into: .s, rows: rows, cols: cols, masked: true)
+                    try m.compute(.onlineSoftmax(scores: .s, max: .m, sum: .l, acc: .acc))
+                    try m.compute(.gemm(a: .s, b: .v, c: .acc, transB: false, scaled: false, accumulate: true))
                     m.free(.s)
                     m.free(.k)
                     m.free(.v)
                 }
-                try m.compute(.finish)
+                try m.compute(.normalizeRows(acc: .acc, sum: .l, max: .m))
                 try m.store(.O, instance: inst, rows: rows, cols: d, format: .output, from: .acc)
                 try m.store(.LSE, instance: inst, rows: rows, cols: 0..<1, format: .fp32, from: .m)
                 m.free(.q); m.free(.acc); m.free(.m); m.free(.l)
             }
         }
     }
+}
+
+extension ScheduleKind {
+    public static let fa2 = ScheduleKind(named: "fa2")
 }

@@ -6,7 +6,7 @@
 /// None of that changes which tiles cross HBM: every Kⱼ, Vⱼ is fetched once per row tile, as in
 /// fa2, so its counts equal fa2's for the same tiles (plus one fp32 scale per Q, K, V tile in fp8).
 /// What it changes is the footprint — the ring keeps `stages − 1` further K/V tile pairs resident,
-/// modelled as one reserved buffer the producer fills ahead — and the time estimate (overlap).
+/// held as real K and V buffers, one pair per extra stage — and the time estimate (overlap).
 ///
 /// Footprint: fa2's + (stages − 1)·2·Bc·d·s, plus 4 bytes per resident tile scale in fp8.
 ///
@@ -20,6 +20,9 @@
 /// fp8 d ≤ 64: 192×160, ≤ 96: 192×128, ≤ 128: 128×224, ≤ 192: 128×160, else 128×128.
 public enum FA3Schedule: Schedule {
     public static let kind = ScheduleKind.fa3
+    public static var autoPrefersPaperTiles: Bool { true }
+    public static var overlapsPhases: Bool { true }
+    public static var usesWarpgroupMMA: Bool { true }
     /// Consumer warpgroups sharing a row tile (FA3's ping-pong pair).
     public static let consumerWarpgroups = 2
 
@@ -37,12 +40,21 @@ public enum FA3Schedule: Schedule {
     }
 
     public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
-        let p = m.problem, extra = max(0, t.stages - 1)
-        if extra > 0 {
-            try m.alloc(.ring, rows: extra * 2 * min(t.bc, p.nk), cols: p.d, format: .input,
-                        scales: p.dtype == .fp8 ? 2 * extra : 0)
+        let p = m.problem, rows = min(t.bc, p.nk), scaled = p.dtype == .fp8 ? 1 : 0
+        // The producer's ring: stages − 1 further K/V tile pairs resident beside the pair the
+        // consumers are on (buffers k[1…], v[1…]; the loop's own Kⱼ, Vⱼ are k[0], v[0]).
+        for stage in 1..<max(1, t.stages) {
+            try m.alloc(Operand(.k, stage), rows: rows, cols: p.d, format: .input, scales: scaled)
+            try m.alloc(Operand(.v, stage), rows: rows, cols: p.d, format: .input, scales: scaled)
         }
-        try FA2Schedule.body(&m, tiles: t, partition: .splitQ(consumerWarpgroups))
-        m.free(.ring)
+        try FA2Schedule.body(&m, tiles: t, partition: .splitQ(consumerWarpgroups), kernel: "fa3")
+        for stage in 1..<max(1, t.stages) {
+            m.free(Operand(.k, stage))
+            m.free(Operand(.v, stage))
+        }
     }
+}
+
+extension ScheduleKind {
+    public static let fa3 = ScheduleKind(named: "fa3")
 }

@@ -1,7 +1,34 @@
-/// The schedules the simulator knows, in the order results are reported.
-public enum ScheduleKind: String, CaseIterable, Sendable, Codable {
-    case standard, fa1, fa2, fa3
-    case smallM = "small-m"
+/// A schedule's name (its CLI and JSON name). The known ones, in report order, are those of
+/// ``ScheduleRegistry/entries``; each schedule's file declares its own constant.
+public struct ScheduleKind: RawRepresentable, Hashable, Sendable, CaseIterable, CustomStringConvertible {
+    public let rawValue: String
+
+    /// A registered schedule by name, or nil.
+    public init?(rawValue: String) {
+        guard ScheduleRegistry.entries.contains(where: { $0.kind.rawValue == rawValue }) else { return nil }
+        self.rawValue = rawValue
+    }
+
+    /// Declares a name (used by the schedules' own files).
+    init(named name: String) { rawValue = name }
+
+    /// Every registered schedule, in report order.
+    public static var allCases: [ScheduleKind] { ScheduleRegistry.entries.map(\.kind) }
+
+    public var description: String { rawValue }
+
+    /// The schedule's implementation.
+    public var implementation: (any Schedule.Type)? { ScheduleRegistry.entry(self)?.type }
+}
+
+/// How the time estimate cuts a schedule's work into thread blocks (its launch model).
+public enum LaunchModel: Sendable {
+    /// Bulk kernels with many small blocks each (standard attention): the work spreads evenly.
+    case bulk
+    /// One CTA per (batch, head) that loops over every tile (FlashAttention-1's kernel).
+    case perHead
+    /// One CTA per row tile per (batch, head) (FlashAttention-2 onwards, Saha–Ye).
+    case perRowTile
 }
 
 /// A tiled attention schedule: its on-chip footprint for given tiles, and its tile loop, written
@@ -16,30 +43,37 @@ public protocol Schedule {
     static func paperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles?
     /// Whether automatic tiles keep Br = Bc.
     static var squareTiles: Bool { get }
+    /// Whether `--tiles auto` takes the paper's tiles when they fit (FA3's published defaults).
+    static var autoPrefersPaperTiles: Bool { get }
+    /// HBM traffic per kernel in closed form, summed over batch·heads (the counts' exact
+    /// prediction; `optimal` tiles are ranked by it). `p` is the problem the schedule runs
+    /// (``AttentionProblem/scheduled``), `t` clamped to it.
+    static func closedForm(_ p: AttentionProblem, _ t: Tiles, capacity: Int) throws(SimulationError) -> TrafficCounts
+    /// How the time estimate places its work on the SMs.
+    static var launchModel: LaunchModel { get }
+    /// Whether loads, tensor work and softmax overlap (FA3's warp specialisation): the time
+    /// estimate takes their maximum instead of their sum.
+    static var overlapsPhases: Bool { get }
+    /// Whether its GEMMs are warpgroup MMAs (wgmma, Hopper's full rate) rather than `mma.sync`.
+    static var usesWarpgroupMMA: Bool { get }
+    /// Values a data-mode run holds per instance besides Q, K, V, O and statistics.
+    static func extraDataValues(_ p: AttentionProblem) -> Double
 }
 
 extension Schedule {
     public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles? { nil }
     public static var squareTiles: Bool { false }
+    public static var autoPrefersPaperTiles: Bool { false }
+    public static var launchModel: LaunchModel { .perRowTile }
+    public static var overlapsPhases: Bool { false }
+    public static var usesWarpgroupMMA: Bool { false }
+    public static func extraDataValues(_ p: AttentionProblem) -> Double { 0 }
 
     /// FlashAttention's rule (Dao et al. 2022, Algorithm 1 line 1): Bc = ⌈M/4d⌉, Br = min(Bc, d),
     /// M in elements.
     static func fa1PaperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles {
         let bc = (capacity / p.dtype.size + 4 * p.d - 1) / (4 * p.d)
         return Tiles(br: min(bc, p.d), bc: bc)
-    }
-}
-
-extension ScheduleKind {
-    /// The implementation of this schedule, or nil where it is not built yet.
-    public var implementation: (any Schedule.Type)? {
-        switch self {
-        case .standard: StandardSchedule.self
-        case .fa1: FA1Schedule.self
-        case .fa2: FA2Schedule.self
-        case .fa3: FA3Schedule.self
-        case .smallM: SmallMSchedule.self
-        }
     }
 }
 

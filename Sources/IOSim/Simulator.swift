@@ -24,12 +24,12 @@ public enum Simulator {
                                 tiles request: TileRequest = TileRequest()) -> ScheduleResult {
         let bound = Bound(problem, capacityBytes: capacity)
         guard let schedule = kind.implementation else {
-            return ScheduleResult(kind: kind, bound: bound, reason: "\(kind.rawValue) is not implemented yet")
+            return ScheduleResult(kind: kind, bound: bound, reason: "\(kind.rawValue) is not a registered schedule")
         }
         do {
             let p = problem.scheduled
             let tiles = try TileChoice.choose(schedule, p, capacity: capacity, request)
-            var machine = CountingMachine(problem: p, capacity: capacity)
+            var machine = CountingMachine(problem: p, capacity: capacity, defaultKernel: kind.rawValue)
             try run(schedule, on: &machine, tiles: tiles)
             _ = try machine.counts.checkedHBM()
             return ScheduleResult(kind: kind, tiles: tiles, footprint: schedule.footprint(tiles, p, capacity: capacity),
@@ -41,16 +41,9 @@ public enum Simulator {
         }
     }
 
-    /// Runs a schedule on a machine. The switch names each schedule's concrete type so that the
-    /// compiler specialises its tile loop for the machine (through the existential it would run
-    /// the loop generically, tens of times slower).
-    static func run<Machine: TileMachine>(_ s: any Schedule.Type, on m: inout Machine, tiles: Tiles) throws(SimulationError) {
-        switch s.kind {
-        case .standard: try StandardSchedule.run(&m, tiles: tiles)
-        case .fa1: try FA1Schedule.run(&m, tiles: tiles)
-        case .fa2: try FA2Schedule.run(&m, tiles: tiles)
-        case .fa3: try FA3Schedule.run(&m, tiles: tiles)
-        case .smallM: try SmallMSchedule.run(&m, tiles: tiles)
-        }
+    /// Runs a schedule on the counting machine, through the registry's specialised loop.
+    static func run(_ s: any Schedule.Type, on m: inout CountingMachine, tiles: Tiles) throws(SimulationError) {
+        guard let e = ScheduleRegistry.entry(s.kind) else { throw .invalid("\(s.kind) is not a registered schedule") }
+        try e.countRun(&m, tiles)
     }
 }

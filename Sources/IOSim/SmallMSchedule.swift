@@ -36,7 +36,8 @@ public enum SmallMSchedule: Schedule {
         m.partition(.single)
         try m.uniform(0..<p.instances) { m, inst throws(SimulationError) in
             let kv = p.kvInstance(inst)
-            // Phase 1: A = exp(S), row sums on chip.
+            // Phase 1: A = exp(S), row sums on chip; a CTA per row tile.
+            m.kernel("exp-scores", ctas: t.tr(p) * p.instances)
             for i in 0..<t.tr(p) {
                 let rows = t.rows(i, p)
                 try m.alloc(.l, rows: rows.count, cols: 1, format: .fp32)
@@ -47,25 +48,37 @@ public enum SmallMSchedule: Schedule {
                     for (k, block) in dBlocks.enumerated() {
                         try m.load(.Q, instance: inst, rows: rows, cols: block, format: .input, into: .q)
                         try m.load(.K, instance: kv, rows: cols, cols: block, format: .input, into: .k)
-                        try m.compute(.partialScores(first: k == 0))
+                        try m.compute(.gemm(a: .q, b: .k, c: .s, transB: true, scaled: true, accumulate: k != 0))
                         m.free(.q)
                         m.free(.k)
                     }
-                    try m.compute(.exponentiate(rows: rows, cols: cols))
+                    if p.causal { try m.compute(.mask(.s, rows: rows, cols: cols)) }
+                    try m.compute(.expAccumulate(scores: .s, sum: .l))
                     try m.store(.P, instance: inst, rows: rows, cols: cols, format: .output, from: .s)
                     m.free(.s)
                 }
                 try m.store(.l, instance: inst, rows: rows, cols: one, format: .fp32, from: .l)
                 m.free(.l)
             }
-            // Phase 2: O = D⁻¹·A·V, one fp32 accumulator per (row tile, d-block).
+            // Phase 2: O = D⁻¹·A·V, one fp32 accumulator per (row tile, d-block); a CTA per row tile.
+            m.kernel("pv", ctas: t.tr(p) * p.instances)
             for i in 0..<t.tr(p) {
-                let rows = t.rows(i, p)
+                let rows = t.rows(i, p), live = t.liveColumnTiles(i, p)
+                // A row tile that sees no key loads nothing and writes O = 0.
+                if live.isEmpty {
+                    for block in dBlocks {
+                        try m.alloc(.acc, rows: rows.count, cols: block.count, format: .fp32)
+                        try m.compute(.fill(.acc, 0))
+                        try m.store(.O, instance: inst, rows: rows, cols: block, format: .output, from: .acc)
+                        m.free(.acc)
+                    }
+                    continue
+                }
                 try m.load(.l, instance: inst, rows: rows, cols: one, format: .fp32, into: .l)
                 for block in dBlocks {
                     try m.accumulatePV(t, instance: inst, kvInstance: kv, rows: rows, block: block,
-                                       columnTiles: t.liveColumnTiles(i, p))
-                    try m.compute(.divideByRowSum)
+                                       columnTiles: live)
+                    try m.compute(.normalizeRows(acc: .acc, sum: .l, max: nil))
                     try m.store(.O, instance: inst, rows: rows, cols: block, format: .output, from: .acc)
                     m.free(.acc)
                 }
@@ -73,4 +86,8 @@ public enum SmallMSchedule: Schedule {
             }
         }
     }
+}
+
+extension ScheduleKind {
+    public static let smallM = ScheduleKind(named: "small-m")
 }

@@ -12,6 +12,9 @@
 /// Closed form: reads Nd + 2·Tr·Nk·d + 2·N·Nk (3·N·Nk when a row does not fit), writes 2·N·Nk + Nd.
 public enum StandardSchedule: Schedule {
     public static let kind = ScheduleKind.standard
+    public static var launchModel: LaunchModel { .bulk }
+    /// S and P live in HBM.
+    public static func extraDataValues(_ p: AttentionProblem) -> Double { 2 * Double(p.n) * Double(p.nk) }
 
     public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
         let t = tiles.clamped(to: p), s = p.dtype.size, so = Format.output.bytes(p.dtype)
@@ -31,7 +34,8 @@ public enum StandardSchedule: Schedule {
         let chunk = max(1, m.capacity / Format.output.bytes(p.dtype)), chunks = (p.nk + chunk - 1) / chunk
         try m.uniform(0..<p.instances) { m, inst throws(SimulationError) in
             let kv = p.kvInstance(inst)
-            // Kernel 1: S = QKᵀ.
+            // Kernel 1: S = QKᵀ, one CTA per row tile.
+            m.kernel("scores", ctas: t.tr(p) * p.instances)
             for i in 0..<t.tr(p) {
                 let rows = t.rows(i, p)
                 try m.load(.Q, instance: inst, rows: rows, cols: d, format: .input, into: .q)
@@ -39,20 +43,21 @@ public enum StandardSchedule: Schedule {
                     let cols = t.cols(j, p)
                     try m.load(.K, instance: kv, rows: cols, cols: d, format: .input, into: .k)
                     try m.alloc(.s, rows: rows.count, cols: cols.count, format: .fp32)
-                    try m.compute(.scores(rows: rows, cols: cols, masked: false))
+                    try m.scores(.q, .k, into: .s, rows: rows, cols: cols, masked: false)
                     try m.store(.S, instance: inst, rows: rows, cols: cols, format: .output, from: .s)
                     m.free(.s)
                     m.free(.k)
                 }
                 m.free(.q)
             }
-            // Kernel 2: P = softmax(S), one row at a time.
+            // Kernel 2: P = softmax(S), one row at a time (a CTA per row).
+            m.kernel("softmax", ctas: p.n * p.instances)
             // Every row moves the same chunks, so the rows are one uniform loop.
             try m.uniform(0..<p.n) { m, r throws(SimulationError) in
                 let row = r..<r + 1
                 if fits {
                     try m.load(.S, instance: inst, rows: row, cols: 0..<p.nk, format: .output, into: .row)
-                    try m.compute(.softmaxRow(r: r))
+                    try m.compute(.rowSoftmax(row: .row, r: r))
                     try m.store(.P, instance: inst, rows: row, cols: 0..<p.nk, format: .output, from: .row)
                     m.free(.row)
                     return
@@ -60,18 +65,19 @@ public enum StandardSchedule: Schedule {
                 for j in 0..<chunks {
                     let cols = j * chunk..<min((j + 1) * chunk, p.nk)
                     try m.load(.S, instance: inst, rows: row, cols: cols, format: .output, into: .row)
-                    try m.compute(.rowStatistics(r: r, cols: cols, first: j == 0))
+                    try m.compute(.rowStatistics(row: .row, r: r, cols: cols, first: j == 0))
                     m.free(.row)
                 }
                 for j in 0..<chunks {
                     let cols = j * chunk..<min((j + 1) * chunk, p.nk)
                     try m.load(.S, instance: inst, rows: row, cols: cols, format: .output, into: .row)
-                    try m.compute(.normalize(r: r, cols: cols))
+                    try m.compute(.rowNormalize(row: .row, r: r, cols: cols))
                     try m.store(.P, instance: inst, rows: row, cols: cols, format: .output, from: .row)
                     m.free(.row)
                 }
             }
-            // Kernel 3: O = PV.
+            // Kernel 3: O = PV, one CTA per row tile.
+            m.kernel("pv", ctas: t.tr(p) * p.instances)
             for i in 0..<t.tr(p) {
                 let rows = t.rows(i, p)
                 try m.accumulatePV(t, instance: inst, kvInstance: kv, rows: rows, block: d, columnTiles: 0..<t.tc(p))
@@ -80,4 +86,8 @@ public enum StandardSchedule: Schedule {
             }
         }
     }
+}
+
+extension ScheduleKind {
+    public static let standard = ScheduleKind(named: "standard")
 }

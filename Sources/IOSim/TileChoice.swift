@@ -60,7 +60,7 @@ public enum TileChoice {
         let paper = request.br == nil && request.bc == nil ? schedule.paperTiles(p, capacity: capacity) : nil
         if request.policy == .paper, let t = paper { return try checked(request.tiles(t.br, t.bc), "the paper's") }
         // FA3's auto tiles are its published defaults whenever they fit.
-        if request.policy == .auto, schedule.kind == .fa3, let t = paper, footprint(request.tiles(t.br, t.bc)) <= capacity {
+        if request.policy == .auto, schedule.autoPrefersPaperTiles, let t = paper, footprint(request.tiles(t.br, t.bc)) <= capacity {
             return request.tiles(t.br, t.bc).clamped(to: p)
         }
         let brMax = roundUp16(p.n), bcMax = roundUp16(p.nk)

@@ -1,5 +1,5 @@
-/// On-chip buffers a schedule can hold. S and P share one buffer (`s`), as in FlashAttention.
-public enum Buffer: Int, CaseIterable, Sendable {
+/// The role an on-chip buffer plays. S and P share one buffer (`s`), as in FlashAttention.
+public enum Role: Int, CaseIterable, Sendable {
     /// Qᵢ, Kⱼ, Vⱼ tiles.
     case q, k, v
     /// A score / probability block (fp32), or standard attention's S or P tile.
@@ -12,61 +12,114 @@ public enum Buffer: Int, CaseIterable, Sendable {
     case m, l
     /// A row (or row chunk) of S or P in standard attention's softmax kernel.
     case row
-    /// FA3's K/V ring: the stages beyond the one being consumed (tiles the producer has fetched ahead).
-    case ring
-
-    @inline(__always) var bit: UInt16 { 1 << UInt16(rawValue) }
 }
 
-/// A compute step of a schedule. The counting machine only checks that its operands are resident
-/// and counts their SRAM traffic; the data machine performs it.
-public enum ComputeStep: Sendable {
-    /// s = scale·q·kᵀ for Q rows `rows` and K rows `cols`; causal-masked entries become −∞ when `masked`.
-    case scores(rows: Range<Int>, cols: Range<Int>, masked: Bool)
-    /// FA2's online softmax over s: new max m, P = exp(s − m) in place (rounded to the input dtype),
-    /// l = e^{m_old − m}·l + rowsum(P), acc scaled by e^{m_old − m}.
-    case onlineSoftmax
-    /// acc += s·v (s holds P).
-    case accumulate
-    /// FA2's epilogue: acc /= l, m becomes the LSE.
-    case finish
-    /// FA1 Algorithm 1 lines 9–12: m̃, P̃, ℓ̃ from s; acc = P̃·v; new m, ℓ; o rescaled and updated.
-    case fa1Update
-    /// Fill a buffer (FA1's initial O = 0, ℓ = 0, m = −∞, written to HBM).
-    case fill(Buffer, Double)
-    /// Standard softmax of one whole row r of S held in `row`, in place into P (causal mask here).
-    case softmaxRow(r: Int)
-    /// Standard streaming softmax, pass 1: fold the chunk `cols` of row r into the running max and
-    /// sum, which stay in registers (`first` starts a new row).
-    case rowStatistics(r: Int, cols: Range<Int>, first: Bool)
-    /// Standard streaming softmax, pass 2: P = exp(S − m)/ℓ for the chunk `cols` of row r.
-    case normalize(r: Int, cols: Range<Int>)
-    /// FA1's split-K epilogue: every warp writes its partial O, m and ℓ to SRAM and they are read
-    /// back to be combined. Costs SRAM traffic only; the data machine has nothing to do.
-    case combineWarps
-    /// Saha–Ye: s (+)= scale·q·kᵀ over one block of d (`first` starts the sum).
-    case partialScores(first: Bool)
-    /// Saha–Ye: s = exp(s) (0 where causal-masked) for Q rows `rows`, K rows `cols`; l += rowsum.
-    case exponentiate(rows: Range<Int>, cols: Range<Int>)
-    /// Saha–Ye: acc /= l, row by row (rows with l = 0 become 0).
-    case divideByRowSum
+/// A handle to an on-chip buffer: its role and which buffer of that role (FA3's K/V ring holds
+/// one per pipeline stage). ``TileMachine/alloc(_:rows:cols:format:scales:)`` returns it.
+public struct Operand: Hashable, Sendable, CustomStringConvertible {
+    public var role: Role
+    public var index: Int
 
-    /// Buffers read and written, as bit masks of `Buffer`.
-    @inline(__always) var operands: (reads: UInt16, writes: UInt16) {
+    public init(_ role: Role, _ index: Int = 0) {
+        self.role = role
+        self.index = index
+    }
+
+    public static let q = Operand(.q), k = Operand(.k), v = Operand(.v), s = Operand(.s), acc = Operand(.acc)
+    public static let o = Operand(.o), m = Operand(.m), l = Operand(.l), row = Operand(.row)
+
+    /// Buffers of one role a machine can hold at once.
+    public static let maxIndex = 128
+    /// A dense index for per-buffer storage.
+    @inline(__always) var slot: Int { role.rawValue + Role.allCases.count * index }
+    static var slots: Int { Role.allCases.count * maxIndex }
+
+    public var description: String { index == 0 ? "\(role)" : "\(role)[\(index)]" }
+}
+
+/// Up to six operands, stored inline (no allocation: counting lists them for every operation).
+public struct OperandList: Sendable {
+    public private(set) var count = 0
+    private var a = Operand.q, b = Operand.q, c = Operand.q, d = Operand.q, e = Operand.q, f = Operand.q
+
+    init(_ items: Operand...) {
+        for x in items { append(x) }
+    }
+
+    static let empty = OperandList()
+
+    private mutating func append(_ x: Operand) {
+        switch count {
+        case 0: a = x
+        case 1: b = x
+        case 2: c = x
+        case 3: d = x
+        case 4: e = x
+        default: f = x
+        }
+        count += 1
+    }
+
+    @inline(__always) public subscript(_ i: Int) -> Operand {
+        switch i {
+        case 0: a
+        case 1: b
+        case 2: c
+        case 3: d
+        case 4: e
+        default: f
+        }
+    }
+}
+
+/// What a schedule computes on resident buffers. Each operation names its operands; the counting
+/// machine checks they are resident and counts the SRAM traffic of the shared-memory ones (tiles
+/// loaded from HBM) under the current ``WarpPartition``; the data machine performs it, once per
+/// operation kind. The softmax steps stay whole operations, as the papers' lines are: their SRAM
+/// traffic (FA1 reads and writes Oᵢ, mᵢ, ℓᵢ once per pair) is defined at that granularity.
+public enum Operation: Sendable {
+    /// c = α·a·b (a·bᵀ when `transB`), plus c when `accumulate`; α is the score scale when
+    /// `scaled`, else 1. Shapes come from the operands.
+    case gemm(a: Operand, b: Operand, c: Operand, transB: Bool, scaled: Bool, accumulate: Bool)
+    /// Entries of block `scores` (problem rows `rows`, keys `cols`) that the mask hides become −∞.
+    case mask(Operand, rows: Range<Int>, cols: Range<Int>)
+    /// Every element of the buffer becomes `value`.
+    case fill(Operand, Double)
+    /// FlashAttention-2's online softmax over `scores`: new row max, P = exp(S − max) in place
+    /// (rounded to the input dtype), sum = e^{old − new}·sum + rowsum(P), acc scaled by e^{old − new}.
+    case onlineSoftmax(scores: Operand, max: Operand, sum: Operand, acc: Operand)
+    /// acc /= sum row by row (rows with sum 0 become 0); with `max`, max becomes the LSE.
+    case normalizeRows(acc: Operand, sum: Operand, max: Operand?)
+    /// FlashAttention Algorithm 1 lines 9–12: tile statistics and P̃ from `scores`, scratch = P̃·v,
+    /// new max and sum, o rescaled and updated.
+    case fa1Update(scores: Operand, v: Operand, o: Operand, max: Operand, sum: Operand, scratch: Operand)
+    /// FA1's split-K epilogue: every warp writes its partial acc, max and sum to SRAM and they are
+    /// read back to be combined (SRAM traffic only).
+    case combineWarps(acc: Operand, max: Operand, sum: Operand)
+    /// Standard attention's softmax of a whole row r of S held in `row`, in place into P.
+    case rowSoftmax(row: Operand, r: Int)
+    /// Streaming softmax pass 1: fold the chunk `cols` of row r into the running max and sum
+    /// (registers; `first` starts a row).
+    case rowStatistics(row: Operand, r: Int, cols: Range<Int>, first: Bool)
+    /// Streaming softmax pass 2: P = exp(S − max)/sum over the chunk `cols` of row r.
+    case rowNormalize(row: Operand, r: Int, cols: Range<Int>)
+    /// Saha–Ye: scores = exp(scores) with no max subtracted; sum += rowsum.
+    case expAccumulate(scores: Operand, sum: Operand)
+
+    /// Buffers read and written (inline lists: counting runs this for every executed operation).
+    var operands: (reads: OperandList, writes: OperandList) {
+        typealias L = OperandList
         switch self {
-        case .scores: (Buffer.q.bit | Buffer.k.bit, Buffer.s.bit)
-        case .onlineSoftmax: (Buffer.s.bit | Buffer.m.bit | Buffer.l.bit | Buffer.acc.bit,
-                              Buffer.s.bit | Buffer.m.bit | Buffer.l.bit | Buffer.acc.bit)
-        case .accumulate: (Buffer.s.bit | Buffer.v.bit | Buffer.acc.bit, Buffer.acc.bit)
-        case .finish: (Buffer.acc.bit | Buffer.m.bit | Buffer.l.bit, Buffer.acc.bit | Buffer.m.bit)
-        case .fa1Update: (Buffer.s.bit | Buffer.v.bit | Buffer.o.bit | Buffer.m.bit | Buffer.l.bit,
-                          Buffer.acc.bit | Buffer.o.bit | Buffer.m.bit | Buffer.l.bit)
-        case let .fill(b, _): (0, b.bit)
-        case .softmaxRow, .rowStatistics, .normalize: (Buffer.row.bit, Buffer.row.bit)
-        case .combineWarps: (Buffer.acc.bit | Buffer.m.bit | Buffer.l.bit, Buffer.acc.bit | Buffer.m.bit | Buffer.l.bit)
-        case let .partialScores(first): (Buffer.q.bit | Buffer.k.bit | (first ? 0 : Buffer.s.bit), Buffer.s.bit)
-        case .exponentiate: (Buffer.s.bit | Buffer.l.bit, Buffer.s.bit | Buffer.l.bit)
-        case .divideByRowSum: (Buffer.acc.bit | Buffer.l.bit, Buffer.acc.bit)
+        case let .gemm(a, b, c, _, _, accumulate): return (accumulate ? L(a, b, c) : L(a, b), L(c))
+        case let .mask(s, _, _): return (L(s), L(s))
+        case let .fill(b, _): return (.empty, L(b))
+        case let .onlineSoftmax(s, m, l, acc): return (L(s, m, l, acc), L(s, m, l, acc))
+        case let .normalizeRows(acc, l, .some(m)): return (L(acc, m, l), L(acc, m))
+        case let .normalizeRows(acc, l, .none): return (L(acc, l), L(acc))
+        case let .fa1Update(s, v, o, m, l, scratch): return (L(s, v, o, m, l), L(scratch, o, m, l))
+        case let .combineWarps(acc, m, l): return (L(acc, m, l), L(acc, m, l))
+        case let .rowSoftmax(row, _), let .rowStatistics(row, _, _, _), let .rowNormalize(row, _, _): return (L(row), L(row))
+        case let .expAccumulate(s, l): return (L(s, l), L(s, l))
         }
     }
 }
@@ -92,17 +145,25 @@ public protocol TileMachine {
     var capacity: Int { get }
     /// HBM → SRAM: `rows × cols` elements of tensor `t` of problem instance `instance` into `buffer`.
     mutating func load(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
-                       into buffer: Buffer) throws(SimulationError)
+                       into buffer: Operand) throws(SimulationError)
     /// SRAM → HBM from a resident buffer.
     mutating func store(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
-                        from buffer: Buffer) throws(SimulationError)
+                        from buffer: Operand) throws(SimulationError)
+    /// SRAM → HBM as an atomic add performed at the memory side (`atomicAdd`, TMA reduce-add):
+    /// counted as a write of the region, never as a read (DESIGN §10).
+    mutating func reduce(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
+                         from buffer: Operand) throws(SimulationError)
+    /// Starts (or returns to) kernel `name`, a grid of `ctas` CTAs: the transfers that follow are
+    /// its traffic. Kernels are reported in the order they are first named.
+    mutating func kernel(_ name: String, ctas: Int)
     /// Allocates an on-chip buffer of `rows × cols` elements, plus `scales` fp32 tile scales
     /// (fp8 tiles fetched ahead).
-    mutating func alloc(_ buffer: Buffer, rows: Int, cols: Int, format: Format, scales: Int) throws(SimulationError)
+    @discardableResult
+    mutating func alloc(_ buffer: Operand, rows: Int, cols: Int, format: Format, scales: Int) throws(SimulationError) -> Operand
     /// Declares how warps share the operands of the compute steps that follow.
     mutating func partition(_ p: WarpPartition)
-    mutating func free(_ buffer: Buffer)
-    mutating func compute(_ step: ComputeStep) throws(SimulationError)
+    mutating func free(_ buffer: Operand)
+    mutating func compute(_ op: Operation) throws(SimulationError)
     /// Runs `body` for every index of `range`, whose iterations the schedule promises move
     /// identical tile shapes. The counting machine runs the first and replays its counts for the
     /// rest; the data machine runs them all.
@@ -110,9 +171,17 @@ public protocol TileMachine {
 }
 
 extension TileMachine {
-    @inline(__always)
-    public mutating func alloc(_ buffer: Buffer, rows: Int, cols: Int, format: Format) throws(SimulationError) {
+    @inline(__always) @discardableResult
+    public mutating func alloc(_ buffer: Operand, rows: Int, cols: Int, format: Format) throws(SimulationError) -> Operand {
         try alloc(buffer, rows: rows, cols: cols, format: format, scales: 0)
+    }
+
+    /// S = scale·Q·Kᵀ for rows `rows` and keys `cols`, masked when the problem has a mask.
+    @inline(__always)
+    public mutating func scores(_ q: Operand, _ k: Operand, into s: Operand, rows: Range<Int>, cols: Range<Int>,
+                                masked: Bool) throws(SimulationError) {
+        try compute(.gemm(a: q, b: k, c: s, transB: true, scaled: true, accumulate: false))
+        if masked && problem.causal { try compute(.mask(s, rows: rows, cols: cols)) }
     }
 
     public mutating func uniform(_ range: Range<Int>, _ body: (inout Self, Int) throws(SimulationError) -> Void) throws(SimulationError) {
@@ -143,7 +212,7 @@ extension TileMachine {
             let cols = t.cols(j, p)
             try m.load(.P, instance: instance, rows: rows, cols: cols, format: .output, into: .s)
             try m.load(.V, instance: kvInstance, rows: cols, cols: block, format: .input, into: .v)
-            try m.compute(.accumulate)
+            try m.compute(.gemm(a: .s, b: .v, c: .acc, transB: false, scaled: false, accumulate: true))
             m.free(.s)
             m.free(.v)
         }

@@ -33,10 +33,10 @@ public enum TimeEstimate {
     public static let softmaxFP32Ops = 3.5
 
     public static func estimate(_ r: ScheduleResult, _ problem: AttentionProblem, _ hw: HardwareModel) throws(ModelError) -> Breakdown? {
-        guard let counts = r.counts, let t = r.tiles else { return nil }
+        guard let counts = r.counts, let t = r.tiles, let s = r.kind.implementation else { return nil }
         let p = problem.scheduled
         // FA3 issues warpgroup MMAs (wgmma); the other schedules' kernels warp-level mma.sync.
-        let peak = try hw.tensorFlops(p.dtype, mmaSync: r.kind != .fa3)
+        let peak = try hw.tensorFlops(p.dtype, mmaSync: !s.usesWarpgroupMMA)
         let smRate = (bw: hw.hbmBandwidth / Double(hw.sms), flops: peak / Double(hw.sms), exp: hw.expRatePerSM,
                       fp32: hw.fp32RatePerSM)
         // Live score entries per row tile, summed over the live column tiles.
@@ -47,33 +47,45 @@ public enum TimeEstimate {
         }
         let scores = rowWork.reduce(0, +) * Double(p.instances)
         let flops = 4 * scores * Double(p.d), exps = scores
-        let bytes = hbmBytes(counts, p, t, hw, kind: r.kind)
+        let bytes = hbmBytes(counts, p, t, hw, launch: s.launchModel)
         func cta(_ share: Double) -> Double {
             let parts = [bytes * share / smRate.bw, flops * share / smRate.flops, exps * share / smRate.exp,
                          softmaxFP32Ops * exps * share / smRate.fp32]
-            return r.kind == .fa3 ? parts.max()! : parts.reduce(0, +)
+            return s.overlapsPhases ? parts.max()! : parts.reduce(0, +)
         }
-        switch r.kind {
-        case .standard:
+        switch s.launchModel {
+        case .bulk:
             // Bulk kernels spread evenly: the whole GPU's time is one SM's for 1/SMs of the work.
             return Breakdown(seconds: cta(1 / Double(hw.sms)), ctas: 0, waves: 0, hbmBytes: bytes)
-        case .fa1:
-            let times = [Double](repeating: cta(1 / Double(p.instances)), count: p.instances)
-            return schedule(times, hw, bytes)
-        case .fa2, .fa3, .smallM:
-            var times: [Double] = []
-            times.reserveCapacity(tr * p.instances)
-            for _ in 0..<p.instances { for w in rowWork { times.append(cta(w / scores)) } }
-            return schedule(times, hw, bytes)
+        case .perHead:
+            return schedule(perHead: [cta(1 / Double(p.instances))], heads: p.instances, hw, bytes)
+        case .perRowTile:
+            return schedule(perHead: rowWork.map { cta($0 / scores) }, heads: p.instances, hw, bytes)
         }
+    }
+
+    /// Above this many CTAs the makespan is not simulated CTA by CTA (see `schedule(perHead:)`).
+    static let simulatedCTAs = 1 << 18
+
+    /// Makespan of `heads` copies of one head's CTAs, launched head after head. Up to
+    /// ``simulatedCTAs`` they are placed one by one; beyond, the work per SM plus half the longest
+    /// CTA (the last wave's tail, on average) — a million CTAs would otherwise cost seconds.
+    static func schedule(perHead: [Double], heads: Int, _ hw: HardwareModel, _ bytes: Double) -> Breakdown {
+        let count = Limits.product(perHead.count, heads) ?? Int.max
+        guard count > simulatedCTAs else {
+            return schedule(Array([[Double]](repeating: perHead, count: heads).joined()), hw, bytes)
+        }
+        let total = perHead.reduce(0, +) * Double(heads), longest = perHead.max() ?? 0
+        return Breakdown(seconds: total / Double(hw.sms) + longest / 2, ctas: count,
+                         waves: Double(count) / Double(hw.sms), hbmBytes: bytes)
     }
 
     /// HBM bytes that reach DRAM: the simulator's, or only the compulsory ones when the K/V of
     /// the heads in flight fit in L2.
-    static func hbmBytes(_ c: TrafficCounts, _ p: AttentionProblem, _ t: Tiles, _ hw: HardwareModel, kind: ScheduleKind) -> Double {
+    static func hbmBytes(_ c: TrafficCounts, _ p: AttentionProblem, _ t: Tiles, _ hw: HardwareModel, launch: LaunchModel) -> Double {
         let s = Double(p.dtype.size), counted = Double(c.hbm.bytes)
-        guard kind != .standard else { return counted }
-        let ctasPerHead = kind == .fa1 ? 1 : t.tr(p)
+        guard launch != .bulk else { return counted }
+        let ctasPerHead = launch == .perHead ? 1 : t.tr(p)
         let headsInFlight = min(p.instances, (hw.sms + ctasPerHead - 1) / ctasPerHead)
         let kvPerHead = 2 * Double(p.nk * p.d) * s
         guard Double(headsInFlight) * kvPerHead <= Double(hw.l2Bytes) else { return counted }

@@ -1,6 +1,6 @@
 /// Tensors the simulator counts, by their JSON names (DESIGN §3).
 public enum Tensor: Int, CaseIterable, Sendable, CustomStringConvertible {
-    case Q, K, V, O, S, P, m, l, LSE, scales, dO, dQ, dK, dV, D
+    case Q, K, V, O, S, P, m, l, LSE, scales, dO, dQ, dK, dV, D, dP, dS, Opart, LSEpart, table
 
     public var description: String {
         switch self {
@@ -19,6 +19,11 @@ public enum Tensor: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .dK: "dK"
         case .dV: "dV"
         case .D: "D"
+        case .dP: "dP"
+        case .dS: "dS"
+        case .Opart: "Opart"
+        case .LSEpart: "LSEpart"
+        case .table: "table"
         }
     }
 }
@@ -62,10 +67,28 @@ public struct Transfer: Hashable, Sendable {
     }
 }
 
+/// One kernel launch of a schedule (DESIGN §10): its grid size and the HBM traffic it moved, per
+/// tensor. Nsight Compute measures one kernel at a time, so this is what it is compared with.
+public struct KernelCounts: Hashable, Sendable {
+    public var name: String
+    /// CTAs in the kernel's grid (summed over batch·heads).
+    public var ctas: Int
+    public var byTensor: [Transfer] = Array(repeating: Transfer(), count: Tensor.allCases.count)
+
+    public init(name: String, ctas: Int) {
+        self.name = name
+        self.ctas = ctas
+    }
+
+    public var hbm: Transfer { byTensor.reduce(Transfer(), +) }
+}
+
 /// Everything a schedule moved: HBM traffic per tensor, and SRAM-side operand traffic.
 public struct TrafficCounts: Hashable, Sendable {
     /// HBM traffic per tensor, indexed by `Tensor.rawValue`.
     public var byTensor: [Transfer] = Array(repeating: Transfer(), count: Tensor.allCases.count)
+    /// The same traffic by kernel, in launch order; the kernels' counts sum to `byTensor`.
+    public var kernels: [KernelCounts] = []
     /// SRAM-side traffic (shared memory ↔ registers): reads of shared-memory operands (tiles loaded
     /// from HBM) once per warp that uses them, results written back to shared memory, FA1's
     /// cross-warp combine, plus HBM loads (SRAM writes) and stores (SRAM reads).

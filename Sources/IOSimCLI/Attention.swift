@@ -31,28 +31,25 @@ struct Attention: ParsableCommand {
     @Option(help: "Where to write O (.npy, float64).") var out: String
     @Option(help: "Where to write the row log-sum-exp (.npy, float64).") var lse: String?
     @Flag(help: "Causal mask (top-left aligned as PyTorch's is_causal; see --alignment).") var causal = false
-    @Option(help: "Causal diagonal when Nq ≠ Nk: top-left or bottom-right (FlashAttention-2).")
-    var alignment: String = "top-left"
+    @Option(help: "Where the causal diagonal sits when Nq ≠ Nk (default: top-left, as PyTorch).")
+    var alignment: CausalAlignment?
     /// `.unconditional` so that a negative scale (`--scale -1`) is read as the value, not as a flag.
     @Option(parsing: .unconditional, help: "Score scale (default 1/√d; may be negative or 0).") var scale: Double?
 
     /// Checks the options and every destination (see the discussion) before reading or computing
     /// anything, then writes all outputs or none.
+    func validate() throws {
+        if let scale, !scale.isFinite { throw ValidationError("--scale must be finite, got \(scale)") }
+    }
+
     func run() throws {
-        let align: CausalAlignment
-        switch alignment.lowercased() {
-        case "top-left": align = .topLeft
-        case "bottom-right": align = .bottomRight
-        default: throw UsageError("--alignment must be top-left or bottom-right, got '\(alignment)'")
-        }
-        if let scale, !scale.isFinite { throw UsageError("--scale must be finite, got \(scale)") }
         var outputs = [(flag: "--out", path: out)]
         if let lse { outputs.append((flag: "--lse", path: lse)) }
         try AtomicFiles.checkDestinations(outputs, inputs: [("--q", q), ("--k", k), ("--v", v)])
         let (qa, ka, va) = (try AtomicFiles.readNpy(q), try AtomicFiles.readNpy(k), try AtomicFiles.readNpy(v))
         let shape = try Self.shape(q: qa, k: ka, v: va)
         let result = try ReferenceAttention.forward(
-            q: qa.data, k: ka.data, v: va.data, shape: shape, mask: causal ? .causal(align) : .none, scale: scale)
+            q: qa.data, k: ka.data, v: va.data, shape: shape, mask: causal ? .causal(alignment ?? .topLeft) : .none, scale: scale)
         let lead = Array(qa.shape.dropLast(2))
         var files = [(out, Npy.encode(NpyArray(shape: lead + [shape.nq, shape.dv], data: result.o)))]
         if let lse { files.append((lse, Npy.encode(NpyArray(shape: lead + [shape.nq], data: result.lse)))) }
@@ -63,25 +60,25 @@ struct Attention: ParsableCommand {
     static func shape(q: NpyArray, k: NpyArray, v: NpyArray) throws -> AttentionShape {
         for (name, a) in [("q", q), ("k", k), ("v", v)] {
             guard a.shape.count == 2 || a.shape.count == 4 else {
-                throw UsageError("\(name) has shape \(a.shape); expected [N, d] or [batch, heads, N, d]")
+                throw RunFailure("\(name) has shape \(a.shape); expected [N, d] or [batch, heads, N, d]")
             }
-            guard !a.shape.contains(0) else { throw UsageError("\(name) is empty (shape \(a.shape))") }
+            guard !a.shape.contains(0) else { throw RunFailure("\(name) is empty (shape \(a.shape))") }
         }
         guard q.shape.count == k.shape.count, k.shape.count == v.shape.count else {
-            throw UsageError("q, k and v must all be 2-D or all 4-D; got \(q.shape), \(k.shape), \(v.shape)")
+            throw RunFailure("q, k and v must all be 2-D or all 4-D; got \(q.shape), \(k.shape), \(v.shape)")
         }
         let (qs, ks, vs) = (q.shape.suffix(2).map { $0 }, k.shape.suffix(2).map { $0 }, v.shape.suffix(2).map { $0 })
-        guard qs[1] == ks[1] else { throw UsageError("q has d = \(qs[1]) but k has d = \(ks[1])") }
-        guard ks[0] == vs[0] else { throw UsageError("k has \(ks[0]) rows but v has \(vs[0])") }
+        guard qs[1] == ks[1] else { throw RunFailure("q has d = \(qs[1]) but k has d = \(ks[1])") }
+        guard ks[0] == vs[0] else { throw RunFailure("k has \(ks[0]) rows but v has \(vs[0])") }
         var batch = 1, heads = 1, kvHeads = 1
         if q.shape.count == 4 {
             (batch, heads, kvHeads) = (q.shape[0], q.shape[1], k.shape[1])
             guard k.shape[0] == batch, v.shape[0] == batch else {
-                throw UsageError("batch sizes differ: q \(batch), k \(k.shape[0]), v \(v.shape[0])")
+                throw RunFailure("batch sizes differ: q \(batch), k \(k.shape[0]), v \(v.shape[0])")
             }
-            guard v.shape[1] == kvHeads else { throw UsageError("k has \(kvHeads) heads but v has \(v.shape[1])") }
+            guard v.shape[1] == kvHeads else { throw RunFailure("k has \(kvHeads) heads but v has \(v.shape[1])") }
             guard heads % kvHeads == 0 else {
-                throw UsageError("q's heads (\(heads)) must be a multiple of k's heads (\(kvHeads))")
+                throw RunFailure("q's heads (\(heads)) must be a multiple of k's heads (\(kvHeads))")
             }
         }
         return AttentionShape(batch: batch, heads: heads, kvHeads: kvHeads, nq: qs[0], nk: ks[0], d: qs[1], dv: vs[1])

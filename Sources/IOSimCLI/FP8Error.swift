@@ -21,10 +21,19 @@ struct FP8Error: ParsableCommand {
     @Option(name: .customLong("Bc"), help: "Column tile (rows of K/V per scale).") var bc: Int = 128
     @Option(help: "Seed of the inputs.") var seed: UInt64 = 0
 
-    func run() throws {
-        for (name, v) in [("N", n), ("d", d), ("heads", heads), ("Br", br), ("Bc", bc)] where v <= 0 {
-            throw UsageError("--\(name) must be a positive integer, got \(v)")
+    /// The experiment's problem (fp8, one batch), checked against iosim's limits.
+    var problem: AttentionProblem { AttentionProblem(n: n, d: d, heads: heads, dtype: .fp8) }
+
+    func validate() throws {
+        for (name, v) in [("N", n), ("d", d), ("heads", heads), ("Br", br), ("Bc", bc)] {
+            try Wording.checkPositive(name, v, limit: Limits.maxSequence)
         }
+        do { try problem.validate() } catch { throw Wording.usage(error) }
+        guard d & (d - 1) == 0 else { throw ValidationError("--d must be a power of two (for the Hadamard transform), got \(d)") }
+    }
+
+    func run() throws {
+        try DataMode.checkMemory(.fa3, problem)
         let r = try FP8Experiment.run(n: n, d: d, heads: heads, tiles: Tiles(br: br, bc: bc), seed: seed)
         print("fp8 (e4m3) fa3, N=\(n) d=\(d) heads=\(heads) tiles \(br)×\(bc), inputs with 0.1% outliers (std 10)")
         print("RMSE per-tensor scale:          \(r.perTensor)")

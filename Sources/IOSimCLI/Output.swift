@@ -1,3 +1,5 @@
+import AttentionReference
+import Foundation
 import IOSim
 
 /// An ordered JSON value, printed with the field order of DESIGN §6.
@@ -31,8 +33,25 @@ enum Render {
     static func problem(_ p: AttentionProblem, capacity: Int) -> JSON {
         .object([("N", .int(p.n)), ("Nk", .int(p.nk)), ("d", .int(p.d)), ("batch", .int(p.batch)),
                  ("heads", .int(p.heads)), ("kv_heads", .int(p.kvHeads)), ("dtype", .string(p.dtype.rawValue)),
-                 ("causal", .bool(p.causal)), ("M_bytes", .int(capacity)),
+                 ("causal", .bool(p.causal))] + maskFields(p) + [("M_bytes", .int(capacity)),
                  ("M_elements", .double(Double(capacity) / Double(p.dtype.size)))])
+    }
+
+    /// What the problem adds to `causal` when it is not a default: `alignment` (top-left; the
+    /// default is bottom-right), `window` (L of `--window`) and `pack_gqa` (true). Absent otherwise,
+    /// so that the output of every problem without them is what it always was.
+    static func maskFields(_ p: AttentionProblem) -> [(String, JSON)] {
+        var f: [(String, JSON)] = []
+        switch p.mask {
+        case .causal(.topLeft): f.append(("alignment", .string(CausalAlignment.topLeft.argument)))
+        case let .slidingWindow(left, right, alignment):
+            if alignment == .topLeft { f.append(("alignment", .string(alignment.argument))) }
+            f.append(("window", .int(left + 1)))
+            if right != 0 { f.append(("window_right", .int(right))) }
+        default: break
+        }
+        if p.packGQA { f.append(("pack_gqa", .bool(true))) }
+        return f
     }
 
     static func transfer(_ t: Transfer) -> JSON {
@@ -61,6 +80,17 @@ enum Render {
     static let csvHeader = "schedule,feasible,N,Nk,d,batch,heads,kv_heads,dtype,causal,M_bytes,Br,Bc,footprint_bytes,"
         + "hbm_reads,hbm_writes,hbm_read_bytes,hbm_write_bytes,sram_reads,sram_writes,bound_elements,regime,ratio,reason,time_estimate_s"
 
+    /// The columns data mode's reference check adds to CSV (O's error and allowance, then LSE's).
+    static let csvCheckHeader = "check_passed,max_abs_error,allowed,lse_max_abs_error,lse_allowed"
+
+    /// The check columns of one row; empty cells for a schedule that was not checked.
+    static func csvCheckCells(_ c: Check.Report?) -> String {
+        guard let c else { return ",,,," }
+        let e = c.equivalence
+        return ["\(e.passed)", "\(e.output.maxAbsError)", "\(e.output.allowed)",
+                e.lse.map { "\($0.maxAbsError)" } ?? "", e.lse.map { "\($0.allowed)" } ?? ""].joined(separator: ",")
+    }
+
     static func csvRow(_ r: ScheduleResult, _ p: AttentionProblem, capacity: Int) -> String {
         var cells = [r.kind.rawValue, "\(r.feasible)", "\(p.n)", "\(p.nk)", "\(p.d)", "\(p.batch)", "\(p.heads)",
                      "\(p.kvHeads)", p.dtype.rawValue, "\(p.causal)", "\(capacity)"]
@@ -77,6 +107,9 @@ enum Render {
         }
         return cells.joined(separator: ",")
     }
+
+    /// A number in scientific notation with three significant digits (1.23e-05).
+    static func sci(_ x: Double) -> String { x.isFinite ? String(format: "%.2e", x) : "\(x)" }
 
     /// A duration in µs or ms.
     static func duration(_ s: Double) -> String {
@@ -103,18 +136,25 @@ enum Render {
         return s
     }
 
+    /// The table; `checks` (data mode with the reference check, one per result) adds a `check`
+    /// column and a line per checked schedule with its errors.
     static func table(_ results: [ScheduleResult], _ p: AttentionProblem, capacity: Int, mText: String,
-                      hardware: HardwareModel? = nil) -> String {
+                      hardware: HardwareModel? = nil, checks: [Check.Report?]? = nil) -> String {
+        let extra = maskFields(p).map { key, value in
+            " \(key)=" + { if case let .string(s) = value { s } else { value.text } }()
+        }.joined()
         var lines = [
-            "problem: N=\(p.n) Nk=\(p.nk) d=\(p.d) batch=\(p.batch) heads=\(p.heads) kv_heads=\(p.kvHeads) dtype=\(p.dtype.rawValue) causal=\(p.causal)",
+            "problem: N=\(p.n) Nk=\(p.nk) d=\(p.d) batch=\(p.batch) heads=\(p.heads) kv_heads=\(p.kvHeads) dtype=\(p.dtype.rawValue) causal=\(p.causal)"
+                + extra,
             "SRAM:    M = \(mText) = \(capacity) bytes = \(short(Double(capacity) / Double(p.dtype.size))) \(p.dtype.rawValue) elements"
                 + " (\(Double(capacity) / Double(p.dtype.size) >= Double(p.d * p.d) ? "M ≥ d²" : "M < d²"), d² = \(p.d * p.d))",
             "",
         ]
         var header = ["schedule", "tiles", "footprint", "HBM reads", "writes", "total", "read B", "write B", "total B", "bound", "ratio"]
         if hardware != nil { header.append("time") }
+        if checks != nil { header.append("check") }
         var rows = [header]
-        for r in results {
+        for (i, r) in results.enumerated() {
             guard let c = r.counts, let t = r.tiles else {
                 rows.append([r.kind.rawValue, "infeasible: " + (r.reason ?? "")])
                 continue
@@ -123,7 +163,8 @@ enum Render {
             rows.append([r.kind.rawValue, "\(t.br)×\(t.bc)", "\(r.footprint ?? 0) B", short(Double(h.reads)),
                          short(Double(h.writes)), short(Double(h.accesses)), short(Double(h.readBytes)),
                          short(Double(h.writeBytes)), short(Double(h.bytes)), short(r.bound.elements), fixed(r.ratio!, 2)]
-                         + (hardware == nil ? [] : [r.timeEstimate.map { duration($0.seconds) } ?? "–"]))
+                         + (hardware == nil ? [] : [r.timeEstimate.map { duration($0.seconds) } ?? "–"])
+                         + (checks == nil ? [] : [checks?[i].map { $0.equivalence.passed ? "pass" : "FAIL" } ?? "–"]))
         }
         let widths = header.indices.map { i in rows.filter { $0.count == header.count }.map { $0[i].count }.max()! }
         for row in rows {
@@ -134,6 +175,18 @@ enum Render {
         lines.append("")
         lines.append("counts are elements (K/M/G = 10³ⁿ) summed over batch·heads; B = bytes; bound = max(4Nd, "
             + (Double(capacity) / Double(p.dtype.size) >= Double(p.d * p.d) ? "N²d²/M" : "N²d/√M") + ") elements; ratio = total / bound")
+        if let checks {
+            lines.append("check = data mode against the exact reference (DESIGN §7: max|err| ≤ 2·baseline error + 2 ulps):")
+            let width = zip(results, checks).filter { $0.1 != nil }.map { $0.0.kind.rawValue.count + 1 }.max() ?? 0
+            for (r, c) in zip(results, checks) {
+                guard let c else { continue }
+                let e = c.equivalence
+                var line = "  " + (r.kind.rawValue + ":").padding(width) + " " + (e.passed ? "pass" : "FAIL") + "  O max|err| " + sci(e.output.maxAbsError)
+                    + (e.output.passed ? " ≤ " : " > ") + sci(e.output.allowed)
+                if let l = e.lse { line += ", LSE max|err| " + sci(l.maxAbsError) + (l.passed ? " ≤ " : " > ") + sci(l.allowed) }
+                lines.append(line)
+            }
+        }
         if let hardware {
             lines.append("time = estimated kernel time on \(hardware.name) (HBM + tensor + exp per CTA; fa3 overlapped; see TimeEstimate)")
             var said = Set<String>()

@@ -1,8 +1,11 @@
 import Foundation
 import ArgumentParser
+import AttentionReference
 import IOSim
 
-/// Problem and schedule options shared by `simulate`, `sweep` and `verify`.
+/// Problem and schedule options shared by `simulate`, `sweep` and `verify`. The commands check
+/// them in their `validate()` (through ``problem(n:)`` and ``capacity()``), so that a bad value is
+/// a usage error (exit 64) before anything runs.
 struct ProblemOptions: ParsableArguments {
     @Option(name: .customLong("N"), parsing: .unconditional, help: "Sequence length (rows of Q, and of K/V unless --Nk). K = 1024, M = 1024².")
     var n: String = "4096"
@@ -14,19 +17,42 @@ struct ProblemOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Batch size.") var batch: Int = 1
     @Option(parsing: .unconditional, help: "Query heads (default 1, or the --model's).") var heads: Int?
     @Option(name: .customLong("kv-heads"), parsing: .unconditional, help: "K/V heads (GQA/MQA); default: heads.") var kvHeads: Int?
-    @Option(help: "fp16, bf16, fp32, fp64 or fp8 (e4m3 Q/K/V, bf16 O).") var dtype: String = "fp16"
-    @Option(help: "all, standard, fa1, fa2, fa3 or small-m.") var schedule: String = "all"
+    @Option(help: "Data type of Q, K and V (fp8: e4m3 Q/K/V with bf16 O).") var dtype: DType = .fp16
+    @Option(help: ScheduleSelection.help, transform: ScheduleSelection.parse) var schedule: ScheduleSelection = .all
     @Option(name: .customLong("Br"), parsing: .unconditional, help: "Row tile (rows of Q).") var br: Int?
     @Option(name: .customLong("Bc"), parsing: .unconditional, help: "Column tile (rows of K/V).") var bc: Int?
-    @Option(help: "auto (largest feasible tiles), paper (the paper's rule) or optimal (least traffic).")
-    var tiles: String = "auto"
-    @Flag(help: "Causal mask (top-left); fully masked tile pairs are skipped.") var causal = false
+    @Option(help: "Tile choice: auto (largest feasible tiles), paper (the paper's rule) or optimal (least traffic).")
+    var tiles: TilePolicy = .auto
+    @Flag(help: "Causal mask; fully masked tile pairs are skipped (see --alignment).") var causal = false
+    @Option(parsing: .unconditional, help: ArgumentHelp("Sliding window: a query at position pos sees the L keys at positions pos − L + 1 … pos (FlashAttention's window_size = (L − 1, 0)); implies --causal.", valueName: "L"))
+    var window: Int?
+    /// Optional so that the help shows the command-line spelling of the default (the parser
+    /// would print a case-iterable default's raw value, `bottomRight`).
+    @Option(help: "Where the causal diagonal sits when Nq ≠ Nk, with --causal or --window (default: bottom-right).")
+    var alignment: CausalAlignment?
+    @Flag(name: .customLong("pack-gqa"), help: "Process the heads/kv-heads query heads of a KV group as one problem of (heads/kv-heads)·N rows, so K/V tiles load once per KV head per row tile.")
+    var packGQA = false
     @Option(parsing: .unconditional, help: "FA3 K/V pipeline stages (its footprint holds this many K/V tile pairs).") var stages: Int = 2
     @Option(parsing: .unconditional, help: "Warps per thread block: fa1 splits K/V over them, fa2 splits Q (SRAM-side counts).") var warps: Int = 4
-    @Option(help: "GPU model for time estimates: a name in Models/hardware (h100-sxm, h200, a100-80gb, l4, rtx-4090) or a .json path.")
-    var hardware: String?
-    @Option(help: "Workload model that fills --heads, --kv-heads and --d: a name in Models/workloads (llama-3-8b, llama-3-70b, mistral-7b, gpt-2-small) or a .json path.")
-    var model: String?
+    @Option(help: ProblemOptions.hardwareHelp) var hardware: String?
+    @Option(help: ProblemOptions.modelHelp) var model: String?
+
+    /// `--hardware`'s help, with the hardware files this run finds.
+    static var hardwareHelp: ArgumentHelp {
+        ArgumentHelp("GPU model for time estimates: a name in Models/hardware (\(listed(hardwareNames))) or a .json path.")
+    }
+
+    /// `--model`'s help, with the workload files this run finds.
+    static var modelHelp: ArgumentHelp {
+        ArgumentHelp("Workload model that fills --heads, --kv-heads and --d: a name in Models/workloads (\(listed(workloadNames))) or a .json path.")
+    }
+
+    /// The model files found, listed once per run (the parser builds these options' help many
+    /// times while it parses: dozens of directory scans otherwise).
+    private static let hardwareNames = ModelFile.available(kind: "hardware")
+    private static let workloadNames = ModelFile.available(kind: "workloads")
+
+    private static func listed(_ names: [String]) -> String { names.isEmpty ? "none found" : names.joined(separator: ", ") }
 
     /// The hardware model, when `--hardware` is given.
     func hardwareModel() throws -> HardwareModel? {
@@ -40,50 +66,76 @@ struct ProblemOptions: ParsableArguments {
         if let hw = try hardwareModel() { return "\(hw.onChipPerBlock)B" }
         return "100KB"
     }
+
+    /// The mask: `--window L` (causal implied), else `--causal`, else none; `--alignment` places the
+    /// diagonal of either.
+    var mask: AttentionMask {
+        let alignment = self.alignment ?? .bottomRight
+        if let window { return .slidingWindow(left: window - 1, right: 0, alignment: alignment) }
+        return causal ? .causal(alignment) : .none
+    }
+
+    /// The checked problem (`n` replaces `--N`, for sweeps). A bad value is a `ValidationError`
+    /// worded with its flag; a model file that cannot be found or read keeps its own error (exit 1).
     func problem(n nOverride: Int? = nil) throws -> AttentionProblem {
-        guard let dt = DType(rawValue: dtype.lowercased()) else {
-            throw UsageError("unknown --dtype '\(dtype)'; use fp16, bf16, fp32, fp64 or fp8")
-        }
         let n = try nOverride ?? Units.count(self.n, name: "N")
-        let nk = try self.nk.map { try Units.count($0, name: "Nk") }
+        let nk = try self.nk.map { (s: String) throws(ValidationError) in try Units.count(s, name: "Nk") }
         for (name, v, limit) in [("stages", stages, Limits.maxStages), ("warps", warps, Limits.maxWarps)] {
-            guard v > 0 else { throw UsageError("--\(name) must be a positive integer, got \(v)") }
-            guard v <= limit else { throw UsageError("--\(name) is \(v), above iosim's limit of \(limit)") }
+            try Wording.checkPositive(name, v, limit: limit)
         }
-        for (name, v) in [("Br", br), ("Bc", bc)] {
-            guard let v else { continue }
-            guard v > 0 else { throw UsageError("--\(name) must be a positive integer, got \(v)") }
-            guard v <= Limits.maxSequence else { throw UsageError("--\(name) is \(v), above iosim's limit of \(Limits.maxSequence)") }
+        for (name, v) in [("Br", br), ("Bc", bc), ("window", window)] {
+            if let v { try Wording.checkPositive(name, v, limit: Limits.maxSequence) }
         }
         let workload = try model.map { try ModelFile.workload($0) }
         let p = AttentionProblem(n: n, nk: nk, d: d ?? workload?.d ?? 64, batch: batch, heads: heads ?? workload?.heads ?? 1,
-                                 kvHeads: kvHeads ?? (heads == nil ? workload?.kvHeads : nil), dtype: dt, causal: causal)
-        try p.validate()
+                                 kvHeads: kvHeads ?? (heads == nil ? workload?.kvHeads : nil), dtype: dtype,
+                                 mask: mask, packGQA: packGQA)
+        do { try p.validate() } catch { throw Wording.usage(error) }
         return p
     }
 
-    /// The schedules named by `--schedule` (a name, a comma-separated list, or `all`), each once,
-    /// in the report order of DESIGN §6 whatever order they were named in.
-    func schedules() throws -> [ScheduleKind] {
-        var chosen = Set<ScheduleKind>()
-        let names = schedule.lowercased().split(separator: ",", omittingEmptySubsequences: false)
-        for name in names.map({ $0.trimmingCharacters(in: .whitespaces) }) {
-            if name == "all" { chosen.formUnion(ScheduleKind.allCases); continue }
-            guard let k = ScheduleKind(rawValue: name) else {
-                let valid = (["all"] + ScheduleKind.allCases.map(\.rawValue)).joined(separator: ", ")
-                throw UsageError("unknown --schedule '\(name)'; use one or more of \(valid), separated by commas")
-            }
-            chosen.insert(k)
+    var tileRequest: TileRequest { TileRequest(br: br, bc: bc, policy: tiles, stages: stages, warps: warps) }
+
+    /// M in bytes (`--M`, or the default of ``mSpec()``).
+    func capacity() throws -> Int { try Units.bytes(mSpec()) }
+}
+
+/// The command line's words for the library's structured errors (the library names no flags).
+enum Wording {
+    /// The flag that sets a problem parameter.
+    static func flag(_ parameter: ProblemParameter) -> String {
+        switch parameter {
+        case .n: "--N"
+        case .nk: "--Nk"
+        case .d: "--d"
+        case .batch: "--batch"
+        case .heads: "--heads"
+        case .kvHeads: "--kv-heads"
         }
-        return ScheduleKind.allCases.filter(chosen.contains)
     }
 
-    func tileRequest() throws -> TileRequest {
-        guard let policy = TilePolicy(rawValue: tiles.lowercased()) else {
-            throw UsageError("unknown --tiles '\(tiles)'; use auto, paper or optimal")
+    /// A problem's validation error as a usage error that names the flags.
+    static func usage(_ error: SimulationError) -> ValidationError {
+        switch error {
+        case let .notPositive(parameter, value):
+            ValidationError("\(flag(parameter)) must be a positive integer, got \(value)")
+        case let .outOfRange(parameter, value, limit):
+            ValidationError("\(flag(parameter)) is \(value), above iosim's limit of \(limit)")
+        case let .headsNotDivisible(heads, kvHeads):
+            ValidationError("--heads (\(heads)) must be a multiple of --kv-heads (\(kvHeads))")
+        case let .invalidWindow(left, _, limit):
+            left < 0 ? ValidationError("--window must be a positive integer, got \(left + 1)")
+                : ValidationError("--window is \(left + 1), above iosim's limit of \(limit)")
+        case let .countOverflow(what):
+            ValidationError("\(what) would exceed 2^63 - 1 = 9223372036854775807, the largest count iosim reports; use a smaller --N, --batch or --heads")
+        default:
+            ValidationError(error.description)
         }
-        return TileRequest(br: br, bc: bc, policy: policy, stages: stages, warps: warps)
     }
 
-    func capacity(_ text: String? = nil) throws -> Int { try Units.bytes(text ?? mSpec()) }
+    /// `--<name>` must be in 1...limit.
+    static func checkPositive(_ name: String, _ value: Int, limit: Int) throws(ValidationError) {
+        guard value > 0 else { throw ValidationError("--\(name) must be a positive integer, got \(value)") }
+        guard value <= limit else { throw ValidationError("--\(name) is \(value), above iosim's limit of \(limit)") }
+    }
 }

@@ -28,28 +28,28 @@ struct Report: ParsableCommand {
     func run() throws {
         let gpu = try gpuFolder()
         guard let runner = Resources.locate("Notebooks/run_notebooks.py") else {
-            throw UsageError("cannot find Notebooks/run_notebooks.py beside the iosim executable or its checkout")
+            throw RunFailure("cannot find Notebooks/run_notebooks.py beside the iosim executable or its checkout")
         }
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: out, isDirectory: &isDir), !isDir.boolValue {
-            throw UsageError("--out \(out) is a file, not a folder")
+            throw RunFailure("--out \(out) is a file, not a folder")
         }
         do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
-            throw UsageError("cannot create the folder \(out): \(Self.reason(error))")
+            throw RunFailure("cannot create the folder \(out): \(Self.reason(error))")
         }
         let stage = out + "/.iosim-report-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: stage) }
         do { try FileManager.default.createDirectory(atPath: stage + "/data", withIntermediateDirectories: true) } catch {
-            throw UsageError("cannot write in \(out): \(Self.reason(error))")
+            throw RunFailure("cannot write in \(out): \(Self.reason(error))")
         }
         try ReportSweeps.write(to: stage + "/data", small: small)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", runner, "--data", stage + "/data", "--gpu", gpu, "--out", stage]
-        do { try p.run() } catch { throw UsageError("cannot start python3: \(Self.reason(error))") }
+        do { try p.run() } catch { throw RunFailure("cannot start python3: \(Self.reason(error))") }
         p.waitUntilExit()
         guard p.terminationStatus == 0 else {
-            throw UsageError("the notebooks failed (exit \(p.terminationStatus)); their error is printed above, and \(out) is unchanged")
+            throw RunFailure("the notebooks failed (exit \(p.terminationStatus)); their error is printed above, and \(out) is unchanged")
         }
         try Self.moveIn(["data", "figures", "REPORT.md"], from: stage, to: out)
     }
@@ -57,9 +57,9 @@ struct Report: ParsableCommand {
     /// `--gpu`, or Reports/gpu here, or the checkout's; it must hold the files the notebook reads.
     func gpuFolder() throws -> String {
         let folder = gpu ?? (FileManager.default.fileExists(atPath: "Reports/gpu") ? "Reports/gpu" : Resources.locate("Reports/gpu"))
-        guard let folder else { throw UsageError("no Reports/gpu folder here or beside the iosim executable; name one with --gpu") }
+        guard let folder else { throw RunFailure("no Reports/gpu folder here or beside the iosim executable; name one with --gpu") }
         for f in Self.gpuFiles where !FileManager.default.fileExists(atPath: folder + "/" + f) {
-            throw UsageError("--gpu \(folder) has no \(f) (it needs \(Self.gpuFiles.joined(separator: ", ")))")
+            throw RunFailure("--gpu \(folder) has no \(f) (it needs \(Self.gpuFiles.joined(separator: ", ")))")
         }
         return folder
     }
@@ -72,13 +72,13 @@ struct Report: ParsableCommand {
             let (src, dst, old) = (stage + "/" + name, dest + "/" + name, stage + "/old-" + name)
             if fm.fileExists(atPath: dst) {
                 guard Foundation.rename(dst, old) == 0 else {
-                    throw UsageError("cannot replace \(dst): \(String(cString: strerror(errno)))")
+                    throw RunFailure("cannot replace \(dst): \(String(cString: strerror(errno)))")
                 }
             }
             guard Foundation.rename(src, dst) == 0 else {
                 let why = String(cString: strerror(errno))
                 _ = Foundation.rename(old, dst)
-                throw UsageError("cannot move the new \(name) into \(dest): \(why)")
+                throw RunFailure("cannot move the new \(name) into \(dest): \(why)")
             }
         }
     }
@@ -127,8 +127,8 @@ enum ReportSweeps {
     static func save(_ lines: [String], _ path: String) throws {
         let tmp = path + ".tmp"
         do { try (lines.joined(separator: "\n") + "\n").write(toFile: tmp, atomically: false, encoding: .utf8) } catch {
-            throw UsageError("cannot write \(path): \(Report.reason(error))")
+            throw RunFailure("cannot write \(path): \(Report.reason(error))")
         }
-        guard Foundation.rename(tmp, path) == 0 else { throw UsageError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        guard Foundation.rename(tmp, path) == 0 else { throw RunFailure("cannot write \(path): \(String(cString: strerror(errno)))") }
     }
 }

@@ -10,50 +10,65 @@ struct Simulate: ParsableCommand {
           iosim --N 4096 --M 100KB
           iosim --N 4096 --d 64 --heads 8 --schedule fa2 --Br 128 --Bc 128 --format json
           iosim --N 16K --d 128 --M 228KiB --causal --tiles optimal --format csv
+          iosim --N 300 --Nk 500 --d 64 --M 64KiB --window 64 --mode data
+        With --mode data (and the reference check) the table has a check column and
+        a line per schedule with its errors, CSV has the columns check_passed,
+        max_abs_error, allowed, lse_max_abs_error, lse_allowed, JSON has
+        "equivalence"; the run exits 1 when a check fails.
         """
     )
 
     @OptionGroup var options: ProblemOptions
-    @Option(help: "table, json or csv.") var format: String = "table"
-    @Option(help: "count (no data) or data (values move too; checked against the reference).") var mode: String = "count"
+    @Option(help: "How to print the results.") var format: OutputFormat = .table
+    @Option(help: "count (no data) or data (values move too, on seeded normal inputs as verify's default; checked against the reference).")
+    var mode: SimulationMode = .count
     @Flag(inversion: .prefixedNo, help: "In data mode, check O and LSE against the reference (--no-check only runs the schedule, for timing).")
     var check = true
+
+    func validate() throws {
+        _ = try options.problem()
+        _ = try options.capacity()
+    }
 
     func run() throws {
         let p = try options.problem()
         let capacity = try options.capacity()
-        let kinds = try options.schedules()
-        let request = try options.tileRequest()
-        guard ["table", "json", "csv"].contains(format) else { throw UsageError("unknown --format '\(format)'; use table, json or csv") }
-        guard ["count", "data"].contains(mode) else { throw UsageError("unknown --mode '\(mode)'; use count or data") }
+        let kinds = options.schedule.kinds
+        let request = options.tileRequest
         // Data mode's memory refusal comes before any counting.
-        if mode == "data" { for kind in kinds { try DataMode.checkMemory(kind, p) } }
+        if mode == .data { for kind in kinds { try DataMode.checkMemory(kind, p) } }
         let hardware = try options.hardwareModel()
-        var results = try kinds.map { Estimates.attach(Simulator.simulate($0, p, capacity: capacity, tiles: request), p, hardware) }
-        var extras = [[(String, JSON)]](repeating: [], count: results.count)
-        if mode == "data" {
+        var results = kinds.map { Estimates.attach(Simulator.simulate($0, p, capacity: capacity, tiles: request), p, hardware) }
+        var checks = [Check.Report?](repeating: nil, count: results.count)
+        if mode == .data {
             for (i, r) in results.enumerated() where r.feasible {
                 guard check else {
                     results[i].counts = try Check.runUnchecked(r, p, capacity: capacity, seed: 0)
                     continue
                 }
                 let report = try Check.run(r, p, capacity: capacity, seed: 0)
-                extras[i] = [("equivalence", Check.json(report))]
+                checks[i] = report
                 results[i].counts = report.counts
             }
         }
+        let checked = checks.contains { $0 != nil }
         switch format {
-        case "json":
-            print(JSON.object([("problem", Render.problem(p, capacity: capacity)),
-                               ("results", .array(zip(results, extras).map { Render.result($0, extra: $1) }))]).text)
-        case "csv":
-            print(Render.csvHeader)
-            for r in results { print(Render.csvRow(r, p, capacity: capacity)) }
-        default:
-            print(Render.table(results, p, capacity: capacity, mText: try options.mSpec(), hardware: hardware))
+        case .json:
+            let rendered = zip(results, checks).map { r, c in Render.result(r, extra: c.map { [("equivalence", Check.json($0))] } ?? []) }
+            print(JSON.object([("problem", Render.problem(p, capacity: capacity)), ("results", .array(rendered))]).text)
+        case .csv:
+            print(Render.csvHeader + (checked ? "," + Render.csvCheckHeader : ""))
+            for (r, c) in zip(results, checks) {
+                print(Render.csvRow(r, p, capacity: capacity) + (checked ? "," + Render.csvCheckCells(c) : ""))
+            }
+        case .table:
+            print(Render.table(results, p, capacity: capacity, mText: try options.mSpec(), hardware: hardware,
+                               checks: checked ? checks : nil))
         }
         if results.allSatisfy({ !$0.feasible }) {
-            throw UsageError("no schedule can run: " + (results.first?.reason ?? "infeasible"))
+            throw RunFailure("no schedule can run: " + (results.first?.reason ?? "infeasible"))
         }
+        let failed = zip(results, checks).compactMap { r, c in c.map { $0.equivalence.passed ? nil : r.kind.rawValue } ?? nil }
+        if !failed.isEmpty { throw RunFailure("data mode: the reference check failed for \(failed.joined(separator: ", "))") }
     }
 }

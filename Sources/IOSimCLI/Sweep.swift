@@ -10,26 +10,35 @@ struct Sweep: ParsableCommand {
     )
 
     @OptionGroup var options: ProblemOptions
-    @Option(help: "csv or json.") var format: String = "csv"
+    @Option(help: "How to print the rows.") var format: RowFormat = .csv
+
+    /// The values of N (`--N`: a doubling range or a list).
+    func lengths() throws -> [Int] { try Units.counts(options.n, name: "N") }
+
+    /// The values of M (`--M`: a doubling range or a list).
+    func capacities() throws -> [Int] { try Units.sizes(try options.mSpec()) }
+
+    /// Every point is checked here, so that a bad one is a usage error before any row is printed.
+    func validate() throws {
+        for n in try lengths() { _ = try options.problem(n: n) }
+        _ = try capacities()
+    }
 
     func run() throws {
-        guard ["csv", "json"].contains(format) else { throw UsageError("unknown --format '\(format)'; use csv or json") }
-        let ns = try Units.range(options.n, { (s: String) throws(SimulationError) in try Units.count(s, name: "N") }, double: { $0 * 2 }, less: <)
-        let ms = try Units.range(try options.mSpec(), { (s: String) throws(SimulationError) in try Units.bytes(s) }, double: { $0 * 2 }, less: <)
-        let kinds = try options.schedules()
-        let request = try options.tileRequest()
+        let ns = try lengths(), ms = try capacities()
+        let kinds = options.schedule.kinds
+        let request = options.tileRequest
         let hardware = try options.hardwareModel()
-        _ = try options.problem(n: ns[0])
         let total = ns.count * ms.count
         let start = Date()
         var done = 0, rows: [JSON] = []
-        if format == "csv" { print(Render.csvHeader) }
+        if format == .csv { print(Render.csvHeader) }
         for n in ns {
             let p = try options.problem(n: n)
             for m in ms {
                 for kind in kinds {
                     let r = Estimates.attach(Simulator.simulate(kind, p, capacity: m, tiles: request), p, hardware)
-                    if format == "csv" { print(Render.csvRow(r, p, capacity: m)) }
+                    if format == .csv { print(Render.csvRow(r, p, capacity: m)) }
                     else { rows.append(.object([("problem", Render.problem(p, capacity: m)), ("result", Render.result(r))])) }
                 }
                 done += 1
@@ -37,7 +46,7 @@ struct Sweep: ParsableCommand {
             }
         }
         if Date().timeIntervalSince(start) > 1 { Progress.finish() }
-        if format == "json" { print(JSON.array(rows).text) }
+        if format == .json { print(JSON.array(rows).text) }
     }
 }
 

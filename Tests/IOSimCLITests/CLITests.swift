@@ -4,11 +4,12 @@ import IOSim
 import NpyIO
 import Testing
 
-@Suite struct CommandLine {
+@Suite struct CommandLineContract {
     @Test func helpListsEveryFlagOfTheContract() {
         let help = IOSimCommand.helpMessage(for: Simulate.self)
         for flag in ["--N", "--Nk", "--M", "--d", "--batch", "--heads", "--kv-heads", "--dtype", "--schedule",
-                     "--Br", "--Bc", "--tiles", "--causal", "--stages", "--warps", "--hardware", "--model", "--format", "--mode"] {
+                     "--Br", "--Bc", "--tiles", "--causal", "--window", "--alignment", "--pack-gqa", "--stages", "--warps", "--hardware",
+                     "--model", "--format", "--mode"] {
             #expect(help.contains(flag + " "), "\(flag)")
         }
         #expect(IOSimCommand.helpMessage().contains("iosim --N 4096 --M 100KB"))

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
 
-/// Issue 12's command-line findings: each bad input is one line on stderr and a non-zero exit,
-/// with no trap and no backtrace; each silent success that checked nothing now fails.
+/// Issue 12's command-line findings: each bad input is one line on stderr and a non-zero exit
+/// (64 for a usage error, 1 for a failure while running), with no trap and no backtrace; each
+/// silent success that checked nothing now fails.
 @Suite struct CommandLineReliability {
-    static func oneLineFailure(_ r: (status: Int32, out: String, err: String)) -> Bool {
-        r.status == 1 && r.err.split(separator: "\n").count == 1 && r.err.hasPrefix("iosim: ")
+    static func oneLineFailure(_ r: (status: Int32, out: String, err: String), status: Int32 = 1) -> Bool {
+        r.status == status && r.err.split(separator: "\n").count == 1 && r.err.hasPrefix("iosim: ")
             && !r.err.contains("Fatal error") && !r.err.contains("Stack dump")
     }
 
@@ -13,10 +14,18 @@ import Testing
         ["--N", "9223372036854775807"], ["--N", "9007199254740993K"], ["--N", "1M", "--batch", "1000000", "--heads", "1000000"],
         ["sweep", "--N", "1...9223372036854775807"], ["--stages", "9223372036854775800"], ["--warps", "-1"],
         ["--M", "-100KB"], ["--M", "9223372036854775807"], ["--schedule", "small-m", "--d", "4294967296", "--M", "999999GB"],
-        ["--schedule", "fa2,bogus"], ["--M", "1", "--tiles", "paper"], ["--M", "7", "--dtype", "fp64", "--tiles", "paper", "--schedule", "fa2"],
+        ["--schedule", "fa2,bogus"],
+    ])
+    func boundaryValuesAreOneLineUsageErrorsNotATrap(args: [String]) throws {
+        let r = try Repo.run(args)
+        #expect(Self.oneLineFailure(r, status: 64), "\(args): \(r.status) \(r.err)")
+    }
+
+    @Test(arguments: [
+        ["--M", "1", "--tiles", "paper"], ["--M", "7", "--dtype", "fp64", "--tiles", "paper", "--schedule", "fa2"],
         ["--N", "64K", "--batch", "512", "--heads", "512", "--mode", "data"],
     ])
-    func boundaryValuesGiveOneLineNotATrap(args: [String]) throws {
+    func problemsThatCannotRunGiveOneLineAndExitOne(args: [String]) throws {
         let r = try Repo.run(args)
         #expect(Self.oneLineFailure(r), "\(args): \(r.status) \(r.err)")
     }

@@ -1,10 +1,31 @@
 import Foundation
 
-/// The repository this test file is in, and the `iosim` binary `swift build` made there.
+/// The repository this test file is in, and the `iosim` binary built with these tests.
 enum Repo {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
-    static let iosim = root.appendingPathComponent(".build/debug/iosim")
+
+    /// `$IOSIM_BINARY` when set; else the `iosim` beside the running test bundle (so that
+    /// `swift build --scratch-path X` tests X's binary); else `.build/debug/iosim` of the checkout.
+    static let iosim: URL = {
+        if let path = ProcessInfo.processInfo.environment["IOSIM_BINARY"] { return URL(fileURLWithPath: path) }
+        // The test bundle: on Linux the running .xctest executable; on macOS the .xctest bundle
+        // that holds this class (its runner, Bundle.main, lives in Xcode).
+        let places = [Bundle(for: BundleToken.self).bundleURL, Bundle.main.bundleURL,
+                      URL(fileURLWithPath: Swift.CommandLine.arguments.first ?? "")]
+        for place in places.map({ $0.resolvingSymlinksInPath() }) where place.path != "/" {
+            // The bundle's folder (the bundle itself when it is one: Linux's Bundle.main).
+            for folder in [place.deletingLastPathComponent(), place] {
+                let candidate = folder.appendingPathComponent("iosim")
+                var isDir: ObjCBool = false
+                if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDir), !isDir.boolValue,
+                   FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            }
+        }
+        return root.appendingPathComponent(".build/debug/iosim")
+    }()
+
+    private final class BundleToken {}
 
     /// Runs the built `iosim` (in `directory`, default the current one); returns (status, stdout, stderr).
     static func run(_ args: [String], in directory: URL? = nil) throws -> (status: Int32, out: String, err: String) {

@@ -132,20 +132,6 @@ import Testing
         #expect(seen[.fa2]!.lowerBound >= 2 && seen[.fa2]!.upperBound <= 25, "fa2 band \(seen[.fa2]!)")
         #expect(seen[.fa1]!.lowerBound >= 2 && seen[.fa1]!.upperBound <= 25, "fa1 band \(seen[.fa1]!)")
     }
-
-    @Test func unitsParseDecimalAndBinaryPrefixes() throws {
-        #expect(try Units.bytes("100KB") == 100_000)
-        #expect(try Units.bytes("228kib") == 233_472)
-        #expect(try Units.bytes("1.5MB") == 1_500_000)
-        #expect(try Units.bytes("4096") == 4096 && Units.bytes("64 B") == 64 && Units.bytes("1GiB") == 1 << 30)
-        for bad in ["", "abc", "100XB", "-5KB", "0", "1.5B", "1e3"] {
-            #expect(throws: SimulationError.self, "\(bad)") { try Units.bytes(bad) }
-        }
-        #expect(try Units.count("4K", name: "N") == 4096 && Units.count("1M", name: "N") == 1 << 20)
-        #expect(throws: SimulationError.self) { try Units.count("4.5", name: "N") }
-        let r = try Units.range("1K...5K", { (s: String) throws(SimulationError) in try Units.count(s, name: "N") }, double: { $0 * 2 }, less: <)
-        #expect(r == [1024, 2048, 4096, 5120])
-    }
 }
 
 @Suite struct GPURecordings {

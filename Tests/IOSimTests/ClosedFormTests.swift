@@ -28,6 +28,7 @@ let grid: [GridCase] = [1, 7, 127, 1000, 1023, 4097].flatMap { n in
             let counts = try #require(r.counts, "\(kind): \(r.reason ?? "")")
             let expected = try #require(ClosedForm.traffic(kind, p, c.tiles, capacity: Self.capacity))
             #expect(counts.byTensor == expected.byTensor, "\(kind)")
+            #expect(counts.kernels == expected.kernels, "\(kind) per kernel")
         }
     }
 

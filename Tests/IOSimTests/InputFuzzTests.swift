@@ -22,23 +22,6 @@ import Testing
         mutating func pick<T>(_ xs: [T]) -> T { xs[below(xs.count)] }
     }
 
-    static let pieces = ["0", "1", "7", "16", "1024", "4096", "9223372036854775807", "9223372036854775808", "18446744073709551616",
-                         "1125899906842624", "1e18", "1e-3", ".", "-", "+", "e", "K", "M", "G", "KB", "MiB", "GiB", "B", "kib",
-                         " ", "...", ",", "nan", "inf", "0x10", "١", "½", "\u{0}"]
-
-    @Test func sizesAndCountsParseWithinLimitsOrThrow() {
-        var rng = Rng(state: 12)
-        for _ in 0..<Self.iterations {
-            let text = (0..<(1 + rng.below(4))).map { _ in rng.pick(Self.pieces) }.joined()
-            if let b = try? Units.bytes(text) { #expect(b >= 1 && b <= Limits.maxCapacityBytes, "\(text)") }
-            if let n = try? Units.count(text, name: "N") { #expect(n >= 1 && n <= Limits.maxSequence, "\(text)") }
-            if let r = try? Units.range(text, { (s: String) throws(SimulationError) in try Units.count(s, name: "N") },
-                                        double: { $0 * 2 }, less: <) {
-                #expect(r.allSatisfy { $0 >= 1 && $0 <= Limits.maxSequence }, "\(text)")
-            }
-        }
-    }
-
     static let models: [(kind: String, bytes: [UInt8])] = {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         return ["hardware/h100-sxm", "hardware/l4", "workloads/llama-3-8b"].map {

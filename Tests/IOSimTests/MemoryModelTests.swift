@@ -14,7 +14,7 @@ import Testing
     @Test func computeOnANonResidentBufferIsAScheduleError() throws {
         var m = CountingMachine(problem: AttentionProblem(n: 64, d: 64), capacity: 1 << 20)
         try m.load(.Q, instance: 0, rows: 0..<64, cols: 0..<64, format: .input, into: .q)
-        #expect(throws: SimulationError.self) { try m.compute(.scores(rows: 0..<64, cols: 0..<64, masked: false)) }
+        #expect(throws: SimulationError.self) { try m.scores(.q, .k, into: .s, rows: 0..<64, cols: 0..<64, masked: false) }
         #expect(throws: SimulationError.self) { try m.store(.O, instance: 0, rows: 0..<1, cols: 0..<1, format: .output, from: .acc) }
         #expect(throws: SimulationError.self) { try m.alloc(.q, rows: 1, cols: 1, format: .fp32) }
     }

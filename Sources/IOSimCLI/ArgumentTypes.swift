@@ -1,0 +1,103 @@
+import ArgumentParser
+import AttentionReference
+import Foundation
+import IOSim
+
+// Typed option values. An unknown value is the parser's own usage error (exit 64); the help
+// lists the values from the types' cases, so a new case shows up there by itself.
+
+extension DType: ExpressibleByArgument {
+    /// Case-insensitive (`FP16` is `fp16`).
+    public init?(argument: String) { self.init(rawValue: argument.lowercased()) }
+}
+
+extension TilePolicy: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument.lowercased()) }
+}
+
+/// `bottom-right` and `top-left` on the command line (the reference's cases are `bottomRight`
+/// and `topLeft`).
+extension CausalAlignment: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let match = Self.allCases.first(where: { $0.argument == argument.lowercased() }) else { return nil }
+        self = match
+    }
+
+    /// The command-line spelling.
+    var argument: String {
+        switch self {
+        case .topLeft: "top-left"
+        case .bottomRight: "bottom-right"
+        }
+    }
+
+    public var defaultValueDescription: String { argument }
+    public static var allValueStrings: [String] { allCases.map(\.argument) }
+    public static var allValueDescriptions: [String: String] {
+        [CausalAlignment.bottomRight.argument: "query row r sits at position r + Nk − Nq (FlashAttention ≥ 2.1, KV-cache decoding)",
+         CausalAlignment.topLeft.argument: "query row r sits at position r (PyTorch's is_causal)"]
+    }
+}
+
+/// `--format` of `simulate`.
+enum OutputFormat: String, CaseIterable, ExpressibleByArgument {
+    case table, json, csv
+    init?(argument: String) { self.init(rawValue: argument.lowercased()) }
+}
+
+/// `--format` of `sweep`: rows only (a table per point would not be a sweep).
+enum RowFormat: String, CaseIterable, ExpressibleByArgument {
+    case csv, json
+    init?(argument: String) { self.init(rawValue: argument.lowercased()) }
+}
+
+/// `--mode` of `simulate`.
+enum SimulationMode: String, CaseIterable, ExpressibleByArgument {
+    /// Counts only, no values.
+    case count
+    /// Values move through the simulated SRAM too, and the result is checked against the reference.
+    case data
+    init?(argument: String) { self.init(rawValue: argument.lowercased()) }
+}
+
+/// `--inputs` of `verify`: the distribution of the seeded random Q, K and V (what each is and why:
+/// `Verify`'s discussion and the README).
+enum InputDistribution: String, CaseIterable, ExpressibleByArgument {
+    case normal, uniform, outliers
+    init?(argument: String) { self.init(rawValue: argument.lowercased()) }
+
+    /// Standard deviation of the scores scale·q·k (scale = 1/√d) under `normal`.
+    static let normalScoreStd = 1.5
+}
+
+/// `--schedule`: `all`, a schedule name, or a comma-separated list of them; parsed here only.
+struct ScheduleSelection: Sendable {
+    /// The chosen schedules, each once, in the report order of DESIGN §6 whatever order they were named in.
+    var kinds: [ScheduleKind]
+    /// Whether `all` was among the names (verify then needs at least one schedule checked, not every one).
+    var includesAll: Bool
+
+    static let all = ScheduleSelection(kinds: ScheduleKind.allCases, includesAll: true)
+
+    /// Every name `--schedule` takes, from the registry.
+    static var names: [String] { ["all"] + ScheduleKind.allCases.map(\.rawValue) }
+
+    /// Help of `--schedule`, listing the registry's names.
+    static var help: ArgumentHelp {
+        ArgumentHelp("\(names.joined(separator: ", ")), or several separated by commas (default: all).",
+                     valueName: "schedule")
+    }
+
+    /// Parses `--schedule`'s value; an unknown name is a usage error that lists the valid ones.
+    @Sendable static func parse(_ text: String) throws -> ScheduleSelection {
+        var chosen = Set<ScheduleKind>(), all = false
+        for name in text.lowercased().split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            if name == "all" { chosen.formUnion(ScheduleKind.allCases); all = true; continue }
+            guard let k = ScheduleKind(rawValue: name) else {
+                throw ValidationError("unknown schedule '\(name)'; use one or more of \(names.joined(separator: ", ")), separated by commas")
+            }
+            chosen.insert(k)
+        }
+        return ScheduleSelection(kinds: ScheduleKind.allCases.filter(chosen.contains), includesAll: all)
+    }
+}

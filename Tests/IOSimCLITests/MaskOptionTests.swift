@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+
+/// `--window`, `--alignment` and `--pack-gqa` (DESIGN §10) reach the problem the schedules run —
+/// echoed in JSON and in the table's problem line, only when they differ from the defaults — and
+/// data mode with them passes the reference check.
+@Suite struct MaskOptions {
+    static func json(_ args: [String]) throws -> [String: Any] {
+        let r = try Repo.run(args + ["--format", "json"])
+        #expect(r.status == 0, "\(args): \(r.err)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+    }
+
+    static func problem(_ args: [String]) throws -> [String: Any] {
+        try #require(try json(args + ["--schedule", "fa2"])["problem"] as? [String: Any])
+    }
+
+    @Test func windowIsEchoedAndImpliesCausal() throws {
+        let p = try Self.problem(["--N", "300", "--Nk", "500", "--window", "64"])
+        #expect(p["window"] as? Int == 64 && p["causal"] as? Bool == true)
+        #expect(p["alignment"] == nil, "bottom-right is the default and is not echoed")
+    }
+
+    @Test func topLeftAlignmentIsEchoedWithCausalOrWindow() throws {
+        #expect(try Self.problem(["--N", "300", "--Nk", "500", "--causal", "--alignment", "top-left"])["alignment"] as? String == "top-left")
+        let w = try Self.problem(["--N", "300", "--window", "16", "--alignment", "top-left"])
+        #expect(w["alignment"] as? String == "top-left" && w["window"] as? Int == 16)
+        #expect(try Self.problem(["--N", "300", "--causal", "--alignment", "bottom-right"])["alignment"] == nil)
+    }
+
+    @Test func packingIsEchoed() throws {
+        let p = try Self.problem(["--N", "256", "--heads", "8", "--kv-heads", "2", "--pack-gqa"])
+        #expect(p["pack_gqa"] as? Bool == true && p["heads"] as? Int == 8 && p["kv_heads"] as? Int == 2)
+    }
+
+    @Test func defaultProblemsKeepExactlyTheirKeys() throws {
+        let p = try Self.problem(["--N", "300", "--Nk", "500", "--causal"])
+        #expect(Set(p.keys) == ["N", "Nk", "d", "batch", "heads", "kv_heads", "dtype", "causal", "M_bytes", "M_elements"])
+    }
+
+    @Test func theMaskChangesTheCounts() throws {
+        func reads(_ extra: [String]) throws -> Int {
+            let results = try #require(try Self.json(["--N", "300", "--Nk", "500", "--schedule", "fa2", "--Br", "32", "--Bc", "32"] + extra)["results"] as? [[String: Any]])
+            return try #require((results[0]["hbm"] as? [String: Any])?["reads"] as? Int)
+        }
+        let (full, bottomRight, topLeft, window) = (try reads([]), try reads(["--causal"]),
+                                                     try reads(["--causal", "--alignment", "top-left"]), try reads(["--window", "64"]))
+        #expect(full > bottomRight && bottomRight > topLeft, "top-left with Nq < Nk sees fewer keys than bottom-right")
+        #expect(window < bottomRight)
+    }
+
+    @Test func tableProblemLineEchoesMaskAndPacking() throws {
+        let r = try Repo.run(["--N", "300", "--Nk", "500", "--window", "64", "--alignment", "top-left", "--heads", "4",
+                              "--kv-heads", "2", "--pack-gqa", "--schedule", "fa2"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.hasPrefix("problem: N=300 Nk=500 d=64 batch=1 heads=4 kv_heads=2 dtype=fp16 causal=true alignment=top-left window=64 pack_gqa=true\n"),
+                "\(r.out)")
+    }
+
+    static let dataModeCases: [[String]] = [
+        ["--N", "300", "--Nk", "500", "--d", "64", "--M", "64KiB", "--window", "64"],
+        ["--N", "256", "--d", "64", "--M", "64KiB", "--heads", "8", "--kv-heads", "2", "--pack-gqa"],
+        ["--N", "300", "--Nk", "500", "--d", "64", "--M", "64KiB", "--causal", "--alignment", "top-left"],
+        ["--N", "500", "--Nk", "300", "--d", "64", "--M", "64KiB", "--causal", "--alignment", "top-left"],
+        ["--N", "500", "--Nk", "300", "--d", "64", "--M", "64KiB", "--causal"],
+        ["--N", "200", "--Nk", "300", "--d", "32", "--M", "32KiB", "--window", "24", "--alignment", "top-left",
+         "--heads", "4", "--kv-heads", "1", "--pack-gqa"],
+    ]
+
+    @Test(arguments: dataModeCases)
+    func dataModePassesTheReferenceCheck(args: [String]) throws {
+        let obj = try Self.json(args + ["--mode", "data"])
+        let results = try #require(obj["results"] as? [[String: Any]])
+        #expect(results.count == 5)
+        for r in results {
+            #expect(r["feasible"] as? Bool == true, "\(r["schedule"] ?? "")")
+            let eq = try #require(r["equivalence"] as? [String: Any], "\(r["schedule"] ?? "")")
+            #expect(eq["passed"] as? Bool == true, "\(args) \(r["schedule"] ?? ""): \(eq)")
+        }
+    }
+
+    @Test func verifyPassesUnderAWindowWithPacking() throws {
+        let r = try Repo.run(["verify", "--N", "200", "--Nk", "300", "--d", "32", "--M", "32KiB", "--window", "40",
+                              "--heads", "4", "--kv-heads", "2", "--pack-gqa", "--schedule", "fa2,fa3"])
+        #expect(r.status == 0 && r.out.components(separatedBy: "PASS").count == 3, "\(r.out) \(r.err)")
+    }
+}
