@@ -15,8 +15,10 @@ public enum Resources {
             roots.append(exe.path)
             exe = exe.deletingLastPathComponent()
         }
-        roots.append(URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().path)
+        // Sources/IOSim/Hardware/Resources.swift → the checkout.
+        var source = URL(fileURLWithPath: #filePath)
+        for _ in 0..<4 { source = source.deletingLastPathComponent() }
+        roots.append(source.path)
         var seen = Set<String>()
         return roots.filter { seen.insert($0).inserted }
     }
