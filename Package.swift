@@ -39,24 +39,30 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "iosim", dependencies: ["IOSimCLI"]),
+        // Shared by the test targets only (no product): the seeded generator, the repository's
+        // paths and the iosim binary, temporary folders, errors in ulps, and data-file readers
+        // that throw.
+        .target(name: "TestSupport", dependencies: ["AttentionReference"], path: "Tests/TestSupport"),
+        .testTarget(name: "TestSupportTests", dependencies: ["TestSupport", "AttentionReference"]),
         .testTarget(
             name: "AttentionReferenceTests",
             dependencies: [
-                "AttentionReference",
+                "AttentionReference", "NpyIO", "TestSupport",
                 .product(name: "RealModule", package: "swift-numerics"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
-        .testTarget(name: "NpyIOTests", dependencies: ["NpyIO"], exclude: ["Corpus"]),
+        .testTarget(name: "NpyIOTests", dependencies: ["NpyIO", "TestSupport"], exclude: ["Corpus"]),
         .testTarget(
             name: "IOSimTests",
             dependencies: [
-                "IOSim", "AttentionReference", "NpyIO",
+                "IOSim", "AttentionReference", "TestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
         .testTarget(
-            name: "IOSimCLITests", dependencies: ["IOSimCLI", "NpyIO", "AttentionReference", "IOSim"], exclude: ["Snapshots"]
+            name: "IOSimCLITests", dependencies: ["IOSimCLI", "NpyIO", "AttentionReference", "IOSim", "TestSupport"],
+            exclude: ["Snapshots"]
         ),
     ],
     swiftLanguageModes: [.v6]

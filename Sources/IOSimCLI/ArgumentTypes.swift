@@ -11,8 +11,26 @@ extension DType: ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument.lowercased()) }
 }
 
+/// `--tiles`: each policy with what it picks, `optimal` (the default) first. `optimal`'s search
+/// space is worded as in the README's "Tiles" bullet and `TilePolicy.optimal` (a test compares
+/// the help with the README).
 extension TilePolicy: ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument.lowercased()) }
+
+    public static var allValueStrings: [String] { [TilePolicy.optimal, .auto, .paper].map(\.rawValue) }
+    public static var allValueDescriptions: [String: String] {
+        [TilePolicy.optimal.rawValue: "the feasible pair with the least HBM bytes by the closed forms (then the larger Br·Bc, "
+            + "then the larger Br). Its search space: " + optimalSearchSpace,
+         TilePolicy.auto.rawValue: "the feasible pair of multiples of 16 (any positive integers when none fits) with the "
+            + "largest Br·Bc, ties to the larger Br; small-m keeps Br = Bc, fa3 takes FA3's published tiles when they fit.",
+         TilePolicy.paper.rawValue: "the paper's rule: Bc = ⌈M/4d⌉, Br = min(Bc, d) (M in elements) for fa1 and fa2, "
+            + "FA3's published tiles for fa3, auto for the others; reported infeasible when it does not fit."]
+    }
+
+    /// The candidates `optimal` ranks (`TileChoice.optimal`, `TileChoice.gridSides(upTo:rows:)`).
+    static let optimalSearchSpace = "below M = 4d² (bytes: 4·d²·size(dtype)) every pair of positive integers; "
+        + "from 4d² on, for each side every multiple of 16 up to 2048 and, above 2048, the largest multiple of 16 "
+        + "for each tile count ⌈N/B⌉, plus the best integer pair found at 4d²."
 }
 
 /// `bottom-right` and `top-left` on the command line (the reference's cases are `bottomRight`
@@ -60,19 +78,15 @@ enum SimulationMode: String, CaseIterable, ExpressibleByArgument {
     init?(argument: String) { self.init(rawValue: argument.lowercased()) }
 }
 
-/// `--inputs` of `verify`: the distribution of the seeded random Q, K and V (what each is and why:
-/// `Verify`'s discussion and the README).
-enum InputDistribution: String, CaseIterable, ExpressibleByArgument {
-    case normal, uniform, outliers
-    init?(argument: String) { self.init(rawValue: argument.lowercased()) }
-
-    /// Standard deviation of the scores scale·q·k (scale = 1/√d) under `normal`.
-    static let normalScoreStd = 1.5
+/// `--inputs` of `verify`: the distribution of the seeded random Q, K and V (IOSim's
+/// `InputDistribution`; what each is and why: `Verify`'s discussion and the README).
+extension InputDistribution: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument.lowercased()) }
 }
 
 /// `--schedule`: `all`, a schedule name, or a comma-separated list of them; parsed here only.
 struct ScheduleSelection: Sendable {
-    /// The chosen schedules, each once, in the report order of DESIGN §6 whatever order they were named in.
+    /// The chosen schedules, each once, in the registry's (report) order whatever order they were named in.
     var kinds: [ScheduleKind]
     /// Whether `all` was among the names (verify then needs at least one schedule checked, not every one).
     var includesAll: Bool

@@ -33,8 +33,10 @@ struct FP8Error: ParsableCommand {
     }
 
     func run() throws {
-        try DataMode.checkMemory(.fa3, problem)
-        let r = try FP8Experiment.run(n: n, d: d, heads: heads, tiles: Tiles(br: br, bc: bc), seed: seed)
+        let r = try Wording.running {
+            try DataMode.checkMemory(.fa3, problem)
+            return try FP8Experiment.run(n: n, d: d, heads: heads, tiles: Tiles(br: br, bc: bc), seed: seed)
+        }
         print("fp8 (e4m3) fa3, N=\(n) d=\(d) heads=\(heads) tiles \(br)×\(bc), inputs with 0.1% outliers (std 10)")
         print("RMSE per-tensor scale:          \(r.perTensor)")
         print("RMSE block scales:              \(r.block)   (\(Render.fixed(r.perTensor / r.block, 2))× lower)")

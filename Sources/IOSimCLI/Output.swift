@@ -2,7 +2,7 @@ import AttentionReference
 import Foundation
 import IOSim
 
-/// An ordered JSON value, printed with the field order of DESIGN §6.
+/// An ordered JSON value, printed with a fixed field order (docs/output.md).
 indirect enum JSON {
     case object([(String, JSON)])
     case array([JSON])
@@ -59,17 +59,29 @@ enum Render {
                  ("read_bytes", .int(t.readBytes)), ("write_bytes", .int(t.writeBytes))])
     }
 
+    /// HBM traffic as JSON: the totals of `byTensor` and, under `by_tensor`, each tensor that moved
+    /// something (in `Tensor` order). The result's `hbm` and each kernel's `hbm` have this form.
+    static func hbm(_ byTensor: [Transfer]) -> JSON {
+        let total = byTensor.reduce(Transfer(), +)
+        let moved = Tensor.allCases.filter { byTensor[$0.rawValue].accesses > 0 }
+        return .object([("reads", .int(total.reads)), ("writes", .int(total.writes)),
+                        ("read_bytes", .int(total.readBytes)), ("write_bytes", .int(total.writeBytes)),
+                        ("by_tensor", .object(moved.map { ("\($0)", transfer(byTensor[$0.rawValue])) }))])
+    }
+
+    /// The kernels of a result in launch order: name, grid size (CTAs over batch·heads) and the
+    /// kernel's HBM traffic; they sum to the result's `hbm`.
+    static func kernels(_ c: TrafficCounts) -> JSON {
+        .array(c.kernels.map { k in .object([("name", .string(k.name)), ("ctas", .int(k.ctas)), ("hbm", hbm(k.byTensor))]) })
+    }
+
     static func result(_ r: ScheduleResult, extra: [(String, JSON)] = []) -> JSON {
         var f: [(String, JSON)] = [("schedule", .string(r.kind.rawValue)), ("feasible", .bool(r.feasible))]
         guard let c = r.counts, let t = r.tiles else {
             return .object(f + [("reason", .string(r.reason ?? "infeasible"))])
         }
-        let hbm = c.hbm
-        var hbmFields: [(String, JSON)] = [("reads", .int(hbm.reads)), ("writes", .int(hbm.writes)),
-                                          ("read_bytes", .int(hbm.readBytes)), ("write_bytes", .int(hbm.writeBytes))]
-        hbmFields.append(("by_tensor", .object(c.movedTensors.map { ("\($0)", transfer(c[$0])) })))
         f += [("Br", .int(t.br)), ("Bc", .int(t.bc)), ("footprint_bytes", .int(r.footprint ?? 0)),
-              ("hbm", .object(hbmFields)), ("sram", transfer(c.sram)),
+              ("hbm", hbm(c.byTensor)), ("kernels", kernels(c)), ("sram", transfer(c.sram)),
               ("bound", .object([("elements", .double(r.bound.elements)), ("regime", .string(r.bound.regime.rawValue))])),
               ("ratio", .double(r.ratio ?? .nan))]
         if let t = r.timeEstimate { f.append(("time_estimate_s", .double(t.seconds))) }
@@ -80,11 +92,48 @@ enum Render {
     static let csvHeader = "schedule,feasible,N,Nk,d,batch,heads,kv_heads,dtype,causal,M_bytes,Br,Bc,footprint_bytes,"
         + "hbm_reads,hbm_writes,hbm_read_bytes,hbm_write_bytes,sram_reads,sram_writes,bound_elements,regime,ratio,reason,time_estimate_s"
 
+    /// The columns `--kernels` adds to CSV, after ``csvHeader`` (and before the check columns).
+    static let csvKernelHeader = "kernel,ctas"
+
     /// The columns data mode's reference check adds to CSV (O's error and allowance, then LSE's).
     static let csvCheckHeader = "check_passed,max_abs_error,allowed,lse_max_abs_error,lse_allowed"
 
+    /// The CSV header for these options.
+    static func csvHeader(kernels: Bool, checked: Bool) -> String {
+        csvHeader + (kernels ? "," + csvKernelHeader : "") + (checked ? "," + csvCheckHeader : "")
+    }
+
+    /// A result's CSV rows: its own row and, with `kernels`, one row per kernel after it. The
+    /// schedule's row has empty `kernel` and `ctas` cells. A kernel row repeats the schedule, the
+    /// problem, M and the tiles, gives the kernel's name, CTAs and HBM counts (`hbm_*`), and leaves
+    /// the cells that belong to the whole schedule empty: footprint, SRAM-side counts, bound,
+    /// regime, ratio, reason, time estimate and the check. A schedule's kernel rows sum to its row.
+    /// With `checked` (data mode with the reference check), every row ends with the check columns,
+    /// `check` filling the schedule's row.
+    static func csvRows(_ r: ScheduleResult, _ p: AttentionProblem, capacity: Int, kernels: Bool = false,
+                        checked: Bool = false, check: Verification.Report? = nil) -> [String] {
+        let checkCells = checked ? "," + csvCheckCells(check) : ""
+        guard kernels else { return [csvRow(r, p, capacity: capacity) + checkCells] }
+        var rows = [csvRow(r, p, capacity: capacity) + ",," + checkCells]
+        guard let c = r.counts, let t = r.tiles else { return rows }
+        let lead = [r.kind.rawValue, "true", "\(p.n)", "\(p.nk)", "\(p.d)", "\(p.batch)", "\(p.heads)", "\(p.kvHeads)",
+                    p.dtype.rawValue, "\(p.causal)", "\(capacity)", "\(t.br)", "\(t.bc)", ""]
+        for k in c.kernels {
+            let h = k.hbm
+            let cells = lead + ["\(h.reads)", "\(h.writes)", "\(h.readBytes)", "\(h.writeBytes)"]
+                + Array(repeating: "", count: 7) + [csvText(k.name), "\(k.ctas)"]
+            rows.append(cells.joined(separator: ",") + (checked ? "," + csvCheckCells(nil) : ""))
+        }
+        return rows
+    }
+
+    /// A CSV cell: as is, or quoted (quotes inside turned to ') when it holds a comma or a quote.
+    static func csvText(_ s: String) -> String {
+        s.contains(",") || s.contains("\"") ? "\"" + s.replacingAll("\"", "'") + "\"" : s
+    }
+
     /// The check columns of one row; empty cells for a schedule that was not checked.
-    static func csvCheckCells(_ c: Check.Report?) -> String {
+    static func csvCheckCells(_ c: Verification.Report?) -> String {
         guard let c else { return ",,,," }
         let e = c.equivalence
         return ["\(e.passed)", "\(e.output.maxAbsError)", "\(e.output.allowed)",
@@ -107,6 +156,9 @@ enum Render {
         }
         return cells.joined(separator: ",")
     }
+
+    /// A kernel's grid size: exact below a million, else like the counts.
+    static func ctas(_ n: Int) -> String { (n < 1_000_000 ? "\(n)" : short(Double(n))) + (n == 1 ? " CTA" : " CTAs") }
 
     /// A number in scientific notation with three significant digits (1.23e-05).
     static func sci(_ x: Double) -> String { x.isFinite ? String(format: "%.2e", x) : "\(x)" }
@@ -137,17 +189,22 @@ enum Render {
     }
 
     /// The table; `checks` (data mode with the reference check, one per result) adds a `check`
-    /// column and a line per checked schedule with its errors.
+    /// column and a line per checked schedule with its errors; `kernels` adds, under each
+    /// schedule's row, an indented line per kernel (name, CTAs, and its HBM counts in the count
+    /// columns).
     static func table(_ results: [ScheduleResult], _ p: AttentionProblem, capacity: Int, mText: String,
-                      hardware: HardwareModel? = nil, checks: [Check.Report?]? = nil) -> String {
+                      hardware: HardwareModel? = nil, checks: [Verification.Report?]? = nil, kernels: Bool = false) -> String {
         let extra = maskFields(p).map { key, value in
             " \(key)=" + { if case let .string(s) = value { s } else { value.text } }()
         }.joined()
+        // The bound (and its regime) is the results'; every result of one problem and M has the same.
+        let bound = results.first?.bound ?? Bound(p, capacityBytes: capacity)
+        let large = bound.regime == .large
         var lines = [
             "problem: N=\(p.n) Nk=\(p.nk) d=\(p.d) batch=\(p.batch) heads=\(p.heads) kv_heads=\(p.kvHeads) dtype=\(p.dtype.rawValue) causal=\(p.causal)"
                 + extra,
             "SRAM:    M = \(mText) = \(capacity) bytes = \(short(Double(capacity) / Double(p.dtype.size))) \(p.dtype.rawValue) elements"
-                + " (\(Double(capacity) / Double(p.dtype.size) >= Double(p.d * p.d) ? "M ≥ d²" : "M < d²"), d² = \(p.d * p.d))",
+                + " (\(large ? "M ≥ d²" : "M < d²"), d² = \(p.d * p.d))",
             "",
         ]
         var header = ["schedule", "tiles", "footprint", "HBM reads", "writes", "total", "read B", "write B", "total B", "bound", "ratio"]
@@ -165,18 +222,31 @@ enum Render {
                          short(Double(h.writeBytes)), short(Double(h.bytes)), short(r.bound.elements), fixed(r.ratio!, 2)]
                          + (hardware == nil ? [] : [r.timeEstimate.map { duration($0.seconds) } ?? "–"])
                          + (checks == nil ? [] : [checks?[i].map { $0.equivalence.passed ? "pass" : "FAIL" } ?? "–"]))
+            guard kernels else { continue }
+            for k in c.kernels {
+                let kh = k.hbm
+                rows.append(["  " + k.name, ctas(k.ctas), "", short(Double(kh.reads)), short(Double(kh.writes)),
+                             short(Double(kh.accesses)), short(Double(kh.readBytes)), short(Double(kh.writeBytes)),
+                             short(Double(kh.bytes)), "", ""]
+                             + Array(repeating: "", count: header.count - 11))
+            }
         }
         let widths = header.indices.map { i in rows.filter { $0.count == header.count }.map { $0[i].count }.max()! }
         for row in rows {
             if row.count < header.count { lines.append(row[0].padding(widths[0]) + "  " + row[1]); continue }
             lines.append(row.enumerated().map { i, cell in i < 2 ? cell.padding(widths[i]) : cell.leftPadding(widths[i]) }
-                .joined(separator: "  "))
+                .joined(separator: "  ").trailingSpacesRemoved())
         }
         lines.append("")
-        lines.append("counts are elements (K/M/G = 10³ⁿ) summed over batch·heads; B = bytes; bound = max(4Nd, "
-            + (Double(capacity) / Double(p.dtype.size) >= Double(p.d * p.d) ? "N²d²/M" : "N²d/√M") + ") elements; ratio = total / bound")
+        lines.append("counts are elements (K/M/G = 10³ⁿ) summed over batch·heads; B = bytes; ratio = total / bound")
+        lines.append("bound = batch·max((2·Nq·heads + 2·Nk·kv_heads)·d, heads·Nq·Nk·"
+            + (large ? "d²/M" : "d/√M") + ") elements, M in elements (regime " + (large ? "M ≥ d²" : "M < d²") + ")")
+        if kernels {
+            lines.append("indented lines: each kernel in launch order, its CTAs (grid size over batch·heads) and its HBM counts; "
+                + "a schedule's kernels sum to its row")
+        }
         if let checks {
-            lines.append("check = data mode against the exact reference (DESIGN §7: max|err| ≤ 2·baseline error + 2 ulps):")
+            lines.append("check = data mode against the exact reference (docs/numerics.md: max|err| ≤ 2·baseline error + 2 ulps):")
             let width = zip(results, checks).filter { $0.1 != nil }.map { $0.0.kind.rawValue.count + 1 }.max() ?? 0
             for (r, c) in zip(results, checks) {
                 guard let c else { continue }
@@ -199,4 +269,6 @@ enum Render {
 extension String {
     func padding(_ w: Int) -> String { self + String(repeating: " ", count: max(0, w - count)) }
     func leftPadding(_ w: Int) -> String { String(repeating: " ", count: max(0, w - count)) + self }
+    /// Without trailing spaces (a kernel line leaves the last columns empty).
+    func trailingSpacesRemoved() -> String { String(reversed().drop { $0 == " " }.reversed()) }
 }

@@ -21,8 +21,7 @@ struct ProblemOptions: ParsableArguments {
     @Option(help: ScheduleSelection.help, transform: ScheduleSelection.parse) var schedule: ScheduleSelection = .all
     @Option(name: .customLong("Br"), parsing: .unconditional, help: "Row tile (rows of Q).") var br: Int?
     @Option(name: .customLong("Bc"), parsing: .unconditional, help: "Column tile (rows of K/V).") var bc: Int?
-    @Option(help: "Tile choice: auto (largest feasible tiles), paper (the paper's rule) or optimal (least traffic).")
-    var tiles: TilePolicy = .auto
+    @Option(help: ProblemOptions.tilesHelp) var tiles: TilePolicy = .optimal
     @Flag(help: "Causal mask; fully masked tile pairs are skipped (see --alignment).") var causal = false
     @Option(parsing: .unconditional, help: ArgumentHelp("Sliding window: a query at position pos sees the L keys at positions pos − L + 1 … pos (FlashAttention's window_size = (L − 1, 0)); implies --causal.", valueName: "L"))
     var window: Int?
@@ -36,6 +35,9 @@ struct ProblemOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Warps per thread block: fa1 splits K/V over them, fa2 splits Q (SRAM-side counts).") var warps: Int = 4
     @Option(help: ProblemOptions.hardwareHelp) var hardware: String?
     @Option(help: ProblemOptions.modelHelp) var model: String?
+
+    /// `--tiles`'s help (each policy's own line comes from `TilePolicy.allValueDescriptions`).
+    static let tilesHelp = ArgumentHelp("Tile choice when --Br and --Bc do not fix both.")
 
     /// `--hardware`'s help, with the hardware files this run finds.
     static var hardwareHelp: ArgumentHelp {
@@ -114,23 +116,40 @@ enum Wording {
         }
     }
 
-    /// A problem's validation error as a usage error that names the flags.
-    static func usage(_ error: SimulationError) -> ValidationError {
+    /// A library error in the command line's words: flags where the library names a parameter.
+    static func message(_ error: SimulationError) -> String {
         switch error {
         case let .notPositive(parameter, value):
-            ValidationError("\(flag(parameter)) must be a positive integer, got \(value)")
+            "\(flag(parameter)) must be a positive integer, got \(value)"
         case let .outOfRange(parameter, value, limit):
-            ValidationError("\(flag(parameter)) is \(value), above iosim's limit of \(limit)")
+            "\(flag(parameter)) is \(value), above iosim's limit of \(limit)"
         case let .headsNotDivisible(heads, kvHeads):
-            ValidationError("--heads (\(heads)) must be a multiple of --kv-heads (\(kvHeads))")
+            "--heads (\(heads)) must be a multiple of --kv-heads (\(kvHeads))"
         case let .invalidWindow(left, _, limit):
-            left < 0 ? ValidationError("--window must be a positive integer, got \(left + 1)")
-                : ValidationError("--window is \(left + 1), above iosim's limit of \(limit)")
+            left < 0 ? "--window must be a positive integer, got \(left + 1)"
+                : "--window is \(left + 1), above iosim's limit of \(limit)"
         case let .countOverflow(what):
-            ValidationError("\(what) would exceed 2^63 - 1 = 9223372036854775807, the largest count iosim reports; use a smaller --N, --batch or --heads")
+            "\(what) would exceed 2^63 - 1 = 9223372036854775807, the largest count iosim reports; use a smaller --N, --batch or --heads"
+        case let .dataModeMemory(schedule, needed, available):
+            "data mode for \(schedule.rawValue) would need about \(megabytes(needed)) MB, more than the "
+                + "\(available / 1_000_000) MB this machine allows; use a smaller --N, --batch or --heads"
         default:
-            ValidationError(error.description)
+            error.description
         }
+    }
+
+    /// Whole megabytes (10⁶ bytes), exact digits while they fit in an Int.
+    static func megabytes(_ bytes: Double) -> String {
+        bytes / 1e6 < 1e15 ? "\(Int(bytes / 1e6))" : "\(bytes / 1e6)"
+    }
+
+    /// A problem's validation error as a usage error that names the flags (exit 64).
+    static func usage(_ error: SimulationError) -> ValidationError { ValidationError(message(error)) }
+
+    /// Runs `body`; a library error it throws becomes a run failure (exit 1) in the command
+    /// line's words. Other errors pass through.
+    static func running<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as SimulationError { throw RunFailure(message(error)) }
     }
 
     /// `--<name>` must be in 1...limit.

@@ -42,7 +42,7 @@ struct Report: ParsableCommand {
         do { try FileManager.default.createDirectory(atPath: stage + "/data", withIntermediateDirectories: true) } catch {
             throw RunFailure("cannot write in \(out): \(Self.reason(error))")
         }
-        try ReportSweeps.write(to: stage + "/data", small: small)
+        try ReportFiles.write(to: stage + "/data", small: small)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", runner, "--data", stage + "/data", "--gpu", gpu, "--out", stage]
@@ -93,32 +93,22 @@ struct Report: ParsableCommand {
     }
 }
 
-/// The sweeps behind the report's simulator plots, as CSV files.
-enum ReportSweeps {
+/// The report's sweeps (IOSim's `ReportSweeps`) written as the CSV files the notebooks read.
+enum ReportFiles {
     static func write(to dir: String, small: Bool) throws {
-        let kinds = ScheduleKind.allCases
-        let optimal = TileRequest(policy: .optimal)
-        // (a, c) HBM accesses vs M at N = 4096, d = 64, fp16, every schedule with its best tiles.
-        let ms = small ? [2048, 8192, 32768, 131_072, 524_288]
-            : stride(from: 11.0, through: 20.0, by: 0.5).map { Int(pow(2, $0).rounded()) }
-        var rows = [Render.csvHeader]
-        let p = AttentionProblem(n: 4096, d: 64)
-        for m in ms { for k in kinds { rows.append(Render.csvRow(Simulator.simulate(k, p, capacity: m, tiles: optimal), p, capacity: m)) } }
-        try save(rows, dir + "/traffic_vs_M.csv")
-        // (b) HBM accesses vs N at M = 100 KB.
-        rows = [Render.csvHeader]
-        for n in small ? [1024, 4096, 16384] : [1024, 2048, 4096, 8192, 16384, 32768, 65536] {
-            let q = AttentionProblem(n: n, d: 64)
-            for k in kinds { rows.append(Render.csvRow(Simulator.simulate(k, q, capacity: 100_000, tiles: optimal), q, capacity: 100_000)) }
+        // (a, c) HBM accesses vs M; (b) vs N: the simulate CSV's rows.
+        for (name, points) in [("traffic_vs_M.csv", ReportSweeps.trafficVsM(small: small)),
+                               ("traffic_vs_N.csv", ReportSweeps.trafficVsN(small: small))] {
+            try save([Render.csvHeader] + points.map { Render.csvRow($0.result, $0.problem, capacity: $0.capacity) }, dir + "/" + name)
         }
-        try save(rows, dir + "/traffic_vs_N.csv")
         // (d) SRAM-side reads of fa1 (split-K) and fa2 (split-Q) against warps, same tiles.
-        rows = ["schedule,warps,N,d,Br,Bc,sram_reads,sram_writes,sram_read_bytes,sram_write_bytes"]
-        for w in [1, 2, 4, 8, 16] {
-            for k in [ScheduleKind.fa1, .fa2] {
-                let c = Simulator.simulate(k, p, capacity: 100_000, tiles: TileRequest(br: 64, bc: 64, warps: w)).counts!.sram
-                rows.append("\(k.rawValue),\(w),4096,64,64,64,\(c.reads),\(c.writes),\(c.readBytes),\(c.writeBytes)")
+        var rows = ["schedule,warps,N,d,Br,Bc,sram_reads,sram_writes,sram_read_bytes,sram_write_bytes"]
+        for point in ReportSweeps.sramVsWarps() {
+            let r = point.result, p = point.problem
+            guard let t = r.tiles, let c = r.counts?.sram else {
+                throw RunFailure("the warps sweep's \(r.kind.rawValue) cannot run: \(r.reason ?? "infeasible")")
             }
+            rows.append("\(r.kind.rawValue),\(t.warps),\(p.n),\(p.d),\(t.br),\(t.bc),\(c.reads),\(c.writes),\(c.readBytes),\(c.writeBytes)")
         }
         try save(rows, dir + "/sram_vs_warps.csv")
     }

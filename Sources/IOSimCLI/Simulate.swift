@@ -9,8 +9,12 @@ struct Simulate: ParsableCommand {
         Examples:
           iosim --N 4096 --M 100KB
           iosim --N 4096 --d 64 --heads 8 --schedule fa2 --Br 128 --Bc 128 --format json
-          iosim --N 16K --d 128 --M 228KiB --causal --tiles optimal --format csv
+          iosim --N 16K --d 128 --M 228KiB --causal --tiles auto --format csv
+          iosim --N 4096 --M 100KB --schedule standard,small-m --kernels
           iosim --N 300 --Nk 500 --d 64 --M 64KiB --window 64 --mode data
+        JSON lists every result's kernels (name, CTAs, HBM counts) in launch order;
+        --kernels adds them to the table (an indented line per kernel) and to CSV
+        (a row per kernel after its schedule's row, with the columns kernel and ctas).
         With --mode data (and the reference check) the table has a check column and
         a line per schedule with its errors, CSV has the columns check_passed,
         max_abs_error, allowed, lse_max_abs_error, lse_allowed, JSON has
@@ -24,6 +28,8 @@ struct Simulate: ParsableCommand {
     var mode: SimulationMode = .count
     @Flag(inversion: .prefixedNo, help: "In data mode, check O and LSE against the reference (--no-check only runs the schedule, for timing).")
     var check = true
+    @Flag(help: "Per-kernel counts in the table (a line per kernel: name, CTAs, reads, writes, bytes) and in CSV (a row per kernel).")
+    var kernels = false
 
     func validate() throws {
         _ = try options.problem()
@@ -36,17 +42,17 @@ struct Simulate: ParsableCommand {
         let kinds = options.schedule.kinds
         let request = options.tileRequest
         // Data mode's memory refusal comes before any counting.
-        if mode == .data { for kind in kinds { try DataMode.checkMemory(kind, p) } }
+        if mode == .data { try Wording.running { for kind in kinds { try DataMode.checkMemory(kind, p) } } }
         let hardware = try options.hardwareModel()
         var results = kinds.map { Estimates.attach(Simulator.simulate($0, p, capacity: capacity, tiles: request), p, hardware) }
-        var checks = [Check.Report?](repeating: nil, count: results.count)
+        var checks = [Verification.Report?](repeating: nil, count: results.count)
         if mode == .data {
             for (i, r) in results.enumerated() where r.feasible {
                 guard check else {
                     results[i].counts = try Check.runUnchecked(r, p, capacity: capacity, seed: 0)
                     continue
                 }
-                let report = try Check.run(r, p, capacity: capacity, seed: 0)
+                let report = try Wording.running { try Check.run(r, p, capacity: capacity, seed: 0) }
                 checks[i] = report
                 results[i].counts = report.counts
             }
@@ -57,13 +63,13 @@ struct Simulate: ParsableCommand {
             let rendered = zip(results, checks).map { r, c in Render.result(r, extra: c.map { [("equivalence", Check.json($0))] } ?? []) }
             print(JSON.object([("problem", Render.problem(p, capacity: capacity)), ("results", .array(rendered))]).text)
         case .csv:
-            print(Render.csvHeader + (checked ? "," + Render.csvCheckHeader : ""))
+            print(Render.csvHeader(kernels: kernels, checked: checked))
             for (r, c) in zip(results, checks) {
-                print(Render.csvRow(r, p, capacity: capacity) + (checked ? "," + Render.csvCheckCells(c) : ""))
+                for row in Render.csvRows(r, p, capacity: capacity, kernels: kernels, checked: checked, check: c) { print(row) }
             }
         case .table:
             print(Render.table(results, p, capacity: capacity, mText: try options.mSpec(), hardware: hardware,
-                               checks: checked ? checks : nil))
+                               checks: checked ? checks : nil, kernels: kernels))
         }
         if results.allSatisfy({ !$0.feasible }) {
             throw RunFailure("no schedule can run: " + (results.first?.reason ?? "infeasible"))

@@ -11,6 +11,8 @@ struct Sweep: ParsableCommand {
 
     @OptionGroup var options: ProblemOptions
     @Option(help: "How to print the rows.") var format: RowFormat = .csv
+    @Flag(help: "CSV: a row per kernel after each schedule's row (columns kernel and ctas). JSON always lists the kernels.")
+    var kernels = false
 
     /// The values of N (`--N`: a doubling range or a list).
     func lengths() throws -> [Int] { try Units.counts(options.n, name: "N") }
@@ -32,13 +34,13 @@ struct Sweep: ParsableCommand {
         let total = ns.count * ms.count
         let start = Date()
         var done = 0, rows: [JSON] = []
-        if format == .csv { print(Render.csvHeader) }
+        if format == .csv { print(Render.csvHeader(kernels: kernels, checked: false)) }
         for n in ns {
             let p = try options.problem(n: n)
             for m in ms {
                 for kind in kinds {
                     let r = Estimates.attach(Simulator.simulate(kind, p, capacity: m, tiles: request), p, hardware)
-                    if format == .csv { print(Render.csvRow(r, p, capacity: m)) }
+                    if format == .csv { for row in Render.csvRows(r, p, capacity: m, kernels: kernels) { print(row) } }
                     else { rows.append(.object([("problem", Render.problem(p, capacity: m)), ("result", Render.result(r))])) }
                 }
                 done += 1

@@ -45,8 +45,7 @@ enum Units {
             }
             throw ValidationError("--\(name) must be a positive integer (optionally with K = 1024 or M = 1024²), got '\(text)'")
         }
-        let (n, overflow) = v.multipliedReportingOverflow(by: factor)
-        guard !overflow, n <= limit else {
+        guard let n = Limits.product(v, factor), n <= limit else {
             throw ValidationError("--\(name) '\(text)' is above iosim's limit of \(limit)")
         }
         return n

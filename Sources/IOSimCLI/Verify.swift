@@ -8,9 +8,9 @@ struct Verify: ParsableCommand {
         abstract: "Run schedules in data mode on seeded random inputs and check them against the exact reference.",
         discussion: """
         Passes when max|out − ref| ≤ 2·max|base − ref| + 2 ulps, base being plain
-        attention in the same precision (DESIGN §7). Exits 1 when a schedule fails,
-        when a schedule named in --schedule cannot run under M, or when nothing
-        could be checked.
+        attention in the same precision (docs/numerics.md). Exits 1 when a
+        schedule fails, when a schedule named in --schedule cannot run under M,
+        or when nothing could be checked.
         With --dtype fp64 and no --N, N is 1024 (the extended-precision check is
         O(N²d) in 80-bit).
         Inputs (--inputs; the same --seed gives the same inputs):
@@ -50,7 +50,7 @@ struct Verify: ParsableCommand {
         let capacity = try options.capacity()
         let kinds = options.schedule.kinds
         // Refused before any simulation: a problem too large for data mode.
-        for kind in kinds { try DataMode.checkMemory(kind, p) }
+        try Wording.running { for kind in kinds { try DataMode.checkMemory(kind, p) } }
         // A schedule named explicitly must be checked; with `all`, at least one must be.
         let named = !options.schedule.includesAll
         var failed: [String] = [], checked = 0
@@ -63,10 +63,10 @@ struct Verify: ParsableCommand {
                 continue
             }
             checked += 1
-            let report: Check.Report
+            let report: Verification.Report
             do { report = try Check.run(r, p, capacity: capacity, seed: seed, inputs: inputs) } catch let error as SimulationError {
                 // The schedule could not compute the values (small-m's exp overflowing, say): a failed check.
-                print("\(kind.rawValue) (tiles \(r.tiles!)): FAIL: \(error)")
+                print("\(kind.rawValue) (tiles \(r.tiles!)): FAIL: \(Wording.message(error))")
                 failed.append(kind.rawValue)
                 continue
             }

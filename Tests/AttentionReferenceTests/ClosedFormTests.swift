@@ -1,4 +1,5 @@
 import AttentionReference
+import TestSupport
 import Testing
 
 @Suite struct ClosedFormCases {
@@ -8,7 +9,7 @@ import Testing
 
     @Test func identicalKeysGiveTheMeanOfV() throws {
         let s = AttentionShape(nq: 9, nk: 40, d: 16)
-        var x = Inputs(s, seed: 1)
+        var x = AttentionInputs(s, seed: 1)
         let key = Array(x.k[0..<16])
         x.k = Array((0..<40).map { _ in key }.joined())
         let r = try ReferenceAttention.forward(q: x.q, k: x.k, v: x.v, shape: s)
@@ -20,7 +21,7 @@ import Testing
 
     @Test func scaleZeroGivesTheMeanOfVAndLogNk() throws {
         let s = AttentionShape(nq: 5, nk: 33, d: 8)
-        let x = Inputs(s, seed: 2)
+        let x = AttentionInputs(s, seed: 2)
         let r = try ReferenceAttention.forward(q: x.q, k: x.k, v: x.v, shape: s, scale: 0)
         let mean = Self.meanOfV(x.v, nk: 33, dv: 8)
         for row in 0..<5 {
@@ -32,7 +33,7 @@ import Testing
     @Test func oneDominantScoreSelectsThatRowOfV() throws {
         // q·k_j is 1000·d/√d larger for j = 7 than for any other key: exp(−huge) underflows to 0.
         let s = AttentionShape(nq: 1, nk: 20, d: 4)
-        var x = Inputs(s, seed: 3, range: -0.01...0.01)
+        var x = AttentionInputs(s, seed: 3, range: -0.01...0.01)
         x.q = [1, 1, 1, 1]
         for t in 0..<4 { x.k[7 * 4 + t] = 1000 }
         let r = try ReferenceAttention.forward(q: x.q, k: x.k, v: x.v, shape: s)
@@ -43,7 +44,7 @@ import Testing
     @Test func fullyMaskedRowsGiveZeroOutputAndMinusInfinityLSE() throws {
         // Top-left causal with nq > nk leaves no row empty; a window right of the diagonal does.
         let s = AttentionShape(nq: 6, nk: 10, d: 4)
-        let x = Inputs(s, seed: 4)
+        let x = AttentionInputs(s, seed: 4)
         var keep = [Bool](repeating: true, count: 60)
         for c in 0..<10 { keep[2 * 10 + c] = false }
         for mask in [AttentionMask.boolean(keep), .additive(keep.map { $0 ? 0 : -.infinity })] {
@@ -54,7 +55,7 @@ import Testing
         }
         // Bottom-right causal with nq > nk: the first nq − nk rows see nothing.
         let tall = AttentionShape(nq: 10, nk: 6, d: 4)
-        let y = Inputs(tall, seed: 5)
+        let y = AttentionInputs(tall, seed: 5)
         let r = try ReferenceAttention.forward(q: y.q, k: y.k, v: y.v, shape: tall, mask: .causal(.bottomRight))
         #expect(r.lse[0..<4].allSatisfy { $0 == -.infinity })
         #expect(r.o[0..<16].allSatisfy { $0 == 0 })
@@ -63,12 +64,12 @@ import Testing
 
     @Test func causalAlignmentsDifferOnlyWhenLengthsDiffer() throws {
         let square = AttentionShape(nq: 12, d: 8)
-        let x = Inputs(square, seed: 6)
+        let x = AttentionInputs(square, seed: 6)
         let tl = try ReferenceAttention.forward(q: x.q, k: x.k, v: x.v, shape: square, mask: .causal(.topLeft))
         let br = try ReferenceAttention.forward(q: x.q, k: x.k, v: x.v, shape: square, mask: .causal(.bottomRight))
         #expect(tl.o == br.o)
         let wide = AttentionShape(nq: 4, nk: 12, d: 8)
-        let y = Inputs(wide, seed: 7)
+        let y = AttentionInputs(wide, seed: 7)
         let w1 = try ReferenceAttention.forward(q: y.q, k: y.k, v: y.v, shape: wide, mask: .causal(.topLeft))
         let w2 = try ReferenceAttention.forward(q: y.q, k: y.k, v: y.v, shape: wide, mask: .causal(.bottomRight))
         // Bottom-right: the last query sees every key, as unmasked attention does.
@@ -79,20 +80,20 @@ import Testing
 
     @Test func nanInOneQueryRowPoisonsOnlyThatRow() throws {
         let s = AttentionShape(nq: 4, nk: 8, d: 4)
-        var x = Inputs(s, seed: 8)
+        var x = AttentionInputs(s, seed: 8)
         x.q[1 * 4 + 2] = .nan
         let r = try ReferenceAttention.forward(q: x.q, k: x.k, v: x.v, shape: s)
         #expect(r.o[4..<8].allSatisfy { $0.isNaN })
         #expect(r.lse[1].isNaN)
         #expect(r.o[0..<4].allSatisfy { $0.isFinite } && r.o[8..<16].allSatisfy { $0.isFinite })
-        var y = Inputs(s, seed: 8)
+        var y = AttentionInputs(s, seed: 8)
         y.v[3 * 4] = .infinity
         let w = try ReferenceAttention.forward(q: y.q, k: y.k, v: y.v, shape: s)
         #expect((0..<4).allSatisfy { !w.o[$0 * 4].isFinite })
     }
 
     @Test func badShapesAreRejectedWithAnActionableError() throws {
-        let x = Inputs(AttentionShape(nq: 4, d: 4), seed: 1)
+        let x = AttentionInputs(AttentionShape(nq: 4, d: 4), seed: 1)
         #expect(throws: AttentionError.headsNotDivisible(heads: 3, kvHeads: 2)) {
             try ReferenceAttention.forward(q: x.q, k: x.k, v: x.v, shape: AttentionShape(heads: 3, kvHeads: 2, nq: 4, d: 4))
         }

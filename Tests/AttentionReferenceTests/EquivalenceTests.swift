@@ -1,5 +1,6 @@
 import AttentionReference
 import RealModule
+import TestSupport
 import Testing
 
 @Suite struct ToleranceRule {
@@ -7,7 +8,7 @@ import Testing
 
     @Test func fp64ReferenceIsWithin1e14RelativeOfExtendedPrecision() throws {
         let s = AttentionShape(nq: 200, d: 64)
-        let x = Inputs(s, seed: 9, range: -3...3)
+        let x = AttentionInputs(s, seed: 9, range: -3...3)
         let ref = try ReferenceAttention.forward(q: x.q, k: x.k, v: x.v, shape: s)
         let ext = try ExtendedAttention.forward(q: x.q, k: x.k, v: x.v, shape: s)
         let scale = ext.o.map(abs).max()!
@@ -28,7 +29,7 @@ import Testing
 
     @Test(arguments: [Precision.fp64, .fp32, .fp16, .bf16, .fp8e4m3])
     func plainAttentionInItsOwnPrecisionPassesTheRule(p: Precision) throws {
-        let x = Inputs(Self.shape, seed: 21)
+        let x = AttentionInputs(Self.shape, seed: 21)
         let (q, k, v) = (p.round(x.q), p.round(x.k), p.round(x.v))
         let base = try BaselineAttention.forward(q: q, k: k, v: v, shape: Self.shape, mask: .causal(.topLeft), precision: p)
         let report = try Equivalence.checkForward(candidate: base, q: x.q, k: x.k, v: x.v, shape: Self.shape,
@@ -39,7 +40,7 @@ import Testing
 
     @Test(arguments: [Precision.fp64, .fp16, .bf16])
     func anOutputPerturbedBeyondTheAllowanceFails(p: Precision) throws {
-        let x = Inputs(Self.shape, seed: 22)
+        let x = AttentionInputs(Self.shape, seed: 22)
         let (q, k, v) = (p.round(x.q), p.round(x.k), p.round(x.v))
         var cand = try BaselineAttention.forward(q: q, k: k, v: v, shape: Self.shape, precision: p)
         let ok = try Equivalence.checkForward(candidate: cand, q: x.q, k: x.k, v: x.v, shape: Self.shape, precision: p)
@@ -52,7 +53,7 @@ import Testing
 
     @Test func fp16OutputsAreNotAcceptedAsFp64() throws {
         // A fp16 implementation's error is far outside what an fp64 one may have.
-        let x = Inputs(Self.shape, seed: 23)
+        let x = AttentionInputs(Self.shape, seed: 23)
         let r16 = try BaselineAttention.forward(q: x.q, k: x.k, v: x.v, shape: Self.shape, precision: .fp16)
         let report = try Equivalence.checkForward(candidate: r16, q: x.q, k: x.k, v: x.v, shape: Self.shape, precision: .fp64)
         #expect(!report.passed)

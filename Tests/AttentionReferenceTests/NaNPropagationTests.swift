@@ -1,5 +1,6 @@
 import AttentionReference
 import RealModule
+import TestSupport
 import Testing
 
 /// NaN and ±∞ in the inputs reach the rows they touch whatever the scale, 0 included (a GEMM
@@ -17,7 +18,7 @@ import Testing
     @Test(arguments: [Double.nan, .infinity, -.infinity])
     func nanInQueryPropagatesWithScaleZero(bad: Double) throws {
         let s = Self.shape
-        var x = Inputs(s, seed: 7)
+        var x = AttentionInputs(s, seed: 7)
         x.q[(1 * s.nq + 20) * s.d + 3] = bad  // head 1, row 20
         let res = try ReferenceAttention.forward(q: x.q, k: x.k, v: x.v, shape: s, scale: 0)
         for h in 0..<s.heads {
@@ -38,7 +39,7 @@ import Testing
 
     @Test func nonFiniteKeyPropagatesOnlyToRowsThatSeeItWithScaleZero() throws {
         let s = AttentionShape(nq: 40, nk: 40, d: 8)
-        var x = Inputs(s, seed: 11)
+        var x = AttentionInputs(s, seed: 11)
         x.k[30 * s.d + 5] = .infinity
         let res = try ReferenceAttention.forward(q: x.q, k: x.k, v: x.v, shape: s, mask: .causal(.topLeft), scale: 0)
         for r in 0..<s.nq {
@@ -53,7 +54,7 @@ import Testing
 
     @Test func scaleZeroWithFiniteInputsGivesExactlyUniformWeights() throws {
         let s = Self.shape
-        let x = Inputs(s, seed: 3, range: -1e200...1e200)  // q·k overflows fp64; 0·(q·k) is still 0
+        let x = AttentionInputs(s, seed: 3, range: -1e200...1e200)  // q·k overflows fp64; 0·(q·k) is still 0
         let res = try ReferenceAttention.forward(q: x.q, k: x.k, v: x.v, shape: s, scale: 0)
         #expect(res.lse.allSatisfy { $0 == Double.log(Double(s.nk)) })
         #expect(res.o.allSatisfy { $0.isFinite })
@@ -61,7 +62,7 @@ import Testing
 
     @Test func nanInQueryPropagatesWithScaleZeroInFloatAndLowPrecisionBaselines() throws {
         let s = AttentionShape(nq: 33, nk: 20, d: 4)
-        var x = Inputs(s, seed: 5)
+        var x = AttentionInputs(s, seed: 5)
         x.q[32 * s.d] = .nan
         for precision in [Precision.fp32, .bf16] {
             let res = try BaselineAttention.forward(q: x.q, k: x.k, v: x.v, shape: s, scale: 0, precision: precision)
@@ -72,7 +73,7 @@ import Testing
 
     @Test func extendedReferenceAgreesOnNaNRowsWithScaleZero() throws {
         let s = AttentionShape(nq: 9, nk: 7, d: 4)
-        var x = Inputs(s, seed: 9)
+        var x = AttentionInputs(s, seed: 9)
         x.q[4 * s.d + 1] = .nan
         x.k[2 * s.d] = -.infinity
         let fast = try ReferenceAttention.forward(q: x.q, k: x.k, v: x.v, shape: s, mask: .causal(.topLeft), scale: 0)
@@ -84,7 +85,7 @@ import Testing
 
     @Test func negativeScaleMatchesTheTripleLoop() throws {
         let s = AttentionShape(batch: 2, heads: 2, kvHeads: 1, nq: 19, nk: 23, d: 16)
-        let x = Inputs(s, seed: 13)
+        let x = AttentionInputs(s, seed: 13)
         let ref = try ReferenceAttention.forward(q: x.q, k: x.k, v: x.v, shape: s, scale: -1)
         let naive = naiveAttention(x, s, scale: -1)
         #expect(maxAbsDiff(ref.o, naive.o) < 1e-14)

@@ -1,5 +1,6 @@
 import AttentionReference
 import PropertyBased
+import TestSupport
 import Testing
 
 @Suite struct PrecisionRounding {
@@ -55,7 +56,7 @@ import Testing
         await propertyCheck(count: 500, input: Gen.double(in: -400...400)) { x in
             let r = p.round(x)
             #expect(p.round(r) == r)
-            #expect(abs(r - x) <= p.ulp(at: x) / 2)
+            #expect(ulpError(r, reference: x, in: p) <= 0.5, "\(x) → \(r)")
         }
     }
 }

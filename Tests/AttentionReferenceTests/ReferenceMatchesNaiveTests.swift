@@ -1,4 +1,5 @@
 import AttentionReference
+import TestSupport
 import Testing
 
 struct Case: CustomTestStringConvertible, Sendable {
@@ -28,7 +29,7 @@ let adversarialShapes: [AttentionShape] = [59, 64, 80, 111, 128, 256].map { Atte
 @Suite struct ReferenceMatchesNaive {
     @Test(arguments: adversarialShapes)
     func referenceEqualsTripleLoopOnAdversarialShapes(shape: AttentionShape) throws {
-        let x = Inputs(shape, seed: UInt64(shape.nq * 1000 + shape.d))
+        let x = AttentionInputs(shape, seed: UInt64(shape.nq * 1000 + shape.d))
         let ref = try ReferenceAttention.forward(q: x.q, k: x.k, v: x.v, shape: shape)
         let naive = naiveAttention(x, shape)
         #expect(maxAbsDiff(ref.o, naive.o) < 1e-14)
@@ -58,7 +59,7 @@ let adversarialShapes: [AttentionShape] = [59, 64, 80, 111, 128, 256].map { Atte
 
     @Test(arguments: maskCases)
     func everyMaskKindEqualsTripleLoop(c: Case) throws {
-        let x = Inputs(c.shape, seed: 7)
+        let x = AttentionInputs(c.shape, seed: 7)
         let ref = try ReferenceAttention.forward(q: x.q, k: x.k, v: x.v, shape: c.shape, mask: c.mask)
         let naive = naiveAttention(x, c.shape, mask: c.mask)
         #expect(maxAbsDiff(ref.o, naive.o) < 1e-14)
@@ -67,18 +68,22 @@ let adversarialShapes: [AttentionShape] = [59, 64, 80, 111, 128, 256].map { Atte
 
     @Test func fp32ReferenceIsCloseToFp64() throws {
         let s = AttentionShape(nq: 100, d: 64)
-        let x = Inputs(s, seed: 3)
+        let x = AttentionInputs(s, seed: 3)
         let r64 = try ReferenceAttention.forward(q: x.q, k: x.k, v: x.v, shape: s)
         let r32 = try ReferenceAttention.forward(q: x.q.map(Float.init), k: x.k.map(Float.init),
                                                  v: x.v.map(Float.init), shape: s)
         let err = maxAbsDiff(r64.o, r32.o.map(Double.init))
         #expect(err > 0 && err < 1e-6)
+        // LSE, a well-conditioned log-sum-exp, is within a few fp32 ulps of the fp64 one (O is
+        // compared absolutely above: its elements near zero carry errors of many of their own ulps).
+        let lse = maxUlpError(r32.lse, reference: r64.lse)
+        #expect(lse.ulps <= 4, "row \(lse.index ?? -1)")
     }
 
     @Test(arguments: [1, 2, 3, 7, 16, 64, 500])
     func outputIsBitwiseIdenticalForEveryChunkSize(chunk: Int) throws {
         let s = AttentionShape(batch: 2, heads: 2, kvHeads: 1, nq: 150, nk: 130, d: 40)
-        let x = Inputs(s, seed: 11)
+        let x = AttentionInputs(s, seed: 11)
         for mask in [AttentionMask.none, .causal(.bottomRight), .slidingWindow(left: 9, right: 2, alignment: .topLeft)] {
             let whole = try ReferenceAttention.forward(q: x.q, k: x.k, v: x.v, shape: s, mask: mask, chunkRows: 150)
             let chunked = try ReferenceAttention.forward(q: x.q, k: x.k, v: x.v, shape: s, mask: mask, chunkRows: chunk)
@@ -89,7 +94,7 @@ let adversarialShapes: [AttentionShape] = [59, 64, 80, 111, 128, 256].map { Atte
 
     @Test func gqaEqualsRepeatedKeysAndValues() throws {
         let g = AttentionShape(batch: 2, heads: 6, kvHeads: 2, nq: 21, nk: 33, d: 12)
-        let x = Inputs(g, seed: 5)
+        let x = AttentionInputs(g, seed: 5)
         // Expand every KV head to the 3 query heads of its group.
         var k: [Double] = [], v: [Double] = []
         for b in 0..<2 { for h in 0..<6 {

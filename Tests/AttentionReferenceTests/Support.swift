@@ -1,35 +1,9 @@
 import AttentionReference
 import RealModule
-
-/// A small, seedable generator (SplitMix64) so every test input is reproducible.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-func randomArray(_ count: Int, seed: UInt64, range: ClosedRange<Double> = -1...1) -> [Double] {
-    var g = SeededGenerator(seed: seed)
-    return (0..<count).map { _ in Double.random(in: range, using: &g) }
-}
-
-struct Inputs {
-    var q: [Double], k: [Double], v: [Double]
-    init(_ s: AttentionShape, seed: UInt64, range: ClosedRange<Double> = -1...1) {
-        q = randomArray(s.qCount, seed: seed, range: range)
-        k = randomArray(s.kCount, seed: seed &+ 1, range: range)
-        v = randomArray(s.vCount, seed: seed &+ 2, range: range)
-    }
-}
+import TestSupport
 
 /// Textbook attention by triple loops: full score matrix, two-pass softmax, normalised P times V.
-func naiveAttention(_ x: Inputs, _ s: AttentionShape, mask: AttentionMask = .none, scale: Double? = nil)
+func naiveAttention(_ x: AttentionInputs, _ s: AttentionShape, mask: AttentionMask = .none, scale: Double? = nil)
     -> AttentionResult<Double>
 {
     let scale = scale ?? 1 / Double.sqrt(Double(s.d))

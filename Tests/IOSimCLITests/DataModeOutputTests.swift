@@ -43,13 +43,13 @@ import Testing
     @Test func aFailedCheckReadsFailInTableAndCSV() throws {
         let p = AttentionProblem(n: 40, d: 8)
         let r = Simulator.simulate(.fa2, p, capacity: 16_384)
-        let (q, k, v) = Check.inputs(p, seed: 1)
+        let (q, k, v) = Verification.inputs(p, seed: 1)
         let shape = AttentionShape(batch: 1, heads: 1, kvHeads: 1, nq: 40, nk: 40, d: 8)
         var wrong = try ReferenceAttention.forward(q: q, k: k, v: v, shape: shape)
         wrong.o[3] += 0.5
         let eq = try Equivalence.checkForward(candidate: wrong, q: q, k: k, v: v, shape: shape, mask: .none, precision: .fp16)
         #expect(!eq.passed)
-        let report = Check.Report(schedule: .fa2, equivalence: eq, counts: try #require(r.counts))
+        let report = Verification.Report(schedule: .fa2, equivalence: eq, counts: try #require(r.counts))
         let table = Render.table([r], p, capacity: 16_384, mText: "16KiB", checks: [report])
         #expect(table.contains("  FAIL") && table.contains("fa2: FAIL") && table.contains(" > "), "\(table)")
         #expect(Render.csvCheckCells(report).hasPrefix("false,"))
@@ -57,61 +57,8 @@ import Testing
     }
 }
 
-/// `verify --inputs`: what each distribution is, and that the default exercises the online softmax.
+/// `verify --inputs` takes every distribution (what each is: `VerificationInputs` in IOSimTests).
 @Suite struct VerifyInputs {
-    static let p = AttentionProblem(n: 512, d: 64)
-
-    /// Largest |O| of the exact attention of the inputs.
-    static func maxAbsO(_ inputs: InputDistribution) throws -> Double {
-        let (q, k, v) = Check.inputs(p, seed: 0, distribution: inputs)
-        let shape = AttentionShape(batch: 1, heads: 1, kvHeads: 1, nq: p.n, nk: p.nk, d: p.d)
-        return try ReferenceAttention.forward(q: q, k: k, v: v, shape: shape).o.map(abs).max()!
-    }
-
-    /// Standard deviation of the scores q·k/√d over the first rows.
-    static func scoreStd(_ inputs: InputDistribution) -> Double {
-        let (q, k, _) = Check.inputs(p, seed: 0, distribution: inputs)
-        var s: [Double] = []
-        for i in 0..<16 {
-            for j in 0..<p.nk {
-                s.append((0..<p.d).reduce(0) { $0 + q[i * p.d + $1] * k[j * p.d + $1] } / Double(p.d).squareRoot())
-            }
-        }
-        let mean = s.reduce(0, +) / Double(s.count)
-        return (s.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(s.count)).squareRoot()
-    }
-
-    @Test func defaultNormalInputsSpreadTheScoresOverSeveralUnits() throws {
-        let normal = Self.scoreStd(.normal), uniform = Self.scoreStd(.uniform)
-        #expect(abs(normal - InputDistribution.normalScoreStd) < 0.15, "score std \(normal)")
-        #expect(abs(uniform - 1.0 / 3) < 0.05, "score std \(uniform)")
-        #expect(try Self.maxAbsO(.uniform) < 0.15, "uniform inputs give an almost flat softmax")
-        #expect(try Self.maxAbsO(.normal) > 0.5, "normal inputs give a peaked softmax")
-    }
-
-    @Test func uniformInputsAreTheGeneratorVerifyAlwaysHad() {
-        var state: UInt64 = 7 &+ 0x9E37_79B9_7F4A_7C15
-        let old = (0..<10).map { _ -> Double in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Double(state >> 11) / Double(1 << 53) * 2 - 1
-        }
-        #expect(Array(Check.inputs(Self.p, seed: 7, distribution: .uniform).q.prefix(10)) == old)
-    }
-
-    @Test(arguments: InputDistribution.allCases)
-    func theSameSeedGivesTheSameInputs(inputs: InputDistribution) {
-        let a = Check.inputs(Self.p, seed: 3, distribution: inputs), b = Check.inputs(Self.p, seed: 3, distribution: inputs)
-        let c = Check.inputs(Self.p, seed: 4, distribution: inputs)
-        #expect(a.q == b.q && a.k == b.k && a.v == b.v)
-        #expect(a.q != c.q)
-    }
-
-    @Test func outlierInputsHaveRareLargeEntries() {
-        let q = Check.inputs(Self.p, seed: 0, distribution: .outliers).q
-        let large = q.filter { abs($0) > 6 }.count
-        #expect(large > 0 && large < q.count / 500, "\(large) of \(q.count)")
-    }
-
     @Test(arguments: InputDistribution.allCases)
     func verifyTakesEveryInputChoice(inputs: InputDistribution) throws {
         let r = try Repo.run(["verify", "--N", "300", "--d", "64", "--M", "64KiB", "--schedule", "fa2", "--inputs", inputs.rawValue])

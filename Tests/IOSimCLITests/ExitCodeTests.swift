@@ -80,7 +80,8 @@ import Testing
         #expect(r.status == 1, "\(r.out) \(r.err)")
         #expect(r.out.contains("fa2 (tiles") && r.out.contains("PASS"), "\(r.out)")
         #expect(r.out.contains("small-m (tiles") && r.out.contains("FAIL"), "\(r.out)")
-        #expect(r.err == "iosim: verify failed for small-m\n", "\(r.err)")
+        // A run longer than two seconds (a loaded machine) shows its progress on stderr first.
+        #expect(r.err.hasSuffix("\niosim: verify failed for small-m\n") || r.err == "iosim: verify failed for small-m\n", "\(r.err)")
     }
 
     @Test func verifyThatPassesExitsZero() throws {

@@ -101,4 +101,16 @@ import Testing
         #expect(Wording.usage(.notPositive(parameter: .kvHeads, value: 0)).message == "--kv-heads must be a positive integer, got 0")
         #expect(Wording.usage(.invalidWindow(left: -1, right: 0, limit: 10)).message == "--window must be a positive integer, got 0")
     }
+
+    /// Data mode's memory refusal is a structured case: the library's text names no flag, the
+    /// command line's names them, and the run exits 1 with that one line.
+    @Test func dataModeMemoryIsWordedByTheCLI() throws {
+        let error = SimulationError.dataModeMemory(schedule: .fa2, neededBytes: 3.5e12, availableBytes: 8_000_000_000)
+        #expect(!error.description.contains("--"))
+        #expect(Wording.message(error)
+            == "data mode for fa2 would need about 3500000 MB, more than the 8000 MB this machine allows; use a smaller --N, --batch or --heads")
+        let r = try Repo.run(["--N", "64K", "--batch", "512", "--heads", "512", "--mode", "data"])
+        #expect(r.status == 1 && r.err.hasPrefix("iosim: data mode for standard would need about ")
+            && r.err.hasSuffix("use a smaller --N, --batch or --heads\n"), "\(r.err)")
+    }
 }

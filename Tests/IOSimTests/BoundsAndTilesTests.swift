@@ -1,6 +1,7 @@
 import Foundation
 @testable import IOSim
 import PropertyBased
+import TestSupport
 import Testing
 
 @Suite struct BoundsAndTiles {
@@ -137,20 +138,19 @@ import Testing
 @Suite struct GPURecordings {
     /// Every recorded L2→SM measurement is predicted by the simulator within 1%.
     @Test func recordedL2ToSMReadsMatchTheSimulatorWithinOnePercent() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let text = try String(contentsOf: root.appendingPathComponent("Reports/gpu/traffic.csv"), encoding: .utf8)
-        let lines = text.split(separator: "\n").dropFirst()
-        #expect(!lines.isEmpty)
-        for line in lines {
-            let f = line.split(separator: ",").map(String.init)
-            guard f[8] == "l1tex__m_xbar2l1tex_read_bytes.sum" else { continue }
-            let p = AttentionProblem(n: Int(f[1])!, d: Int(f[2])!, heads: Int(f[3])!, dtype: DType(rawValue: f[4])!, causal: f[5] == "true")
-            let kind: ScheduleKind = f[0].hasPrefix("torch-flash") ? .fa2 : ScheduleKind(rawValue: f[0])!
-            let r = Simulator.simulate(kind, p, capacity: 228 * 1024, tiles: TileRequest(br: Int(f[6])!, bc: Int(f[7])!))
+        let table = try CSVTable(contentsOf: Repo.gpuReports.appendingPathComponent("traffic.csv"))
+        #expect(!table.rows.isEmpty)
+        for row in table.rows {
+            guard try row.string("metric") == "l1tex__m_xbar2l1tex_read_bytes.sum" else { continue }
+            let p = AttentionProblem(n: try row.int("N"), d: try row.int("d"), heads: try row.int("heads"),
+                                     dtype: try row.value("dtype") { DType(rawValue: $0) }, causal: try row.bool("causal"))
+            // PyTorch's flash kernels are FlashAttention-2.
+            let kind = try row.value("kernel", as: "a schedule") { $0.hasPrefix("torch-flash") ? .fa2 : ScheduleKind(rawValue: $0) }
+            let r = Simulator.simulate(kind, p, capacity: 228 * 1024, tiles: TileRequest(br: try row.int("Br"), bc: try row.int("Bc")))
             let predicted = try #require(r.counts).hbm.readBytes
-            #expect(predicted == Int(f[10])!, "the recorded prediction is what the simulator says now")
-            let measured = Double(f[9])!
-            #expect(abs(measured - Double(predicted)) / measured <= 0.01, "\(line)")
+            #expect(try predicted == row.int("predicted_bytes"), "the recorded prediction is what the simulator says now")
+            let measured = try row.double("measured_bytes")
+            #expect(abs(measured - Double(predicted)) / measured <= 0.01, "\(row)")
         }
     }
 }

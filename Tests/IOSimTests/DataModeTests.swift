@@ -1,18 +1,11 @@
 import AttentionReference
 @testable import IOSim
+import TestSupport
 import Testing
 
 struct DataCase: CustomTestStringConvertible, Sendable {
     var kind: ScheduleKind, dtype: DType, n: Int, d: Int, tiles: Tiles, causal: Bool
     var testDescription: String { "\(kind.rawValue) \(dtype) N=\(n) d=\(d) \(tiles) causal=\(causal)" }
-}
-
-func seeded(_ count: Int, _ seed: UInt64) -> [Double] {
-    var s = seed
-    return (0..<count).map { _ in
-        s = s &* 6364136223846793005 &+ 1442695040888963407
-        return Double(Int64(bitPattern: s >> 11) % 2_000_001) / 1_000_000 - 1
-    }
 }
 
 let dataCases: [DataCase] = ScheduleKind.allCases.flatMap { kind in
@@ -30,7 +23,7 @@ let dataCases: [DataCase] = ScheduleKind.allCases.flatMap { kind in
         let p = AttentionProblem(n: c.n, d: c.d, batch: 1, heads: 2, dtype: c.dtype, causal: c.causal)
         let shape = AttentionShape(batch: 1, heads: 2, nq: c.n, d: c.d)
         let prec = c.dtype.precision
-        let (q, k, v) = (seeded(shape.qCount, 1), seeded(shape.kCount, 2), seeded(shape.vCount, 3))
+        let (q, k, v) = AttentionInputs(shape, seed: 1).qkv
         let out = try DataMode.run(c.kind, p, capacity: 1 << 22, tiles: c.tiles,
                                    q: prec.round(q), k: prec.round(k), v: prec.round(v))
         let report = try Equivalence.checkForward(candidate: out.result, q: q, k: k, v: v, shape: shape,
@@ -45,7 +38,7 @@ let dataCases: [DataCase] = ScheduleKind.allCases.flatMap { kind in
     @Test func fp64SchedulesAgreeWithTheReferenceToAbout1e13() throws {
         let p = AttentionProblem(n: 200, d: 64, dtype: .fp64, causal: true)
         let shape = AttentionShape(nq: 200, d: 64)
-        let (q, k, v) = (seeded(shape.qCount, 4), seeded(shape.kCount, 5), seeded(shape.vCount, 6))
+        let (q, k, v) = AttentionInputs(shape, seed: 4).qkv
         let ref = try ReferenceAttention.forward(q: q, k: k, v: v, shape: shape, mask: .causal(.topLeft))
         for kind in ScheduleKind.allCases {
             let out = try DataMode.run(kind, p, capacity: 1 << 22, tiles: Tiles(br: 48, bc: 32), q: q, k: k, v: v)
@@ -58,7 +51,7 @@ let dataCases: [DataCase] = ScheduleKind.allCases.flatMap { kind in
         // Perturbing one output element beyond the allowance makes the equivalence check fail.
         let p = AttentionProblem(n: 50, d: 16, dtype: .fp16)
         let shape = AttentionShape(nq: 50, d: 16)
-        let (q, k, v) = (seeded(800, 7), seeded(800, 8), seeded(800, 9)).self
+        let (q, k, v) = AttentionInputs(shape, seed: 7).qkv
         let r = Precision.fp16
         var out = try DataMode.run(.fa2, p, capacity: 1 << 20, tiles: Tiles(br: 16, bc: 16), q: r.round(q), k: r.round(k), v: r.round(v))
         let ok = try Equivalence.checkForward(candidate: out.result, q: q, k: k, v: v, shape: shape, precision: .fp16)
@@ -82,7 +75,7 @@ let dataCases: [DataCase] = ScheduleKind.allCases.flatMap { kind in
             let p = AttentionProblem(n: n, nk: nk, d: 32, batch: 1, heads: 4, kvHeads: 2, dtype: dtype, mask: mask, packGQA: pack)
             let shape = AttentionShape(batch: 1, heads: 4, kvHeads: 2, nq: n, nk: nk, d: 32)
             let prec = dtype.precision
-            let (q, k, v) = (seeded(shape.qCount, 7), seeded(shape.kCount, 8), seeded(shape.vCount, 9))
+            let (q, k, v) = AttentionInputs(shape, seed: 7).qkv
             for kind in ScheduleKind.allCases {
                 let t = Tiles(br: 32, bc: 48)
                 let out = try DataMode.run(kind, p, capacity: 1 << 22, tiles: t, q: prec.round(q), k: prec.round(k), v: prec.round(v))

@@ -1,5 +1,6 @@
 import AttentionReference
 @testable import IOSim
+import TestSupport
 import Testing
 
 @Suite struct FP8Quantization {
@@ -37,8 +38,8 @@ import Testing
         let p = AttentionProblem(n: 150, d: 64, heads: 2, dtype: .fp8, causal: kind == .fa2)
         let shape = AttentionShape(heads: 2, nq: 150, d: 64)
         let tiles = Tiles(br: 64, bc: 32)
-        let (q, k, v) = DataMode.fp8Inputs(p, tiles: tiles, q: seeded(shape.qCount, 11), k: seeded(shape.kCount, 12),
-                                           v: seeded(shape.vCount, 13), scaling: .perBlock)
+        let x = AttentionInputs(shape, seed: 11)
+        let (q, k, v) = DataMode.fp8Inputs(p, tiles: tiles, q: x.q, k: x.k, v: x.v, scaling: .perBlock)
         let out = try DataMode.run(kind, p, capacity: 1 << 22, tiles: tiles, q: q, k: k, v: v)
         let report = try Equivalence.checkForward(candidate: out.result, q: q, k: k, v: v, shape: shape,
                                                   mask: p.causal ? .causal(.topLeft) : .none, precision: .fp8e4m3,

@@ -1,41 +1,29 @@
 import Foundation
 @testable import IOSim
+import TestSupport
 import Testing
 
-/// Seeded mutation fuzzing of the size/count parser and the model-file reader (issue 12): every
+/// Seeded mutation fuzzing of the model-file reader (issue 12; the size parser's fuzzing is the CLI's): every
 /// input either parses to a value inside the tool's limits or throws the reader's typed error —
 /// never a trap. Iterations: `IOSIM_FUZZ_ITERATIONS` (default 3000 each).
 @Suite struct InputFuzzing {
     static let iterations = Int(ProcessInfo.processInfo.environment["IOSIM_FUZZ_ITERATIONS"] ?? "") ?? 3000
 
-    /// SplitMix64: a fixed seed gives the same inputs on every machine.
-    struct Rng {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
+    /// The seed files: two hardware models and a workload.
+    static func models() throws -> [(kind: String, bytes: [UInt8])] {
+        try ["hardware/h100-sxm", "hardware/l4", "workloads/llama-3-8b"].map {
+            ($0, Array(try Data(contentsOf: Repo.models.appendingPathComponent("\($0).json"))))
         }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-        mutating func pick<T>(_ xs: [T]) -> T { xs[below(xs.count)] }
     }
-
-    static let models: [(kind: String, bytes: [UInt8])] = {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return ["hardware/h100-sxm", "hardware/l4", "workloads/llama-3-8b"].map {
-            ($0, Array(FileManager.default.contents(atPath: root.path + "/Models/\($0).json")!))
-        }
-    }()
 
     static let tokens = ["true", "false", "null", "1e308", "-1", "0", "1e14", "999999999999999", "\"\"", "{", "}", "[", "]",
                          ",", ":", "\"sms\": 1, ", "\\u0000", "\"\\", "9223372036854775808", "1.5", "NaN", "\u{FF}"]
 
-    @Test func mutatedModelFilesParseWithinRangesOrThrow() {
-        var rng = Rng(state: 34)
+    @Test func mutatedModelFilesParseWithinRangesOrThrow() throws {
+        let models = try Self.models()
+        var rng = SeededGenerator(seed: 34)
         for _ in 0..<Self.iterations {
-            let (kind, seed) = rng.pick(Self.models)
+            let (kind, seed) = rng.pick(models)
             var bytes = seed
             for _ in 0..<(1 + rng.below(3)) {
                 let at = rng.below(bytes.count + 1)

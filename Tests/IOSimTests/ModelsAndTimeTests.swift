@@ -1,40 +1,40 @@
 import Foundation
 @testable import IOSim
+import TestSupport
 import Testing
-
-let modelsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("Models").path
 
 @Suite struct HardwareAndWorkloadModels {
     func files(_ kind: String) throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: "\(modelsFolder)/\(kind)").filter { $0.hasSuffix(".json") }
-            .map { "\(modelsFolder)/\(kind)/\($0)" }
+        let folder = Repo.models.appendingPathComponent(kind).path
+        return try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".json") }.sorted()
+            .map { "\(folder)/\($0)" }
     }
 
     @Test func everyHardwareFileParsesAndCitesASourceForEveryNumber() throws {
         let paths = try files("hardware")
         #expect(paths.count >= 5)
         for path in paths {
-            let data = try #require(FileManager.default.contents(atPath: path))
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
             _ = try HardwareModel(json: data, path: path)
             let sources = try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["sources"] as? [String: String])
             for field in HardwareModel.fields where !["name", "sources"].contains(field) {
                 #expect((sources[field] ?? "").count > 10, "\(path): \(field) has no source")
             }
         }
-        let names = Set(try paths.map { try HardwareModel(json: FileManager.default.contents(atPath: $0)!, path: $0).name })
+        let names = Set(try paths.map { try HardwareModel(json: Data(contentsOf: URL(fileURLWithPath: $0)), path: $0).name })
         for gpu in ["H100", "H200", "A100", "L4", "RTX 4090"] { #expect(names.contains { $0.contains(gpu) }, "\(gpu)") }
     }
 
     @Test func everyWorkloadFileParses() throws {
         for path in try files("workloads") {
-            let w = try WorkloadModel(json: FileManager.default.contents(atPath: path)!, path: path)
+            let w = try WorkloadModel(json: Data(contentsOf: URL(fileURLWithPath: path)), path: path)
             #expect(w.heads % w.kvHeads == 0 && w.d > 0)
         }
     }
 
     @Test func aBrokenFileIsOneErrorNamingTheFileAndTheField() throws {
-        let good = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: "\(modelsFolder)/hardware/h100-sxm.json")!) as! [String: Any]
+        let good = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: Repo.hardwareModel("h100-sxm"))) as? [String: Any])
         var missing = good
         missing.removeValue(forKey: "clock_hz")
         #expect(throws: ModelError.missingField(path: "x.json", field: "clock_hz")) {
@@ -51,7 +51,9 @@ let modelsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
 }
 
 @Suite struct TimeEstimates {
-    let h100 = try! ModelFile.hardware("\(modelsFolder)/hardware/h100-sxm.json")
+    let h100: HardwareModel
+
+    init() throws { h100 = try ModelFile.hardware(Repo.hardwareModel("h100-sxm").path) }
 
     func time(_ kind: ScheduleKind, _ p: AttentionProblem, _ br: Int = 128, _ bc: Int = 128) throws -> TimeEstimate.Breakdown {
         let r = Simulator.simulate(kind, p, capacity: h100.onChipPerBlock, tiles: TileRequest(br: br, bc: bc))
@@ -95,17 +97,17 @@ let modelsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
     /// Reports/gpu/time_estimates.csv holds, beside each measured H100 kernel time, the estimate
     /// the simulator gave; it must still be what the simulator says (no stale column).
     @Test func recordedEstimatesAreWhatTheModelSaysNow() throws {
-        let h100 = try ModelFile.hardware("\(modelsFolder)/hardware/h100-sxm.json")
-        let text = try String(contentsOfFile: "\(modelsFolder)/../Reports/gpu/time_estimates.csv", encoding: .utf8)
-        let lines = text.split(separator: "\n").dropFirst()
-        #expect(lines.count >= 24)
-        for line in lines {
-            let f = line.split(separator: ",").map(String.init)
-            let kind = try #require(ScheduleKind(rawValue: f[1]))
-            let p = AttentionProblem(n: Int(f[2])!, d: Int(f[3])!, batch: Int(f[4])!, heads: Int(f[5])!, causal: f[6] == "true")
-            let r = Simulator.simulate(kind, p, capacity: h100.onChipPerBlock, tiles: TileRequest(br: Int(f[7])!, bc: Int(f[8])!))
+        let h100 = try ModelFile.hardware(Repo.hardwareModel("h100-sxm").path)
+        let table = try CSVTable(contentsOf: Repo.gpuReports.appendingPathComponent("time_estimates.csv"))
+        #expect(table.rows.count >= 24)
+        for row in table.rows {
+            let kind = try row.value("schedule") { ScheduleKind(rawValue: $0) }
+            let p = AttentionProblem(n: try row.int("N"), d: try row.int("d"), batch: try row.int("batch"),
+                                     heads: try row.int("heads"), causal: try row.bool("causal"))
+            let tiles = TileRequest(br: try row.int("Br"), bc: try row.int("Bc"))
+            let r = Simulator.simulate(kind, p, capacity: h100.onChipPerBlock, tiles: tiles)
             let estimate = try #require(try TimeEstimate.estimate(r, p, h100)).seconds * 1e6
-            #expect(abs(estimate - Double(f[10])!) <= 0.05, "\(line)")
+            #expect(try abs(estimate - row.double("estimated_us")) <= 0.05, "\(row)")
         }
     }
 }

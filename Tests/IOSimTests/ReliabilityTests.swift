@@ -1,6 +1,7 @@
 import AttentionReference
 import Foundation
 @testable import IOSim
+import TestSupport
 import Testing
 
 /// Issue 12's simulator-side findings, one test per item.
@@ -55,10 +56,9 @@ import Testing
 }
 
 @Suite struct ModelFileValidation {
-    static func h100(_ edit: (String) -> String) -> Data {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let text = try! String(contentsOf: root.appendingPathComponent("Models/hardware/h100-sxm.json"), encoding: .utf8)
-        return Data(edit(text).utf8)
+    /// Models/hardware/h100-sxm.json, edited.
+    static func h100(_ edit: (String) -> String) throws -> Data {
+        Data(edit(try String(contentsOf: Repo.hardwareModel("h100-sxm"), encoding: .utf8)).utf8)
     }
 
     static func replacing(_ field: String, with value: String) -> (String) -> String {
@@ -70,14 +70,15 @@ import Testing
     }
 
     @Test func unchangedFileParses() throws {
-        #expect(try HardwareModel(json: Self.h100 { $0 }, path: "h100").sms == 132)
+        #expect(try HardwareModel(json: try Self.h100 { $0 }, path: "h100").sms == 132)
     }
 
     @Test(arguments: [("sms", "true"), ("sms", "999999999999999"), ("sms", "1e8"), ("clock_hz", "1e300"),
                       ("l2_bytes", "false"), ("sms", "132.5"), ("sms", "-1")])
-    func outOfRangeOrBooleanFieldsAreRefusedNamingTheField(field: String, value: String) {
+    func outOfRangeOrBooleanFieldsAreRefusedNamingTheField(field: String, value: String) throws {
+        let json = try Self.h100(Self.replacing(field, with: value))
         do {
-            _ = try HardwareModel(json: Self.h100(Self.replacing(field, with: value)), path: "h100.json")
+            _ = try HardwareModel(json: json, path: "h100.json")
             Issue.record("accepted \(field) = \(value)")
         } catch {
             #expect(error.description.contains("'\(field)'"), "\(error)")
@@ -103,7 +104,7 @@ import Testing
     }
 
     @Test func missingTensorRateIsReportedPerScheduleWithCounts() throws {
-        let hw = try HardwareModel(json: Self.h100 { $0 }, path: "h100")
+        let hw = try HardwareModel(json: try Self.h100 { $0 }, path: "h100")
         #expect(throws: ModelError.self) { try hw.tensorFlops(.fp32) }
         do { _ = try hw.tensorFlops(.fp32) } catch { #expect(error.description.contains("gives fp16, bf16")) }
     }

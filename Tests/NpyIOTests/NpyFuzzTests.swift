@@ -1,5 +1,6 @@
 import Foundation
 import NpyIO
+import TestSupport
 import Testing
 
 /// A seeded mutation fuzzer for `Npy.decode` over the valid files in `Corpus/` (written by
@@ -11,21 +12,17 @@ import Testing
 /// `IOSIM_FUZZ_ITERATIONS` (default 5000), `IOSIM_FUZZ_SECONDS` (time bound, default 20),
 /// `IOSIM_FUZZ_SEED`, `IOSIM_FUZZ_KEEP` (keep the mutants even when all agree).
 @Suite struct NpyFuzz {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-
     @Test func fuzzedFilesNeverCrashAndAgreeWithNumPy() throws {
         let env = ProcessInfo.processInfo.environment
         let iterations = env["IOSIM_FUZZ_ITERATIONS"].flatMap { Int($0) } ?? 5000
         let deadline = ContinuousClock.now + .seconds(env["IOSIM_FUZZ_SECONDS"].flatMap { Double($0) } ?? 20)
-        var rng = SplitMix64(seed: env["IOSIM_FUZZ_SEED"].flatMap { UInt64($0) } ?? 0x10_5eed)
-        let corpusDir = Self.root.appendingPathComponent("Tests/NpyIOTests/Corpus")
+        var rng = SeededGenerator(seed: env["IOSIM_FUZZ_SEED"].flatMap { UInt64($0) } ?? 0x10_5eed)
+        let corpusDir = Repo.url("Tests/NpyIOTests/Corpus")
         let corpus = try FileManager.default.contentsOfDirectory(atPath: corpusDir.path).filter { $0.hasSuffix(".npy") }.sorted()
             .map { [UInt8](try Data(contentsOf: corpusDir.appendingPathComponent($0))) }
         try #require(corpus.count >= 5, "the seed corpus is missing")
 
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("iosim-npy-fuzz-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Repo.tempDir(prefix: "iosim-npy-fuzz")
         print("npy fuzz: mutants in \(dir.path) (after a crash, the culprit is the highest-numbered one)")
         let watchdog = Watchdog(limit: .seconds(30))
         defer { watchdog.stop() }
@@ -33,9 +30,9 @@ import Testing
         var seen = Set<[UInt8]>()
         for n in 0..<(corpus.count + iterations) {
             if ContinuousClock.now >= deadline { break }
-            var bytes = n < corpus.count ? corpus[n] : corpus[Int(rng.next() % UInt64(corpus.count))]
+            var bytes = n < corpus.count ? corpus[n] : rng.pick(corpus)
             if n >= corpus.count {
-                for _ in 0..<[1, 1, 1, 1, 1, 1, 2, 2, 2, 3][Int(rng.next() % 10)] { Mutator.mutate(&bytes, &rng) }
+                for _ in 0..<rng.pick([1, 1, 1, 1, 1, 1, 2, 2, 2, 3]) { Mutator.mutate(&bytes, &rng) }
             }
             guard seen.insert(bytes).inserted else { continue }
             let file = dir.appendingPathComponent(String(format: "m%06d.npy", n))
@@ -59,16 +56,12 @@ import Testing
 
     /// Runs the checker once over the whole directory; nil status when python3 cannot start.
     static func runChecker(on dir: URL) throws -> (Int32?, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", root.appendingPathComponent("scripts/npy_fuzz_check.py").path, dir.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do { try process.run() } catch { return (nil, "python3 cannot be started: \(error)") }
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        do {
+            let r = try runTool("python3", [Repo.path("scripts/npy_fuzz_check.py"), dir.path])
+            return (r.status, r.out + r.err)
+        } catch {
+            return (nil, "python3 cannot be started: \(error)")
+        }
     }
 }
 
@@ -101,19 +94,6 @@ struct Verdict: Encodable {
             }
             message = e.description
         }
-    }
-}
-
-/// SplitMix64 (Steele, Lea and Flood 2014): the same stream on every platform and run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }
 
@@ -162,47 +142,46 @@ enum Mutator {
     static let entries = ["'shape': (1,), ", "'descr': '<f4', ", "'fortran_order': True, ", "'extra': 1, ", "\"shape\": (6,), "]
     static let snippets = [" ", "\t", "\n", "\r", "\u{0C}", " # c", "\\\n", "x", "}", ",", "\u{E9}"]
 
-    static func mutate(_ bytes: inout [UInt8], _ rng: inout SplitMix64) {
-        func below(_ n: Int) -> Int { Int(rng.next() % UInt64(max(n, 1))) }
+    static func mutate(_ bytes: inout [UInt8], _ rng: inout SeededGenerator) {
         guard let header = headerRange(bytes) else {
-            if !bytes.isEmpty { bytes[below(bytes.count)] ^= 1 << (rng.next() % 8) }
+            if !bytes.isEmpty { bytes[rng.below(bytes.count)] ^= 1 << (rng.next() % 8) }
             return
         }
         // Mostly inside the header, where the parser is; else anywhere, data included.
-        let at = rng.next() % 3 != 0 ? header.lowerBound + below(header.count) : below(bytes.count)
+        let at = rng.next() % 3 != 0 ? header.lowerBound + rng.below(header.count) : rng.below(bytes.count)
         let keepLength = rng.next() % 4 == 0
         switch rng.next() % 10 {
         case 0: bytes[at] ^= 1 << (rng.next() % 8)
-        case 1: bytes[at] = interestingBytes[below(interestingBytes.count)]
-        case 2: bytes.removeLast(1 + below(bytes.count))
+        case 1: bytes[at] = interestingBytes[rng.below(interestingBytes.count)]
+        case 2: bytes.removeLast(1 + rng.below(bytes.count))
         case 3, 4:
             // Inserting or deleting inside the header mostly keeps the length field right, so
             // the parser sees the edit rather than a missing final newline.
             var text = Array(bytes[header])
-            let i = below(text.count + 1)
+            let i = rng.below(text.count + 1)
             if rng.next() % 2 == 0 {
-                text.insert(contentsOf: (0...below(3)).map { _ in interestingBytes[below(interestingBytes.count)] }, at: i)
+                text.insert(contentsOf: (0...rng.below(3)).map { _ in interestingBytes[rng.below(interestingBytes.count)] }, at: i)
             } else {
-                text.removeSubrange(min(i, text.count - 1)..<min(i + 1 + below(3), text.count))
+                text.removeSubrange(min(i, text.count - 1)..<min(i + 1 + rng.below(3), text.count))
             }
             splice(&bytes, header, text, keepLength: keepLength)
         case 5:
-            let i = 8 + below(header.lowerBound - 8)
-            bytes[i] = rng.next() % 2 == 0 ? bytes[i] &+ UInt8(below(9)) &- 4 : 0xff
+            let i = 8 + rng.below(header.lowerBound - 8)
+            bytes[i] = rng.next() % 2 == 0 ? bytes[i] &+ UInt8(rng.below(9)) &- 4 : 0xff
         case 6 where header.upperBound < bytes.count:
-            bytes[header.upperBound + below(bytes.count - header.upperBound)] ^= 1 << (rng.next() % 8)
+            bytes[header.upperBound + rng.below(bytes.count - header.upperBound)] ^= 1 << (rng.next() % 8)
         default: editHeader(&bytes, header, keepLength: keepLength, &rng)
         }
     }
 
     /// Rewrites the header text, then its length field unless `keepLength`.
-    static func editHeader(_ bytes: inout [UInt8], _ range: Range<Int>, keepLength: Bool, _ rng: inout SplitMix64) {
+    static func editHeader(_ bytes: inout [UInt8], _ range: Range<Int>, keepLength: Bool, _ rng: inout SeededGenerator) {
         var text = String(String.UnicodeScalarView(bytes[range].map { Unicode.Scalar($0) }))
-        func pick(_ options: [String]) -> String { options[Int(rng.next() % UInt64(options.count))] }
+        func pick(_ options: [String]) -> String { rng.pick(options) }
         func replaceOne(of pattern: String, with options: [String]) {
             let matches = text.ranges(of: try! Regex(pattern))
             guard !matches.isEmpty else { return }
-            text.replaceSubrange(matches[Int(rng.next() % UInt64(matches.count))], with: pick(options))
+            text.replaceSubrange(matches[rng.below(matches.count)], with: pick(options))
         }
         switch rng.next() % 10 {
         case 0: replaceOne(of: "[0-9]+", with: numbers)
@@ -216,7 +195,7 @@ enum Mutator {
         default:
             let offsets = text.unicodeScalars.indices
             text.unicodeScalars.insert(contentsOf: pick(snippets).unicodeScalars,
-                                       at: offsets[offsets.index(offsets.startIndex, offsetBy: Int(rng.next() % UInt64(text.unicodeScalars.count + 1)))])
+                                       at: offsets[offsets.index(offsets.startIndex, offsetBy: rng.below(text.unicodeScalars.count + 1))])
         }
         splice(&bytes, range, text.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) }, keepLength: keepLength)
     }

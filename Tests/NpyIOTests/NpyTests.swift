@@ -1,5 +1,6 @@
 import Foundation
 import NpyIO
+import TestSupport
 import Testing
 
 @Suite struct NpyFormat {
@@ -186,14 +187,13 @@ import Testing
     }
 
     @Test func atomicWriteLeavesNothingBehindOnFailure() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("npy-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let ok = dir + "/a.npy"
+        let dir = try TemporaryFolder(prefix: "npy")
+        defer { dir.remove() }
+        let ok = dir.file("a.npy")
         #expect(throws: NpyError.self) {
-            try AtomicFiles.write([(ok, [1, 2, 3]), (dir + "/missing/b.npy", [4])])
+            try AtomicFiles.write([(ok, [1, 2, 3]), (dir.file("missing/b.npy"), [4])])
         }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
         try AtomicFiles.write([(ok, [1, 2, 3])])
         #expect(try AtomicFiles.read(ok) == [1, 2, 3])
     }

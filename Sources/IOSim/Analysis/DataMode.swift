@@ -22,13 +22,10 @@ public enum DataMode {
     }
 
     /// Refuses, before allocating anything, a problem that would need more than half this
-    /// machine's memory.
+    /// machine's memory (``SimulationError/dataModeMemory(schedule:neededBytes:availableBytes:)``).
     public static func checkMemory(_ kind: ScheduleKind, _ p: AttentionProblem) throws(SimulationError) {
-        let need = memoryEstimate(kind, p), have = Double(ProcessInfo.processInfo.physicalMemory / 2)
-        if need > have {
-            let mb = need / 1e6 < 1e15 ? "\(Int(need / 1e6))" : "\(need / 1e6)"
-            throw .invalid("data mode for \(kind.rawValue) would need about \(mb) MB, more than the \(Int(have / 1e6)) MB this machine allows; use a smaller --N, --batch or --heads")
-        }
+        let need = memoryEstimate(kind, p), have = Int(clamping: ProcessInfo.processInfo.physicalMemory / 2)
+        if need > Double(have) { throw .dataModeMemory(schedule: kind, neededBytes: need, availableBytes: have) }
     }
 
     /// fp8 inputs as a schedule sees them: dequantized e4m3 values with one scale per tensor or per

@@ -137,7 +137,12 @@ public enum TileChoice {
     /// How `optimal` orders feasible tiles: least HBM bytes (by the closed form), then the larger
     /// Br·Bc, then the larger Br. Nil where the schedule has no closed form.
     static func rank(_ schedule: any Schedule.Type, _ p: AttentionProblem, _ t: Tiles, _ capacity: Int) -> (Int, Int, Int)? {
-        ClosedForm.traffic(schedule.kind, p, t, capacity: capacity).map { ($0.hbm.bytes, -t.br * t.bc, -t.br) }
+        // One instance ranks as all of them do (every instance moves the same bytes), and costs
+        // no multiplications: the search evaluates thousands of candidates.
+        var one = p.scheduled
+        (one.batch, one.heads, one.kvHeads) = (1, 1, 1)
+        guard let bytes = ClosedForm.instanceBytes(schedule, one, t, capacity: capacity) else { return nil }
+        return (bytes, -t.br * t.bc, -t.br)
     }
 
     struct FineKey: Hashable, Sendable {

@@ -85,16 +85,6 @@ public struct CountingMachine: TileMachine {
 
     public mutating func partition(_ p: WarpPartition) { warps = p }
 
-    /// How many warps read buffer `b` in one operation, under the current partition: split-Q
-    /// warps each read all of Kⱼ and Vⱼ, split-K warps each read all of Qᵢ.
-    @inline(__always) private func readers(_ b: Operand) -> Int {
-        switch warps {
-        case .single: 1
-        case let .splitQ(w): b.role == .k || b.role == .v ? min(w, rowCount[Operand.q.slot]) : 1
-        case let .splitK(w): b.role == .q ? min(w, rowCount[Operand.k.slot]) : 1
-        }
-    }
-
     @inline(__always) @discardableResult
     public mutating func alloc(_ buffer: Operand, rows: Int, cols: Int, format: Format, scales: Int) throws(SimulationError) -> Operand {
         guard buffer.index < Operand.maxIndex else { throw .scheduleBug("\(buffer): more than \(Operand.maxIndex) buffers of one role") }
@@ -166,7 +156,7 @@ public struct CountingMachine: TileMachine {
             everything = true
         }
         for i in 0..<reads.count where everything || isShared[reads[i].slot] {
-            let b = reads[i], k = times * readers(b)
+            let b = reads[i], k = times * op.readers(of: b, warps) { rowCount[$0.slot] }
             counts.sram = try .checkedSum(counts.sram, Transfer(reads: k * elements[b.slot], readBytes: k * bytes[b.slot]))
         }
         for i in 0..<writes.count where everything || isShared[writes[i].slot] {

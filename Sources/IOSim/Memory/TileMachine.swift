@@ -106,6 +106,20 @@ public enum Operation: Sendable {
     /// Saha–Ye: scores = exp(scores) with no max subtracted; sum += rowsum.
     case expAccumulate(scores: Operand, sum: Operand)
 
+    /// How many warps read operand `b` from SRAM in this operation under `partition` (DESIGN §3):
+    /// a GEMM split over the rows of `a` (split-Q) has every warp read all of `b`; one split over
+    /// the keys (split-K, FA1's a·bᵀ) has every warp read all of `a`; every other operand, and
+    /// every other operation, is read once in total. `rows` gives a resident buffer's rows.
+    @inline(__always)
+    func readers(of x: Operand, _ partition: WarpPartition, rows: (Operand) -> Int) -> Int {
+        guard case let .gemm(a, b, _, transB, _, _) = self else { return 1 }
+        switch partition {
+        case .single: return 1
+        case let .splitQ(w): return x == b ? min(w, rows(a)) : 1
+        case let .splitK(w): return transB && x == a ? min(w, rows(b)) : 1
+        }
+    }
+
     /// Buffers read and written (inline lists: counting runs this for every executed operation).
     var operands: (reads: OperandList, writes: OperandList) {
         typealias L = OperandList

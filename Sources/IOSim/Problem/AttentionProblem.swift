@@ -5,13 +5,34 @@ import AttentionReference
 /// causal with either alignment, sliding window), so that counts and data mode derive the live
 /// tiles from the same column ranges the reference computes with.
 public struct AttentionProblem: Hashable, Sendable {
+    /// The reference's shape (batch, heads, kv_heads, Nq, Nk, d; dv = d). In the packed view of
+    /// ``scheduled`` its Nq is the g·Nq packed rows and its heads the KV heads.
+    public var shape: AttentionShape
     /// Query rows per instance (`--N`; with GQA packing, in the schedule's view, g·Nq packed rows).
-    public var n: Int
-    public var nk: Int
-    public var d: Int
-    public var batch: Int
-    public var heads: Int
-    public var kvHeads: Int
+    public var n: Int {
+        get { shape.nq }
+        set { shape.nq = newValue }
+    }
+    public var nk: Int {
+        get { shape.nk }
+        set { shape.nk = newValue }
+    }
+    public var d: Int {
+        get { shape.d }
+        set { (shape.d, shape.dv) = (newValue, newValue) }
+    }
+    public var batch: Int {
+        get { shape.batch }
+        set { shape.batch = newValue }
+    }
+    public var heads: Int {
+        get { shape.heads }
+        set { shape.heads = newValue }
+    }
+    public var kvHeads: Int {
+        get { shape.kvHeads }
+        set { shape.kvHeads = newValue }
+    }
     public var dtype: DType
     public var mask: AttentionMask
     /// `--pack-gqa`: the g = heads/kv_heads query heads of a KV group run as one problem of g·Nq rows.
@@ -23,12 +44,7 @@ public struct AttentionProblem: Hashable, Sendable {
     /// with Nq = Nk both alignments are the same mask).
     public init(n: Int, nk: Int? = nil, d: Int = 64, batch: Int = 1, heads: Int = 1, kvHeads: Int? = nil,
                 dtype: DType = .fp16, causal: Bool = false, mask: AttentionMask? = nil, packGQA: Bool = false) {
-        self.n = n
-        self.nk = nk ?? n
-        self.d = d
-        self.batch = batch
-        self.heads = heads
-        self.kvHeads = kvHeads ?? heads
+        shape = AttentionShape(batch: batch, heads: heads, kvHeads: kvHeads, nq: n, nk: nk, d: d)
         self.dtype = dtype
         self.mask = mask ?? (causal ? .causal(.bottomRight) : .none)
         self.packGQA = packGQA
@@ -133,6 +149,10 @@ public enum SimulationError: Error, Equatable, CustomStringConvertible {
     case invalidWindow(left: Int, right: Int, limit: Int)
     /// A dense (boolean or additive) mask: the simulator takes structured masks only.
     case unsupportedMask
+    /// Data mode for `schedule` would hold about `neededBytes` in memory, more than the
+    /// `availableBytes` it may take on this machine (half its physical memory). Raised before
+    /// anything is allocated.
+    case dataModeMemory(schedule: ScheduleKind, neededBytes: Double, availableBytes: Int)
 
     public var description: String {
         switch self {
@@ -153,6 +173,10 @@ public enum SimulationError: Error, Equatable, CustomStringConvertible {
             return "a sliding window needs 0 ≤ left < \(limit) and 0 ≤ right < \(limit), got left = \(left), right = \(right)"
         case .unsupportedMask:
             return "the simulator takes structured masks only (none, causal, sliding window)"
+        case let .dataModeMemory(schedule, needed, available):
+            let mb = needed / 1e6 < 1e15 ? "\(Int(needed / 1e6))" : "\(needed / 1e6)"
+            return "data mode for \(schedule.rawValue) would need about \(mb) MB, more than the \(available / 1_000_000) MB "
+                + "this machine allows; use a smaller problem (N, batch or heads)"
         }
     }
 }

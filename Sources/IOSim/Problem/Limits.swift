@@ -20,7 +20,7 @@ public enum Limits {
     public static let maxCount = Int.max
 
     /// `a · b`, or `nil` when it overflows Int.
-    @inline(__always) static func product(_ a: Int, _ b: Int) -> Int? {
+    @inline(__always) public static func product(_ a: Int, _ b: Int) -> Int? {
         let (r, o) = a.multipliedReportingOverflow(by: b)
         return o ? nil : r
     }

@@ -16,25 +16,47 @@ public enum ClosedForm {
                                       capacity: Int) throws(SimulationError) -> TrafficCounts {
         guard let s = kind.implementation else { throw .invalid("\(kind.rawValue) is not a registered schedule") }
         let p = problem.scheduled
-        return try s.closedForm(p, tiles.clamped(to: p), capacity: capacity)
+        var c = ClosedFormBuilder(p)
+        try s.closedForm(into: &c, p, tiles.clamped(to: p), capacity: capacity)
+        return try c.finish()
+    }
+
+    /// Total HBM bytes of one instance of `p` (already the scheduled view), without per-tensor
+    /// or per-kernel arrays: what the `optimal` search ranks thousands of candidates by.
+    static func instanceBytes(_ s: any Schedule.Type, _ p: AttentionProblem, _ t: Tiles, capacity: Int) -> Int? {
+        var c = ClosedFormBuilder(p, bytesOnly: true)
+        guard (try? s.closedForm(into: &c, p, t.clamped(to: p), capacity: capacity)) != nil else { return nil }
+        return c.totalBytes
     }
 }
 
 /// What a schedule's closed form writes with: per-instance transfers charged to the kernel named
 /// last, multiplied by batch·heads at the end, every product checked.
-struct ClosedFormBuilder {
+public struct ClosedFormBuilder {
     let p: AttentionProblem
     private var c = TrafficCounts()
+    /// Only `totalBytes` is kept (per instance): the tile search's fast path.
+    private let bytesOnly: Bool
+    private(set) var totalBytes = 0
 
-    init(_ p: AttentionProblem) { self.p = p }
+    init(_ p: AttentionProblem, bytesOnly: Bool = false) {
+        self.p = p
+        self.bytesOnly = bytesOnly
+    }
 
     func mul(_ a: Int, _ b: Int) throws(SimulationError) -> Int { try .checkedMul(a, b) }
 
     /// Starts kernel `name` with `ctas` CTAs per instance.
-    mutating func kernel(_ name: String, ctas: Int) { c.kernels.append(KernelCounts(name: name, ctas: ctas * p.instances)) }
+    mutating func kernel(_ name: String, ctas: Int) {
+        if !bytesOnly { c.kernels.append(KernelCounts(name: name, ctas: ctas * p.instances)) }
+    }
 
     mutating func add(_ tensor: Tensor, reads: Int = 0, writes: Int = 0, _ format: Format) throws(SimulationError) {
         let b = format.bytes(p.dtype)
+        if bytesOnly {
+            totalBytes = try .checkedAdd(totalBytes, .checkedAdd(mul(reads, b), mul(writes, b)))
+            return
+        }
         let x = Transfer(reads: reads, writes: writes, readBytes: try mul(reads, b), writeBytes: try mul(writes, b))
         c[tensor] = try .checkedSum(c[tensor], x)
         let k = c.kernels.count - 1
@@ -49,6 +71,10 @@ struct ClosedFormBuilder {
     /// The totals over batch·heads.
     func finish() throws(SimulationError) -> TrafficCounts {
         var c = c
+        guard p.instances > 1 else {
+            _ = try c.checkedHBM()
+            return c
+        }
         for i in c.byTensor.indices { c.byTensor[i] = try .checkedProduct(c.byTensor[i], p.instances) }
         for k in c.kernels.indices {
             for i in c.kernels[k].byTensor.indices {

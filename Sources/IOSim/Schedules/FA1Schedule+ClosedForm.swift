@@ -2,8 +2,7 @@ extension FA1Schedule {
     /// K/V once per live column tile; per live pair Qᵢ, Oᵢ (fp32), ℓᵢ, mᵢ read and written back,
     /// the last live pair of a row tile writing the finished O in the output dtype; O, ℓ, m
     /// initialised for every row. Non-causal: reads 2Nd + Tc·(2Nd + 2N), writes (Tc + 1)·(Nd + 2N).
-    public static func closedForm(_ p: AttentionProblem, _ t: Tiles, capacity: Int) throws(SimulationError) -> TrafficCounts {
-        var c = ClosedFormBuilder(p)
+    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: Tiles, capacity: Int) throws(SimulationError) {
         let live = LiveSums(t, p), cols = LiveSums.Columns(t, p), (n, d) = (p.n, p.d)
         c.kernel(kind.rawValue, ctas: 1)
         try c.add(.K, reads: cols.kvRows * d, .input)
@@ -15,6 +14,5 @@ extension FA1Schedule {
         try c.add(.O, writes: live.liveQRows * d, .output)
         try c.add(.l, reads: cols.qRows, writes: n + cols.qRows, .fp32)
         try c.add(.m, reads: cols.qRows, writes: n + cols.qRows, .fp32)
-        return try c.finish()
     }
 }

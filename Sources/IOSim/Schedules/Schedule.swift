@@ -48,7 +48,7 @@ public protocol Schedule {
     /// HBM traffic per kernel in closed form, summed over batch·heads (the counts' exact
     /// prediction; `optimal` tiles are ranked by it). `p` is the problem the schedule runs
     /// (``AttentionProblem/scheduled``), `t` clamped to it.
-    static func closedForm(_ p: AttentionProblem, _ t: Tiles, capacity: Int) throws(SimulationError) -> TrafficCounts
+    static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: Tiles, capacity: Int) throws(SimulationError)
     /// How the time estimate places its work on the SMs.
     static var launchModel: LaunchModel { get }
     /// Whether loads, tensor work and softmax overlap (FA3's warp specialisation): the time

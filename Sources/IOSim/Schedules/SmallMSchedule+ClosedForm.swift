@@ -2,8 +2,7 @@ extension SmallMSchedule {
     /// Phase 1 reads Qᵢ and Kⱼ per live pair (d-block by d-block) and writes A and ℓ; phase 2
     /// reads ℓ, A once per d-block and Vⱼ, and writes O. Non-causal, T_d = ⌈d/b⌉: reads
     /// Tc·Nd + 2·Tr·Nk·d + T_d·N·Nk + N, writes N·Nk + N + Nd.
-    public static func closedForm(_ p: AttentionProblem, _ t: Tiles, capacity: Int) throws(SimulationError) -> TrafficCounts {
-        var c = ClosedFormBuilder(p)
+    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: Tiles, capacity: Int) throws(SimulationError) {
         let live = LiveSums(t, p), (n, d, tr) = (p.n, p.d, t.tr(p))
         let dBlocks = (d + dBlock(t, p) - 1) / dBlock(t, p)
         c.kernel("exp-scores", ctas: tr)
@@ -18,6 +17,5 @@ extension SmallMSchedule {
         try c.add(.V, reads: c.mul(live.kvRows, d), .input)
         try c.add(.O, writes: n * d, .output)
         try c.scales(dBlocks * live.pairs)
-        return try c.finish()
     }
 }

@@ -1,0 +1,130 @@
+import AttentionReference
+import Foundation
+
+/// The distribution of the seeded random Q, K and V that data-mode verification runs on.
+public enum InputDistribution: String, CaseIterable, Sendable {
+    /// Q ~ N(0, 1.5²), K, V ~ N(0, 1): the scores scale·q·k (scale = 1/√d) have standard deviation
+    /// 1.5, so a row's top scores stand out, the running maximum moves from tile to tile and the
+    /// online softmax's rescale factors are far from 1 (a wrong rescale shows).
+    case normal
+    /// Q, K, V uniform in [−1, 1]: scores of standard deviation 1/3, an almost flat softmax.
+    case uniform
+    /// N(0, 1) plus N(0, 10²) on 0.1% of the entries (FlashAttention-3's outlier features).
+    case outliers
+
+    /// Standard deviation of the scores scale·q·k (scale = 1/√d) under `normal`.
+    public static let normalScoreStd = 1.5
+}
+
+/// Data-mode verification: a schedule runs on seeded random inputs through the simulated SRAM
+/// (``DataMode``), and its O and LSE are checked against the exact reference with the tolerance
+/// rule (`Equivalence.checkForward`, docs/numerics.md).
+public enum Verification {
+    /// One schedule's verdict: the reference comparison and the counts data mode saw (equal to
+    /// count mode's).
+    public struct Report: Sendable {
+        public var schedule: ScheduleKind
+        public var equivalence: EquivalenceReport
+        public var counts: TrafficCounts
+
+        public init(schedule: ScheduleKind, equivalence: EquivalenceReport, counts: TrafficCounts) {
+            self.schedule = schedule
+            self.equivalence = equivalence
+            self.counts = counts
+        }
+    }
+
+    /// Seeded random Q, K and V (all of Q, then K, then V, from one 64-bit LCG stream), in the
+    /// user's `[batch, heads, Nq, d]` and `[batch, kv_heads, Nk, d]` layouts, drawn from
+    /// `distribution`. `uniform` is the generator verify always had: the same seed gives the same
+    /// inputs as before the distributions existed.
+    public static func inputs(_ p: AttentionProblem, seed: UInt64, distribution: InputDistribution = .normal)
+        -> (q: [Double], k: [Double], v: [Double])
+    {
+        var state = seed &+ 0x9E37_79B9_7F4A_7C15
+        func bits() -> UInt64 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return state >> 11
+        }
+        /// Uniform in (0, 1), never 0 (for the logarithm).
+        func open01() -> Double { (Double(bits()) + 0.5) / Double(1 << 53) }
+        /// Standard normal (Box–Muller).
+        func normal() -> Double { (-2 * log(open01())).squareRoot() * cos(2 * .pi * open01()) }
+        let (qCount, kvCount) = (p.instances * p.n * p.d, p.batch * p.kvHeads * p.nk * p.d)
+        switch distribution {
+        case .uniform:
+            func next() -> Double { Double(bits()) / Double(1 << 53) * 2 - 1 }
+            let q = (0..<qCount).map { _ in next() }
+            let k = (0..<kvCount).map { _ in next() }
+            let v = (0..<kvCount).map { _ in next() }
+            return (q, k, v)
+        case .normal:
+            let q = (0..<qCount).map { _ in InputDistribution.normalScoreStd * normal() }
+            let k = (0..<kvCount).map { _ in normal() }
+            let v = (0..<kvCount).map { _ in normal() }
+            return (q, k, v)
+        case .outliers:
+            func next() -> Double { normal() + (open01() < 0.001 ? 10 * normal() : 0) }
+            let q = (0..<qCount).map { _ in next() }
+            let k = (0..<kvCount).map { _ in next() }
+            let v = (0..<kvCount).map { _ in next() }
+            return (q, k, v)
+        }
+    }
+
+    /// Runs the schedule of `result` (its tiles) in data mode on seeded inputs and checks O and LSE
+    /// against the reference. Throws ``SimulationError`` when the schedule cannot run or cannot
+    /// compute its values (``SimulationError/infeasible(_:)`` for a result without tiles,
+    /// ``SimulationError/dataModeMemory(schedule:neededBytes:availableBytes:)`` before allocating
+    /// a problem too large, small-m's exp overflowing, …), and the reference's `AttentionError`
+    /// when the reference cannot run.
+    public static func run(
+        _ result: ScheduleResult, _ p: AttentionProblem, capacity: Int, seed: UInt64,
+        inputs distribution: InputDistribution = .normal,
+        progress: ((Double) -> Void)? = nil
+    ) throws -> Report {
+        let (out, q, k, v) = try execute(
+            result, p, capacity: capacity, seed: seed, distribution: distribution,
+            progress: progress)
+        let shape = AttentionShape(batch: p.batch, heads: p.heads, kvHeads: p.kvHeads, nq: p.nq, nk: p.nk, d: p.d)
+        let report = try Equivalence.checkForward(
+            candidate: out.result, q: q, k: k, v: v, shape: shape,
+            mask: p.mask, precision: p.dtype.precision,
+            roundInputs: p.dtype != .fp8)
+        return Report(schedule: result.kind, equivalence: report, counts: out.counts)
+    }
+
+    /// Runs the schedule in data mode on the same seeded inputs without the reference check (to
+    /// time the data path alone); returns its counts.
+    public static func runUnchecked(
+        _ result: ScheduleResult, _ p: AttentionProblem, capacity: Int, seed: UInt64,
+        inputs distribution: InputDistribution = .normal,
+        progress: ((Double) -> Void)? = nil
+    ) throws(SimulationError) -> TrafficCounts {
+        try execute(result, p, capacity: capacity, seed: seed, distribution: distribution, progress: progress).out.counts
+    }
+
+    /// The data-mode run and the inputs as the schedule saw them (rounded to the dtype by the
+    /// reference check itself, except fp8's, which are already the dequantized tile values).
+    private static func execute(
+        _ r: ScheduleResult, _ p: AttentionProblem, capacity: Int, seed: UInt64,
+        distribution: InputDistribution, progress: ((Double) -> Void)?
+    ) throws(SimulationError)
+        -> (out: DataMode.Outcome, q: [Double], k: [Double], v: [Double])
+    {
+        guard let tiles = r.tiles else { throw .infeasible("\(r.kind.rawValue) is infeasible: \(r.reason ?? "no tiles fit")") }
+        try DataMode.checkMemory(r.kind, p)
+        var (q, k, v) = inputs(p, seed: seed, distribution: distribution)
+        if p.dtype == .fp8 {
+            // fp8 tiles carry their scales: block quantization at the schedule's tiles.
+            (q, k, v) = DataMode.fp8Inputs(p, tiles: tiles, q: q, k: k, v: v, scaling: .perBlock)
+            let out = try DataMode.run(r.kind, p, capacity: capacity, tiles: tiles, q: q, k: k, v: v, progress: progress)
+            return (out, q, k, v)
+        }
+        let prec = p.dtype.precision
+        let out = try DataMode.run(
+            r.kind, p, capacity: capacity, tiles: tiles, q: prec.round(q), k: prec.round(k),
+            v: prec.round(v), progress: progress)
+        return (out, q, k, v)
+    }
+}

@@ -1,0 +1,142 @@
+import AttentionReference
+import Foundation
+import NpyIO
+import TestSupport
+import Testing
+
+/// Reports/gpu/recordings/manifest.json: the CUDA kernel runs recorded on the GPU.
+struct RecordingManifest: Decodable, Sendable {
+    var recordings: [Recording]
+    /// Files every kernel includes, with their SHA-256.
+    var sharedSources: [String: String]
+
+    enum CodingKeys: String, CodingKey {
+        case recordings
+        case sharedSources = "shared_sources"
+    }
+
+    static let folder = Repo.gpuReports.appendingPathComponent("recordings")
+
+    /// Read once; a malformed manifest fails every test that reads it, with the file and key.
+    static let loaded = Result { try decodeJSON(RecordingManifest.self, from: folder.appendingPathComponent("manifest.json")) }
+}
+
+/// One recorded CUDA kernel run.
+struct Recording: Decodable, CustomTestStringConvertible, Sendable {
+    var name, kernel, dtype, source, sha256, o, lse: String
+    var b, h, n, d, seed: Int
+    var causal: Bool
+    var qChecksum: Double
+    var precision: Precision
+    var testDescription: String { name }
+
+    enum CodingKeys: String, CodingKey {
+        case name, kernel, dtype, source, sha256, o, lse, seed, causal
+        case b = "B", h = "H", n = "N", d = "D", qChecksum = "q_checksum"
+    }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        (name, kernel, dtype) = try (
+            c.decode(String.self, forKey: .name), c.decode(String.self, forKey: .kernel),
+            c.decode(String.self, forKey: .dtype)
+        )
+        (source, sha256) = try (c.decode(String.self, forKey: .source), c.decode(String.self, forKey: .sha256))
+        (o, lse) = try (c.decode(String.self, forKey: .o), c.decode(String.self, forKey: .lse))
+        (b, h, n, d) = try (
+            c.decode(Int.self, forKey: .b), c.decode(Int.self, forKey: .h), c.decode(Int.self, forKey: .n),
+            c.decode(Int.self, forKey: .d)
+        )
+        (seed, causal) = try (c.decode(Int.self, forKey: .seed), c.decode(Bool.self, forKey: .causal))
+        // Kept as the driver printed it (%.17g), since JSON number parsing may be off by an ulp.
+        let checksum = try c.decode(String.self, forKey: .qChecksum)
+        guard let q = Double(checksum) else {
+            throw DecodingError.dataCorruptedError(forKey: .qChecksum, in: c, debugDescription: "'\(checksum)' is not a number")
+        }
+        qChecksum = q
+        guard dtype == "fp16" || dtype == "bf16", let p = Precision(rawValue: dtype) else {
+            throw DecodingError.dataCorruptedError(forKey: .dtype, in: c, debugDescription: "'\(dtype)' is not fp16 or bf16")
+        }
+        precision = p
+    }
+
+    static func all() throws -> [Recording] { try RecordingManifest.loaded.get().recordings }
+
+    var shape: AttentionShape { AttentionShape(batch: b, heads: h, nq: n, d: d) }
+
+    /// The driver's inputs (Backends/CUDA/driver.cu): an MMIX LCG stream per tensor `t`, 20-bit
+    /// fixed-point values in [-1, 1).
+    func input(_ t: UInt64) -> [Double] {
+        var g = SeededGenerator(seed: UInt64(seed) ^ (0x9E37_79B9_7F4A_7C15 &* (t + 1)), algorithm: .mmixLCG)
+        return (0..<b * h * n * d).map { _ in Double(Int64(g.next() >> 44) - 524_288) / 524_288 }
+    }
+
+    func result() throws -> AttentionResult<Double> {
+        AttentionResult(
+            o: try AtomicFiles.readNpy(RecordingManifest.folder.appendingPathComponent(o).path).data,
+            lse: try AtomicFiles.readNpy(RecordingManifest.folder.appendingPathComponent(lse).path).data)
+    }
+
+    func check(_ candidate: AttentionResult<Double>) throws -> EquivalenceReport {
+        try Equivalence.checkForward(
+            candidate: candidate, q: input(0), k: input(1), v: input(2), shape: shape,
+            mask: causal ? .causal(.topLeft) : .none, precision: precision)
+    }
+}
+
+/// The SHA-256 of a file of the repository, by `sha256sum`.
+func sha256(_ relativePath: String) throws -> String {
+    let r = try runTool("sha256sum", [Repo.path(relativePath)])
+    guard r.status == 0 else { throw TestDataError("sha256sum \(relativePath): \(r.err)") }
+    return String(r.out.prefix(64))
+}
+
+/// The CUDA kernels' recorded outputs against the reference, under the reference's tolerance rule.
+@Suite struct CUDARecordings {
+    @Test func everyKernelDtypeAndMaskIsRecorded() throws {
+        let all = try Recording.all()
+        for kernel in ["standard", "fa1", "fa2"] {
+            for dtype in ["fp16", "bf16"] {
+                for causal in [false, true] {
+                    #expect(all.contains { $0.kernel == kernel && $0.dtype == dtype && $0.causal == causal }, "\(kernel) \(dtype) \(causal)")
+                }
+            }
+        }
+        #expect(all.contains { $0.d == 80 } && all.contains { $0.n == 1 } && all.contains { $0.b > 1 })
+    }
+
+    @Test(arguments: try Recording.all())
+    func recordingMatchesTheReferenceUnderTheToleranceRule(r: Recording) throws {
+        // The generator here and the driver's agree (checksum of the first 1000 rounded Q values).
+        let q = r.precision.round(r.input(0))
+        #expect(q.prefix(1000).reduce(0, +) == r.qChecksum)
+        // Standard attention's LSE comes from S stored in the dtype (its first kernel writes S in
+        // fp16/bf16), so it carries that rounding, ~1e-6 against the 1e-8 allowed for fp32
+        // statistics; as in data mode, standard is checked on O only.
+        var out = try r.result()
+        if r.kernel == "standard" { out.lse = [] }
+        let report = try r.check(out)
+        #expect(report.passed, "\(r.name): \(report)")
+        #expect((report.lse != nil) == (r.kernel != "standard"))
+    }
+
+    @Test func recordingsAreOfTheKernelSourcesInTheTree() throws {
+        // A kernel edited after its recording makes its recordings stale: re-run Backends/CUDA/run_all.sh.
+        for r in try Recording.all() { #expect(try sha256(r.source) == r.sha256, "\(r.name) is stale: \(r.source) changed") }
+        for (path, hash) in try RecordingManifest.loaded.get().sharedSources {
+            #expect(try sha256(path) == hash, "\(path) changed since the recordings")
+        }
+    }
+
+    @Test func aValueAFewUlpsBeyondTheAllowanceFails() throws {
+        // Moving one recorded value by twice the allowance plus 4 ulps puts it at least 4 ulps
+        // beyond the allowance, whichever side of the reference it was on.
+        let r = try #require(try Recording.all().first { $0.kernel == "fa2" && $0.dtype == "fp16" && $0.causal })
+        var out = try r.result()
+        let ok = try r.check(out)
+        let i = ok.output.worstIndex
+        out.o[i] += 2 * ok.output.allowed + 4 * r.precision.ulp(at: out.o[i])
+        let bad = try r.check(out)
+        #expect(ok.passed && !bad.passed)
+    }
+}
