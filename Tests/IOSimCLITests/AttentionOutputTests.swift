@@ -36,28 +36,10 @@ import Testing
         }
     }
 
-    /// The built `iosim` next to this test runner (any scratch path), else `.build/debug/iosim`.
-    static let executable: URL = {
-        let runner = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        let sibling = runner.deletingLastPathComponent().appendingPathComponent("iosim")
-        if FileManager.default.isExecutableFile(atPath: sibling.path) { return sibling }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/debug/iosim")
-    }()
-
     /// Runs the built binary; returns (status, stdout bytes, stderr).
     func iosim(_ args: [String]) throws -> (Int32, Data, String) {
-        let proc = Process()
-        proc.executableURL = Self.executable
-        proc.arguments = args
-        let out = Pipe(), err = Pipe()
-        proc.standardOutput = out
-        proc.standardError = err
-        try proc.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        proc.waitUntilExit()
-        return (proc.terminationStatus, o, e)
+        let r = try Repo.execute(args)
+        return (r.status, r.stdout, r.err)
     }
 
     func type(_ path: String) -> FileAttributeType? {
