@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 bash scripts/setup_python.sh
+# Lint first: the tree must stay as `swift format` (the toolchain's) leaves it (.swift-format).
+swift format lint --strict --configuration .swift-format -r Sources Tests Package.swift
 swift build --build-tests
 swift test --skip-build --parallel --num-workers 2 2>&1 | grep -v -E '^(◇|↳)' || exit "${PIPESTATUS[0]}"
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT

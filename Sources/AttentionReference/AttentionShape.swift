@@ -31,8 +31,10 @@ public struct AttentionShape: Hashable, Sendable, CustomStringConvertible {
 
     /// Throws the first inconsistency a user could fix.
     public func validate() throws(AttentionError) {
-        for (name, value) in [("batch", batch), ("heads", heads), ("kv-heads", kvHeads),
-                              ("Nq", nq), ("Nk", nk), ("d", d), ("dv", dv)] where value <= 0 {
+        for (name, value) in [
+            ("batch", batch), ("heads", heads), ("kv-heads", kvHeads),
+            ("Nq", nq), ("Nk", nk), ("d", d), ("dv", dv),
+        ] where value <= 0 {
             throw .nonPositive(name: name, value: value)
         }
         if heads % kvHeads != 0 { throw .headsNotDivisible(heads: heads, kvHeads: kvHeads) }
@@ -42,8 +44,10 @@ public struct AttentionShape: Hashable, Sendable, CustomStringConvertible {
     func validate(qCount: Int, kCount: Int, vCount: Int, mask: AttentionMask) throws(AttentionError) {
         try validate()
         try mask.validate(self)
-        for (name, actual, expected) in [("q", qCount, self.qCount), ("k", kCount, self.kCount),
-                                         ("v", vCount, self.vCount)] where actual != expected {
+        for (name, actual, expected) in [
+            ("q", qCount, self.qCount), ("k", kCount, self.kCount),
+            ("v", vCount, self.vCount),
+        ] where actual != expected {
             throw .bufferSize(name: name, expected: expected, actual: actual)
         }
     }

@@ -67,8 +67,9 @@ public enum Equivalence {
             if reference[i].isFinite { scale = Swift.max(scale, Swift.abs(reference[i])) }
         }
         let atol = atolUlps * format.ulp(at: scale)
-        return Comparison(maxAbsError: worst, worstIndex: worstIndex, baselineError: base, rtol: rtol,
-                          atol: atol, allowed: rtol * base + atol)
+        return Comparison(
+            maxAbsError: worst, worstIndex: worstIndex, baselineError: base, rtol: rtol,
+            atol: atol, allowed: rtol * base + atol)
     }
 
     /// Checks a forward result computed by an implementation in `precision` from `q`, `k`, `v`
@@ -85,21 +86,25 @@ public enum Equivalence {
         guard candidate.o.count == shape.oCount else {
             throw .bufferSize(name: "output", expected: shape.oCount, actual: candidate.o.count)
         }
-        let ref = precision == .fp64
+        let ref =
+            precision == .fp64
             ? try ExtendedAttention.forward(q: q, k: k, v: v, shape: shape, mask: mask, scale: scale)
             : try ReferenceAttention.forward(q: q, k: k, v: v, shape: shape, mask: mask, scale: scale)
-        let base = try BaselineAttention.forward(q: q, k: k, v: v, shape: shape, mask: mask, scale: scale,
-                                                 precision: precision)
-        let out = compare(candidate: candidate.o, reference: ref.o, baseline: base.o,
-                          format: BaselineAttention.outputPrecision(for: precision))
+        let base = try BaselineAttention.forward(
+            q: q, k: k, v: v, shape: shape, mask: mask, scale: scale,
+            precision: precision)
+        let out = compare(
+            candidate: candidate.o, reference: ref.o, baseline: base.o,
+            format: BaselineAttention.outputPrecision(for: precision))
         var lse: Comparison?
         if !candidate.lse.isEmpty {
             guard candidate.lse.count == shape.lseCount else {
                 throw .bufferSize(name: "LSE", expected: shape.lseCount, actual: candidate.lse.count)
             }
             // Softmax statistics are fp32 in every low-precision kernel.
-            lse = compare(candidate: candidate.lse, reference: ref.lse, baseline: base.lse,
-                          format: precision == .fp64 ? .fp64 : .fp32)
+            lse = compare(
+                candidate: candidate.lse, reference: ref.lse, baseline: base.lse,
+                format: precision == .fp64 ? .fp64 : .fp32)
         }
         return EquivalenceReport(precision: precision, output: out, lse: lse)
     }

@@ -1,11 +1,11 @@
 import RealModule
 
 #if arch(x86_64) || arch(i386)
-/// The wider type used to measure fp64 errors: x87 extended precision (64-bit significand).
-public typealias WideFloat = Float80
+    /// The wider type used to measure fp64 errors: x87 extended precision (64-bit significand).
+    public typealias WideFloat = Float80
 #else
-/// Platforms without Float80 fall back to fp64 with compensated sums.
-public typealias WideFloat = Double
+    /// Platforms without Float80 fall back to fp64 with compensated sums.
+    public typealias WideFloat = Double
 #endif
 
 /// Attention in extended precision with compensated (Neumaier) sums, by straightforward loops:
@@ -75,7 +75,8 @@ public struct CompensatedSum<T: Real & Sendable>: Sendable {
 
     public mutating func add(_ x: T) {
         // Augmented.sum(large:small:) needs |large| ≥ |small|; order the pair to keep it exact.
-        let (s, e) = Swift.abs(head) >= Swift.abs(x)
+        let (s, e) =
+            Swift.abs(head) >= Swift.abs(x)
             ? Augmented.sum(large: head, small: x) : Augmented.sum(large: x, small: head)
         head = s
         tail += e

@@ -45,8 +45,9 @@ public enum ReferenceAttention {
         q: [T], k: [T], v: [T], shape: AttentionShape, mask: AttentionMask = .none,
         scale: T? = nil, chunkRows: Int? = nil
     ) throws(AttentionError) -> AttentionResult<T> {
-        try forward(q: q, k: k, v: v, shape: shape, mask: mask, scale: scale, chunkRows: chunkRows,
-                    roundP: nil, roundO: nil)
+        try forward(
+            q: q, k: k, v: v, shape: shape, mask: mask, scale: scale, chunkRows: chunkRows,
+            roundP: nil, roundO: nil)
     }
 
     /// The shared implementation, specialised for both BLAS types so the inner loops are not run
@@ -73,34 +74,40 @@ public enum ReferenceAttention {
                 let bh = b * shape.heads + h
                 let kvh = b * shape.kvHeads + h / shape.groupSize
                 // Only with scale 0: which K rows hold a NaN or ±∞ (see the type's documentation).
-                let kNonFinite: [Bool] = scale != 0 ? [] : (0..<nk).map { j in
-                    (0..<d).contains { !k[(kvh * nk + j) * d + $0].isFinite }
-                }
+                let kNonFinite: [Bool] =
+                    scale != 0
+                    ? []
+                    : (0..<nk).map { j in
+                        (0..<d).contains { !k[(kvh * nk + j) * d + $0].isFinite }
+                    }
                 for r0 in stride(from: 0, to: nq, by: rows) {
                     let c = min(rows, nq - r0)
                     let blocks = stride(from: r0, to: r0 + c, by: gemmRows).map { $0..<min($0 + gemmRows, r0 + c) }
                     let his = blocks.map { lastColumn(mask, rows: $0, nq: nq, nk: nk) }
-                    q.withUnsafeBufferPointer { qp in k.withUnsafeBufferPointer { kp in
-                        s.withUnsafeMutableBufferPointer { sp in
-                            for (block, hi) in zip(blocks, his) where hi > 0 {
-                                T.gemm(transB: true, m: block.count, n: hi, k: d, alpha: scale,
-                                       a: qp.baseAddress! + (bh * nq + block.lowerBound) * d, lda: d,
-                                       b: kp.baseAddress! + kvh * nk * d, ldb: d,
-                                       beta: 0, c: sp.baseAddress! + (block.lowerBound - r0) * nk, ldc: nk)
-                            }
-                            if scale == 0 {
-                                // alpha 0 left S exactly 0 without reading Q or K; 0·NaN and 0·∞ are NaN.
+                    q.withUnsafeBufferPointer { qp in
+                        k.withUnsafeBufferPointer { kp in
+                            s.withUnsafeMutableBufferPointer { sp in
                                 for (block, hi) in zip(blocks, his) where hi > 0 {
-                                    for r in block {
-                                        let qrow = qp.baseAddress! + (bh * nq + r) * d
-                                        let qNonFinite = (0..<d).contains { !qrow[$0].isFinite }
-                                        let srow = sp.baseAddress! + (r - r0) * nk
-                                        for j in 0..<hi where qNonFinite || kNonFinite[j] { srow[j] = .nan }
+                                    T.gemm(
+                                        transB: true, m: block.count, n: hi, k: d, alpha: scale,
+                                        a: qp.baseAddress! + (bh * nq + block.lowerBound) * d, lda: d,
+                                        b: kp.baseAddress! + kvh * nk * d, ldb: d,
+                                        beta: 0, c: sp.baseAddress! + (block.lowerBound - r0) * nk, ldc: nk)
+                                }
+                                if scale == 0 {
+                                    // alpha 0 left S exactly 0 without reading Q or K; 0·NaN and 0·∞ are NaN.
+                                    for (block, hi) in zip(blocks, his) where hi > 0 {
+                                        for r in block {
+                                            let qrow = qp.baseAddress! + (bh * nq + r) * d
+                                            let qNonFinite = (0..<d).contains { !qrow[$0].isFinite }
+                                            let srow = sp.baseAddress! + (r - r0) * nk
+                                            for j in 0..<hi where qNonFinite || kNonFinite[j] { srow[j] = .nan }
+                                        }
                                     }
                                 }
                             }
                         }
-                    } }
+                    }
                     s.withUnsafeMutableBufferPointer { sp in
                         sums.withUnsafeMutableBufferPointer { lp in
                             lse.withUnsafeMutableBufferPointer { lsep in
@@ -112,8 +119,9 @@ public enum ReferenceAttention {
                                     var i = part
                                     while i < c {
                                         let hi = his[i / gemmRows]
-                                        let (m, l) = softmaxRow(sp.pointer + i * nk, row: r0 + i, hi: hi, nq: nq, nk: nk,
-                                                                mask: mask, maskOffset: moff, roundP: roundP)
+                                        let (m, l) = softmaxRow(
+                                            sp.pointer + i * nk, row: r0 + i, hi: hi, nq: nq, nk: nk,
+                                            mask: mask, maskOffset: moff, roundP: roundP)
                                         lp.pointer[i] = l
                                         lsep.pointer[bh * nq + r0 + i] = l == 0 ? -T.infinity : m + T.log(l)
                                         i += 2
@@ -122,24 +130,27 @@ public enum ReferenceAttention {
                             }
                         }
                     }
-                    v.withUnsafeBufferPointer { vp in s.withUnsafeBufferPointer { sp in
-                        o.withUnsafeMutableBufferPointer { op in
-                            for (block, hi) in zip(blocks, his) where hi > 0 {
-                                T.gemm(transB: false, m: block.count, n: dv, k: hi, alpha: 1,
-                                       a: sp.baseAddress! + (block.lowerBound - r0) * nk, lda: nk,
-                                       b: vp.baseAddress! + kvh * nk * dv, ldb: dv,
-                                       beta: 0, c: op.baseAddress! + (bh * nq + block.lowerBound) * dv, ldc: dv)
-                            }
-                            for i in 0..<c {
-                                let l = sums[i]
-                                let row = op.baseAddress! + (bh * nq + r0 + i) * dv
-                                for j in 0..<dv {
-                                    let x = l == 0 ? 0 : row[j] / l
-                                    row[j] = roundO.map { $0(x) } ?? x
+                    v.withUnsafeBufferPointer { vp in
+                        s.withUnsafeBufferPointer { sp in
+                            o.withUnsafeMutableBufferPointer { op in
+                                for (block, hi) in zip(blocks, his) where hi > 0 {
+                                    T.gemm(
+                                        transB: false, m: block.count, n: dv, k: hi, alpha: 1,
+                                        a: sp.baseAddress! + (block.lowerBound - r0) * nk, lda: nk,
+                                        b: vp.baseAddress! + kvh * nk * dv, ldb: dv,
+                                        beta: 0, c: op.baseAddress! + (bh * nq + block.lowerBound) * dv, ldc: dv)
+                                }
+                                for i in 0..<c {
+                                    let l = sums[i]
+                                    let row = op.baseAddress! + (bh * nq + r0 + i) * dv
+                                    for j in 0..<dv {
+                                        let x = l == 0 ? 0 : row[j] / l
+                                        row[j] = roundO.map { $0(x) } ?? x
+                                    }
                                 }
                             }
                         }
-                    } }
+                    }
                 }
             }
         }

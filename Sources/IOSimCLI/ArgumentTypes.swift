@@ -19,16 +19,19 @@ extension TilePolicy: ExpressibleByArgument {
 
     public static var allValueStrings: [String] { [TilePolicy.optimal, .auto, .paper].map(\.rawValue) }
     public static var allValueDescriptions: [String: String] {
-        [TilePolicy.optimal.rawValue: "the feasible pair with the least HBM bytes by the closed forms (then the larger Br·Bc, "
-            + "then the larger Br). Its search space: " + optimalSearchSpace,
-         TilePolicy.auto.rawValue: "the feasible pair of multiples of 16 (any positive integers when none fits) with the "
-            + "largest Br·Bc, ties to the larger Br; small-m keeps Br = Bc, fa3 takes FA3's published tiles when they fit.",
-         TilePolicy.paper.rawValue: "the paper's rule: Bc = ⌈M/4d⌉, Br = min(Bc, d) (M in elements) for fa1 and fa2, "
-            + "FA3's published tiles for fa3, auto for the others; reported infeasible when it does not fit."]
+        [
+            TilePolicy.optimal.rawValue: "the feasible pair with the least HBM bytes by the closed forms (then the larger Br·Bc, "
+                + "then the larger Br). Its search space: " + optimalSearchSpace,
+            TilePolicy.auto.rawValue: "the feasible pair of multiples of 16 (any positive integers when none fits) with the "
+                + "largest Br·Bc, ties to the larger Br; small-m keeps Br = Bc, fa3 takes FA3's published tiles when they fit.",
+            TilePolicy.paper.rawValue: "the paper's rule: Bc = ⌈M/4d⌉, Br = min(Bc, d) (M in elements) for fa1 and fa2, "
+                + "FA3's published tiles for fa3, auto for the others; reported infeasible when it does not fit.",
+        ]
     }
 
     /// The candidates `optimal` ranks (`TileChoice.optimal`, `TileChoice.gridSides(upTo:rows:)`).
-    static let optimalSearchSpace = "below M = 4d² (bytes: 4·d²·size(dtype)) every pair of positive integers; "
+    static let optimalSearchSpace =
+        "below M = 4d² (bytes: 4·d²·size(dtype)) every pair of positive integers; "
         + "from 4d² on, for each side every multiple of 16 up to 2048 and, above 2048, the largest multiple of 16 "
         + "for each tile count ⌈N/B⌉, plus the best integer pair found at 4d²."
 }
@@ -52,8 +55,10 @@ extension CausalAlignment: ExpressibleByArgument {
     public var defaultValueDescription: String { argument }
     public static var allValueStrings: [String] { allCases.map(\.argument) }
     public static var allValueDescriptions: [String: String] {
-        [CausalAlignment.bottomRight.argument: "query row r sits at position r + Nk − Nq (FlashAttention ≥ 2.1, KV-cache decoding)",
-         CausalAlignment.topLeft.argument: "query row r sits at position r (PyTorch's is_causal)"]
+        [
+            CausalAlignment.bottomRight.argument: "query row r sits at position r + Nk − Nq (FlashAttention ≥ 2.1, KV-cache decoding)",
+            CausalAlignment.topLeft.argument: "query row r sits at position r (PyTorch's is_causal)",
+        ]
     }
 }
 
@@ -98,8 +103,9 @@ struct ScheduleSelection: Sendable {
 
     /// Help of `--schedule`, listing the registry's names.
     static var help: ArgumentHelp {
-        ArgumentHelp("\(names.joined(separator: ", ")), or several separated by commas (default: all).",
-                     valueName: "schedule")
+        ArgumentHelp(
+            "\(names.joined(separator: ", ")), or several separated by commas (default: all).",
+            valueName: "schedule")
     }
 
     /// Parses `--schedule`'s value; an unknown name is a usage error that lists the valid ones.

@@ -7,22 +7,22 @@ struct Attention: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compute exact attention (fp64) from .npy files: O = softmax(scale·QKᵀ + mask)·V.",
         discussion: """
-        Inputs are NumPy .npy files (float64 or float32, little-endian, C order) of shape [N, d] or
-        [batch, heads, N, d]; K and V may have fewer heads than Q (GQA/MQA) and their own length.
-        Outputs are float64: O [.., Nq, dv] and, with --lse, the log-sum-exp of each row [.., Nq].
-        NaN or Inf in the inputs propagate to the rows they touch (also with --scale 0). --scale may
-        be negative or zero (--scale -1 and --scale=-1 both work).
+            Inputs are NumPy .npy files (float64 or float32, little-endian, C order) of shape [N, d] or
+            [batch, heads, N, d]; K and V may have fewer heads than Q (GQA/MQA) and their own length.
+            Outputs are float64: O [.., Nq, dv] and, with --lse, the log-sum-exp of each row [.., Nq].
+            NaN or Inf in the inputs propagate to the rows they touch (also with --scale 0). --scale may
+            be negative or zero (--scale -1 and --scale=-1 both work).
 
-        Outputs are all-or-none: every destination is checked before any work (a folder, block
-        device or socket is refused; so are two outputs that are the same file, and an output that
-        is one of the inputs --q/--k/--v, however spelled: ./q.npy, a symbolic link, a hard link);
-        each output is then written to a uniquely named temporary file in its destination's folder,
-        flushed, and all are renamed over their destinations only when every one was written.
-        A symbolic link is followed: its target is replaced and the link stays a link (as cp and
-        shell redirection do). A character device or FIFO (/dev/null, /dev/stdout, a named pipe) is
-        written through, never replaced; a write error there (/dev/full) fails the run before any
-        rename, but what a device already received cannot be taken back.
-        """
+            Outputs are all-or-none: every destination is checked before any work (a folder, block
+            device or socket is refused; so are two outputs that are the same file, and an output that
+            is one of the inputs --q/--k/--v, however spelled: ./q.npy, a symbolic link, a hard link);
+            each output is then written to a uniquely named temporary file in its destination's folder,
+            flushed, and all are renamed over their destinations only when every one was written.
+            A symbolic link is followed: its target is replaced and the link stays a link (as cp and
+            shell redirection do). A character device or FIFO (/dev/null, /dev/stdout, a named pipe) is
+            written through, never replaced; a write error there (/dev/full) fails the run before any
+            rename, but what a device already received cannot be taken back.
+            """
     )
 
     @Option(help: "Query array (.npy).") var q: String

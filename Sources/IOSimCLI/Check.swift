@@ -6,8 +6,10 @@ import IOSim
 enum Check {
     /// ``Verification/run(_:_:capacity:seed:inputs:progress:)`` with a progress line on stderr
     /// for a long run.
-    static func run(_ r: ScheduleResult, _ p: AttentionProblem, capacity: Int, seed: UInt64,
-                    inputs: InputDistribution = .normal) throws -> Verification.Report {
+    static func run(
+        _ r: ScheduleResult, _ p: AttentionProblem, capacity: Int, seed: UInt64,
+        inputs: InputDistribution = .normal
+    ) throws -> Verification.Report {
         try Verification.run(r, p, capacity: capacity, seed: seed, inputs: inputs, progress: Progress.timed(r.kind.rawValue))
     }
 
@@ -21,8 +23,10 @@ enum Check {
 
     static func json(_ r: Verification.Report) -> JSON {
         func cmp(_ c: Comparison) -> JSON {
-            .object([("max_abs_error", .double(c.maxAbsError)), ("allowed", .double(c.allowed)),
-                     ("baseline_error", .double(c.baselineError)), ("atol", .double(c.atol)), ("passed", .bool(c.passed))])
+            .object([
+                ("max_abs_error", .double(c.maxAbsError)), ("allowed", .double(c.allowed)),
+                ("baseline_error", .double(c.baselineError)), ("atol", .double(c.atol)), ("passed", .bool(c.passed)),
+            ])
         }
         var f: [(String, JSON)] = [("passed", .bool(r.equivalence.passed)), ("O", cmp(r.equivalence.output))]
         if let l = r.equivalence.lse { f.append(("LSE", cmp(l))) }

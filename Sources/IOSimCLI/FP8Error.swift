@@ -7,11 +7,11 @@ struct FP8Error: ParsableCommand {
         commandName: "fp8-error",
         abstract: "RMSE of fp8 fa3 against the fp64 reference: per-tensor scales, block scales, block scales + Hadamard.",
         discussion: """
-        Inputs have outlier features as in the FlashAttention-3 paper (§4.3): N(0,1) plus, for 0.1% of
-        entries, N(0,10²). The paper reports 2.4e-2 (per-tensor fp8) and 9.1e-3 (block quantization +
-        incoherent processing), 2.6× lower.
-        Example: iosim fp8-error --N 1024 --d 128
-        """
+            Inputs have outlier features as in the FlashAttention-3 paper (§4.3): N(0,1) plus, for 0.1% of
+            entries, N(0,10²). The paper reports 2.4e-2 (per-tensor fp8) and 9.1e-3 (block quantization +
+            incoherent processing), 2.6× lower.
+            Example: iosim fp8-error --N 1024 --d 128
+            """
     )
 
     @Option(name: .customLong("N"), help: "Sequence length.") var n: Int = 1024

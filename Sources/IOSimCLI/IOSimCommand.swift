@@ -8,24 +8,24 @@ public struct IOSimCommand: ParsableCommand {
         commandName: "iosim",
         abstract: "HBM↔SRAM traffic of tiled attention schedules, their I/O lower bound, and an exact attention reference.",
         discussion: """
-        Examples:
-          iosim --N 4096 --M 100KB
-          iosim --N 4096 --d 128 --M 228KiB --schedule fa2 --format json
-          iosim sweep --N 1K...64K --M 100KB --schedule fa2
-          iosim verify --N 300 --d 64 --M 64KiB --dtype fp16 --causal
-          iosim attention --q q.npy --k k.npy --v v.npy --out o.npy --lse lse.npy --causal
+            Examples:
+              iosim --N 4096 --M 100KB
+              iosim --N 4096 --d 128 --M 228KiB --schedule fa2 --format json
+              iosim sweep --N 1K...64K --M 100KB --schedule fa2
+              iosim verify --N 300 --d 64 --M 64KiB --dtype fp16 --causal
+              iosim attention --q q.npy --k k.npy --v v.npy --out o.npy --lse lse.npy --causal
 
-        Exit codes:
-          0   success (help and --version too)
-          64  a usage error: an unknown flag or value, a missing or malformed
-              value, a value out of range or inconsistent with another (the
-              argument parser's own code for its validation errors)
-          1   a failed check (verify or --mode data found a mismatch, or verify
-              checked nothing), no schedule able to run, or a runtime failure
-              (a file that cannot be read or written, a model file with an
-              error, data mode refusing a problem larger than memory)
-        Every error is one line on standard error, starting "iosim: ".
-        """,
+            Exit codes:
+              0   success (help and --version too)
+              64  a usage error: an unknown flag or value, a missing or malformed
+                  value, a value out of range or inconsistent with another (the
+                  argument parser's own code for its validation errors)
+              1   a failed check (verify or --mode data found a mismatch, or verify
+                  checked nothing), no schedule able to run, or a runtime failure
+                  (a file that cannot be read or written, a model file with an
+                  error, data mode refusing a problem larger than memory)
+            Every error is one line on standard error, starting "iosim: ".
+            """,
         version: Resources.version,
         subcommands: [Simulate.self, Sweep.self, Verify.self, Attention.self, FP8Error.self, Report.self],
         defaultSubcommand: Simulate.self

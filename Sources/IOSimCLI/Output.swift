@@ -31,10 +31,15 @@ extension String {
 
 enum Render {
     static func problem(_ p: AttentionProblem, capacity: Int) -> JSON {
-        .object([("N", .int(p.n)), ("Nk", .int(p.nk)), ("d", .int(p.d)), ("batch", .int(p.batch)),
-                 ("heads", .int(p.heads)), ("kv_heads", .int(p.kvHeads)), ("dtype", .string(p.dtype.rawValue)),
-                 ("causal", .bool(p.causal))] + maskFields(p) + [("M_bytes", .int(capacity)),
-                 ("M_elements", .double(Double(capacity) / Double(p.dtype.size)))])
+        .object(
+            [
+                ("N", .int(p.n)), ("Nk", .int(p.nk)), ("d", .int(p.d)), ("batch", .int(p.batch)),
+                ("heads", .int(p.heads)), ("kv_heads", .int(p.kvHeads)), ("dtype", .string(p.dtype.rawValue)),
+                ("causal", .bool(p.causal)),
+            ] + maskFields(p) + [
+                ("M_bytes", .int(capacity)),
+                ("M_elements", .double(Double(capacity) / Double(p.dtype.size))),
+            ])
     }
 
     /// What the problem adds to `causal` when it is not a default: `alignment` (top-left; the
@@ -55,8 +60,10 @@ enum Render {
     }
 
     static func transfer(_ t: Transfer) -> JSON {
-        .object([("reads", .int(t.reads)), ("writes", .int(t.writes)),
-                 ("read_bytes", .int(t.readBytes)), ("write_bytes", .int(t.writeBytes))])
+        .object([
+            ("reads", .int(t.reads)), ("writes", .int(t.writes)),
+            ("read_bytes", .int(t.readBytes)), ("write_bytes", .int(t.writeBytes)),
+        ])
     }
 
     /// HBM traffic as JSON: the totals of `byTensor` and, under `by_tensor`, each tensor that moved
@@ -64,9 +71,11 @@ enum Render {
     static func hbm(_ byTensor: [Transfer]) -> JSON {
         let total = byTensor.reduce(Transfer(), +)
         let moved = Tensor.allCases.filter { byTensor[$0.rawValue].accesses > 0 }
-        return .object([("reads", .int(total.reads)), ("writes", .int(total.writes)),
-                        ("read_bytes", .int(total.readBytes)), ("write_bytes", .int(total.writeBytes)),
-                        ("by_tensor", .object(moved.map { ("\($0)", transfer(byTensor[$0.rawValue])) }))])
+        return .object([
+            ("reads", .int(total.reads)), ("writes", .int(total.writes)),
+            ("read_bytes", .int(total.readBytes)), ("write_bytes", .int(total.writeBytes)),
+            ("by_tensor", .object(moved.map { ("\($0)", transfer(byTensor[$0.rawValue])) })),
+        ])
     }
 
     /// The kernels of a result in launch order: name, grid size (CTAs over batch·heads) and the
@@ -80,16 +89,19 @@ enum Render {
         guard let c = r.counts, let t = r.tiles else {
             return .object(f + [("reason", .string(r.reason ?? "infeasible"))])
         }
-        f += [("Br", .int(t.br)), ("Bc", .int(t.bc)), ("footprint_bytes", .int(r.footprint ?? 0)),
-              ("hbm", hbm(c.byTensor)), ("kernels", kernels(c)), ("sram", transfer(c.sram)),
-              ("bound", .object([("elements", .double(r.bound.elements)), ("regime", .string(r.bound.regime.rawValue))])),
-              ("ratio", .double(r.ratio ?? .nan))]
+        f += [
+            ("Br", .int(t.br)), ("Bc", .int(t.bc)), ("footprint_bytes", .int(r.footprint ?? 0)),
+            ("hbm", hbm(c.byTensor)), ("kernels", kernels(c)), ("sram", transfer(c.sram)),
+            ("bound", .object([("elements", .double(r.bound.elements)), ("regime", .string(r.bound.regime.rawValue))])),
+            ("ratio", .double(r.ratio ?? .nan)),
+        ]
         if let t = r.timeEstimate { f.append(("time_estimate_s", .double(t.seconds))) }
         if let why = r.timeEstimateError { f.append(("time_estimate_error", .string(why))) }
         return .object(f + extra)
     }
 
-    static let csvHeader = "schedule,feasible,N,Nk,d,batch,heads,kv_heads,dtype,causal,M_bytes,Br,Bc,footprint_bytes,"
+    static let csvHeader =
+        "schedule,feasible,N,Nk,d,batch,heads,kv_heads,dtype,causal,M_bytes,Br,Bc,footprint_bytes,"
         + "hbm_reads,hbm_writes,hbm_read_bytes,hbm_write_bytes,sram_reads,sram_writes,bound_elements,regime,ratio,reason,time_estimate_s"
 
     /// The columns `--kernels` adds to CSV, after ``csvHeader`` (and before the check columns).
@@ -110,17 +122,22 @@ enum Render {
     /// regime, ratio, reason, time estimate and the check. A schedule's kernel rows sum to its row.
     /// With `checked` (data mode with the reference check), every row ends with the check columns,
     /// `check` filling the schedule's row.
-    static func csvRows(_ r: ScheduleResult, _ p: AttentionProblem, capacity: Int, kernels: Bool = false,
-                        checked: Bool = false, check: Verification.Report? = nil) -> [String] {
+    static func csvRows(
+        _ r: ScheduleResult, _ p: AttentionProblem, capacity: Int, kernels: Bool = false,
+        checked: Bool = false, check: Verification.Report? = nil
+    ) -> [String] {
         let checkCells = checked ? "," + csvCheckCells(check) : ""
         guard kernels else { return [csvRow(r, p, capacity: capacity) + checkCells] }
         var rows = [csvRow(r, p, capacity: capacity) + ",," + checkCells]
         guard let c = r.counts, let t = r.tiles else { return rows }
-        let lead = [r.kind.rawValue, "true", "\(p.n)", "\(p.nk)", "\(p.d)", "\(p.batch)", "\(p.heads)", "\(p.kvHeads)",
-                    p.dtype.rawValue, "\(p.causal)", "\(capacity)", "\(t.br)", "\(t.bc)", ""]
+        let lead = [
+            r.kind.rawValue, "true", "\(p.n)", "\(p.nk)", "\(p.d)", "\(p.batch)", "\(p.heads)", "\(p.kvHeads)",
+            p.dtype.rawValue, "\(p.causal)", "\(capacity)", "\(t.br)", "\(t.bc)", "",
+        ]
         for k in c.kernels {
             let h = k.hbm
-            let cells = lead + ["\(h.reads)", "\(h.writes)", "\(h.readBytes)", "\(h.writeBytes)"]
+            let cells =
+                lead + ["\(h.reads)", "\(h.writes)", "\(h.readBytes)", "\(h.writeBytes)"]
                 + Array(repeating: "", count: 7) + [csvText(k.name), "\(k.ctas)"]
             rows.append(cells.joined(separator: ",") + (checked ? "," + csvCheckCells(nil) : ""))
         }
@@ -136,23 +153,32 @@ enum Render {
     static func csvCheckCells(_ c: Verification.Report?) -> String {
         guard let c else { return ",,,," }
         let e = c.equivalence
-        return ["\(e.passed)", "\(e.output.maxAbsError)", "\(e.output.allowed)",
-                e.lse.map { "\($0.maxAbsError)" } ?? "", e.lse.map { "\($0.allowed)" } ?? ""].joined(separator: ",")
+        return [
+            "\(e.passed)", "\(e.output.maxAbsError)", "\(e.output.allowed)",
+            e.lse.map { "\($0.maxAbsError)" } ?? "", e.lse.map { "\($0.allowed)" } ?? "",
+        ].joined(separator: ",")
     }
 
     static func csvRow(_ r: ScheduleResult, _ p: AttentionProblem, capacity: Int) -> String {
-        var cells = [r.kind.rawValue, "\(r.feasible)", "\(p.n)", "\(p.nk)", "\(p.d)", "\(p.batch)", "\(p.heads)",
-                     "\(p.kvHeads)", p.dtype.rawValue, "\(p.causal)", "\(capacity)"]
+        var cells = [
+            r.kind.rawValue, "\(r.feasible)", "\(p.n)", "\(p.nk)", "\(p.d)", "\(p.batch)", "\(p.heads)",
+            "\(p.kvHeads)", p.dtype.rawValue, "\(p.causal)", "\(capacity)",
+        ]
         if let c = r.counts, let t = r.tiles {
             let h = c.hbm
-            cells += ["\(t.br)", "\(t.bc)", "\(r.footprint ?? 0)", "\(h.reads)", "\(h.writes)", "\(h.readBytes)",
-                      "\(h.writeBytes)", "\(c.sram.reads)", "\(c.sram.writes)", "\(r.bound.elements)",
-                      r.bound.regime.rawValue, "\(r.ratio!)",
-                      r.timeEstimateError.map { "\"no time estimate: " + $0.replacingAll("\"", "'") + "\"" } ?? "",
-                      r.timeEstimate.map { "\($0.seconds)" } ?? ""]
+            cells += [
+                "\(t.br)", "\(t.bc)", "\(r.footprint ?? 0)", "\(h.reads)", "\(h.writes)", "\(h.readBytes)",
+                "\(h.writeBytes)", "\(c.sram.reads)", "\(c.sram.writes)", "\(r.bound.elements)",
+                r.bound.regime.rawValue, "\(r.ratio!)",
+                r.timeEstimateError.map { "\"no time estimate: " + $0.replacingAll("\"", "'") + "\"" } ?? "",
+                r.timeEstimate.map { "\($0.seconds)" } ?? "",
+            ]
         } else {
-            cells += Array(repeating: "", count: 9) + ["\(r.bound.elements)", r.bound.regime.rawValue, "",
-                                                        "\"" + (r.reason ?? "").replacingAll("\"", "'") + "\"", ""]
+            cells +=
+                Array(repeating: "", count: 9) + [
+                    "\(r.bound.elements)", r.bound.regime.rawValue, "",
+                    "\"" + (r.reason ?? "").replacingAll("\"", "'") + "\"", "",
+                ]
         }
         return cells.joined(separator: ",")
     }
@@ -192,8 +218,10 @@ enum Render {
     /// column and a line per checked schedule with its errors; `kernels` adds, under each
     /// schedule's row, an indented line per kernel (name, CTAs, and its HBM counts in the count
     /// columns).
-    static func table(_ results: [ScheduleResult], _ p: AttentionProblem, capacity: Int, mText: String,
-                      hardware: HardwareModel? = nil, checks: [Verification.Report?]? = nil, kernels: Bool = false) -> String {
+    static func table(
+        _ results: [ScheduleResult], _ p: AttentionProblem, capacity: Int, mText: String,
+        hardware: HardwareModel? = nil, checks: [Verification.Report?]? = nil, kernels: Bool = false
+    ) -> String {
         let extra = maskFields(p).map { key, value in
             " \(key)=" + { if case let .string(s) = value { s } else { value.text } }()
         }.joined()
@@ -217,33 +245,42 @@ enum Render {
                 continue
             }
             let h = c.hbm
-            rows.append([r.kind.rawValue, "\(t.br)×\(t.bc)", "\(r.footprint ?? 0) B", short(Double(h.reads)),
-                         short(Double(h.writes)), short(Double(h.accesses)), short(Double(h.readBytes)),
-                         short(Double(h.writeBytes)), short(Double(h.bytes)), short(r.bound.elements), fixed(r.ratio!, 2)]
-                         + (hardware == nil ? [] : [r.timeEstimate.map { duration($0.seconds) } ?? "–"])
-                         + (checks == nil ? [] : [checks?[i].map { $0.equivalence.passed ? "pass" : "FAIL" } ?? "–"]))
+            rows.append(
+                [
+                    r.kind.rawValue, "\(t.br)×\(t.bc)", "\(r.footprint ?? 0) B", short(Double(h.reads)),
+                    short(Double(h.writes)), short(Double(h.accesses)), short(Double(h.readBytes)),
+                    short(Double(h.writeBytes)), short(Double(h.bytes)), short(r.bound.elements), fixed(r.ratio!, 2),
+                ]
+                    + (hardware == nil ? [] : [r.timeEstimate.map { duration($0.seconds) } ?? "–"])
+                    + (checks == nil ? [] : [checks?[i].map { $0.equivalence.passed ? "pass" : "FAIL" } ?? "–"]))
             guard kernels else { continue }
             for k in c.kernels {
                 let kh = k.hbm
-                rows.append(["  " + k.name, ctas(k.ctas), "", short(Double(kh.reads)), short(Double(kh.writes)),
-                             short(Double(kh.accesses)), short(Double(kh.readBytes)), short(Double(kh.writeBytes)),
-                             short(Double(kh.bytes)), "", ""]
-                             + Array(repeating: "", count: header.count - 11))
+                rows.append(
+                    [
+                        "  " + k.name, ctas(k.ctas), "", short(Double(kh.reads)), short(Double(kh.writes)),
+                        short(Double(kh.accesses)), short(Double(kh.readBytes)), short(Double(kh.writeBytes)),
+                        short(Double(kh.bytes)), "", "",
+                    ]
+                        + Array(repeating: "", count: header.count - 11))
             }
         }
         let widths = header.indices.map { i in rows.filter { $0.count == header.count }.map { $0[i].count }.max()! }
         for row in rows {
             if row.count < header.count { lines.append(row[0].padding(widths[0]) + "  " + row[1]); continue }
-            lines.append(row.enumerated().map { i, cell in i < 2 ? cell.padding(widths[i]) : cell.leftPadding(widths[i]) }
-                .joined(separator: "  ").trailingSpacesRemoved())
+            lines.append(
+                row.enumerated().map { i, cell in i < 2 ? cell.padding(widths[i]) : cell.leftPadding(widths[i]) }
+                    .joined(separator: "  ").trailingSpacesRemoved())
         }
         lines.append("")
         lines.append("counts are elements (K/M/G = 10³ⁿ) summed over batch·heads; B = bytes; ratio = total / bound")
-        lines.append("bound = batch·max((2·Nq·heads + 2·Nk·kv_heads)·d, heads·Nq·Nk·"
-            + (large ? "d²/M" : "d/√M") + ") elements, M in elements (regime " + (large ? "M ≥ d²" : "M < d²") + ")")
+        lines.append(
+            "bound = batch·max((2·Nq·heads + 2·Nk·kv_heads)·d, heads·Nq·Nk·"
+                + (large ? "d²/M" : "d/√M") + ") elements, M in elements (regime " + (large ? "M ≥ d²" : "M < d²") + ")")
         if kernels {
-            lines.append("indented lines: each kernel in launch order, its CTAs (grid size over batch·heads) and its HBM counts; "
-                + "a schedule's kernels sum to its row")
+            lines.append(
+                "indented lines: each kernel in launch order, its CTAs (grid size over batch·heads) and its HBM counts; "
+                    + "a schedule's kernels sum to its row")
         }
         if let checks {
             lines.append("check = data mode against the exact reference (docs/numerics.md: max|err| ≤ 2·baseline error + 2 ulps):")
@@ -251,7 +288,8 @@ enum Render {
             for (r, c) in zip(results, checks) {
                 guard let c else { continue }
                 let e = c.equivalence
-                var line = "  " + (r.kind.rawValue + ":").padding(width) + " " + (e.passed ? "pass" : "FAIL") + "  O max|err| " + sci(e.output.maxAbsError)
+                var line =
+                    "  " + (r.kind.rawValue + ":").padding(width) + " " + (e.passed ? "pass" : "FAIL") + "  O max|err| " + sci(e.output.maxAbsError)
                     + (e.output.passed ? " ≤ " : " > ") + sci(e.output.allowed)
                 if let l = e.lse { line += ", LSE max|err| " + sci(l.maxAbsError) + (l.passed ? " ≤ " : " > ") + sci(l.allowed) }
                 lines.append(line)

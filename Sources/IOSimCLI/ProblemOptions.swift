@@ -1,6 +1,6 @@
-import Foundation
 import ArgumentParser
 import AttentionReference
+import Foundation
 import IOSim
 
 /// Problem and schedule options shared by `simulate`, `sweep` and `verify`. The commands check
@@ -11,7 +11,11 @@ struct ProblemOptions: ParsableArguments {
     var n: String = "4096"
     @Option(name: .customLong("Nk"), parsing: .unconditional, help: "Rows of K and V (default: N).")
     var nk: String?
-    @Option(name: .customLong("M"), parsing: .unconditional, help: "SRAM capacity: bytes, or B, KB, MB, GB (10³ⁿ), KiB, MiB, GiB (2¹⁰ⁿ). Default 100KB, or with --hardware its shared memory per block plus register file.")
+    @Option(
+        name: .customLong("M"), parsing: .unconditional,
+        help:
+            "SRAM capacity: bytes, or B, KB, MB, GB (10³ⁿ), KiB, MiB, GiB (2¹⁰ⁿ). Default 100KB, or with --hardware its shared memory per block plus register file."
+    )
     var m: String?
     @Option(parsing: .unconditional, help: "Head dimension (default 64, or the --model's).") var d: Int?
     @Option(parsing: .unconditional, help: "Batch size.") var batch: Int = 1
@@ -23,13 +27,21 @@ struct ProblemOptions: ParsableArguments {
     @Option(name: .customLong("Bc"), parsing: .unconditional, help: "Column tile (rows of K/V).") var bc: Int?
     @Option(help: ProblemOptions.tilesHelp) var tiles: TilePolicy = .optimal
     @Flag(help: "Causal mask; fully masked tile pairs are skipped (see --alignment).") var causal = false
-    @Option(parsing: .unconditional, help: ArgumentHelp("Sliding window: a query at position pos sees the L keys at positions pos − L + 1 … pos (FlashAttention's window_size = (L − 1, 0)); implies --causal.", valueName: "L"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Sliding window: a query at position pos sees the L keys at positions pos − L + 1 … pos (FlashAttention's window_size = (L − 1, 0)); implies --causal.",
+            valueName: "L"))
     var window: Int?
     /// Optional so that the help shows the command-line spelling of the default (the parser
     /// would print a case-iterable default's raw value, `bottomRight`).
     @Option(help: "Where the causal diagonal sits when Nq ≠ Nk, with --causal or --window (default: bottom-right).")
     var alignment: CausalAlignment?
-    @Flag(name: .customLong("pack-gqa"), help: "Process the heads/kv-heads query heads of a KV group as one problem of (heads/kv-heads)·N rows, so K/V tiles load once per KV head per row tile.")
+    @Flag(
+        name: .customLong("pack-gqa"),
+        help:
+            "Process the heads/kv-heads query heads of a KV group as one problem of (heads/kv-heads)·N rows, so K/V tiles load once per KV head per row tile."
+    )
     var packGQA = false
     @Option(parsing: .unconditional, help: "FA3 K/V pipeline stages (its footprint holds this many K/V tile pairs).") var stages: Int = 2
     @Option(parsing: .unconditional, help: "Warps per thread block: fa1 splits K/V over them, fa2 splits Q (SRAM-side counts).") var warps: Int = 4
@@ -89,9 +101,10 @@ struct ProblemOptions: ParsableArguments {
             if let v { try Wording.checkPositive(name, v, limit: Limits.maxSequence) }
         }
         let workload = try model.map { try ModelFile.workload($0) }
-        let p = AttentionProblem(n: n, nk: nk, d: d ?? workload?.d ?? 64, batch: batch, heads: heads ?? workload?.heads ?? 1,
-                                 kvHeads: kvHeads ?? (heads == nil ? workload?.kvHeads : nil), dtype: dtype,
-                                 mask: mask, packGQA: packGQA)
+        let p = AttentionProblem(
+            n: n, nk: nk, d: d ?? workload?.d ?? 64, batch: batch, heads: heads ?? workload?.heads ?? 1,
+            kvHeads: kvHeads ?? (heads == nil ? workload?.kvHeads : nil), dtype: dtype,
+            mask: mask, packGQA: packGQA)
         do { try p.validate() } catch { throw Wording.usage(error) }
         return p
     }
@@ -126,7 +139,8 @@ enum Wording {
         case let .headsNotDivisible(heads, kvHeads):
             "--heads (\(heads)) must be a multiple of --kv-heads (\(kvHeads))"
         case let .invalidWindow(left, _, limit):
-            left < 0 ? "--window must be a positive integer, got \(left + 1)"
+            left < 0
+                ? "--window must be a positive integer, got \(left + 1)"
                 : "--window is \(left + 1), above iosim's limit of \(limit)"
         case let .countOverflow(what):
             "\(what) would exceed 2^63 - 1 = 9223372036854775807, the largest count iosim reports; use a smaller --N, --batch or --heads"

@@ -8,11 +8,11 @@ struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Regenerate the report: sweeps → notebooks (headless) → REPORT.md with plots and findings.",
         discussion: """
-        Needs python3 with Notebooks/requirements.txt installed (scripts/report.sh installs it).
-        Writes OUT/data/*.csv (the sweeps), OUT/figures/*.png with the CSV behind each plot, and
-        OUT/REPORT.md. GPU plots read the recorded H100 measurements in Reports/gpu.
-        Example: iosim report --out Reports
-        """
+            Needs python3 with Notebooks/requirements.txt installed (scripts/report.sh installs it).
+            Writes OUT/data/*.csv (the sweeps), OUT/figures/*.png with the CSV behind each plot, and
+            OUT/REPORT.md. GPU plots read the recorded H100 measurements in Reports/gpu.
+            Example: iosim report --out Reports
+            """
     )
 
     @Option(help: "Output folder.") var out: String = "Reports"
@@ -97,8 +97,10 @@ struct Report: ParsableCommand {
 enum ReportFiles {
     static func write(to dir: String, small: Bool) throws {
         // (a, c) HBM accesses vs M; (b) vs N: the simulate CSV's rows.
-        for (name, points) in [("traffic_vs_M.csv", ReportSweeps.trafficVsM(small: small)),
-                               ("traffic_vs_N.csv", ReportSweeps.trafficVsN(small: small))] {
+        for (name, points) in [
+            ("traffic_vs_M.csv", ReportSweeps.trafficVsM(small: small)),
+            ("traffic_vs_N.csv", ReportSweeps.trafficVsN(small: small)),
+        ] {
             try save([Render.csvHeader] + points.map { Render.csvRow($0.result, $0.problem, capacity: $0.capacity) }, dir + "/" + name)
         }
         // (d) SRAM-side reads of fa1 (split-K) and fa2 (split-Q) against warps, same tiles.

@@ -6,20 +6,20 @@ struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Count each schedule's HBM↔SRAM traffic and compare it with the I/O lower bound.",
         discussion: """
-        Examples:
-          iosim --N 4096 --M 100KB
-          iosim --N 4096 --d 64 --heads 8 --schedule fa2 --Br 128 --Bc 128 --format json
-          iosim --N 16K --d 128 --M 228KiB --causal --tiles auto --format csv
-          iosim --N 4096 --M 100KB --schedule standard,small-m --kernels
-          iosim --N 300 --Nk 500 --d 64 --M 64KiB --window 64 --mode data
-        JSON lists every result's kernels (name, CTAs, HBM counts) in launch order;
-        --kernels adds them to the table (an indented line per kernel) and to CSV
-        (a row per kernel after its schedule's row, with the columns kernel and ctas).
-        With --mode data (and the reference check) the table has a check column and
-        a line per schedule with its errors, CSV has the columns check_passed,
-        max_abs_error, allowed, lse_max_abs_error, lse_allowed, JSON has
-        "equivalence"; the run exits 1 when a check fails.
-        """
+            Examples:
+              iosim --N 4096 --M 100KB
+              iosim --N 4096 --d 64 --heads 8 --schedule fa2 --Br 128 --Bc 128 --format json
+              iosim --N 16K --d 128 --M 228KiB --causal --tiles auto --format csv
+              iosim --N 4096 --M 100KB --schedule standard,small-m --kernels
+              iosim --N 300 --Nk 500 --d 64 --M 64KiB --window 64 --mode data
+            JSON lists every result's kernels (name, CTAs, HBM counts) in launch order;
+            --kernels adds them to the table (an indented line per kernel) and to CSV
+            (a row per kernel after its schedule's row, with the columns kernel and ctas).
+            With --mode data (and the reference check) the table has a check column and
+            a line per schedule with its errors, CSV has the columns check_passed,
+            max_abs_error, allowed, lse_max_abs_error, lse_allowed, JSON has
+            "equivalence"; the run exits 1 when a check fails.
+            """
     )
 
     @OptionGroup var options: ProblemOptions
@@ -68,8 +68,10 @@ struct Simulate: ParsableCommand {
                 for row in Render.csvRows(r, p, capacity: capacity, kernels: kernels, checked: checked, check: c) { print(row) }
             }
         case .table:
-            print(Render.table(results, p, capacity: capacity, mText: try options.mSpec(), hardware: hardware,
-                               checks: checked ? checks : nil, kernels: kernels))
+            print(
+                Render.table(
+                    results, p, capacity: capacity, mText: try options.mSpec(), hardware: hardware,
+                    checks: checked ? checks : nil, kernels: kernels))
         }
         if results.allSatisfy({ !$0.feasible }) {
             throw RunFailure("no schedule can run: " + (results.first?.reason ?? "infeasible"))

@@ -40,8 +40,11 @@ struct Sweep: ParsableCommand {
             for m in ms {
                 for kind in kinds {
                     let r = Estimates.attach(Simulator.simulate(kind, p, capacity: m, tiles: request), p, hardware)
-                    if format == .csv { for row in Render.csvRows(r, p, capacity: m, kernels: kernels) { print(row) } }
-                    else { rows.append(.object([("problem", Render.problem(p, capacity: m)), ("result", Render.result(r))])) }
+                    if format == .csv {
+                        for row in Render.csvRows(r, p, capacity: m, kernels: kernels) { print(row) }
+                    } else {
+                        rows.append(.object([("problem", Render.problem(p, capacity: m)), ("result", Render.result(r))]))
+                    }
                 }
                 done += 1
                 if Date().timeIntervalSince(start) > 1 { Progress.show(done, of: total) }

@@ -9,8 +9,10 @@ enum Units {
     /// whole number of bytes, at most ``Limits/maxCapacityBytes``.
     static func bytes(_ text: String) throws(ValidationError) -> Int {
         let s = text.trimmedOfWhitespace()
-        let units: [(String, Double)] = [("kib", 1024), ("mib", 1_048_576), ("gib", 1_073_741_824),
-                                         ("kb", 1e3), ("mb", 1e6), ("gb", 1e9), ("b", 1)]
+        let units: [(String, Double)] = [
+            ("kib", 1024), ("mib", 1_048_576), ("gib", 1_073_741_824),
+            ("kb", 1e3), ("mb", 1e6), ("gb", 1e9), ("b", 1),
+        ]
         var number = s.lowercased(), factor = 1.0
         for (suffix, f) in units where number.hasSuffix(suffix) {
             number = String(number.dropLast(suffix.count)).trimmedOfWhitespace()
@@ -19,7 +21,8 @@ enum Units {
         }
         if number.hasPrefix("-") { throw ValidationError("a size must be positive, got '\(text)'") }
         guard let v = Double(number), v.isFinite, !number.isEmpty,
-              number.allSatisfy({ $0.isNumber || $0 == "." }) else {
+            number.allSatisfy({ $0.isNumber || $0 == "." })
+        else {
             throw ValidationError("'\(text)' is not a size: use bytes (4096) or a unit B, KB, MB, GB, KiB, MiB, GiB (e.g. 100KB)")
         }
         let b = v * factor
@@ -52,8 +55,10 @@ enum Units {
     }
 
     /// A list of values: `a...b` (doubling from a while ≤ b, b always included), `a,b,c`, or one value.
-    static func range<T>(_ text: String, _ parse: (String) throws(ValidationError) -> T,
-                         double: (T) -> T, less: (T, T) -> Bool) throws(ValidationError) -> [T] {
+    static func range<T>(
+        _ text: String, _ parse: (String) throws(ValidationError) -> T,
+        double: (T) -> T, less: (T, T) -> Bool
+    ) throws(ValidationError) -> [T] {
         if text.contains("...") {
             let parts = text.splitting(on: "...")
             guard parts.count == 2 else { throw ValidationError("'\(text)' is not a range like 1K...64K") }

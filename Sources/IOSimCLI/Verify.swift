@@ -7,27 +7,27 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run schedules in data mode on seeded random inputs and check them against the exact reference.",
         discussion: """
-        Passes when max|out − ref| ≤ 2·max|base − ref| + 2 ulps, base being plain
-        attention in the same precision (docs/numerics.md). Exits 1 when a
-        schedule fails, when a schedule named in --schedule cannot run under M,
-        or when nothing could be checked.
-        With --dtype fp64 and no --N, N is 1024 (the extended-precision check is
-        O(N²d) in 80-bit).
-        Inputs (--inputs; the same --seed gives the same inputs):
-          normal    Q ~ N(0, 1.5²), K, V ~ N(0, 1) (the default). The scores
-                    scale·q·k (scale = 1/√d) have standard deviation 1.5: a row's
-                    top scores stand out by several units, the running maximum
-                    moves from tile to tile and the online softmax's rescale
-                    factors exp(m_old − m_new) are far from 1, so a wrong
-                    rescale shows.
-          uniform   Q, K, V uniform in [−1, 1] (verify's inputs before --inputs):
-                    scores of standard deviation 1/3, an almost flat softmax
-                    (max|O| ≈ 0.05) that a wrong rescale barely changes.
-          outliers  N(0, 1) plus, for 0.1% of entries, N(0, 10²) (FlashAttention-3's
-                    outlier features): large scores that stress fp8 scaling;
-                    small-m (which subtracts no row max) may overflow in fp16.
-        Example: iosim verify --N 300 --d 64 --M 64KiB --dtype fp16 --causal
-        """
+            Passes when max|out − ref| ≤ 2·max|base − ref| + 2 ulps, base being plain
+            attention in the same precision (docs/numerics.md). Exits 1 when a
+            schedule fails, when a schedule named in --schedule cannot run under M,
+            or when nothing could be checked.
+            With --dtype fp64 and no --N, N is 1024 (the extended-precision check is
+            O(N²d) in 80-bit).
+            Inputs (--inputs; the same --seed gives the same inputs):
+              normal    Q ~ N(0, 1.5²), K, V ~ N(0, 1) (the default). The scores
+                        scale·q·k (scale = 1/√d) have standard deviation 1.5: a row's
+                        top scores stand out by several units, the running maximum
+                        moves from tile to tile and the online softmax's rescale
+                        factors exp(m_old − m_new) are far from 1, so a wrong
+                        rescale shows.
+              uniform   Q, K, V uniform in [−1, 1] (verify's inputs before --inputs):
+                        scores of standard deviation 1/3, an almost flat softmax
+                        (max|O| ≈ 0.05) that a wrong rescale barely changes.
+              outliers  N(0, 1) plus, for 0.1% of entries, N(0, 10²) (FlashAttention-3's
+                        outlier features): large scores that stress fp8 scaling;
+                        small-m (which subtracts no row max) may overflow in fp16.
+            Example: iosim verify --N 300 --d 64 --M 64KiB --dtype fp16 --causal
+            """
     )
 
     @OptionGroup var options: ProblemOptions

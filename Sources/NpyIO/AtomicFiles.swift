@@ -1,10 +1,11 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Reads and writes files so that a failed run leaves no partial output.
@@ -61,8 +62,10 @@ public enum AtomicFiles {
             for input in inputs {
                 var st = stat()
                 guard stat(input.path, &st) == 0, FileIdentity(st) == id else { continue }
-                throw .io(path: output.path, reason: "\(output.flag) is the same file as \(input.flag) (\(input.path)); "
-                    + "refusing to overwrite an input")
+                throw .io(
+                    path: output.path,
+                    reason: "\(output.flag) is the same file as \(input.flag) (\(input.path)); "
+                        + "refusing to overwrite an input")
             }
         }
     }
@@ -102,8 +105,10 @@ public enum AtomicFiles {
             let code = errno  // before unlink can change it
             removeTemporaries(from: i)
             let done = written + staged[..<i].map(\.destination.given)
-            throw .io(path: s.destination.given, reason: "cannot be replaced: \(errorText(code))"
-                + (done.isEmpty ? "" : "; already written: " + done.joined(separator: ", ")))
+            throw .io(
+                path: s.destination.given,
+                reason: "cannot be replaced: \(errorText(code))"
+                    + (done.isEmpty ? "" : "; already written: " + done.joined(separator: ", ")))
         }
         // Make the renames durable too (best effort: some file systems refuse to sync a folder).
         for folder in Set(staged.map(\.destination.folder)) {
@@ -218,11 +223,13 @@ public enum AtomicFiles {
             let realFolder = try writableFolder(folder, for: given)
             // A file the user may not write is not replaced behind its back (as `cp` and `>` refuse).
             guard access(path, W_OK) == 0 else { throw .io(path: given, reason: "cannot be replaced: \(errorText(errno))") }
-            return Destination(given: given, method: .replace, target: path, folder: realFolder, identity: id,
-                               isRegular: true, mode: st.st_mode & 0o777, key: realFolder + "/" + name)
+            return Destination(
+                given: given, method: .replace, target: path, folder: realFolder, identity: id,
+                isRegular: true, mode: st.st_mode & 0o777, key: realFolder + "/" + name)
         case regularType, characterType, fifoType:
-            return Destination(given: given, method: .writeThrough, target: path, identity: id,
-                               isRegular: st.st_mode & fileType == regularType, key: key)
+            return Destination(
+                given: given, method: .writeThrough, target: path, identity: id,
+                isRegular: st.st_mode & fileType == regularType, key: key)
         case directoryType: throw .io(path: given, reason: "is a folder; give a file name")
         case blockType: throw .io(path: given, reason: "is a block device; refusing to write over it")
         case socketType: throw .io(path: given, reason: "is a socket; cannot write an array to it")
@@ -252,7 +259,8 @@ public enum AtomicFiles {
             for (j, b) in destinations[..<i].enumerated() {
                 let same = if let ia = a.identity, let ib = b.identity { ia == ib } else { a.key == b.key }
                 guard same, a.method == .replace || b.method == .replace || a.isRegular || b.isRegular else { continue }
-                let what = flags.map { "\($0[i]) is the same file as \($0[j]) (\(b.given))" }
+                let what =
+                    flags.map { "\($0[i]) is the same file as \($0[j]) (\(b.given))" }
                     ?? "is the same file as another output (\(b.given))"
                 throw .io(path: a.given, reason: what + "; give each output its own file")
             }

@@ -214,7 +214,8 @@ struct HeaderParser {
         let quote = text[i]
         let start = i + 1
         guard let end = text[start...].firstIndex(where: { $0 == quote || $0 == UInt8(ascii: "\\") || $0 < 0x20 || $0 == 0x7f }),
-              text[end] == quote else {
+            text[end] == quote
+        else {
             throw .badHeader("a string starting at header offset \(i) is unterminated or has an escape or control character")
         }
         i = end + 1
@@ -237,7 +238,8 @@ struct HeaderParser {
     }
 
     func unexpected(_ wanted: String) -> NpyError {
-        let found = peek.map { (0x21...0x7e).contains($0) ? "'\(Character(Unicode.Scalar($0)))'" : "byte 0x" + String($0, radix: 16) }
+        let found =
+            peek.map { (0x21...0x7e).contains($0) ? "'\(Character(Unicode.Scalar($0)))'" : "byte 0x" + String($0, radix: 16) }
             ?? "the end"
         return .badHeader("expected \(wanted) at header offset \(i), found \(found)")
     }

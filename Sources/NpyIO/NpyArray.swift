@@ -16,8 +16,9 @@ public struct NpyArray: Equatable, Sendable {
     /// `data.count`, and its size in bytes must fit in an Int.
     public init(shape: [Int], data: [Double], dtype: DType = .float64) {
         // Checked, so that a shape whose product overflows fails this message instead of trapping.
-        precondition(Self.sizes(of: shape, itemSize: dtype.byteSize)?.count == data.count,
-                     "shape \(shape) does not match \(data.count) values")
+        precondition(
+            Self.sizes(of: shape, itemSize: dtype.byteSize)?.count == data.count,
+            "shape \(shape) does not match \(data.count) values")
         self.shape = shape
         self.data = data
         self.dtype = dtype
@@ -61,7 +62,8 @@ public enum NpyError: Error, Equatable, CustomStringConvertible {
         case let .badHeader(why): return "malformed .npy header: \(why)"
         case let .unsupportedDType(descr):
             if descr.hasPrefix(">") { return "dtype '\(descr)' is big-endian; save it little-endian ('<f8' or '<f4')" }
-            return "dtype '\(descr)' is not a NumPy descr this reader takes; save arrays with np.save so the header says '<f8' (float64) or '<f4' (float32)"
+            return
+                "dtype '\(descr)' is not a NumPy descr this reader takes; save arrays with np.save so the header says '<f8' (float64) or '<f4' (float32)"
         case .fortranOrder: return "the array is in Fortran order; save it in C order (np.ascontiguousarray)"
         case let .io(path, reason): return "\(path): \(reason)"
         }

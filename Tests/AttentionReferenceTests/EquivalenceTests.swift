@@ -32,8 +32,9 @@ import Testing
         let x = AttentionInputs(Self.shape, seed: 21)
         let (q, k, v) = (p.round(x.q), p.round(x.k), p.round(x.v))
         let base = try BaselineAttention.forward(q: q, k: k, v: v, shape: Self.shape, mask: .causal(.topLeft), precision: p)
-        let report = try Equivalence.checkForward(candidate: base, q: x.q, k: x.k, v: x.v, shape: Self.shape,
-                                                  mask: .causal(.topLeft), precision: p)
+        let report = try Equivalence.checkForward(
+            candidate: base, q: x.q, k: x.k, v: x.v, shape: Self.shape,
+            mask: .causal(.topLeft), precision: p)
         #expect(report.passed, "\(report)")
         #expect(report.output.baselineError > 0, "a low-precision baseline has an error to compare with")
     }

@@ -16,15 +16,16 @@ struct Case: CustomTestStringConvertible, Sendable {
     }
 }
 
-let adversarialShapes: [AttentionShape] = [59, 64, 80, 111, 128, 256].map { AttentionShape(nq: 37, d: $0) } + [
-    AttentionShape(nq: 1, d: 64),
-    AttentionShape(nq: 1, nk: 53, d: 32),
-    AttentionShape(nq: 53, nk: 1, d: 32),
-    AttentionShape(nq: 97, nk: 41, d: 48),
-    AttentionShape(nq: 41, nk: 97, d: 48),
-    AttentionShape(batch: 2, heads: 3, nq: 23, d: 16, dv: 24),
-    AttentionShape(batch: 2, heads: 4, kvHeads: 2, nq: 19, nk: 29, d: 16),
-]
+let adversarialShapes: [AttentionShape] =
+    [59, 64, 80, 111, 128, 256].map { AttentionShape(nq: 37, d: $0) } + [
+        AttentionShape(nq: 1, d: 64),
+        AttentionShape(nq: 1, nk: 53, d: 32),
+        AttentionShape(nq: 53, nk: 1, d: 32),
+        AttentionShape(nq: 97, nk: 41, d: 48),
+        AttentionShape(nq: 41, nk: 97, d: 48),
+        AttentionShape(batch: 2, heads: 3, nq: 23, d: 16, dv: 24),
+        AttentionShape(batch: 2, heads: 4, kvHeads: 2, nq: 19, nk: 29, d: 16),
+    ]
 
 @Suite struct ReferenceMatchesNaive {
     @Test(arguments: adversarialShapes)
@@ -37,8 +38,10 @@ let adversarialShapes: [AttentionShape] = [59, 64, 80, 111, 128, 256].map { Atte
     }
 
     static let maskCases: [Case] = {
-        let shapes = [AttentionShape(nq: 45, nk: 45, d: 16), AttentionShape(nq: 30, nk: 71, d: 16),
-                      AttentionShape(nq: 71, nk: 30, d: 16), AttentionShape(batch: 2, heads: 2, nq: 13, nk: 17, d: 8)]
+        let shapes = [
+            AttentionShape(nq: 45, nk: 45, d: 16), AttentionShape(nq: 30, nk: 71, d: 16),
+            AttentionShape(nq: 71, nk: 30, d: 16), AttentionShape(batch: 2, heads: 2, nq: 13, nk: 17, d: 8),
+        ]
         return shapes.flatMap { s -> [Case] in
             var g = SeededGenerator(seed: UInt64(s.nq * s.nk))
             let plane = s.nq * s.nk
@@ -51,8 +54,12 @@ let adversarialShapes: [AttentionShape] = [59, 64, 80, 111, 128, 256].map { Atte
                 Case(shape: s, mask: .slidingWindow(left: 3, right: 4, alignment: .bottomRight)),
                 Case(shape: s, mask: .boolean((0..<plane).map { _ in Bool.random(using: &g) })),
                 Case(shape: s, mask: .boolean((0..<full).map { _ in Double.random(in: 0..<1, using: &g) < 0.7 })),
-                Case(shape: s, mask: .additive((0..<plane).map { _ in
-                    Double.random(in: 0..<1, using: &g) < 0.2 ? -.infinity : Double.random(in: -2...2, using: &g) })),
+                Case(
+                    shape: s,
+                    mask: .additive(
+                        (0..<plane).map { _ in
+                            Double.random(in: 0..<1, using: &g) < 0.2 ? -.infinity : Double.random(in: -2...2, using: &g)
+                        })),
             ]
         }
     }()
@@ -70,8 +77,9 @@ let adversarialShapes: [AttentionShape] = [59, 64, 80, 111, 128, 256].map { Atte
         let s = AttentionShape(nq: 100, d: 64)
         let x = AttentionInputs(s, seed: 3)
         let r64 = try ReferenceAttention.forward(q: x.q, k: x.k, v: x.v, shape: s)
-        let r32 = try ReferenceAttention.forward(q: x.q.map(Float.init), k: x.k.map(Float.init),
-                                                 v: x.v.map(Float.init), shape: s)
+        let r32 = try ReferenceAttention.forward(
+            q: x.q.map(Float.init), k: x.k.map(Float.init),
+            v: x.v.map(Float.init), shape: s)
         let err = maxAbsDiff(r64.o, r32.o.map(Double.init))
         #expect(err > 0 && err < 1e-6)
         // LSE, a well-conditioned log-sum-exp, is within a few fp32 ulps of the fp64 one (O is
@@ -97,11 +105,13 @@ let adversarialShapes: [AttentionShape] = [59, 64, 80, 111, 128, 256].map { Atte
         let x = AttentionInputs(g, seed: 5)
         // Expand every KV head to the 3 query heads of its group.
         var k: [Double] = [], v: [Double] = []
-        for b in 0..<2 { for h in 0..<6 {
-            let kvh = b * 2 + h / 3
-            k += x.k[(kvh * 33 * 12)..<((kvh + 1) * 33 * 12)]
-            v += x.v[(kvh * 33 * 12)..<((kvh + 1) * 33 * 12)]
-        } }
+        for b in 0..<2 {
+            for h in 0..<6 {
+                let kvh = b * 2 + h / 3
+                k += x.k[(kvh * 33 * 12)..<((kvh + 1) * 33 * 12)]
+                v += x.v[(kvh * 33 * 12)..<((kvh + 1) * 33 * 12)]
+            }
+        }
         let mha = AttentionShape(batch: 2, heads: 6, nq: 21, nk: 33, d: 12)
         let a = try ReferenceAttention.forward(q: x.q, k: x.k, v: x.v, shape: g, mask: .causal(.topLeft))
         let b = try ReferenceAttention.forward(q: x.q, k: k, v: v, shape: mha, mask: .causal(.topLeft))

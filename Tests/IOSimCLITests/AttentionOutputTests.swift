@@ -1,8 +1,9 @@
 import AttentionReference
 import Foundation
-@testable import IOSimCLI
 import NpyIO
 import Testing
+
+@testable import IOSimCLI
 
 /// `iosim attention`'s outputs: all or none, never over an input, a device or a link.
 @Suite struct AttentionOutputs {
@@ -12,8 +13,10 @@ import Testing
         init() throws {
             dir = FileManager.default.temporaryDirectory.appendingPathComponent("iosim-out-\(UUID())").path
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            try AtomicFiles.write([(at("q.npy"), Npy.encode(Self.q)), (at("k.npy"), Npy.encode(Self.k)),
-                                   (at("v.npy"), Npy.encode(Self.v))])
+            try AtomicFiles.write([
+                (at("q.npy"), Npy.encode(Self.q)), (at("k.npy"), Npy.encode(Self.k)),
+                (at("v.npy"), Npy.encode(Self.v)),
+            ])
         }
         static let q = NpyArray(shape: [1, 2, 5, 4], data: (0..<40).map { Double($0 % 7) / 7 })
         static let k = NpyArray(shape: [1, 1, 6, 4], data: (0..<24).map { Double($0 % 5) / 5 })
@@ -115,8 +118,10 @@ import Testing
         #expect(w.bytes("q.npy") == original)
         #expect(w.contents == ["q.npy", "k.npy", "v.npy", "hard.npy", "sym.npy"])
         // Through the binary, relative spelling included: one line and a non-zero exit.
-        let proc = try iosim(["attention", "--q", w.at("q.npy"), "--k", w.at("k.npy"), "--v", w.at("v.npy"),
-                              "--out", w.dir + "/../" + URL(fileURLWithPath: w.dir).lastPathComponent + "/k.npy"])
+        let proc = try iosim([
+            "attention", "--q", w.at("q.npy"), "--k", w.at("k.npy"), "--v", w.at("v.npy"),
+            "--out", w.dir + "/../" + URL(fileURLWithPath: w.dir).lastPathComponent + "/k.npy",
+        ])
         #expect(proc.0 != 0 && proc.2.hasPrefix("iosim: ") && proc.2.split(separator: "\n").count == 1, "\(proc.2)")
         #expect(proc.2.contains("--out is the same file as --k"))
     }

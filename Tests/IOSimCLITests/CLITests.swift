@@ -1,15 +1,18 @@
 import Foundation
-@testable import IOSimCLI
 import IOSim
 import NpyIO
 import Testing
 
+@testable import IOSimCLI
+
 @Suite struct CommandLineContract {
     @Test func helpListsEveryFlagOfTheContract() {
         let help = IOSimCommand.helpMessage(for: Simulate.self)
-        for flag in ["--N", "--Nk", "--M", "--d", "--batch", "--heads", "--kv-heads", "--dtype", "--schedule",
-                     "--Br", "--Bc", "--tiles", "--causal", "--window", "--alignment", "--pack-gqa", "--stages", "--warps", "--hardware",
-                     "--model", "--format", "--mode"] {
+        for flag in [
+            "--N", "--Nk", "--M", "--d", "--batch", "--heads", "--kv-heads", "--dtype", "--schedule",
+            "--Br", "--Bc", "--tiles", "--causal", "--window", "--alignment", "--pack-gqa", "--stages", "--warps", "--hardware",
+            "--model", "--format", "--mode",
+        ] {
             #expect(help.contains(flag + " "), "\(flag)")
         }
         #expect(IOSimCommand.helpMessage().contains("iosim --N 4096 --M 100KB"))
@@ -39,10 +42,12 @@ import Testing
         return (r.status, r.out, r.err)
     }
 
-    @Test(arguments: [["--N", "0"], ["--N", "12.5"], ["--M", "100XB"], ["--schedule", "fa9"], ["--dtype", "fp4"],
-                      ["--heads", "3", "--kv-heads", "2"], ["--tiles", "best"], ["--format", "xml"],
-                      ["--schedule", "fa2", "--Br", "4096", "--Bc", "4096"],
-                      ["attention", "--q", "/nonexistent.npy", "--k", "k", "--v", "v", "--out", "o.npy"]])
+    @Test(arguments: [
+        ["--N", "0"], ["--N", "12.5"], ["--M", "100XB"], ["--schedule", "fa9"], ["--dtype", "fp4"],
+        ["--heads", "3", "--kv-heads", "2"], ["--tiles", "best"], ["--format", "xml"],
+        ["--schedule", "fa2", "--Br", "4096", "--Bc", "4096"],
+        ["attention", "--q", "/nonexistent.npy", "--k", "k", "--v", "v", "--out", "o.npy"],
+    ])
     func badInputGivesOneLineOnStderrAndANonZeroExit(args: [String]) throws {
         let (status, _, err) = try iosim(args)
         #expect(status != 0)
@@ -58,8 +63,10 @@ import Testing
     }
 
     @Test func modelFillsHeadsKVHeadsAndDAndHardwareAddsATimeEstimate() throws {
-        let (status, out, err) = try iosim(["--N", "2048", "--model", "llama-3-8b", "--hardware", "h100-sxm",
-                                            "--schedule", "fa2,fa3", "--format", "json"])
+        let (status, out, err) = try iosim([
+            "--N", "2048", "--model", "llama-3-8b", "--hardware", "h100-sxm",
+            "--schedule", "fa2,fa3", "--format", "json",
+        ])
         #expect(status == 0, "\(err)")
         let obj = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
         let problem = obj["problem"] as! [String: Any]
@@ -103,13 +110,17 @@ import Testing
         let k = NpyArray(shape: [1, 1, 6, 4], data: (0..<24).map { Double($0 % 5) / 5 })
         let v = NpyArray(shape: [1, 1, 6, 3], data: (0..<18).map { Double($0) })
         try AtomicFiles.write([(dir + "/q.npy", Npy.encode(q)), (dir + "/k.npy", Npy.encode(k)), (dir + "/v.npy", Npy.encode(v))])
-        let (ok, _, _) = try iosim(["attention", "--q", dir + "/q.npy", "--k", dir + "/k.npy", "--v", dir + "/v.npy",
-                                    "--out", dir + "/o.npy", "--lse", dir + "/l.npy", "--causal"])
+        let (ok, _, _) = try iosim([
+            "attention", "--q", dir + "/q.npy", "--k", dir + "/k.npy", "--v", dir + "/v.npy",
+            "--out", dir + "/o.npy", "--lse", dir + "/l.npy", "--causal",
+        ])
         #expect(ok == 0)
         #expect(try AtomicFiles.readNpy(dir + "/o.npy").shape == [1, 2, 5, 3])
         #expect(try AtomicFiles.readNpy(dir + "/l.npy").shape == [1, 2, 5])
-        let (bad, _, err) = try iosim(["attention", "--q", dir + "/q.npy", "--k", dir + "/v.npy", "--v", dir + "/v.npy",
-                                       "--out", dir + "/o2.npy"])
+        let (bad, _, err) = try iosim([
+            "attention", "--q", dir + "/q.npy", "--k", dir + "/v.npy", "--v", dir + "/v.npy",
+            "--out", dir + "/o2.npy",
+        ])
         #expect(bad != 0 && err.contains("d ="))
         #expect(!FileManager.default.fileExists(atPath: dir + "/o2.npy"))
     }

@@ -1,8 +1,9 @@
 import AttentionReference
 import Foundation
 import IOSim
-@testable import IOSimCLI
 import Testing
+
+@testable import IOSimCLI
 
 /// Data mode's verdict and errors show in every format, not only in JSON.
 @Suite struct DataModeOutput {

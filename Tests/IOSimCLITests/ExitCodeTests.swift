@@ -45,8 +45,9 @@ import Testing
     @Test func usageErrorsNameTheFlag() throws {
         #expect(try Repo.run(["--window", "0"]).err == "iosim: --window must be a positive integer, got 0\n")
         #expect(try Repo.run(["--d", "0"]).err == "iosim: --d must be a positive integer, got 0\n")
-        #expect(try Repo.run(["--heads", "8", "--kv-heads", "3", "--pack-gqa"]).err
-            == "iosim: --heads (8) must be a multiple of --kv-heads (3)\n")
+        #expect(
+            try Repo.run(["--heads", "8", "--kv-heads", "3", "--pack-gqa"]).err
+                == "iosim: --heads (8) must be a multiple of --kv-heads (3)\n")
         #expect(try Repo.run(["--Nk", "0"]).err.hasPrefix("iosim: --Nk must be a positive integer"))
         #expect(try Repo.run(["--d", "20000"]).err == "iosim: --d is 20000, above iosim's limit of 16384\n")
     }

@@ -2,8 +2,9 @@ import ArgumentParser
 import AttentionReference
 import Foundation
 import IOSim
-@testable import IOSimCLI
 import Testing
+
+@testable import IOSimCLI
 
 /// The help's lists come from their registries, so a new schedule, dtype or model file shows up
 /// without touching a help string.
@@ -14,7 +15,8 @@ import Testing
         #expect(r.status == 0)
         // The help wraps at 80 columns: compare without line breaks and indentation.
         let help = r.out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
-        let names = ScheduleKind.allCases.map(\.rawValue) + ModelFile.available(kind: "hardware")
+        let names =
+            ScheduleKind.allCases.map(\.rawValue) + ModelFile.available(kind: "hardware")
             + ModelFile.available(kind: "workloads") + DType.allCases.map(\.rawValue) + TilePolicy.allCases.map(\.rawValue)
             + ["top-left", "bottom-right"]
         #expect(ModelFile.available(kind: "hardware").contains("h100-sxm") && ModelFile.available(kind: "workloads").contains("llama-3-8b"))
@@ -107,10 +109,12 @@ import Testing
     @Test func dataModeMemoryIsWordedByTheCLI() throws {
         let error = SimulationError.dataModeMemory(schedule: .fa2, neededBytes: 3.5e12, availableBytes: 8_000_000_000)
         #expect(!error.description.contains("--"))
-        #expect(Wording.message(error)
-            == "data mode for fa2 would need about 3500000 MB, more than the 8000 MB this machine allows; use a smaller --N, --batch or --heads")
+        #expect(
+            Wording.message(error)
+                == "data mode for fa2 would need about 3500000 MB, more than the 8000 MB this machine allows; use a smaller --N, --batch or --heads")
         let r = try Repo.run(["--N", "64K", "--batch", "512", "--heads", "512", "--mode", "data"])
-        #expect(r.status == 1 && r.err.hasPrefix("iosim: data mode for standard would need about ")
-            && r.err.hasSuffix("use a smaller --N, --batch or --heads\n"), "\(r.err)")
+        #expect(
+            r.status == 1 && r.err.hasPrefix("iosim: data mode for standard would need about ")
+                && r.err.hasSuffix("use a smaller --N, --batch or --heads\n"), "\(r.err)")
     }
 }

@@ -40,21 +40,28 @@ import Testing
 
     @Test func theMaskChangesTheCounts() throws {
         func reads(_ extra: [String]) throws -> Int {
-            let results = try #require(try Self.json(["--N", "300", "--Nk", "500", "--schedule", "fa2", "--Br", "32", "--Bc", "32"] + extra)["results"] as? [[String: Any]])
+            let results = try #require(
+                try Self.json(["--N", "300", "--Nk", "500", "--schedule", "fa2", "--Br", "32", "--Bc", "32"] + extra)["results"] as? [[String: Any]])
             return try #require((results[0]["hbm"] as? [String: Any])?["reads"] as? Int)
         }
-        let (full, bottomRight, topLeft, window) = (try reads([]), try reads(["--causal"]),
-                                                     try reads(["--causal", "--alignment", "top-left"]), try reads(["--window", "64"]))
+        let (full, bottomRight, topLeft, window) = (
+            try reads([]), try reads(["--causal"]),
+            try reads(["--causal", "--alignment", "top-left"]), try reads(["--window", "64"])
+        )
         #expect(full > bottomRight && bottomRight > topLeft, "top-left with Nq < Nk sees fewer keys than bottom-right")
         #expect(window < bottomRight)
     }
 
     @Test func tableProblemLineEchoesMaskAndPacking() throws {
-        let r = try Repo.run(["--N", "300", "--Nk", "500", "--window", "64", "--alignment", "top-left", "--heads", "4",
-                              "--kv-heads", "2", "--pack-gqa", "--schedule", "fa2"])
+        let r = try Repo.run([
+            "--N", "300", "--Nk", "500", "--window", "64", "--alignment", "top-left", "--heads", "4",
+            "--kv-heads", "2", "--pack-gqa", "--schedule", "fa2",
+        ])
         #expect(r.status == 0, "\(r.err)")
-        #expect(r.out.hasPrefix("problem: N=300 Nk=500 d=64 batch=1 heads=4 kv_heads=2 dtype=fp16 causal=true alignment=top-left window=64 pack_gqa=true\n"),
-                "\(r.out)")
+        #expect(
+            r.out.hasPrefix(
+                "problem: N=300 Nk=500 d=64 batch=1 heads=4 kv_heads=2 dtype=fp16 causal=true alignment=top-left window=64 pack_gqa=true\n"),
+            "\(r.out)")
     }
 
     static let dataModeCases: [[String]] = [
@@ -63,8 +70,10 @@ import Testing
         ["--N", "300", "--Nk", "500", "--d", "64", "--M", "64KiB", "--causal", "--alignment", "top-left"],
         ["--N", "500", "--Nk", "300", "--d", "64", "--M", "64KiB", "--causal", "--alignment", "top-left"],
         ["--N", "500", "--Nk", "300", "--d", "64", "--M", "64KiB", "--causal"],
-        ["--N", "200", "--Nk", "300", "--d", "32", "--M", "32KiB", "--window", "24", "--alignment", "top-left",
-         "--heads", "4", "--kv-heads", "1", "--pack-gqa"],
+        [
+            "--N", "200", "--Nk", "300", "--d", "32", "--M", "32KiB", "--window", "24", "--alignment", "top-left",
+            "--heads", "4", "--kv-heads", "1", "--pack-gqa",
+        ],
     ]
 
     @Test(arguments: dataModeCases)
@@ -80,8 +89,10 @@ import Testing
     }
 
     @Test func verifyPassesUnderAWindowWithPacking() throws {
-        let r = try Repo.run(["verify", "--N", "200", "--Nk", "300", "--d", "32", "--M", "32KiB", "--window", "40",
-                              "--heads", "4", "--kv-heads", "2", "--pack-gqa", "--schedule", "fa2,fa3"])
+        let r = try Repo.run([
+            "verify", "--N", "200", "--Nk", "300", "--d", "32", "--M", "32KiB", "--window", "40",
+            "--heads", "4", "--kv-heads", "2", "--pack-gqa", "--schedule", "fa2,fa3",
+        ])
         #expect(r.status == 0 && r.out.components(separatedBy: "PASS").count == 3, "\(r.out) \(r.err)")
     }
 }

@@ -30,8 +30,13 @@ import Testing
         ("help-fp8-error.txt", ["fp8-error", "--help"]),
         ("help-report.txt", ["report", "--help"]),
         ("main-table.txt", ["--N", "4096", "--M", "100KB"]),
-        ("fa2-heads.json", ["--N", "4096", "--d", "64", "--heads", "8", "--schedule", "fa2", "--Br", "128", "--Bc", "128",
-                            "--M", "228KiB", "--format", "json"]),
+        (
+            "fa2-heads.json",
+            [
+                "--N", "4096", "--d", "64", "--heads", "8", "--schedule", "fa2", "--Br", "128", "--Bc", "128",
+                "--M", "228KiB", "--format", "json",
+            ]
+        ),
         ("causal-optimal.csv", ["--N", "16K", "--d", "128", "--M", "228KiB", "--causal", "--tiles", "optimal", "--format", "csv"]),
     ]
 
@@ -68,9 +73,11 @@ import Testing
             g.append(["--N", "1000", "--dtype", dtype, "--M", "64KiB", "--tiles", "auto"])
             g.append(["--N", "1000", "--dtype", dtype, "--M", "64KiB", "--causal", "--tiles", "paper"])
         }
-        for extra in [["--heads", "8", "--kv-heads", "2"], ["--batch", "3", "--heads", "4"], ["--Nk", "3000"],
-                      ["--Nk", "300", "--causal"], ["--Br", "48", "--Bc", "80"], ["--Br", "100"], ["--stages", "3"],
-                      ["--warps", "8"], ["--M", "2KiB"], ["--M", "1MiB", "--tiles", "optimal"]] {
+        for extra in [
+            ["--heads", "8", "--kv-heads", "2"], ["--batch", "3", "--heads", "4"], ["--Nk", "3000"],
+            ["--Nk", "300", "--causal"], ["--Br", "48", "--Bc", "80"], ["--Br", "100"], ["--stages", "3"],
+            ["--warps", "8"], ["--M", "2KiB"], ["--M", "1MiB", "--tiles", "optimal"],
+        ] {
             g.append(["--N", "1023", "--tiles", "auto"] + extra)
         }
         for s in ["standard", "fa1", "fa2", "fa3", "small-m"] {
@@ -103,7 +110,9 @@ import Testing
         let json = try JSONSerialization.jsonObject(with: Data(parts[1].utf8)) as? [String: Any] ?? [:]
         var copy = json
         if let results = json["results"] as? [[String: Any]] {
-            copy["results"] = results.map { r -> [String: Any] in var r = r; r["kernels"] = nil; return r }
+            copy["results"] = results.map { r -> [String: Any] in
+                var r = r; r["kernels"] = nil; return r
+            }
         }
         copy["args"] = String(parts[0])
         return copy as NSDictionary

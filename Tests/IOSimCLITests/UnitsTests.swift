@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
 import IOSim
-@testable import IOSimCLI
 import Testing
+
+@testable import IOSimCLI
 
 /// Sizes and counts on the command line (`--M`, `--N`, sweep ranges): every refusal is a usage
 /// error (`ValidationError`) that says why.
@@ -67,9 +68,11 @@ import Testing
         mutating func pick<T>(_ xs: [T]) -> T { xs[below(xs.count)] }
     }
 
-    static let pieces = ["0", "1", "7", "16", "1024", "4096", "9223372036854775807", "9223372036854775808", "18446744073709551616",
-                         "1125899906842624", "1e18", "1e-3", ".", "-", "+", "e", "K", "M", "G", "KB", "MiB", "GiB", "B", "kib",
-                         " ", "...", ",", "nan", "inf", "0x10", "١", "½", "\u{0}"]
+    static let pieces = [
+        "0", "1", "7", "16", "1024", "4096", "9223372036854775807", "9223372036854775808", "18446744073709551616",
+        "1125899906842624", "1e18", "1e-3", ".", "-", "+", "e", "K", "M", "G", "KB", "MiB", "GiB", "B", "kib",
+        " ", "...", ",", "nan", "inf", "0x10", "١", "½", "\u{0}",
+    ]
 
     @Test func sizesAndCountsParseWithinLimitsOrThrow() {
         var rng = Rng(state: 12)

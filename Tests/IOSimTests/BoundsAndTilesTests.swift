@@ -1,24 +1,26 @@
 import Foundation
-@testable import IOSim
 import PropertyBased
 import TestSupport
 import Testing
 
+@testable import IOSim
+
 @Suite struct BoundsAndTiles {
     @Test func boundUsesTheRegimeOfMInElements() {
         let p = AttentionProblem(n: 4096, d: 64, heads: 2, dtype: .fp16)
-        let large = Bound(p, capacityBytes: 100_000)          // 50,000 elements ≥ 4096
+        let large = Bound(p, capacityBytes: 100_000)  // 50,000 elements ≥ 4096
         #expect(large.regime == .large)
         let expectedLarge: Double = 2 * 4096 * 4096 * 64 * 64 / 50_000
         #expect(large.elements == expectedLarge)
-        let small = Bound(p, capacityBytes: 4000)             // 2,000 elements < 4096
+        let small = Bound(p, capacityBytes: 4000)  // 2,000 elements < 4096
         #expect(small.regime == .small)
         let expectedSmall: Double = 2 * 4096 * 4096 * 64 / Double(2000).squareRoot()
         #expect(small.elements == expectedSmall)
         let compulsory = Bound(AttentionProblem(n: 100, d: 64), capacityBytes: 1 << 30)
         #expect(compulsory.elements == 4 * 100 * 64 && compulsory.compulsory == 4 * 100 * 64)
-        #expect(Bound(AttentionProblem(n: 4096, d: 64, causal: true), capacityBytes: 100_000).elements
-            == Bound(AttentionProblem(n: 4096, d: 64), capacityBytes: 100_000).elements)
+        #expect(
+            Bound(AttentionProblem(n: 4096, d: 64, causal: true), capacityBytes: 100_000).elements
+                == Bound(AttentionProblem(n: 4096, d: 64), capacityBytes: 100_000).elements)
     }
 
     @Test func autoTilesAreTheLargestFeasibleMultiplesOf16() throws {
@@ -27,11 +29,13 @@ import Testing
         #expect(t.br % 16 == 0 && t.bc % 16 == 0)
         #expect(FA2Schedule.footprint(t, p, capacity: 100_000) <= 100_000)
         // No multiple-of-16 pair with a larger area fits.
-        for br in stride(from: 16, through: 4096, by: 16) { for bc in stride(from: 16, through: 4096, by: 16)
+        for br in stride(from: 16, through: 4096, by: 16) {
+            for bc in stride(from: 16, through: 4096, by: 16)
             where br * bc > t.br * t.bc {
-            #expect(FA2Schedule.footprint(Tiles(br: br, bc: bc), p, capacity: 100_000) > 100_000)
-            break
-        } }
+                #expect(FA2Schedule.footprint(Tiles(br: br, bc: bc), p, capacity: 100_000) > 100_000)
+                break
+            }
+        }
         // Tiny M: any positive integers.
         let tiny = try TileChoice.choose(FA2Schedule.self, p, capacity: 1000, TileRequest())
         #expect(tiny.br < 16 && FA2Schedule.footprint(tiny, p, capacity: 1000) <= 1000)
@@ -42,8 +46,11 @@ import Testing
         #expect(try TileChoice.choose(FA2Schedule.self, p, capacity: 1 << 20, TileRequest(br: 512, bc: 64)) == Tiles(br: 100, bc: 64))
         let r = Simulator.simulate(.fa2, AttentionProblem(n: 4096, d: 64), capacity: 100_000, tiles: TileRequest(br: 128, bc: 128))
         #expect(!r.feasible && r.reason!.contains("148480") && r.reason!.contains("100000"))
-        #expect(try TileChoice.choose(FA2Schedule.self, AttentionProblem(n: 4096, d: 64), capacity: 100_000,
-                                      TileRequest(br: 32)).br == 32)
+        #expect(
+            try TileChoice.choose(
+                FA2Schedule.self, AttentionProblem(n: 4096, d: 64), capacity: 100_000,
+                TileRequest(br: 32)
+            ).br == 32)
     }
 
     @Test func paperTilesFollowTheFA1RuleAndMayBeInfeasible() throws {
@@ -90,8 +97,12 @@ import Testing
         for (n, d) in [(4096, 64), (3000, 128), (1000, 80)] {
             var last = Int.max
             for m in stride(from: 16_000, through: 2_000_000, by: 16_000) {
-                guard let c = Simulator.simulate(.fa2, AttentionProblem(n: n, d: d), capacity: m,
-                                                 tiles: TileRequest(policy: .optimal)).counts else { continue }
+                guard
+                    let c = Simulator.simulate(
+                        .fa2, AttentionProblem(n: n, d: d), capacity: m,
+                        tiles: TileRequest(policy: .optimal)
+                    ).counts
+                else { continue }
                 #expect(c.hbm.accesses <= last, "N=\(n) d=\(d) M=\(m)")
                 last = c.hbm.accesses
             }
@@ -142,8 +153,9 @@ import Testing
         #expect(!table.rows.isEmpty)
         for row in table.rows {
             guard try row.string("metric") == "l1tex__m_xbar2l1tex_read_bytes.sum" else { continue }
-            let p = AttentionProblem(n: try row.int("N"), d: try row.int("d"), heads: try row.int("heads"),
-                                     dtype: try row.value("dtype") { DType(rawValue: $0) }, causal: try row.bool("causal"))
+            let p = AttentionProblem(
+                n: try row.int("N"), d: try row.int("d"), heads: try row.int("heads"),
+                dtype: try row.value("dtype") { DType(rawValue: $0) }, causal: try row.bool("causal"))
             // PyTorch's flash kernels are FlashAttention-2.
             let kind = try row.value("kernel", as: "a schedule") { $0.hasPrefix("torch-flash") ? .fa2 : ScheduleKind(rawValue: $0) }
             let r = Simulator.simulate(kind, p, capacity: 228 * 1024, tiles: TileRequest(br: try row.int("Br"), bc: try row.int("Bc")))

@@ -1,5 +1,6 @@
-@testable import IOSim
 import Testing
+
+@testable import IOSim
 
 struct GridCase: CustomTestStringConvertible, Sendable {
     var n: Int, d: Int, tiles: Tiles, causal: Bool
@@ -68,20 +69,26 @@ let grid: [GridCase] = [1, 7, 127, 1000, 1023, 4097].flatMap { n in
         let p = AttentionProblem(n: n, d: d, dtype: .bf16, causal: true)
         let t = Tiles(br: 64, bc: 48)
         var fa1Reads = 2 * n * d, fa1Writes = n * d + 2 * n, fa2Reads = n * d
-        for j in 0..<t.tc(p) { for i in 0..<t.tr(p) where j * t.bc <= t.rows(i, p).upperBound - 1 {
-            fa1Reads += (2 * d + 2) * t.rows(i, p).count
-            fa1Writes += (d + 2) * t.rows(i, p).count
-        } }
-        for i in 0..<t.tr(p) { for j in 0..<t.tc(p) where j * t.bc <= t.rows(i, p).upperBound - 1 {
-            fa2Reads += 2 * d * t.cols(j, p).count
-        } }
+        for j in 0..<t.tc(p) {
+            for i in 0..<t.tr(p) where j * t.bc <= t.rows(i, p).upperBound - 1 {
+                fa1Reads += (2 * d + 2) * t.rows(i, p).count
+                fa1Writes += (d + 2) * t.rows(i, p).count
+            }
+        }
+        for i in 0..<t.tr(p) {
+            for j in 0..<t.tc(p) where j * t.bc <= t.rows(i, p).upperBound - 1 {
+                fa2Reads += 2 * d * t.cols(j, p).count
+            }
+        }
         let fa1 = try #require(Simulator.simulate(.fa1, p, capacity: Self.capacity, tiles: TileRequest(br: 64, bc: 48)).counts).hbm
         let fa2 = try #require(Simulator.simulate(.fa2, p, capacity: Self.capacity, tiles: TileRequest(br: 64, bc: 48)).counts).hbm
         #expect(fa1.reads == fa1Reads && fa1.writes == fa1Writes)
         #expect(fa2.reads == fa2Reads && fa2.writes == n * d + n)
         let std = Simulator.simulate(.standard, p, capacity: Self.capacity, tiles: TileRequest(br: 64, bc: 48)).counts
-        let stdOpen = Simulator.simulate(.standard, AttentionProblem(n: n, d: d, dtype: .bf16), capacity: Self.capacity,
-                                         tiles: TileRequest(br: 64, bc: 48)).counts
+        let stdOpen = Simulator.simulate(
+            .standard, AttentionProblem(n: n, d: d, dtype: .bf16), capacity: Self.capacity,
+            tiles: TileRequest(br: 64, bc: 48)
+        ).counts
         #expect(std == stdOpen, "standard does not depend on --causal")
     }
 

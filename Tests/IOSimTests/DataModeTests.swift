@@ -1,7 +1,8 @@
 import AttentionReference
-@testable import IOSim
 import TestSupport
 import Testing
+
+@testable import IOSim
 
 struct DataCase: CustomTestStringConvertible, Sendable {
     var kind: ScheduleKind, dtype: DType, n: Int, d: Int, tiles: Tiles, causal: Bool
@@ -10,8 +11,10 @@ struct DataCase: CustomTestStringConvertible, Sendable {
 
 let dataCases: [DataCase] = ScheduleKind.allCases.flatMap { kind in
     [DType.fp64, .fp32, .fp16, .bf16].flatMap { dtype in
-        [(97, 59, Tiles(br: 32, bc: 48), false), (97, 59, Tiles(br: 32, bc: 48), true),
-         (130, 64, Tiles(br: 64, bc: 64), true), (1, 16, Tiles(br: 16, bc: 16), false)].map {
+        [
+            (97, 59, Tiles(br: 32, bc: 48), false), (97, 59, Tiles(br: 32, bc: 48), true),
+            (130, 64, Tiles(br: 64, bc: 64), true), (1, 16, Tiles(br: 16, bc: 16), false),
+        ].map {
             DataCase(kind: kind, dtype: dtype, n: $0.0, d: $0.1, tiles: $0.2, causal: $0.3)
         }
     }
@@ -24,10 +27,12 @@ let dataCases: [DataCase] = ScheduleKind.allCases.flatMap { kind in
         let shape = AttentionShape(batch: 1, heads: 2, nq: c.n, d: c.d)
         let prec = c.dtype.precision
         let (q, k, v) = AttentionInputs(shape, seed: 1).qkv
-        let out = try DataMode.run(c.kind, p, capacity: 1 << 22, tiles: c.tiles,
-                                   q: prec.round(q), k: prec.round(k), v: prec.round(v))
-        let report = try Equivalence.checkForward(candidate: out.result, q: q, k: k, v: v, shape: shape,
-                                                  mask: c.causal ? .causal(.topLeft) : .none, precision: prec)
+        let out = try DataMode.run(
+            c.kind, p, capacity: 1 << 22, tiles: c.tiles,
+            q: prec.round(q), k: prec.round(k), v: prec.round(v))
+        let report = try Equivalence.checkForward(
+            candidate: out.result, q: q, k: k, v: v, shape: shape,
+            mask: c.causal ? .causal(.topLeft) : .none, precision: prec)
         #expect(report.passed, "\(report)")
         if c.kind != .standard && c.kind != .smallM { #expect(report.lse != nil) }
         // Data mode counts exactly what count mode counts.
@@ -64,27 +69,34 @@ let dataCases: [DataCase] = ScheduleKind.allCases.flatMap { kind in
 /// Core v2: data mode under every structured mask, Nq ≠ Nk and GQA packing, against the reference
 /// with the same mask.
 @Suite struct MaskedDataModeEquivalence {
-    static let masks: [AttentionMask] = [.causal(.topLeft), .causal(.bottomRight),
-                                         .slidingWindow(left: 40, right: 0, alignment: .bottomRight),
-                                         .slidingWindow(left: 17, right: 0, alignment: .topLeft)]
+    static let masks: [AttentionMask] = [
+        .causal(.topLeft), .causal(.bottomRight),
+        .slidingWindow(left: 40, right: 0, alignment: .bottomRight),
+        .slidingWindow(left: 17, right: 0, alignment: .topLeft),
+    ]
 
     @Test(arguments: [(97, 150), (150, 61), (1, 300)])
     func everyScheduleMatchesTheReferenceUnderMasksAndPacking(n: Int, nk: Int) throws {
         // bf16 on the packed runs, fp32 on the others: both roundings are covered at half the cost.
-        for mask in Self.masks { for pack in [false, true] { for dtype in [pack ? DType.bf16 : .fp32] {
-            let p = AttentionProblem(n: n, nk: nk, d: 32, batch: 1, heads: 4, kvHeads: 2, dtype: dtype, mask: mask, packGQA: pack)
-            let shape = AttentionShape(batch: 1, heads: 4, kvHeads: 2, nq: n, nk: nk, d: 32)
-            let prec = dtype.precision
-            let (q, k, v) = AttentionInputs(shape, seed: 7).qkv
-            for kind in ScheduleKind.allCases {
-                let t = Tiles(br: 32, bc: 48)
-                let out = try DataMode.run(kind, p, capacity: 1 << 22, tiles: t, q: prec.round(q), k: prec.round(k), v: prec.round(v))
-                let report = try Equivalence.checkForward(candidate: out.result, q: q, k: k, v: v, shape: shape,
-                                                          mask: mask, precision: prec)
-                #expect(report.passed, "\(kind) \(mask) pack=\(pack) \(dtype): \(report)")
-                let counted = Simulator.simulate(kind, p, capacity: 1 << 22, tiles: TileRequest(br: t.br, bc: t.bc))
-                #expect(out.counts.byTensor == counted.counts?.byTensor)
+        for mask in Self.masks {
+            for pack in [false, true] {
+                for dtype in [pack ? DType.bf16 : .fp32] {
+                    let p = AttentionProblem(n: n, nk: nk, d: 32, batch: 1, heads: 4, kvHeads: 2, dtype: dtype, mask: mask, packGQA: pack)
+                    let shape = AttentionShape(batch: 1, heads: 4, kvHeads: 2, nq: n, nk: nk, d: 32)
+                    let prec = dtype.precision
+                    let (q, k, v) = AttentionInputs(shape, seed: 7).qkv
+                    for kind in ScheduleKind.allCases {
+                        let t = Tiles(br: 32, bc: 48)
+                        let out = try DataMode.run(kind, p, capacity: 1 << 22, tiles: t, q: prec.round(q), k: prec.round(k), v: prec.round(v))
+                        let report = try Equivalence.checkForward(
+                            candidate: out.result, q: q, k: k, v: v, shape: shape,
+                            mask: mask, precision: prec)
+                        #expect(report.passed, "\(kind) \(mask) pack=\(pack) \(dtype): \(report)")
+                        let counted = Simulator.simulate(kind, p, capacity: 1 << 22, tiles: TileRequest(br: t.br, bc: t.bc))
+                        #expect(out.counts.byTensor == counted.counts?.byTensor)
+                    }
+                }
             }
-        } } }
+        }
     }
 }

@@ -1,7 +1,8 @@
 import AttentionReference
-@testable import IOSim
 import TestSupport
 import Testing
+
+@testable import IOSim
 
 @Suite struct FP8Quantization {
     @Test func scalesArePowersOfTwoThatKeepTheBlockWithinE4M3() {
@@ -25,11 +26,13 @@ import Testing
     func hadamardTransformLeavesQKTransposeUnchanged(d: Int) throws {
         let q = FP8Experiment.inputs(count: 5 * d, seed: 1), k = FP8Experiment.inputs(count: 7 * d, seed: 2)
         let (qh, kh) = (try FP8Quantizer.hadamard(q, d: d, seed: 9), try FP8Quantizer.hadamard(k, d: d, seed: 9))
-        for i in 0..<5 { for j in 0..<7 {
-            let a = (0..<d).reduce(0.0) { $0 + q[i * d + $1] * k[j * d + $1] }
-            let b = (0..<d).reduce(0.0) { $0 + qh[i * d + $1] * kh[j * d + $1] }
-            #expect(abs(a - b) <= 1e-12 * max(1, abs(a)))
-        } }
+        for i in 0..<5 {
+            for j in 0..<7 {
+                let a = (0..<d).reduce(0.0) { $0 + q[i * d + $1] * k[j * d + $1] }
+                let b = (0..<d).reduce(0.0) { $0 + qh[i * d + $1] * kh[j * d + $1] }
+                #expect(abs(a - b) <= 1e-12 * max(1, abs(a)))
+            }
+        }
         #expect(throws: SimulationError.self) { try FP8Quantizer.hadamard(q, d: 80, seed: 9) }
     }
 
@@ -41,9 +44,10 @@ import Testing
         let x = AttentionInputs(shape, seed: 11)
         let (q, k, v) = DataMode.fp8Inputs(p, tiles: tiles, q: x.q, k: x.k, v: x.v, scaling: .perBlock)
         let out = try DataMode.run(kind, p, capacity: 1 << 22, tiles: tiles, q: q, k: k, v: v)
-        let report = try Equivalence.checkForward(candidate: out.result, q: q, k: k, v: v, shape: shape,
-                                                  mask: p.causal ? .causal(.topLeft) : .none, precision: .fp8e4m3,
-                                                  roundInputs: false)
+        let report = try Equivalence.checkForward(
+            candidate: out.result, q: q, k: k, v: v, shape: shape,
+            mask: p.causal ? .causal(.topLeft) : .none, precision: .fp8e4m3,
+            roundInputs: false)
         #expect(report.passed, "\(report)")
     }
 

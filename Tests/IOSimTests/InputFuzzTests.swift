@@ -1,7 +1,8 @@
 import Foundation
-@testable import IOSim
 import TestSupport
 import Testing
+
+@testable import IOSim
 
 /// Seeded mutation fuzzing of the model-file reader (issue 12; the size parser's fuzzing is the CLI's): every
 /// input either parses to a value inside the tool's limits or throws the reader's typed error —
@@ -16,8 +17,10 @@ import Testing
         }
     }
 
-    static let tokens = ["true", "false", "null", "1e308", "-1", "0", "1e14", "999999999999999", "\"\"", "{", "}", "[", "]",
-                         ",", ":", "\"sms\": 1, ", "\\u0000", "\"\\", "9223372036854775808", "1.5", "NaN", "\u{FF}"]
+    static let tokens = [
+        "true", "false", "null", "1e308", "-1", "0", "1e14", "999999999999999", "\"\"", "{", "}", "[", "]",
+        ",", ":", "\"sms\": 1, ", "\\u0000", "\"\\", "9223372036854775808", "1.5", "NaN", "\u{FF}",
+    ]
 
     @Test func mutatedModelFilesParseWithinRangesOrThrow() throws {
         let models = try Self.models()

@@ -1,5 +1,6 @@
-@testable import IOSim
 import Testing
+
+@testable import IOSim
 
 @Suite struct MemoryModel {
     @Test func loadingPastCapacityThrowsNamingFootprintAndM() {
@@ -7,8 +8,9 @@ import Testing
         #expect(throws: SimulationError.capacityExceeded(footprint: 10240, capacity: 10_000, buffer: "q")) {
             try m.load(.Q, instance: 0, rows: 0..<80, cols: 0..<64, format: .input, into: .q)
         }
-        #expect(SimulationError.capacityExceeded(footprint: 16384, capacity: 10_000, buffer: "q").description
-            .contains("16384 bytes"))
+        #expect(
+            SimulationError.capacityExceeded(footprint: 16384, capacity: 10_000, buffer: "q").description
+                .contains("16384 bytes"))
     }
 
     @Test func computeOnANonResidentBufferIsAScheduleError() throws {

@@ -1,7 +1,8 @@
 import Foundation
-@testable import IOSim
 import TestSupport
 import Testing
+
+@testable import IOSim
 
 @Suite struct HardwareAndWorkloadModels {
     func files(_ kind: String) throws -> [String] {
@@ -102,8 +103,9 @@ import Testing
         #expect(table.rows.count >= 24)
         for row in table.rows {
             let kind = try row.value("schedule") { ScheduleKind(rawValue: $0) }
-            let p = AttentionProblem(n: try row.int("N"), d: try row.int("d"), batch: try row.int("batch"),
-                                     heads: try row.int("heads"), causal: try row.bool("causal"))
+            let p = AttentionProblem(
+                n: try row.int("N"), d: try row.int("d"), batch: try row.int("batch"),
+                heads: try row.int("heads"), causal: try row.bool("causal"))
             let tiles = TileRequest(br: try row.int("Br"), bc: try row.int("Bc"))
             let r = Simulator.simulate(kind, p, capacity: h100.onChipPerBlock, tiles: tiles)
             let estimate = try #require(try TimeEstimate.estimate(r, p, h100)).seconds * 1e6

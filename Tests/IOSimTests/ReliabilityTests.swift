@@ -1,8 +1,9 @@
 import AttentionReference
 import Foundation
-@testable import IOSim
 import TestSupport
 import Testing
+
+@testable import IOSim
 
 /// Issue 12's simulator-side findings, one test per item.
 @Suite struct SimulatorLimits {
@@ -73,8 +74,10 @@ import Testing
         #expect(try HardwareModel(json: try Self.h100 { $0 }, path: "h100").sms == 132)
     }
 
-    @Test(arguments: [("sms", "true"), ("sms", "999999999999999"), ("sms", "1e8"), ("clock_hz", "1e300"),
-                      ("l2_bytes", "false"), ("sms", "132.5"), ("sms", "-1")])
+    @Test(arguments: [
+        ("sms", "true"), ("sms", "999999999999999"), ("sms", "1e8"), ("clock_hz", "1e300"),
+        ("l2_bytes", "false"), ("sms", "132.5"), ("sms", "-1"),
+    ])
     func outOfRangeOrBooleanFieldsAreRefusedNamingTheField(field: String, value: String) throws {
         let json = try Self.h100(Self.replacing(field, with: value))
         do {
@@ -121,15 +124,19 @@ import Testing
             let bcs = fineSides ? Array(1...p.nk) : TileChoice.gridSides(upTo: (p.nk + 15) / 16 * 16, rows: p.nk)
             for br in brs { for bc in bcs where s.footprint(r.tiles(br, bc), p, capacity: cap) <= cap { pairs.append((br, bc)) } }
         }
-        if m < fine { grid(m, fineSides: true) } else {
+        if m < fine {
+            grid(m, fineSides: true)
+        } else {
             grid(m, fineSides: false)
             // plus the best integer pair at 4d² (which fits at m too)
             var best: (Int, Int)?
             var fineRank: (Int, Int, Int)?
-            for br in 1...p.n { for bc in 1...p.nk where s.footprint(r.tiles(br, bc), p, capacity: fine - 1) <= fine - 1 {
-                let k = TileChoice.rank(s, p, r.tiles(br, bc), fine - 1)!
-                if fineRank == nil || k < fineRank! { (fineRank, best) = (k, (br, bc)) }
-            } }
+            for br in 1...p.n {
+                for bc in 1...p.nk where s.footprint(r.tiles(br, bc), p, capacity: fine - 1) <= fine - 1 {
+                    let k = TileChoice.rank(s, p, r.tiles(br, bc), fine - 1)!
+                    if fineRank == nil || k < fineRank! { (fineRank, best) = (k, (br, bc)) }
+                }
+            }
             if let best { pairs.append(best) }
         }
         return pairs.map { r.tiles($0.0, $0.1) }.min { TileChoice.rank(s, p, $0, m)! < TileChoice.rank(s, p, $1, m)! }?.clamped(to: p)
@@ -152,69 +159,88 @@ import Testing
         #expect(sides.suffix(2) == [4080, 4096])
     }
 
-    static let masks: [AttentionMask] = [.causal(.topLeft), .causal(.bottomRight),
-                                         .slidingWindow(left: 36, right: 0, alignment: .bottomRight),
-                                         .slidingWindow(left: 99, right: 0, alignment: .topLeft)]
+    static let masks: [AttentionMask] = [
+        .causal(.topLeft), .causal(.bottomRight),
+        .slidingWindow(left: 36, right: 0, alignment: .bottomRight),
+        .slidingWindow(left: 99, right: 0, alignment: .topLeft),
+    ]
 
     @Test(arguments: [(1000, 1000), (1000, 333), (333, 1000), (7, 1), (1, 7), (130, 17)])
     func liveSumsEqualAnEnumerationOfTheMasksColumns(n: Int, nk: Int) {
-        for mask in Self.masks { for pack in [false, true] {
-            let p = AttentionProblem(n: n, nk: nk, heads: 4, kvHeads: 1, mask: mask, packGQA: pack).scheduled
-            for t in [Tiles(br: 16, bc: 16), Tiles(br: 48, bc: 80), Tiles(br: 128, bc: 32), Tiles(br: 7, bc: 3)] {
-                var pairs = 0, kvRows = 0, entries = 0, qRows = 0, liveRows = 0
-                for i in 0..<t.tr(p) {
-                    let rows = t.rows(i, p)
-                    let seen = rows.map { p.visibleColumns(row: $0) }.filter { !$0.isEmpty }
-                    guard let lo = seen.map(\.lowerBound).min(), let hi = seen.map(\.upperBound).max() else { continue }
-                    let live = (0..<t.tc(p)).filter { t.cols($0, p).overlaps(lo..<hi) }
-                    let covered = t.cols(live.last!, p).upperBound - t.cols(live.first!, p).lowerBound
-                    pairs += live.count; kvRows += covered; entries += rows.count * covered
-                    qRows += rows.count * live.count; liveRows += rows.count
+        for mask in Self.masks {
+            for pack in [false, true] {
+                let p = AttentionProblem(n: n, nk: nk, heads: 4, kvHeads: 1, mask: mask, packGQA: pack).scheduled
+                for t in [Tiles(br: 16, bc: 16), Tiles(br: 48, bc: 80), Tiles(br: 128, bc: 32), Tiles(br: 7, bc: 3)] {
+                    var pairs = 0, kvRows = 0, entries = 0, qRows = 0, liveRows = 0
+                    for i in 0..<t.tr(p) {
+                        let rows = t.rows(i, p)
+                        let seen = rows.map { p.visibleColumns(row: $0) }.filter { !$0.isEmpty }
+                        guard let lo = seen.map(\.lowerBound).min(), let hi = seen.map(\.upperBound).max() else { continue }
+                        let live = (0..<t.tc(p)).filter { t.cols($0, p).overlaps(lo..<hi) }
+                        let covered = t.cols(live.last!, p).upperBound - t.cols(live.first!, p).lowerBound
+                        pairs += live.count; kvRows += covered; entries += rows.count * covered
+                        qRows += rows.count * live.count; liveRows += rows.count
+                    }
+                    let s = LiveSums(t, p)
+                    let got = [s.pairs, s.kvRows, s.entries, s.qRowsByPair, s.liveQRows], want = [pairs, kvRows, entries, qRows, liveRows]
+                    #expect(got == want, "\(mask) pack=\(pack) \(t)")
+                    var columns = 0, qRowsOfLiveColumns = 0
+                    for j in 0..<t.tc(p) {
+                        let liveI = (0..<t.tr(p)).filter { i in t.rows(i, p).contains { t.cols(j, p).overlaps(p.visibleColumns(row: $0)) } }
+                        #expect(t.liveRowTiles(j, p) == (liveI.first ?? 0)..<((liveI.last ?? -1) + 1), "\(mask) \(t) j=\(j)")
+                        if !liveI.isEmpty { columns += 1 }
+                        qRowsOfLiveColumns += liveI.map { t.rows($0, p).count }.reduce(0, +)
+                    }
+                    let c = LiveSums.Columns(t, p)
+                    #expect(c.count == columns && c.qRows == qRowsOfLiveColumns, "\(mask) pack=\(pack) \(t)")
                 }
-                let s = LiveSums(t, p)
-                let got = [s.pairs, s.kvRows, s.entries, s.qRowsByPair, s.liveQRows], want = [pairs, kvRows, entries, qRows, liveRows]
-                #expect(got == want, "\(mask) pack=\(pack) \(t)")
-                var columns = 0, qRowsOfLiveColumns = 0
-                for j in 0..<t.tc(p) {
-                    let liveI = (0..<t.tr(p)).filter { i in t.rows(i, p).contains { t.cols(j, p).overlaps(p.visibleColumns(row: $0)) } }
-                    #expect(t.liveRowTiles(j, p) == (liveI.first ?? 0)..<((liveI.last ?? -1) + 1), "\(mask) \(t) j=\(j)")
-                    if !liveI.isEmpty { columns += 1 }
-                    qRowsOfLiveColumns += liveI.map { t.rows($0, p).count }.reduce(0, +)
-                }
-                let c = LiveSums.Columns(t, p)
-                #expect(c.count == columns && c.qRows == qRowsOfLiveColumns, "\(mask) pack=\(pack) \(t)")
             }
-        } }
+        }
     }
 
     @Test func floorSumEqualsTheLoop() {
-        for n in [0, 1, 5, 100] { for m in [1, 3, 16, 97] { for a in [0, 1, 16, 100] { for b in [0, 15, 200] {
-            #expect(floorSum(n, m, a, b) == (0..<n).map { (a * $0 + b) / m }.reduce(0, +))
-        } } } }
+        for n in [0, 1, 5, 100] {
+            for m in [1, 3, 16, 97] {
+                for a in [0, 1, 16, 100] {
+                    for b in [0, 15, 200] {
+                        #expect(floorSum(n, m, a, b) == (0..<n).map { (a * $0 + b) / m }.reduce(0, +))
+                    }
+                }
+            }
+        }
     }
 }
 
 /// Core v2 (DESIGN §10): masks other than top-left causal, Nq ≠ Nk and GQA packing, per kernel.
 @Suite struct MaskedCountsEqualClosedForms {
-    static let masks: [AttentionMask] = [.none, .causal(.topLeft), .causal(.bottomRight),
-                                         .slidingWindow(left: 63, right: 0, alignment: .bottomRight),
-                                         .slidingWindow(left: 200, right: 0, alignment: .topLeft)]
+    static let masks: [AttentionMask] = [
+        .none, .causal(.topLeft), .causal(.bottomRight),
+        .slidingWindow(left: 63, right: 0, alignment: .bottomRight),
+        .slidingWindow(left: 200, right: 0, alignment: .topLeft),
+    ]
 
     @Test(arguments: [(1, 7), (127, 127), (1000, 333), (333, 1000), (1023, 4097), (4097, 1000)])
     func everyScheduleCountsEqualClosedFormPerKernelUnderEveryMask(n: Int, nk: Int) throws {
-        for mask in Self.masks { for pack in [false, true] { for d in [16, 59] {
-            let p = AttentionProblem(n: n, nk: nk, d: d, batch: 2, heads: 4, kvHeads: 2,
-                                     dtype: d == 59 ? .fp8 : .fp16, mask: mask, packGQA: pack)
-            for kind in ScheduleKind.allCases { for t in [Tiles(br: 16, bc: 16), Tiles(br: 48, bc: 80)] {
-                let r = Simulator.simulate(kind, p, capacity: 1 << 22, tiles: TileRequest(br: t.br, bc: t.bc))
-                let counts = try #require(r.counts, "\(kind): \(r.reason ?? "")")
-                let expected = try #require(ClosedForm.traffic(kind, p, t, capacity: 1 << 22))
-                #expect(counts.byTensor == expected.byTensor, "\(kind) \(mask) pack=\(pack) \(t)")
-                #expect(counts.kernels == expected.kernels, "\(kind) \(mask) pack=\(pack) \(t) per kernel")
-                let summed = counts.kernels.reduce(Transfer()) { $0 + $1.hbm }
-                #expect(summed == counts.hbm, "kernels sum to the totals")
-            } }
-        } } }
+        for mask in Self.masks {
+            for pack in [false, true] {
+                for d in [16, 59] {
+                    let p = AttentionProblem(
+                        n: n, nk: nk, d: d, batch: 2, heads: 4, kvHeads: 2,
+                        dtype: d == 59 ? .fp8 : .fp16, mask: mask, packGQA: pack)
+                    for kind in ScheduleKind.allCases {
+                        for t in [Tiles(br: 16, bc: 16), Tiles(br: 48, bc: 80)] {
+                            let r = Simulator.simulate(kind, p, capacity: 1 << 22, tiles: TileRequest(br: t.br, bc: t.bc))
+                            let counts = try #require(r.counts, "\(kind): \(r.reason ?? "")")
+                            let expected = try #require(ClosedForm.traffic(kind, p, t, capacity: 1 << 22))
+                            #expect(counts.byTensor == expected.byTensor, "\(kind) \(mask) pack=\(pack) \(t)")
+                            #expect(counts.kernels == expected.kernels, "\(kind) \(mask) pack=\(pack) \(t) per kernel")
+                            let summed = counts.kernels.reduce(Transfer()) { $0 + $1.hbm }
+                            #expect(summed == counts.hbm, "kernels sum to the totals")
+                        }
+                    }
+                }
+            }
+        }
     }
 
     @Test func packingLoadsKVOncePerKVHeadPerRowTile() throws {

@@ -1,5 +1,6 @@
-@testable import IOSim
 import Testing
+
+@testable import IOSim
 
 @Suite struct SRAMSideTraffic {
     func sram(_ kind: ScheduleKind, _ p: AttentionProblem, _ br: Int, _ bc: Int, warps: Int) throws -> Transfer {

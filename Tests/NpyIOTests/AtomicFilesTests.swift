@@ -1,7 +1,8 @@
 import Foundation
-@testable import NpyIO
 import TestSupport
 import Testing
+
+@testable import NpyIO
 
 func fileType(_ path: String) -> FileAttributeType? {
     (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType
@@ -67,8 +68,9 @@ func ioError(_ body: () throws -> Void) -> String? {
         try FileManager.default.createDirectory(atPath: dir.file("adir"), withIntermediateDirectories: false)
         #expect(ioError { try AtomicFiles.write([(dir.file("adir"), [1])]) }?.hasSuffix("adir: is a folder; give a file name") == true)
         #expect(ioError { try AtomicFiles.write([(dir.file("new/"), [1])]) }?.contains("names a folder") == true)
-        #expect(ioError { try AtomicFiles.write([(dir.file("missing/o.npy"), [1])]) }?
-            .hasSuffix("cannot be used: No such file or directory") == true)
+        #expect(
+            ioError { try AtomicFiles.write([(dir.file("missing/o.npy"), [1])]) }?
+                .hasSuffix("cannot be used: No such file or directory") == true)
         try AtomicFiles.write([(dir.file("file"), [1])])
         #expect(ioError { try AtomicFiles.write([(dir.file("file/o.npy"), [1])]) }?.hasSuffix("Not a directory") == true)
         #expect(dir.contents == ["adir", "file"])
@@ -145,9 +147,11 @@ func ioError(_ body: () throws -> Void) -> String? {
         let (o, l) = (dir.file("o.npy"), dir.file("l.npy"))
         // Make the second rename fail after staging: a non-empty folder appears where l.npy goes.
         let message = ioError {
-            try AtomicFiles.write([(o, [1]), (l, [2])], beforeRenaming: {
-                try? FileManager.default.createDirectory(atPath: l + "/inside", withIntermediateDirectories: true)
-            })
+            try AtomicFiles.write(
+                [(o, [1]), (l, [2])],
+                beforeRenaming: {
+                    try? FileManager.default.createDirectory(atPath: l + "/inside", withIntermediateDirectories: true)
+                })
         }
         #expect(message == "\(l): cannot be replaced: Is a directory; already written: \(o)")
         #expect(try AtomicFiles.read(o) == [1])

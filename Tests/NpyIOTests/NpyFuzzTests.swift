@@ -128,15 +128,21 @@ final class Watchdog: @unchecked Sendable {
 /// other dtypes, lost newlines, wrong length fields).
 enum Mutator {
     static let interestingBytes: [UInt8] = [0, 0xff, 0x7f, 0x80, 0xe9] + Array("\n \t\r'\",(){}:-+L09\\#".utf8)
-    static let numbers = ["4294967296", "2305843009213693952", "9223372036854775807", "9223372036854775808",
-                          "18446744073709551616", "99999999999999999999", "-1", "-0", "+1", "0", "00", "01", "1L",
-                          "1 L", "1l", "1_0", "0x1", "1.0", "True", "65"]
-    static let shapes = ["()", "(6,)", "(6)", "[6]", "(2, 3)", "(3, 2)", "(6,,)", "(,)", "(0,)", "( 6 , )", "((6),)",
-                         "(0, 4611686018427387904)", "(0, 576460752303423488)", "(4294967296, 4294967296)",
-                         "(2305843009213693952, 1)", "(9223372036854775807,)", "(1, 1, 1, 1, 1, 1, 1)",
-                         "(" + String(repeating: "1, ", count: 65) + ")", "(5L,)", "(1, 2, 3,)"]
-    static let descrs = ["'<f4'", "'<f8'", "'>f8'", "'f8'", "'float64'", "'<i8'", "'|u1'", "\"<f8\"", "'<f8",
-                         "'\\x3cf8'", "'<' 'f8'", "u'<f8'", "[('a', '<f8')]", "'<f2'"]
+    static let numbers = [
+        "4294967296", "2305843009213693952", "9223372036854775807", "9223372036854775808",
+        "18446744073709551616", "99999999999999999999", "-1", "-0", "+1", "0", "00", "01", "1L",
+        "1 L", "1l", "1_0", "0x1", "1.0", "True", "65",
+    ]
+    static let shapes = [
+        "()", "(6,)", "(6)", "[6]", "(2, 3)", "(3, 2)", "(6,,)", "(,)", "(0,)", "( 6 , )", "((6),)",
+        "(0, 4611686018427387904)", "(0, 576460752303423488)", "(4294967296, 4294967296)",
+        "(2305843009213693952, 1)", "(9223372036854775807,)", "(1, 1, 1, 1, 1, 1, 1)",
+        "(" + String(repeating: "1, ", count: 65) + ")", "(5L,)", "(1, 2, 3,)",
+    ]
+    static let descrs = [
+        "'<f4'", "'<f8'", "'>f8'", "'f8'", "'float64'", "'<i8'", "'|u1'", "\"<f8\"", "'<f8",
+        "'\\x3cf8'", "'<' 'f8'", "u'<f8'", "[('a', '<f8')]", "'<f2'",
+    ]
     static let bools = ["True", "False", "0", "false", "None", "(False)"]
     static let keys = ["'descr'", "'shape'", "\"shape\"", "'Shape'", "'descr '", "descr", "'fortran_order'", "'extra'"]
     static let entries = ["'shape': (1,), ", "'descr': '<f4', ", "'fortran_order': True, ", "'extra': 1, ", "\"shape\": (6,), "]
@@ -194,8 +200,9 @@ enum Mutator {
         case 7: text = text.replacingOccurrences(of: "'", with: "\"")
         default:
             let offsets = text.unicodeScalars.indices
-            text.unicodeScalars.insert(contentsOf: pick(snippets).unicodeScalars,
-                                       at: offsets[offsets.index(offsets.startIndex, offsetBy: rng.below(text.unicodeScalars.count + 1))])
+            text.unicodeScalars.insert(
+                contentsOf: pick(snippets).unicodeScalars,
+                at: offsets[offsets.index(offsets.startIndex, offsetBy: rng.below(text.unicodeScalars.count + 1))])
         }
         splice(&bytes, range, text.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) }, keepLength: keepLength)
     }

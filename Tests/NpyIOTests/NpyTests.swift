@@ -5,8 +5,10 @@ import Testing
 
 @Suite struct NpyFormat {
     /// The bytes NumPy 2.x writes for `np.save(f, np.arange(6, dtype='<f8').reshape(2, 3))`.
-    static func numpyFile(descr: String = "<f8", fortran: String = "False", shape: String = "(2, 3)",
-                          version: UInt8 = 1, values: [Double] = [0, 1, 2, 3, 4, 5]) -> [UInt8] {
+    static func numpyFile(
+        descr: String = "<f8", fortran: String = "False", shape: String = "(2, 3)",
+        version: UInt8 = 1, values: [Double] = [0, 1, 2, 3, 4, 5]
+    ) -> [UInt8] {
         var header = "{'descr': '\(descr)', 'fortran_order': \(fortran), 'shape': \(shape), }"
         let lengthBytes = version == 1 ? 2 : 4
         let unpadded = 8 + lengthBytes + header.utf8.count + 1
@@ -16,8 +18,11 @@ import Testing
         bytes += (0..<lengthBytes).map { UInt8((n >> (8 * $0)) & 0xff) }
         bytes += Array(header.utf8)
         for v in values {
-            if descr.hasSuffix("f4") { withUnsafeBytes(of: Float(v).bitPattern.littleEndian) { bytes += $0 } }
-            else { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes += $0 } }
+            if descr.hasSuffix("f4") {
+                withUnsafeBytes(of: Float(v).bitPattern.littleEndian) { bytes += $0 }
+            } else {
+                withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes += $0 }
+            }
         }
         return bytes
     }
@@ -74,8 +79,10 @@ import Testing
         }
     }
 
-    @Test(arguments: ["(4294967296, 4294967296)", "(2305843009213693952, 1)", "(9223372036854775807,)",
-                      "(1152921504606846976, 8)", "(0, 4611686018427387904)", "(0, 4294967296, 4294967296)"])
+    @Test(arguments: [
+        "(4294967296, 4294967296)", "(2305843009213693952, 1)", "(9223372036854775807,)",
+        "(1152921504606846976, 8)", "(0, 4611686018427387904)", "(0, 4294967296, 4294967296)",
+    ])
     func shapeWhoseByteSizeOverflowsIsRejectedNotTrapped(shape: String) throws {
         let why = try #require(Self.badHeader(Self.numpyFile(shape: shape)))
         #expect(why.contains("would take more than 9223372036854775807 bytes"), "\(why)")

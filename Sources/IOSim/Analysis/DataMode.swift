@@ -30,18 +30,24 @@ public enum DataMode {
 
     /// fp8 inputs as a schedule sees them: dequantized e4m3 values with one scale per tensor or per
     /// loaded tile (Br rows of Q, Bc rows of K and V).
-    public static func fp8Inputs(_ p: AttentionProblem, tiles: Tiles, q: [Double], k: [Double], v: [Double],
-                                 scaling: FP8Scaling) -> (q: [Double], k: [Double], v: [Double]) {
+    public static func fp8Inputs(
+        _ p: AttentionProblem, tiles: Tiles, q: [Double], k: [Double], v: [Double],
+        scaling: FP8Scaling
+    ) -> (q: [Double], k: [Double], v: [Double]) {
         let t = tiles.clamped(to: p)
-        return (FP8Quantizer.quantize(q, rows: p.n, d: p.d, scaling: scaling, blockRows: t.br),
-                FP8Quantizer.quantize(k, rows: p.nk, d: p.d, scaling: scaling, blockRows: t.bc),
-                FP8Quantizer.quantize(v, rows: p.nk, d: p.d, scaling: scaling, blockRows: t.bc))
+        return (
+            FP8Quantizer.quantize(q, rows: p.n, d: p.d, scaling: scaling, blockRows: t.br),
+            FP8Quantizer.quantize(k, rows: p.nk, d: p.d, scaling: scaling, blockRows: t.bc),
+            FP8Quantizer.quantize(v, rows: p.nk, d: p.d, scaling: scaling, blockRows: t.bc)
+        )
     }
 
     /// `q`, `k`, `v` must already be in the problem dtype (for fp8: from ``fp8Inputs``).
-    public static func run(_ kind: ScheduleKind, _ problem: AttentionProblem, capacity: Int, tiles: Tiles,
-                           q: [Double], k: [Double], v: [Double], scale: Double? = nil,
-                           progress: ((Double) -> Void)? = nil) throws(SimulationError) -> Outcome {
+    public static func run(
+        _ kind: ScheduleKind, _ problem: AttentionProblem, capacity: Int, tiles: Tiles,
+        q: [Double], k: [Double], v: [Double], scale: Double? = nil,
+        progress: ((Double) -> Void)? = nil
+    ) throws(SimulationError) -> Outcome {
         guard let entry = ScheduleRegistry.entry(kind) else { throw .invalid("\(kind.rawValue) is not a registered schedule") }
         try checkMemory(kind, problem)
         let p = problem.scheduled, tiles = tiles.clamped(to: problem.scheduled)

@@ -32,13 +32,15 @@ public enum FP8Experiment {
         let shape = AttentionShape(heads: heads, nq: n, d: d)
         let ref = try ReferenceAttention.forward(q: q, k: k, v: v, shape: shape)
         func rmse(_ scaling: FP8Scaling, hadamard: Bool) throws -> Double {
-            let (qh, kh) = hadamard ? (try FP8Quantizer.hadamard(q, d: d, seed: seed ^ 0xABCD), try FP8Quantizer.hadamard(k, d: d, seed: seed ^ 0xABCD)) : (q, k)
+            let (qh, kh) =
+                hadamard ? (try FP8Quantizer.hadamard(q, d: d, seed: seed ^ 0xABCD), try FP8Quantizer.hadamard(k, d: d, seed: seed ^ 0xABCD)) : (q, k)
             let (qq, kq, vq) = DataMode.fp8Inputs(p, tiles: tiles, q: qh, k: kh, v: v, scaling: scaling)
             let out = try DataMode.run(.fa3, p, capacity: 1 << 24, tiles: tiles, q: qq, k: kq, v: vq)
             let sq = zip(out.result.o, ref.o).reduce(0.0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
             return (sq / Double(ref.o.count)).squareRoot()
         }
-        return Outcome(perTensor: try rmse(.perTensor, hadamard: false), block: try rmse(.perBlock, hadamard: false),
-                       blockHadamard: try rmse(.perBlock, hadamard: true))
+        return Outcome(
+            perTensor: try rmse(.perTensor, hadamard: false), block: try rmse(.perBlock, hadamard: false),
+            blockHadamard: try rmse(.perBlock, hadamard: true))
     }
 }

@@ -20,8 +20,10 @@ public struct ScheduleResult: Sendable {
 
 public enum Simulator {
     /// Counts `kind` on `problem` under an SRAM of `capacity` bytes, executing every tile operation.
-    public static func simulate(_ kind: ScheduleKind, _ problem: AttentionProblem, capacity: Int,
-                                tiles request: TileRequest = TileRequest()) -> ScheduleResult {
+    public static func simulate(
+        _ kind: ScheduleKind, _ problem: AttentionProblem, capacity: Int,
+        tiles request: TileRequest = TileRequest()
+    ) -> ScheduleResult {
         let bound = Bound(problem, capacityBytes: capacity)
         guard let schedule = kind.implementation else {
             return ScheduleResult(kind: kind, bound: bound, reason: "\(kind.rawValue) is not a registered schedule")
@@ -32,8 +34,9 @@ public enum Simulator {
             var machine = CountingMachine(problem: p, capacity: capacity, defaultKernel: kind.rawValue)
             try run(schedule, on: &machine, tiles: tiles)
             _ = try machine.counts.checkedHBM()
-            return ScheduleResult(kind: kind, tiles: tiles, footprint: schedule.footprint(tiles, p, capacity: capacity),
-                                  counts: machine.counts, bound: bound)
+            return ScheduleResult(
+                kind: kind, tiles: tiles, footprint: schedule.footprint(tiles, p, capacity: capacity),
+                counts: machine.counts, bound: bound)
         } catch .countOverflow {
             return ScheduleResult(kind: kind, bound: bound, reason: SimulationError.countOverflow("\(kind.rawValue)'s counts").description)
         } catch {

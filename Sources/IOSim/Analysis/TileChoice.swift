@@ -41,8 +41,10 @@ public struct TileRequest: Hashable, Sendable {
 public enum TileChoice {
     /// The tiles `kind` runs with under M = `capacity` bytes, clamped to the problem, or
     /// `.infeasible` naming the footprint and M.
-    public static func choose(_ schedule: any Schedule.Type, _ problem: AttentionProblem, capacity: Int,
-                              _ request: TileRequest) throws(SimulationError) -> Tiles {
+    public static func choose(
+        _ schedule: any Schedule.Type, _ problem: AttentionProblem, capacity: Int,
+        _ request: TileRequest
+    ) throws(SimulationError) -> Tiles {
         let p = problem.scheduled
         func footprint(_ t: Tiles) -> Int { schedule.footprint(t, p, capacity: capacity) }
         func checked(_ t: Tiles, _ what: String) throws(SimulationError) -> Tiles {
@@ -65,10 +67,15 @@ public enum TileChoice {
         }
         let brMax = roundUp16(p.n), bcMax = roundUp16(p.nk)
         if request.policy == .optimal,
-           let t = optimal(schedule, p, capacity: capacity, request, brMax: brMax, bcMax: bcMax) { return t.clamped(to: p) }
+            let t = optimal(schedule, p, capacity: capacity, request, brMax: brMax, bcMax: bcMax)
+        {
+            return t.clamped(to: p)
+        }
         for step in [16, 1] {
-            if let t = largest(step: step, request, square: schedule.squareTiles, brMax: brMax, bcMax: bcMax,
-                               fits: { footprint($0) <= capacity }) {
+            if let t = largest(
+                step: step, request, square: schedule.squareTiles, brMax: brMax, bcMax: bcMax,
+                fits: { footprint($0) <= capacity })
+            {
                 return t.clamped(to: p)
             }
         }
@@ -80,8 +87,10 @@ public enum TileChoice {
 
     /// The fitting pair on the `step` grid with the largest area (ties: larger Br); `square` keeps
     /// Br = Bc. Footprints grow with each tile side, so for each Br the best Bc is found by bisection.
-    static func largest(step: Int, _ r: TileRequest, square: Bool, brMax: Int, bcMax: Int,
-                        fits: (Tiles) -> Bool) -> Tiles? {
+    static func largest(
+        step: Int, _ r: TileRequest, square: Bool, brMax: Int, bcMax: Int,
+        fits: (Tiles) -> Bool
+    ) -> Tiles? {
         if square, r.br == nil, r.bc == nil {
             var best: Tiles?
             for b in stride(from: step, through: min(brMax, bcMax), by: step) {
@@ -115,18 +124,22 @@ public enum TileChoice {
     /// costs a large share of the traffic) every integer pair is searched; above, the multiples of
     /// 16 and the best integer pair found at 4d², which still fits — so the chosen traffic never
     /// grows with M, across the switch too.
-    static func optimal(_ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int, _ r: TileRequest,
-                        brMax: Int, bcMax: Int) -> Tiles? {
+    static func optimal(
+        _ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int, _ r: TileRequest,
+        brMax: Int, bcMax: Int
+    ) -> Tiles? {
         let threshold = 4 * p.d * p.d * p.dtype.size
         if capacity < threshold {
             return optimal(schedule, p, capacity: capacity, r, step: 1, brMax: brMax, bcMax: bcMax)
         }
         let key = FineKey(kind: schedule.kind, problem: p, request: r)
-        let fine = fineCache.withLock { $0[key] } ?? {
-            let t = optimal(schedule, p, capacity: threshold - 1, r, step: 1, brMax: brMax, bcMax: bcMax)
-            fineCache.withLock { $0[key] = t }
-            return t
-        }()
+        let fine =
+            fineCache.withLock { $0[key] }
+            ?? {
+                let t = optimal(schedule, p, capacity: threshold - 1, r, step: 1, brMax: brMax, bcMax: bcMax)
+                fineCache.withLock { $0[key] = t }
+                return t
+            }()
         let candidates = [optimal(schedule, p, capacity: capacity, r, step: 16, brMax: brMax, bcMax: bcMax), fine]
             .compactMap { $0 }
         guard !candidates.isEmpty else { return optimal(schedule, p, capacity: capacity, r, step: 1, brMax: brMax, bcMax: bcMax) }
@@ -157,8 +170,10 @@ public enum TileChoice {
     /// The best pair on one search grid: every positive integer side (`step` 1) or
     /// ``gridSides(upTo:rows:)`` (`step` 16). Footprints grow with each side, so a side that does not
     /// fit ends its loop.
-    static func optimal(_ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int, _ r: TileRequest,
-                        step: Int, brMax: Int, bcMax: Int) -> Tiles? {
+    static func optimal(
+        _ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int, _ r: TileRequest,
+        step: Int, brMax: Int, bcMax: Int
+    ) -> Tiles? {
         var best: (rank: (Int, Int, Int), tiles: Tiles)?
         func sides(_ fixed: Int?, _ upper: Int, _ rows: Int) -> [Int] {
             if let fixed { return [fixed] }

@@ -33,9 +33,11 @@ public struct HardwareModel: Sendable, Equatable {
     /// fp32 operations per second on one SM.
     public var fp32RatePerSM: Double { fp32PerClockPerSM * clockHz }
 
-    static let fields = ["name", "sms", "smem_per_sm_bytes", "smem_per_block_bytes", "registers_per_sm_bytes",
-                         "hbm_bandwidth_bytes_per_s", "l2_bytes", "tensor_flops_fp16", "tensor_flops_bf16",
-                         "tensor_flops_fp8", "tensor_flops_mma_sync", "exp_per_clock_per_sm", "fp32_per_clock_per_sm", "clock_hz", "sources"]
+    static let fields = [
+        "name", "sms", "smem_per_sm_bytes", "smem_per_block_bytes", "registers_per_sm_bytes",
+        "hbm_bandwidth_bytes_per_s", "l2_bytes", "tensor_flops_fp16", "tensor_flops_bf16",
+        "tensor_flops_fp8", "tensor_flops_mma_sync", "exp_per_clock_per_sm", "fp32_per_clock_per_sm", "clock_hz", "sources",
+    ]
 
     /// Largest values a hardware file may give: far above any GPU, low enough that the time
     /// estimate's per-SM arrays and products stay small and finite.
@@ -58,8 +60,10 @@ public struct HardwareModel: Sendable, Equatable {
         registersPerSM = try ModelFile.int(o, "registers_per_sm_bytes", path, max: Range.bytes)
         hbmBandwidth = try ModelFile.number(o, "hbm_bandwidth_bytes_per_s", path, max: Range.rate)
         l2Bytes = try ModelFile.int(o, "l2_bytes", path, max: Range.bytes)
-        tensorFlops = [.fp16: try ModelFile.number(o, "tensor_flops_fp16", path, max: Range.rate),
-                       .bf16: try ModelFile.number(o, "tensor_flops_bf16", path, max: Range.rate)]
+        tensorFlops = [
+            .fp16: try ModelFile.number(o, "tensor_flops_fp16", path, max: Range.rate),
+            .bf16: try ModelFile.number(o, "tensor_flops_bf16", path, max: Range.rate),
+        ]
         tensorFlops[.fp8] = try ModelFile.number(o, "tensor_flops_fp8", path, max: Range.rate, nullable: true)
         mmaSyncFlops = try ModelFile.number(o, "tensor_flops_mma_sync", path, max: Range.rate, nullable: true)
         expPerClockPerSM = try ModelFile.number(o, "exp_per_clock_per_sm", path, max: Range.perClock)

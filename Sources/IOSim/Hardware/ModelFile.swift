@@ -65,8 +65,10 @@ public enum ModelFile {
     }
 
     /// A positive number no larger than `max` (booleans are not numbers here, whatever JSON readers do).
-    static func number(_ o: [String: StrictJSON], _ f: String, _ path: String, max: Double,
-                       nullable: Bool = false) throws(ModelError) -> Double? {
+    static func number(
+        _ o: [String: StrictJSON], _ f: String, _ path: String, max: Double,
+        nullable: Bool = false
+    ) throws(ModelError) -> Double? {
         if nullable, o[f] == .null { return nil }
         guard case let .number(n) = o[f], n > 0 else {
             throw .wrongType(path: path, field: f, expected: nullable ? "a positive number or null" : "a positive number")

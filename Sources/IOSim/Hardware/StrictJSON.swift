@@ -120,7 +120,8 @@ public enum StrictJSON: Equatable, Sendable {
                     case UInt8(ascii: "f"): out.append(0x0C)
                     case UInt8(ascii: "u"):
                         guard at + 4 <= bytes.count, let code = UInt32(String(decoding: bytes[at..<at + 4], as: UTF8.self), radix: 16),
-                              let scalar = Unicode.Scalar(code) else { throw error("bad \\u escape") }
+                            let scalar = Unicode.Scalar(code)
+                        else { throw error("bad \\u escape") }
                         at += 4
                         out += Array(String(Character(scalar)).utf8)
                     case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
@@ -140,7 +141,8 @@ public enum StrictJSON: Equatable, Sendable {
             let text = String(decoding: bytes[start..<at], as: UTF8.self)
             // JSON's grammar: optional minus, no leading '+', no bare '.', digits on both sides of '.'.
             guard !text.isEmpty, !text.hasPrefix("+"), !text.hasPrefix("."), !text.contains(".e"), !text.contains(".E"),
-                  !text.hasSuffix("."), let v = Double(text), v.isFinite else {
+                !text.hasSuffix("."), let v = Double(text), v.isFinite
+            else {
                 at = start
                 throw error(text.isEmpty ? "unexpected character" : "'\(text)' is not a JSON number")
             }

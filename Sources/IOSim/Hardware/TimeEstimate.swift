@@ -37,8 +37,10 @@ public enum TimeEstimate {
         let p = problem.scheduled
         // FA3 issues warpgroup MMAs (wgmma); the other schedules' kernels warp-level mma.sync.
         let peak = try hw.tensorFlops(p.dtype, mmaSync: !s.usesWarpgroupMMA)
-        let smRate = (bw: hw.hbmBandwidth / Double(hw.sms), flops: peak / Double(hw.sms), exp: hw.expRatePerSM,
-                      fp32: hw.fp32RatePerSM)
+        let smRate = (
+            bw: hw.hbmBandwidth / Double(hw.sms), flops: peak / Double(hw.sms), exp: hw.expRatePerSM,
+            fp32: hw.fp32RatePerSM
+        )
         // Live score entries per row tile, summed over the live column tiles.
         let tr = t.tr(p)
         let rowWork = (0..<tr).map { i -> Double in
@@ -49,8 +51,10 @@ public enum TimeEstimate {
         let flops = 4 * scores * Double(p.d), exps = scores
         let bytes = hbmBytes(counts, p, t, hw, launch: s.launchModel)
         func cta(_ share: Double) -> Double {
-            let parts = [bytes * share / smRate.bw, flops * share / smRate.flops, exps * share / smRate.exp,
-                         softmaxFP32Ops * exps * share / smRate.fp32]
+            let parts = [
+                bytes * share / smRate.bw, flops * share / smRate.flops, exps * share / smRate.exp,
+                softmaxFP32Ops * exps * share / smRate.fp32,
+            ]
             return s.overlapsPhases ? parts.max()! : parts.reduce(0, +)
         }
         switch s.launchModel {
@@ -76,8 +80,9 @@ public enum TimeEstimate {
             return schedule(Array([[Double]](repeating: perHead, count: heads).joined()), hw, bytes)
         }
         let total = perHead.reduce(0, +) * Double(heads), longest = perHead.max() ?? 0
-        return Breakdown(seconds: total / Double(hw.sms) + longest / 2, ctas: count,
-                         waves: Double(count) / Double(hw.sms), hbmBytes: bytes)
+        return Breakdown(
+            seconds: total / Double(hw.sms) + longest / 2, ctas: count,
+            waves: Double(count) / Double(hw.sms), hbmBytes: bytes)
     }
 
     /// HBM bytes that reach DRAM: the simulator's, or only the compulsory ones when the K/V of

@@ -70,8 +70,9 @@ public struct CountingMachine: TileMachine {
         // Each replayed iteration adds what the first one added (checked: batch·heads and long
         // rows multiply here).
         func replay(_ a: Transfer, _ b: Transfer) throws(SimulationError) -> Transfer {
-            let step = Transfer(reads: a.reads - b.reads, writes: a.writes - b.writes,
-                                readBytes: a.readBytes - b.readBytes, writeBytes: a.writeBytes - b.writeBytes)
+            let step = Transfer(
+                reads: a.reads - b.reads, writes: a.writes - b.writes,
+                readBytes: a.readBytes - b.readBytes, writeBytes: a.writeBytes - b.writeBytes)
             return try .checkedSum(a, .checkedProduct(step, k))
         }
         for t in 0..<counts.byTensor.count { counts.byTensor[t] = try replay(counts.byTensor[t], before.byTensor[t]) }
@@ -113,8 +114,10 @@ public struct CountingMachine: TileMachine {
     }
 
     @inline(__always)
-    public mutating func load(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
-                              into buffer: Operand) throws(SimulationError) {
+    public mutating func load(
+        _ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
+        into buffer: Operand
+    ) throws(SimulationError) {
         // An fp8 Q, K or V tile brings its fp32 scale along (DESIGN §6).
         let scaled = problem.dtype == .fp8 && format == .input ? 1 : 0
         executedLoads += 1
@@ -128,8 +131,10 @@ public struct CountingMachine: TileMachine {
     }
 
     @inline(__always)
-    public mutating func store(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
-                               from buffer: Operand) throws(SimulationError) {
+    public mutating func store(
+        _ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
+        from buffer: Operand
+    ) throws(SimulationError) {
         guard isResident[buffer.slot] else { throw .scheduleBug("store from \(buffer), which is not resident") }
         let n = rows.count * cols.count, b = n * format.bytes(problem.dtype)
         try charge(t, Transfer(writes: n, writeBytes: b))
@@ -138,8 +143,10 @@ public struct CountingMachine: TileMachine {
 
     /// A memory-side atomic add (DESIGN §10): an HBM write of the region, never a read.
     @inline(__always)
-    public mutating func reduce(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
-                                from buffer: Operand) throws(SimulationError) {
+    public mutating func reduce(
+        _ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
+        from buffer: Operand
+    ) throws(SimulationError) {
         try store(t, instance: instance, rows: rows, cols: cols, format: format, from: buffer)
     }
 

@@ -61,8 +61,10 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
     public mutating func kernel(_ name: String, ctas: Int) { counter.kernel(name, ctas: ctas) }
 
     /// Adds the buffer into HBM (rounded to the format after the add, as an fp32 atomic is).
-    public mutating func reduce(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
-                                from b: Operand) throws(SimulationError) {
+    public mutating func reduce(
+        _ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
+        from b: Operand
+    ) throws(SimulationError) {
         try counter.reduce(t, instance: instance, rows: rows, cols: cols, format: format, from: b)
         let (n, w, instances) = layout(t)
         if hbm[t] == nil { hbm[t] = [A](repeating: 0, count: instances * n * w) }
@@ -89,8 +91,10 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
         buffers[b.slot] = []
     }
 
-    public mutating func load(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
-                              into b: Operand) throws(SimulationError) {
+    public mutating func load(
+        _ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
+        into b: Operand
+    ) throws(SimulationError) {
         try counter.load(t, instance: instance, rows: rows, cols: cols, format: format, into: b)
         loadsSinceReport += 1
         if loadsSinceReport >= 512, let progress, expectedReads > 0 {
@@ -108,8 +112,10 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
         shapes[b.slot] = (rows.count, cols.count)
     }
 
-    public mutating func store(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
-                               from b: Operand) throws(SimulationError) {
+    public mutating func store(
+        _ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
+        from b: Operand
+    ) throws(SimulationError) {
         try counter.store(t, instance: instance, rows: rows, cols: cols, format: format, from: b)
         let (n, w, instances) = layout(t)
         if hbm[t] == nil { hbm[t] = [A](repeating: .nan, count: instances * n * w) }
@@ -172,7 +178,9 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
             for c in 0..<bc {
                 let x = buffers[s.slot][r * bc + c], p = A.exp(x)
                 guard Double(p) <= limit else {
-                    throw .invalid("small-m overflowed: exp(\(x)) exceeds \(problem.dtype.outputPrecision)'s range (Saha–Ye's algorithm subtracts no row max); scale the inputs down or use fa2")
+                    throw .invalid(
+                        "small-m overflowed: exp(\(x)) exceeds \(problem.dtype.outputPrecision)'s range (Saha–Ye's algorithm subtracts no row max); scale the inputs down or use fa2"
+                    )
                 }
                 buffers[s.slot][r * bc + c] = p
                 sum += p
@@ -189,8 +197,9 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
         x.withUnsafeBufferPointer { x in
             y.withUnsafeBufferPointer { y in
                 out.withUnsafeMutableBufferPointer { o in
-                    A.gemm(transB: transB, m: m, n: n, k: k, alpha: alpha, a: x.baseAddress!, lda: k,
-                           b: y.baseAddress!, ldb: transB ? k : n, beta: accumulate ? 1 : 0, c: o.baseAddress!, ldc: n)
+                    A.gemm(
+                        transB: transB, m: m, n: n, k: k, alpha: alpha, a: x.baseAddress!, lda: k,
+                        b: y.baseAddress!, ldb: transB ? k : n, beta: accumulate ? 1 : 0, c: o.baseAddress!, ldc: n)
                 }
             }
         }

@@ -158,15 +158,18 @@ public protocol TileMachine {
     /// SRAM capacity M in bytes.
     var capacity: Int { get }
     /// HBM → SRAM: `rows × cols` elements of tensor `t` of problem instance `instance` into `buffer`.
-    mutating func load(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
-                       into buffer: Operand) throws(SimulationError)
+    mutating func load(
+        _ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
+        into buffer: Operand) throws(SimulationError)
     /// SRAM → HBM from a resident buffer.
-    mutating func store(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
-                        from buffer: Operand) throws(SimulationError)
+    mutating func store(
+        _ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
+        from buffer: Operand) throws(SimulationError)
     /// SRAM → HBM as an atomic add performed at the memory side (`atomicAdd`, TMA reduce-add):
     /// counted as a write of the region, never as a read (DESIGN §10).
-    mutating func reduce(_ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
-                         from buffer: Operand) throws(SimulationError)
+    mutating func reduce(
+        _ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
+        from buffer: Operand) throws(SimulationError)
     /// Starts (or returns to) kernel `name`, a grid of `ctas` CTAs: the transfers that follow are
     /// its traffic. Kernels are reported in the order they are first named.
     mutating func kernel(_ name: String, ctas: Int)
@@ -192,8 +195,10 @@ extension TileMachine {
 
     /// S = scale·Q·Kᵀ for rows `rows` and keys `cols`, masked when the problem has a mask.
     @inline(__always)
-    public mutating func scores(_ q: Operand, _ k: Operand, into s: Operand, rows: Range<Int>, cols: Range<Int>,
-                                masked: Bool) throws(SimulationError) {
+    public mutating func scores(
+        _ q: Operand, _ k: Operand, into s: Operand, rows: Range<Int>, cols: Range<Int>,
+        masked: Bool
+    ) throws(SimulationError) {
         try compute(.gemm(a: q, b: k, c: s, transB: true, scaled: true, accumulate: false))
         if masked && problem.causal { try compute(.mask(s, rows: rows, cols: cols)) }
     }
@@ -205,8 +210,10 @@ extension TileMachine {
     /// Runs `body` over `range`: indices below `uniformEnd` (full tiles) through ``uniform(_:_:)``,
     /// the rest (a ragged last tile) one by one.
     @inline(__always)
-    public mutating func tiles(_ range: Range<Int>, uniformBelow uniformEnd: Int,
-                               _ body: (inout Self, Int) throws(SimulationError) -> Void) throws(SimulationError) {
+    public mutating func tiles(
+        _ range: Range<Int>, uniformBelow uniformEnd: Int,
+        _ body: (inout Self, Int) throws(SimulationError) -> Void
+    ) throws(SimulationError) {
         let split = Swift.min(Swift.max(range.lowerBound, uniformEnd), range.upperBound)
         try uniform(range.lowerBound..<split, body)
         for j in split..<range.upperBound { try body(&self, j) }
@@ -217,8 +224,10 @@ extension TileMachine {
     /// acc = Σⱼ Pᵢⱼ·Vⱼ[:, block] over column tiles `columnTiles`, streaming P tiles (from HBM, in
     /// the output dtype) and V tiles through SRAM: standard attention's third kernel and Saha–Ye's
     /// second phase. Leaves `acc` (rows × block, fp32) allocated for the caller to finish and store.
-    mutating func accumulatePV(_ t: Tiles, instance: Int, kvInstance: Int, rows: Range<Int>, block: Range<Int>,
-                               columnTiles: Range<Int>) throws(SimulationError) {
+    mutating func accumulatePV(
+        _ t: Tiles, instance: Int, kvInstance: Int, rows: Range<Int>, block: Range<Int>,
+        columnTiles: Range<Int>
+    ) throws(SimulationError) {
         let p = problem
         try alloc(.acc, rows: rows.count, cols: block.count, format: .fp32)
         try compute(.fill(.acc, 0))

@@ -46,8 +46,9 @@ public struct Transfer: Hashable, Sendable {
     public var bytes: Int { readBytes + writeBytes }
 
     public static func + (a: Transfer, b: Transfer) -> Transfer {
-        Transfer(reads: a.reads + b.reads, writes: a.writes + b.writes,
-                 readBytes: a.readBytes + b.readBytes, writeBytes: a.writeBytes + b.writeBytes)
+        Transfer(
+            reads: a.reads + b.reads, writes: a.writes + b.writes,
+            readBytes: a.readBytes + b.readBytes, writeBytes: a.writeBytes + b.writeBytes)
     }
 
     public static func * (a: Transfer, k: Int) -> Transfer {
@@ -56,14 +57,16 @@ public struct Transfer: Hashable, Sendable {
 
     /// `a + b`, throwing ``SimulationError/countOverflow(_:)`` instead of trapping.
     static func checkedSum(_ a: Transfer, _ b: Transfer) throws(SimulationError) -> Transfer {
-        Transfer(reads: try .checkedAdd(a.reads, b.reads), writes: try .checkedAdd(a.writes, b.writes),
-                 readBytes: try .checkedAdd(a.readBytes, b.readBytes), writeBytes: try .checkedAdd(a.writeBytes, b.writeBytes))
+        Transfer(
+            reads: try .checkedAdd(a.reads, b.reads), writes: try .checkedAdd(a.writes, b.writes),
+            readBytes: try .checkedAdd(a.readBytes, b.readBytes), writeBytes: try .checkedAdd(a.writeBytes, b.writeBytes))
     }
 
     /// `a · k`, throwing ``SimulationError/countOverflow(_:)`` instead of trapping.
     static func checkedProduct(_ a: Transfer, _ k: Int) throws(SimulationError) -> Transfer {
-        Transfer(reads: try .checkedMul(a.reads, k), writes: try .checkedMul(a.writes, k),
-                 readBytes: try .checkedMul(a.readBytes, k), writeBytes: try .checkedMul(a.writeBytes, k))
+        Transfer(
+            reads: try .checkedMul(a.reads, k), writes: try .checkedMul(a.writes, k),
+            readBytes: try .checkedMul(a.readBytes, k), writeBytes: try .checkedMul(a.writeBytes, k))
     }
 }
 

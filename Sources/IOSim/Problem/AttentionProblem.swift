@@ -42,8 +42,10 @@ public struct AttentionProblem: Hashable, Sendable {
 
     /// `causal` without a `mask` means bottom-right causal (the simulator's default, DESIGN §10;
     /// with Nq = Nk both alignments are the same mask).
-    public init(n: Int, nk: Int? = nil, d: Int = 64, batch: Int = 1, heads: Int = 1, kvHeads: Int? = nil,
-                dtype: DType = .fp16, causal: Bool = false, mask: AttentionMask? = nil, packGQA: Bool = false) {
+    public init(
+        n: Int, nk: Int? = nil, d: Int = 64, batch: Int = 1, heads: Int = 1, kvHeads: Int? = nil,
+        dtype: DType = .fp16, causal: Bool = false, mask: AttentionMask? = nil, packGQA: Bool = false
+    ) {
         shape = AttentionShape(batch: batch, heads: heads, kvHeads: kvHeads, nq: n, nk: nk, d: d)
         self.dtype = dtype
         self.mask = mask ?? (causal ? .causal(.bottomRight) : .none)

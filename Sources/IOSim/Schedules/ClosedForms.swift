@@ -12,8 +12,10 @@ public enum ClosedForm {
 
     /// HBM traffic of `kind` per kernel (the schedule's own `closedForm`), or
     /// ``SimulationError/countOverflow(_:)``.
-    public static func checkedTraffic(_ kind: ScheduleKind, _ problem: AttentionProblem, _ tiles: Tiles,
-                                      capacity: Int) throws(SimulationError) -> TrafficCounts {
+    public static func checkedTraffic(
+        _ kind: ScheduleKind, _ problem: AttentionProblem, _ tiles: Tiles,
+        capacity: Int
+    ) throws(SimulationError) -> TrafficCounts {
         guard let s = kind.implementation else { throw .invalid("\(kind.rawValue) is not a registered schedule") }
         let p = problem.scheduled
         var c = ClosedFormBuilder(p)

@@ -23,8 +23,10 @@ public enum FA2Schedule: Schedule {
     }
 
     /// The FA2 loop, shared with fa3 (which differs in its pipeline, not in its loop order).
-    static func body<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles, partition: WarpPartition,
-                                           kernel: String) throws(SimulationError) {
+    static func body<Machine: TileMachine>(
+        _ m: inout Machine, tiles t: Tiles, partition: WarpPartition,
+        kernel: String
+    ) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d
         m.partition(partition)
         // One CTA per row tile per head.

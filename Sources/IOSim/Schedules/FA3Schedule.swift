@@ -32,7 +32,8 @@ public enum FA3Schedule: Schedule {
     }
 
     public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles? {
-        let table: [(Int, Int, Int)] = p.dtype == .fp8
+        let table: [(Int, Int, Int)] =
+            p.dtype == .fp8
             ? [(64, 192, 160), (96, 192, 128), (128, 128, 224), (192, 128, 160), (.max, 128, 128)]
             : [(64, 192, 128), (96, 192, 128), (128, 128, 128), (192, 128, 96), (.max, 128, 80)]
         let row = table.first { p.d <= $0.0 }!

@@ -76,8 +76,9 @@ public enum SmallMSchedule: Schedule {
                 }
                 try m.load(.l, instance: inst, rows: rows, cols: one, format: .fp32, into: .l)
                 for block in dBlocks {
-                    try m.accumulatePV(t, instance: inst, kvInstance: kv, rows: rows, block: block,
-                                       columnTiles: live)
+                    try m.accumulatePV(
+                        t, instance: inst, kvInstance: kv, rows: rows, block: block,
+                        columnTiles: live)
                     try m.compute(.normalizeRows(acc: .acc, sum: .l, max: nil))
                     try m.store(.O, instance: inst, rows: rows, cols: block, format: .output, from: .acc)
                     m.free(.acc)

@@ -18,8 +18,9 @@ public enum StandardSchedule: Schedule {
 
     public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
         let t = tiles.clamped(to: p), s = p.dtype.size, so = Format.output.bytes(p.dtype)
-        return max(s * (t.br * p.d + t.bc * p.d) + 4 * t.br * t.bc + Footprint.scales(2, p),
-                   so * t.br * t.bc + s * t.bc * p.d + 4 * t.br * p.d + Footprint.scales(1, p))
+        return max(
+            s * (t.br * p.d + t.bc * p.d) + 4 * t.br * t.bc + Footprint.scales(2, p),
+            so * t.br * t.bc + s * t.bc * p.d + 4 * t.br * p.d + Footprint.scales(1, p))
     }
 
     /// Whether one row of S fits in SRAM (equality fits).
