@@ -96,15 +96,16 @@ struct ScheduleSelection: Sendable {
     /// Whether `all` was among the names (verify then needs at least one schedule checked, not every one).
     var includesAll: Bool
 
-    static let all = ScheduleSelection(kinds: ScheduleKind.allCases, includesAll: true)
+    static let all = ScheduleSelection(kinds: ScheduleKind.prefill, includesAll: true)
 
-    /// Every name `--schedule` takes, from the registry.
-    static var names: [String] { ["all"] + ScheduleKind.allCases.map(\.rawValue) }
+    /// Every name `--schedule` takes, from the registry: `all` (the prefill schedules), `decode`
+    /// (fa2 and the decode schedules) and each schedule.
+    static var names: [String] { ["all", "decode"] + ScheduleKind.allCases.map(\.rawValue) }
 
     /// Help of `--schedule`, listing the registry's names.
     static var help: ArgumentHelp {
         ArgumentHelp(
-            "\(names.joined(separator: ", ")), or several separated by commas (default: all).",
+            "\(names.joined(separator: ", ")), or several separated by commas (default: all, the prefill schedules; decode: fa2 and the decode schedules).",
             valueName: "schedule")
     }
 
@@ -112,7 +113,8 @@ struct ScheduleSelection: Sendable {
     @Sendable static func parse(_ text: String) throws -> ScheduleSelection {
         var chosen = Set<ScheduleKind>(), all = false
         for name in text.lowercased().split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }) {
-            if name == "all" { chosen.formUnion(ScheduleKind.allCases); all = true; continue }
+            if name == "all" { chosen.formUnion(ScheduleKind.prefill); all = true; continue }
+            if name == "decode" { chosen.formUnion(ScheduleKind.decode); all = true; continue }
             guard let k = ScheduleKind(rawValue: name) else {
                 throw ValidationError("unknown schedule '\(name)'; use one or more of \(names.joined(separator: ", ")), separated by commas")
             }

@@ -25,7 +25,10 @@ struct ProblemOptions: ParsableArguments {
     @Option(help: ScheduleSelection.help, transform: ScheduleSelection.parse) var schedule: ScheduleSelection = .all
     @Option(name: .customLong("Br"), parsing: .unconditional, help: "Row tile (rows of Q).") var br: Int?
     @Option(name: .customLong("Bc"), parsing: .unconditional, help: "Column tile (rows of K/V).") var bc: Int?
-    @Option(help: ProblemOptions.tilesHelp) var tiles: TilePolicy = .optimal
+    @Option(help: ProblemOptions.tilesHelp) var tiles: TilePolicy?
+    @Option(
+        parsing: .unconditional, help: "split-kv's splits of each row tile's K/V (default: FlashAttention-2's heuristic with --hardware, else 1).")
+    var splits: Int?
     @Flag(help: "Causal mask; fully masked tile pairs are skipped (see --alignment).") var causal = false
     @Option(
         parsing: .unconditional,
@@ -49,7 +52,8 @@ struct ProblemOptions: ParsableArguments {
     @Option(help: ProblemOptions.modelHelp) var model: String?
 
     /// `--tiles`'s help (each policy's own line comes from `TilePolicy.allValueDescriptions`).
-    static let tilesHelp = ArgumentHelp("Tile choice when --Br and --Bc do not fix both.")
+    static let tilesHelp = ArgumentHelp(
+        "Tile choice when --Br and --Bc do not fix both (default: optimal; split-kv then takes its kernel's tiles, 64 × FA2's block_n).")
 
     /// `--hardware`'s help, with the hardware files this run finds.
     static var hardwareHelp: ArgumentHelp {
@@ -97,6 +101,10 @@ struct ProblemOptions: ParsableArguments {
         for (name, v, limit) in [("stages", stages, Limits.maxStages), ("warps", warps, Limits.maxWarps)] {
             try Wording.checkPositive(name, v, limit: limit)
         }
+        if let splits {
+            try Wording.checkPositive("splits", splits, limit: Limits.maxSplits)
+            guard schedule.kinds.contains(.splitKV) else { throw ValidationError("--splits applies to the split-kv schedule only") }
+        }
         for (name, v) in [("Br", br), ("Bc", bc), ("window", window)] {
             if let v { try Wording.checkPositive(name, v, limit: Limits.maxSequence) }
         }
@@ -109,7 +117,14 @@ struct ProblemOptions: ParsableArguments {
         return p
     }
 
-    var tileRequest: TileRequest { TileRequest(br: br, bc: bc, policy: tiles, stages: stages, warps: warps) }
+    /// The tile request for `problem`: `--splits`, else FlashAttention-2's split heuristic on
+    /// the `--hardware` GPU, else 1.
+    func tileRequest(for problem: AttentionProblem) throws -> TileRequest {
+        let s = try splits ?? hardwareModel().map { SplitKVHeuristic.splits(for: problem, sms: $0.sms) } ?? 1
+        return TileRequest(
+            br: br, bc: bc, policy: tiles ?? .optimal, stages: stages, warps: warps, splits: s,
+            policyExplicit: tiles != nil)
+    }
 
     /// M in bytes (`--M`, or the default of ``mSpec()``).
     func capacity() throws -> Int { try Units.bytes(mSpec()) }

@@ -40,7 +40,7 @@ struct Simulate: ParsableCommand {
         let p = try options.problem()
         let capacity = try options.capacity()
         let kinds = options.schedule.kinds
-        let request = options.tileRequest
+        let request = try options.tileRequest(for: p)
         // Data mode's memory refusal comes before any counting.
         if mode == .data { try Wording.running { for kind in kinds { try DataMode.checkMemory(kind, p) } } }
         let hardware = try options.hardwareModel()

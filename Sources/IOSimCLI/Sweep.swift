@@ -29,7 +29,6 @@ struct Sweep: ParsableCommand {
     func run() throws {
         let ns = try lengths(), ms = try capacities()
         let kinds = options.schedule.kinds
-        let request = options.tileRequest
         let hardware = try options.hardwareModel()
         let total = ns.count * ms.count
         let start = Date()
@@ -37,6 +36,7 @@ struct Sweep: ParsableCommand {
         if format == .csv { print(Render.csvHeader(kernels: kernels, checked: false)) }
         for n in ns {
             let p = try options.problem(n: n)
+            let request = try options.tileRequest(for: p)
             for m in ms {
                 for kind in kinds {
                     let r = Estimates.attach(Simulator.simulate(kind, p, capacity: m, tiles: request), p, hardware)

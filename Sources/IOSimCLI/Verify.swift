@@ -56,7 +56,7 @@ struct Verify: ParsableCommand {
         var failed: [String] = [], checked = 0
         print("inputs: \(inputs.rawValue), seed \(seed)")
         for kind in kinds {
-            let r = Simulator.simulate(kind, p, capacity: capacity, tiles: options.tileRequest)
+            let r = Simulator.simulate(kind, p, capacity: capacity, tiles: try options.tileRequest(for: p))
             guard r.feasible else {
                 print("\(kind.rawValue): not checked (\(r.reason ?? "infeasible"))")
                 if named { failed.append("\(kind.rawValue) (not checked)") }

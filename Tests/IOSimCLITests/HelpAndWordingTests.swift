@@ -24,7 +24,7 @@ import Testing
     }
 
     @Test func scheduleHelpIsTheRegistry() {
-        #expect(ScheduleSelection.names == ["all"] + ScheduleKind.allCases.map(\.rawValue))
+        #expect(ScheduleSelection.names == ["all", "decode"] + ScheduleKind.allCases.map(\.rawValue))
         #expect(ScheduleSelection.help.abstract.contains(ScheduleKind.allCases.map(\.rawValue).joined(separator: ", ")))
     }
 
@@ -50,7 +50,9 @@ import Testing
         #expect(try ScheduleSelection.parse("fa2,fa1").kinds == [.fa1, .fa2])
         #expect(try ScheduleSelection.parse(" FA2 , fa2").kinds == [.fa2])
         let all = try ScheduleSelection.parse("fa2,all")
-        #expect(all.kinds == ScheduleKind.allCases && all.includesAll)
+        #expect(all.kinds == ScheduleKind.prefill && all.includesAll)
+        #expect(try ScheduleSelection.parse("decode").kinds == [.fa2, .splitKV])
+        #expect(!ScheduleKind.prefill.contains(.splitKV), "all is the prefill schedules (DESIGN §6)")
         #expect(!(try ScheduleSelection.parse("fa3")).includesAll)
         #expect(throws: ValidationError.self) { try ScheduleSelection.parse("fa2,") }
     }

@@ -1,3 +1,4 @@
+import AttentionReference
 import Foundation
 import TestSupport
 import Testing
@@ -38,5 +39,68 @@ import Testing
                 #expect(s >= 1 && s <= min(blocks, 128))
             }
         }
+    }
+}
+
+/// split-kv (DESIGN §12) against its closed form, fa2, the reference and the H100.
+@Suite struct SplitKVCountsAndData {
+    static let masks: [AttentionMask] = [.none, .causal(.bottomRight), .slidingWindow(left: 300, right: 0, alignment: .bottomRight)]
+
+    @Test(arguments: [1, 2, 3, 7, 40])
+    func countsEqualTheClosedFormPerKernelForEverySplitCount(splits: Int) throws {
+        for (n, nk) in [(1, 4097), (5, 1000), (130, 777)] {
+            for mask in Self.masks {
+                for pack in [false, true] {
+                    let p = AttentionProblem(n: n, nk: nk, d: 64, batch: 2, heads: 4, kvHeads: 2, mask: mask, packGQA: pack)
+                    let request = TileRequest(br: 64, bc: 128, splits: splits)
+                    let r = Simulator.simulate(.splitKV, p, capacity: 1 << 22, tiles: request)
+                    let counts = try #require(r.counts, "\(r.reason ?? "")")
+                    let expected = try #require(ClosedForm.traffic(.splitKV, p, r.tiles!, capacity: 1 << 22))
+                    #expect(counts.byTensor == expected.byTensor && counts.kernels == expected.kernels, "S=\(splits) \(mask) \(n)×\(nk)")
+                    #expect(counts.kernels.map(\.name) == (splits == 1 ? ["fa2"] : ["split", "combine"]))
+                    if splits == 1 {
+                        #expect(counts == Simulator.simulate(.fa2, p, capacity: 1 << 22, tiles: request).counts, "S = 1 is fa2")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test(arguments: [1, 2, 3, 9])
+    func dataModeMatchesTheReferenceForEverySplitCount(splits: Int) throws {
+        for mask in Self.masks {
+            for pack in [false, true] {
+                let p = AttentionProblem(n: 3, nk: 700, d: 32, heads: 4, kvHeads: 2, dtype: .fp32, mask: mask, packGQA: pack)
+                let inputs = AttentionInputs(AttentionShape(heads: 4, kvHeads: 2, nq: 3, nk: 700, d: 32), seed: UInt64(splits))
+                let tiles = Tiles(br: 64, bc: 64, splits: splits)
+                let out = try DataMode.run(.splitKV, p, capacity: 1 << 22, tiles: tiles, q: inputs.q, k: inputs.k, v: inputs.v)
+                let report = try Equivalence.checkForward(
+                    candidate: out.result, q: inputs.q, k: inputs.k, v: inputs.v,
+                    shape: p.shape, mask: mask, precision: .fp32)
+                #expect(report.passed, "S=\(splits) \(mask) pack=\(pack): \(report)")
+            }
+        }
+    }
+
+    @Test func predictsPyTorchsSplitAndCombineKernelsToTheByte() throws {
+        // PyTorch's flash decode on the H100 (Reports/gpu/decode_traffic.csv), packed GQA, 4 splits.
+        let table = try CSVTable(contentsOf: Repo.url("Reports/gpu/decode_traffic.csv"))
+        var checked = 0
+        for row in table.rows where try row.string("metric") == "l1tex__m_xbar2l1tex_read_bytes.sum" {
+            let kernel = try row.string("ncu_kernel")
+            guard kernel.contains("splitkv") else { continue }
+            let p = AttentionProblem(
+                n: try row.int("Nq"), nk: try row.int("Nk"), d: try row.int("d"), batch: try row.int("batch"),
+                heads: try row.int("heads"), kvHeads: try row.int("kv_heads"), packGQA: true)
+            let splits = SplitKVHeuristic.splits(for: p, sms: 132)
+            let r = Simulator.simulate(.splitKV, p, capacity: 1 << 20, tiles: TileRequest(splits: splits, policyExplicit: false))
+            let kernels = try #require(r.counts?.kernels)
+            let ours = try #require(kernels.first { $0.name == (kernel.contains("combine") ? "combine" : "split") })
+            #expect(ours.hbm.readBytes == (try row.int("measured_bytes")), "\(kernel) Nk=\(p.nk)")
+            let grid = try row.string("grid").split(separator: "x").compactMap { Int($0) }
+            #expect(ours.ctas == grid.reduce(1, *), "\(kernel) grid")
+            checked += 1
+        }
+        #expect(checked == 6)
     }
 }

@@ -34,6 +34,7 @@ public enum TimeEstimate {
 
     public static func estimate(_ r: ScheduleResult, _ problem: AttentionProblem, _ hw: HardwareModel) throws(ModelError) -> Breakdown? {
         guard let counts = r.counts, let t = r.tiles, let s = r.kind.implementation else { return nil }
+        guard s.hasTimeModel else { throw .unsupported("no time model for \(r.kind.rawValue) yet (its CTAs are per row tile and split)") }
         let p = problem.scheduled
         // FA3 issues warpgroup MMAs (wgmma); the other schedules' kernels warp-level mma.sync.
         let peak = try hw.tensorFlops(p.dtype, mmaSync: !s.usesWarpgroupMMA)

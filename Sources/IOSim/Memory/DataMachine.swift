@@ -24,6 +24,8 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
     /// Called now and then with the fraction of the expected HBM reads done (a data-mode run can
     /// take minutes; the CLI turns this into a progress line).
     public var progress: ((Double) -> Void)?
+    /// Split-KV's splits: `Opart` and `LSEpart` hold this many rows per query row.
+    public var partitions = 1
     /// The HBM reads the run will make (its closed form), for `progress`.
     public var expectedReads = 0
     private var loadsSinceReport = 0
@@ -46,6 +48,8 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
         case .K, .V: return (p.nk, p.d, p.batch * p.kvHeads)
         case .S, .P: return (p.n, p.nk, p.instances)
         case .m, .l, .LSE: return (p.n, 1, p.instances)
+        case .Opart: return (p.n * partitions, p.d, p.instances)
+        case .LSEpart: return (p.n * partitions, 1, p.instances)
         default: return (p.n, p.d, p.instances)
         }
     }
@@ -53,7 +57,8 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
     /// The row's index in the tensor's HBM layout: K and V by instance, query-side tensors in the
     /// user's [batch, heads, Nq] order (packed GQA rows go back to their head).
     @inline(__always) private func flatRow(_ t: Tensor, instance: Int, row: Int, rowsPerInstance n: Int) -> Int {
-        t == .K || t == .V ? instance * n + row : problem.queryRow(instance: instance, row: row)
+        // Split partials are the schedule's own scratch, laid out by instance as it writes them.
+        t == .K || t == .V || t == .Opart || t == .LSEpart ? instance * n + row : problem.queryRow(instance: instance, row: row)
     }
 
     public mutating func partition(_ p: WarpPartition) { counter.partition(p) }
@@ -164,6 +169,16 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
             normalize(row, r: r, cols: cols)
         case let .expAccumulate(s, l):
             try expAccumulate(s, sum: l)
+        case let .foldMax(x, m):
+            for r in 0..<shapes[m.slot].rows { buffers[m.slot][r] = Swift.max(buffers[m.slot][r], buffers[x.slot][r]) }
+        case let .mergePartial(o, lse, m, l, acc):
+            let w = shapes[acc.slot].cols
+            for r in 0..<shapes[acc.slot].rows {
+                let top = buffers[m.slot][r], part = buffers[lse.slot][r]
+                let weight = top == -A.infinity || part == -A.infinity ? 0 : A.exp(part - top)
+                buffers[l.slot][r] += weight
+                for c in 0..<w { buffers[acc.slot][r * w + c] += weight * buffers[o.slot][r * w + c] }
+            }
         }
     }
 

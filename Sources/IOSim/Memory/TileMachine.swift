@@ -105,6 +105,11 @@ public enum Operation: Sendable {
     case rowNormalize(row: Operand, r: Int, cols: Range<Int>)
     /// Saha–Ye: scores = exp(scores) with no max subtracted; sum += rowsum.
     case expAccumulate(scores: Operand, sum: Operand)
+    /// Split-KV's combine, pass 1: max = max(max, value) row by row.
+    case foldMax(value: Operand, max: Operand)
+    /// Split-KV's combine, pass 2: w = exp(partLSE − max) (0 for an empty split), sum += w,
+    /// acc += w·part, row by row.
+    case mergePartial(part: Operand, partLSE: Operand, max: Operand, sum: Operand, acc: Operand)
 
     /// How many warps read operand `b` from SRAM in this operation under `partition` (DESIGN §3):
     /// a GEMM split over the rows of `a` (split-Q) has every warp read all of `b`; one split over
@@ -134,6 +139,8 @@ public enum Operation: Sendable {
         case let .combineWarps(acc, m, l): return (L(acc, m, l), L(acc, m, l))
         case let .rowSoftmax(row, _), let .rowStatistics(row, _, _, _), let .rowNormalize(row, _, _): return (L(row), L(row))
         case let .expAccumulate(s, l): return (L(s, l), L(s, l))
+        case let .foldMax(x, m): return (L(x, m), L(m))
+        case let .mergePartial(o, lse, m, l, acc): return (L(o, lse, m, l, acc), L(l, acc))
         }
     }
 }

@@ -12,6 +12,8 @@ public enum Limits {
     public static let maxBatchOrHeads = 1 << 24
     /// SRAM capacity `--M`: 1 PiB = 2⁵⁰ bytes (every whole number of bytes below it is exact in a Double).
     public static let maxCapacityBytes = 1 << 50
+    /// Split-KV's splits (FlashAttention-2 uses at most 128).
+    public static let maxSplits = 1024
     /// FA3 pipeline stages.
     public static let maxStages = 64
     /// Warps per thread block (CUDA's 1024 threads).

@@ -9,12 +9,15 @@ public struct Tiles: Hashable, Sendable, Codable, CustomStringConvertible {
     public var stages: Int
     /// Warps per thread block (`--warps`), for the SRAM-side partition of fa1 and fa2.
     public var warps: Int
+    /// Split-KV's splits of each row tile's column tiles (`--splits`); other schedules ignore it.
+    public var splits: Int
 
-    public init(br: Int, bc: Int, stages: Int = 2, warps: Int = 4) {
+    public init(br: Int, bc: Int, stages: Int = 2, warps: Int = 4, splits: Int = 1) {
         self.br = br
         self.bc = bc
         self.stages = stages
         self.warps = warps
+        self.splits = splits
     }
 
     public var description: String { "\(br)×\(bc)" }
@@ -30,9 +33,9 @@ public struct Tiles: Hashable, Sendable, Codable, CustomStringConvertible {
 
     /// Tiles clamped to the problem (a tile larger than N is N).
     public func clamped(to p: AttentionProblem) -> Tiles {
-        Tiles(br: min(br, p.n), bc: min(bc, p.nk), stages: stages, warps: warps)
+        Tiles(br: min(br, p.n), bc: min(bc, p.nk), stages: stages, warps: warps, splits: splits)
     }
 
     /// The same mapping with another tile shape.
-    public func with(br: Int, bc: Int) -> Tiles { Tiles(br: br, bc: bc, stages: stages, warps: warps) }
+    public func with(br: Int, bc: Int) -> Tiles { Tiles(br: br, bc: bc, stages: stages, warps: warps, splits: splits) }
 }

@@ -48,6 +48,11 @@ public struct ClosedFormBuilder {
 
     func mul(_ a: Int, _ b: Int) throws(SimulationError) -> Int { try .checkedMul(a, b) }
 
+    /// Starts kernel `name` with `ctas` CTAs in all (a grid not proportional to batch·heads).
+    mutating func combinedKernel(_ name: String, ctas: Int) {
+        if !bytesOnly { c.kernels.append(KernelCounts(name: name, ctas: ctas)) }
+    }
+
     /// Starts kernel `name` with `ctas` CTAs per instance.
     mutating func kernel(_ name: String, ctas: Int) {
         if !bytesOnly { c.kernels.append(KernelCounts(name: name, ctas: ctas * p.instances)) }

@@ -14,6 +14,12 @@ public struct ScheduleKind: RawRepresentable, Hashable, Sendable, CaseIterable, 
 
     /// Every registered schedule, in report order.
     public static var allCases: [ScheduleKind] { ScheduleRegistry.entries.map(\.kind) }
+    /// The prefill schedules (`--schedule all`), in report order.
+    public static var prefill: [ScheduleKind] { allCases.filter { $0.implementation?.family == .prefill } }
+    /// The decode schedules with fa2 (`--schedule decode`, DESIGN §6), in report order.
+    public static var decode: [ScheduleKind] {
+        allCases.filter { $0 == .fa2 || $0.implementation?.family == .decode }
+    }
 
     public var description: String { rawValue }
 
@@ -58,6 +64,17 @@ public protocol Schedule {
     static var usesWarpgroupMMA: Bool { get }
     /// Values a data-mode run holds per instance besides Q, K, V, O and statistics.
     static func extraDataValues(_ p: AttentionProblem) -> Double
+    /// Prefill schedules make up `--schedule all`; decode schedules are named (or `decode`).
+    static var family: ScheduleFamily { get }
+    /// The tiles of the kernel the schedule models, used unless a tile policy is asked for.
+    static func kernelTiles(_ p: AttentionProblem) -> Tiles?
+    /// Whether the time estimate has a model of this schedule's launches.
+    static var hasTimeModel: Bool { get }
+}
+
+/// Which workloads a schedule is for (DESIGN §6: `all` is the prefill schedules).
+public enum ScheduleFamily: Sendable {
+    case prefill, decode
 }
 
 extension Schedule {
@@ -68,6 +85,9 @@ extension Schedule {
     public static var overlapsPhases: Bool { false }
     public static var usesWarpgroupMMA: Bool { false }
     public static func extraDataValues(_ p: AttentionProblem) -> Double { 0 }
+    public static var family: ScheduleFamily { .prefill }
+    public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { nil }
+    public static var hasTimeModel: Bool { true }
 
     /// FlashAttention's rule (Dao et al. 2022, Algorithm 1 line 1): Bc = ⌈M/4d⌉, Br = min(Bc, d),
     /// M in elements.

@@ -8,6 +8,7 @@ public enum ScheduleRegistry {
         ScheduleEntry(FA2Schedule.self),
         ScheduleEntry(FA3Schedule.self),
         ScheduleEntry(SmallMSchedule.self),
+        ScheduleEntry(SplitKVSchedule.self),
     ]
 
     public static func entry(_ kind: ScheduleKind) -> ScheduleEntry? { entries.first { $0.kind == kind } }

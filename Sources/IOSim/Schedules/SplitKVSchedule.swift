@@ -1,0 +1,116 @@
+/// Split-KV decoding (flash-decoding; FlashAttention-2's `splitkv` kernels, DESIGN §12). Each row
+/// tile's column tiles are cut into S contiguous ranges of ⌈Tc/S⌉ tiles; kernel `split` runs one
+/// CTA per (row tile, split, head) over its range with FA2's loop, writing a partial output
+/// `Opart` and its log-sum-exp `LSEpart` in fp32 — a split with no live tile loads nothing and
+/// still writes them (zeros, −∞), as FA2 does. Kernel `combine` reads, per query row, the S
+/// `LSEpart` values twice (a max pass and a scale pass) and the S `Opart` rows once, and writes O
+/// and LSE. With S = 1 it is fa2 exactly: one kernel, no partials.
+///
+/// Default tiles are the kernel's: Br = 64, Bc = FA2's `block_n` for d (256, 128, 64). The
+/// default S is FlashAttention-2's heuristic (``SplitKVHeuristic``) when the GPU is known.
+/// Footprint: fa2's.
+public enum SplitKVSchedule: Schedule {
+    public static let kind = ScheduleKind.splitKV
+    public static var family: ScheduleFamily { .decode }
+    /// Its CTAs are per (row tile, split): the time estimate's per-row-tile model does not fit it yet.
+    public static var hasTimeModel: Bool { false }
+
+    public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
+        Footprint.fa2(tiles.clamped(to: p), p)
+    }
+
+    public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { Tiles(br: 64, bc: SplitKVHeuristic.blockN(d: p.d)) }
+
+    /// CTAs of FA2's combine kernel: it takes kBlockM query rows per CTA (4 when 128 divides d,
+    /// 8 when 64 does, else 16; flash-attention `flash_fwd_launch_template.h`).
+    static func combineCTAs(rows: Int, d: Int) -> Int {
+        let perCTA = d % 128 == 0 ? 4 : d % 64 == 0 ? 8 : 16
+        return (rows + perCTA - 1) / perCTA
+    }
+
+    /// Column tiles of split s: [s·⌈Tc/S⌉, min(Tc, (s+1)·⌈Tc/S⌉)).
+    static func range(_ s: Int, _ t: Tiles, _ p: AttentionProblem) -> Range<Int> {
+        let tc = t.tc(p), per = (tc + t.splits - 1) / t.splits
+        return min(tc, s * per)..<min(tc, (s + 1) * per)
+    }
+
+    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
+        guard t.splits > 1 else {
+            try FA2Schedule.body(&m, tiles: t, partition: .splitQ(t.warps), kernel: FA2Schedule.kind.rawValue)
+            return
+        }
+        let p = m.problem, d = 0..<p.d, one = 0..<1, splits = t.splits
+        m.partition(.splitQ(t.warps))
+        try m.uniform(0..<p.instances) { m, inst throws(SimulationError) in
+            let kv = p.kvInstance(inst)
+            m.kernel("split", ctas: t.tr(p) * splits * p.instances)
+            for i in 0..<t.tr(p) {
+                let rows = t.rows(i, p), live = t.liveColumnTiles(i, p)
+                for s in 0..<splits {
+                    let mine = range(s, t, p).clamped(to: live), part = s * p.n + rows.lowerBound..<s * p.n + rows.upperBound
+                    try m.alloc(.acc, rows: rows.count, cols: p.d, format: .fp32)
+                    try m.alloc(.m, rows: rows.count, cols: 1, format: .fp32)
+                    try m.alloc(.l, rows: rows.count, cols: 1, format: .fp32)
+                    try m.compute(.fill(.acc, 0))
+                    try m.compute(.fill(.m, -.infinity))
+                    try m.compute(.fill(.l, 0))
+                    if !mine.isEmpty {
+                        try m.load(.Q, instance: inst, rows: rows, cols: d, format: .input, into: .q)
+                        try m.tiles(mine, uniformBelow: p.nk / t.bc) { m, j throws(SimulationError) in
+                            let cols = t.cols(j, p)
+                            try m.load(.K, instance: kv, rows: cols, cols: d, format: .input, into: .k)
+                            try m.load(.V, instance: kv, rows: cols, cols: d, format: .input, into: .v)
+                            try m.alloc(.s, rows: rows.count, cols: cols.count, format: .fp32)
+                            try m.scores(.q, .k, into: .s, rows: rows, cols: cols, masked: true)
+                            try m.compute(.onlineSoftmax(scores: .s, max: .m, sum: .l, acc: .acc))
+                            try m.compute(.gemm(a: .s, b: .v, c: .acc, transB: false, scaled: false, accumulate: true))
+                            m.free(.s)
+                            m.free(.k)
+                            m.free(.v)
+                        }
+                        m.free(.q)
+                    }
+                    try m.compute(.normalizeRows(acc: .acc, sum: .l, max: .m))
+                    try m.store(.Opart, instance: inst, rows: part, cols: d, format: .fp32, from: .acc)
+                    try m.store(.LSEpart, instance: inst, rows: part, cols: one, format: .fp32, from: .m)
+                    m.free(.acc)
+                    m.free(.m)
+                    m.free(.l)
+                }
+            }
+            // The combine: one query row at a time (every row moves the same amounts).
+            m.kernel("combine", ctas: combineCTAs(rows: p.n * p.instances, d: p.d))
+            let part = Operand(.o, 1), partLSE = Operand(.l, 1)
+            try m.uniform(0..<p.n) { m, r throws(SimulationError) in
+                try m.alloc(.m, rows: 1, cols: 1, format: .fp32)
+                try m.compute(.fill(.m, -.infinity))
+                for s in 0..<splits {
+                    try m.load(.LSEpart, instance: inst, rows: s * p.n + r..<s * p.n + r + 1, cols: one, format: .fp32, into: partLSE)
+                    try m.compute(.foldMax(value: partLSE, max: .m))
+                    m.free(partLSE)
+                }
+                try m.alloc(.acc, rows: 1, cols: p.d, format: .fp32)
+                try m.alloc(.l, rows: 1, cols: 1, format: .fp32)
+                try m.compute(.fill(.acc, 0))
+                try m.compute(.fill(.l, 0))
+                for s in 0..<splits {
+                    try m.load(.LSEpart, instance: inst, rows: s * p.n + r..<s * p.n + r + 1, cols: one, format: .fp32, into: partLSE)
+                    try m.load(.Opart, instance: inst, rows: s * p.n + r..<s * p.n + r + 1, cols: d, format: .fp32, into: part)
+                    try m.compute(.mergePartial(part: part, partLSE: partLSE, max: .m, sum: .l, acc: .acc))
+                    m.free(partLSE)
+                    m.free(part)
+                }
+                try m.compute(.normalizeRows(acc: .acc, sum: .l, max: .m))
+                try m.store(.O, instance: inst, rows: r..<r + 1, cols: d, format: .output, from: .acc)
+                try m.store(.LSE, instance: inst, rows: r..<r + 1, cols: one, format: .fp32, from: .m)
+                m.free(.acc)
+                m.free(.m)
+                m.free(.l)
+            }
+        }
+    }
+}
+
+extension ScheduleKind {
+    public static let splitKV = ScheduleKind(named: "split-kv")
+}
