@@ -104,3 +104,28 @@ import Testing
         #expect(checked == 6)
     }
 }
+
+/// The decode time estimates recorded beside PyTorch's H100 times (Reports/gpu/decode_time_estimates.csv).
+@Suite struct RecordedDecodeTimeEstimates {
+    @Test func estimatesAreRecomputedAndWithinTheirStatedErrorOfTheH100() throws {
+        let table = try CSVTable(contentsOf: Repo.url("Reports/gpu/decode_time_estimates.csv"))
+        let hw = try ModelFile.hardware(Repo.path("Models/hardware/h100-sxm.json"))
+        #expect(table.rows.count == 12)
+        for row in table.rows {
+            let splitKV = try row.string("schedule") == "split-kv"
+            let p = AttentionProblem(
+                n: try row.int("Nq"), nk: try row.int("Nk"), d: try row.int("d"), batch: try row.int("batch"),
+                heads: try row.int("heads"), kvHeads: try row.int("kv_heads"), packGQA: splitKV)
+            let request =
+                splitKV
+                ? TileRequest(splits: SplitKVHeuristic.splits(for: p, sms: hw.sms), policyExplicit: false)
+                : TileRequest(br: 128, bc: 64)
+            let r = Simulator.simulate(splitKV ? .splitKV : .fa2, p, capacity: hw.onChipPerBlock, tiles: request)
+            let seconds = try #require(try TimeEstimate.estimate(r, p, hw)?.seconds)
+            let recorded = try row.double("estimate_us"), measured = try row.double("measured_us")
+            #expect(abs(seconds * 1e6 - recorded) < 0.05 + 1e-9 * recorded, "\(row)")
+            let error = seconds * 1e6 / measured - 1
+            #expect(error > -0.25 && error < 0.05, "\(row): \(error)")
+        }
+    }
+}

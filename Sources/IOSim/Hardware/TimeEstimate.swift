@@ -34,7 +34,7 @@ public enum TimeEstimate {
 
     public static func estimate(_ r: ScheduleResult, _ problem: AttentionProblem, _ hw: HardwareModel) throws(ModelError) -> Breakdown? {
         guard let counts = r.counts, let t = r.tiles, let s = r.kind.implementation else { return nil }
-        guard s.hasTimeModel else { throw .unsupported("no time model for \(r.kind.rawValue) yet (its CTAs are per row tile and split)") }
+        guard s.hasTimeModel else { throw .unsupported("no time model for \(r.kind.rawValue) yet") }
         let p = problem.scheduled
         // FA3 issues warpgroup MMAs (wgmma); the other schedules' kernels warp-level mma.sync.
         let peak = try hw.tensorFlops(p.dtype, mmaSync: !s.usesWarpgroupMMA)
@@ -65,7 +65,8 @@ public enum TimeEstimate {
         case .perHead:
             return schedule(perHead: [cta(1 / Double(p.instances))], heads: p.instances, hw, bytes)
         case .perRowTile:
-            return schedule(perHead: rowWork.map { cta($0 / scores) }, heads: p.instances, hw, bytes)
+            let work = s.ctaWork(p, t) ?? rowWork
+            return schedule(perHead: work.map { cta($0 / scores) }, heads: p.instances, hw, bytes)
         }
     }
 

@@ -70,6 +70,9 @@ public protocol Schedule {
     static func kernelTiles(_ p: AttentionProblem) -> Tiles?
     /// Whether the time estimate has a model of this schedule's launches.
     static var hasTimeModel: Bool { get }
+    /// For `.perRowTile` launches whose CTAs are not one per row tile: the live score entries of
+    /// each CTA of one instance, in launch order (nil: one CTA per row tile).
+    static func ctaWork(_ p: AttentionProblem, _ t: Tiles) -> [Double]?
 }
 
 /// Which workloads a schedule is for (DESIGN §6: `all` is the prefill schedules).
@@ -88,6 +91,7 @@ extension Schedule {
     public static var family: ScheduleFamily { .prefill }
     public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { nil }
     public static var hasTimeModel: Bool { true }
+    public static func ctaWork(_ p: AttentionProblem, _ t: Tiles) -> [Double]? { nil }
 
     /// FlashAttention's rule (Dao et al. 2022, Algorithm 1 line 1): Bc = ⌈M/4d⌉, Br = min(Bc, d),
     /// M in elements.

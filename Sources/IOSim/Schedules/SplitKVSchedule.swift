@@ -12,8 +12,19 @@
 public enum SplitKVSchedule: Schedule {
     public static let kind = ScheduleKind.splitKV
     public static var family: ScheduleFamily { .decode }
-    /// Its CTAs are per (row tile, split): the time estimate's per-row-tile model does not fit it yet.
-    public static var hasTimeModel: Bool { false }
+    /// One CTA per (row tile, split), each with the live score entries of its range; the
+    /// combine kernel's bytes are charged to them (it reads a few percent of the split's).
+    public static func ctaWork(_ p: AttentionProblem, _ t: Tiles) -> [Double]? {
+        guard t.splits > 1 else { return nil }
+        return (0..<t.tr(p)).flatMap { i -> [Double] in
+            let live = t.liveColumnTiles(i, p), rows = t.rows(i, p).count
+            return (0..<t.splits).map { s -> Double in
+                let mine = range(s, t, p).clamped(to: live)
+                guard !mine.isEmpty else { return 0 }
+                return Double(rows * (t.cols(mine.upperBound - 1, p).upperBound - mine.lowerBound * t.bc))
+            }
+        }
+    }
 
     public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
         Footprint.fa2(tiles.clamped(to: p), p)
