@@ -29,6 +29,8 @@ struct ProblemOptions: ParsableArguments {
     @Option(
         parsing: .unconditional, help: "split-kv's splits of each row tile's K/V (default: FlashAttention-2's heuristic with --hardware, else 1).")
     var splits: Int?
+    @Option(parsing: .unconditional, help: "lean's CTAs (default: 2 per SM with --hardware, else one per row tile per head).")
+    var ctas: Int?
     @Flag(help: "Causal mask; fully masked tile pairs are skipped (see --alignment).") var causal = false
     @Option(
         parsing: .unconditional,
@@ -105,6 +107,10 @@ struct ProblemOptions: ParsableArguments {
             try Wording.checkPositive("splits", splits, limit: Limits.maxSplits)
             guard schedule.kinds.contains(.splitKV) else { throw ValidationError("--splits applies to the split-kv schedule only") }
         }
+        if let ctas {
+            try Wording.checkPositive("ctas", ctas, limit: Limits.maxBatchOrHeads)
+            guard schedule.kinds.contains(.lean) else { throw ValidationError("--ctas applies to the lean schedule only") }
+        }
         for (name, v) in [("Br", br), ("Bc", bc), ("window", window)] {
             if let v { try Wording.checkPositive(name, v, limit: Limits.maxSequence) }
         }
@@ -120,10 +126,11 @@ struct ProblemOptions: ParsableArguments {
     /// The tile request for `problem`: `--splits`, else FlashAttention-2's split heuristic on
     /// the `--hardware` GPU, else 1.
     func tileRequest(for problem: AttentionProblem) throws -> TileRequest {
-        let s = try splits ?? hardwareModel().map { SplitKVHeuristic.splits(for: problem, sms: $0.sms) } ?? 1
+        let hw = try hardwareModel()
+        let s = splits ?? hw.map { SplitKVHeuristic.splits(for: problem, sms: $0.sms) } ?? 1
         return TileRequest(
             br: br, bc: bc, policy: tiles ?? .optimal, stages: stages, warps: warps, splits: s,
-            policyExplicit: tiles != nil)
+            ctas: ctas ?? hw.map { 2 * $0.sms } ?? 0, policyExplicit: tiles != nil)
     }
 
     /// M in bytes (`--M`, or the default of ``mSpec()``).

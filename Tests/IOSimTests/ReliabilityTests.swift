@@ -22,17 +22,20 @@ import Testing
         // fa2's SRAM-side bytes at N = 1M over 10⁶ heads pass 2⁶³; the standard schedule's N² terms too.
         let p = AttentionProblem(n: 1 << 20, batch: 1000, heads: 1000)
         try p.validate()
-        for kind in ScheduleKind.allCases {
+        for kind in ScheduleKind.allCases where kind != .lean {
             let r = Simulator.simulate(kind, p, capacity: 100_000)
             #expect(!r.feasible && r.reason!.contains("2^63"), "\(kind)")
         }
+        // lean enumerates its row tiles head by head and refuses before it would take hours.
+        #expect(Simulator.simulate(.lean, p, capacity: 100_000).reason?.contains("row tile") == true)
         #expect(ClosedForm.traffic(.standard, p, Tiles(br: 64, bc: 64), capacity: 100_000) == nil)
     }
 
     @Test func identicalInstancesCostOneInstance() throws {
         let one = AttentionProblem(n: 1000, d: 64)
         let many = AttentionProblem(n: 1000, d: 64, batch: 30, heads: 40, kvHeads: 8)
-        for kind in ScheduleKind.allCases {
+        // lean's CTAs cross head boundaries: its instances are not identical (tested on its own).
+        for kind in ScheduleKind.allCases where kind != .lean {
             let tiles = try TileChoice.choose(kind.implementation!, one, capacity: 100_000, TileRequest())
             var a = CountingMachine(problem: one, capacity: 100_000)
             var b = CountingMachine(problem: many, capacity: 100_000)

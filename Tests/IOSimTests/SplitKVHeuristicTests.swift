@@ -129,3 +129,52 @@ import Testing
         }
     }
 }
+
+/// Lean Attention (DESIGN §12): counts against an enumeration of its unit stream, and data mode.
+@Suite struct LeanCountsAndData {
+    static let masks: [AttentionMask] = [.none, .causal(.bottomRight), .slidingWindow(left: 200, right: 0, alignment: .topLeft)]
+
+    @Test(arguments: [1, 2, 5, 13, 64, 1000])
+    func countsEqualTheEnumerationPerKernelForEveryCTACount(ctas: Int) throws {
+        for (n, nk) in [(1, 3000), (7, 900), (130, 500)] {
+            for mask in Self.masks {
+                for pack in [false, true] {
+                    let p = AttentionProblem(n: n, nk: nk, d: 32, batch: 2, heads: 4, kvHeads: 2, dtype: .fp8, mask: mask, packGQA: pack)
+                    let request = TileRequest(br: 32, bc: 64, ctas: ctas)
+                    let r = Simulator.simulate(.lean, p, capacity: 1 << 22, tiles: request)
+                    let counts = try #require(r.counts, "\(r.reason ?? "")")
+                    let expected = try #require(ClosedForm.traffic(.lean, p, r.tiles!, capacity: 1 << 22))
+                    #expect(counts.byTensor == expected.byTensor && counts.kernels == expected.kernels, "G=\(ctas) \(mask) \(n)×\(nk) pack=\(pack)")
+                    // K and V are read once per live tile whatever G is: the same as fa2's.
+                    let fa2 = try #require(Simulator.simulate(.fa2, p, capacity: 1 << 22, tiles: request).counts)
+                    #expect(counts[.K] == fa2[.K] && counts[.O] == fa2[.O])
+                }
+            }
+        }
+    }
+
+    /// With no mask every row tile has Tc units, so the default grid (a CTA per row tile) gives
+    /// each CTA one whole row: fa2. (Under a mask rows differ and stream-K balances across them.)
+    @Test func oneCTAPerRowTileIsFa2WhenEveryRowHasTheSameWork() throws {
+        let p = AttentionProblem(n: 300, nk: 1000, d: 64, heads: 2)
+        let lean = try #require(Simulator.simulate(.lean, p, capacity: 1 << 22, tiles: TileRequest(br: 64, bc: 64)).counts)
+        let fa2 = try #require(Simulator.simulate(.fa2, p, capacity: 1 << 22, tiles: TileRequest(br: 64, bc: 64)).counts)
+        #expect(lean.byTensor == fa2.byTensor)
+    }
+
+    @Test(arguments: [1, 3, 7, 40])
+    func dataModeMatchesTheReferenceForEveryCTACount(ctas: Int) throws {
+        for mask in Self.masks {
+            for pack in [false, true] {
+                let p = AttentionProblem(n: 5, nk: 600, d: 32, batch: 2, heads: 4, kvHeads: 2, dtype: .fp32, mask: mask, packGQA: pack)
+                let inputs = AttentionInputs(AttentionShape(batch: 2, heads: 4, kvHeads: 2, nq: 5, nk: 600, d: 32), seed: UInt64(ctas))
+                let tiles = Tiles(br: 64, bc: 64, ctas: ctas)
+                let out = try DataMode.run(.lean, p, capacity: 1 << 22, tiles: tiles, q: inputs.q, k: inputs.k, v: inputs.v)
+                let report = try Equivalence.checkForward(
+                    candidate: out.result, q: inputs.q, k: inputs.k, v: inputs.v,
+                    shape: p.shape, mask: mask, precision: .fp32)
+                #expect(report.passed, "G=\(ctas) \(mask) pack=\(pack): \(report)")
+            }
+        }
+    }
+}

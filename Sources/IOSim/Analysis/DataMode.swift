@@ -54,13 +54,13 @@ public enum DataMode {
         let expected = ClosedForm.traffic(kind, p, tiles, capacity: capacity)?.hbm.reads ?? 0
         if p.dtype == .fp64 {
             var m = DataMachine<Double>(problem: p, capacity: capacity, q: q, k: k, v: v, scale: scale)
-            (m.progress, m.expectedReads, m.partitions) = (progress, expected, tiles.splits)
+            (m.progress, m.expectedReads, m.partitions) = (progress, expected, entry.type.partialSlots(p, tiles))
             try entry.doubleRun(&m, tiles)
             progress?(1)
             return outcome(kind, m.hbm, m.counts)
         }
         var m = DataMachine<Float>(problem: p, capacity: capacity, q: q, k: k, v: v, scale: scale)
-        (m.progress, m.expectedReads, m.partitions) = (progress, expected, tiles.splits)
+        (m.progress, m.expectedReads, m.partitions) = (progress, expected, entry.type.partialSlots(p, tiles))
         try entry.floatRun(&m, tiles)
         progress?(1)
         return outcome(kind, m.hbm, m.counts)

@@ -21,7 +21,7 @@ public enum ReportSweeps {
             ? [2048, 8192, 32768, 131_072, 524_288]
             : stride(from: 11.0, through: 20.0, by: 0.5).map { Int(pow(2, $0).rounded()) }
         return ms.flatMap { m in
-            ScheduleKind.allCases.map { k in
+            ScheduleKind.prefill.map { k in
                 Point(problem: problem, capacity: m, result: Simulator.simulate(k, problem, capacity: m, tiles: optimal))
             }
         }
@@ -33,7 +33,7 @@ public enum ReportSweeps {
         let ns = small ? [1024, 4096, 16384] : [1024, 2048, 4096, 8192, 16384, 32768, 65536]
         return ns.flatMap { n in
             let p = AttentionProblem(n: n, d: 64)
-            return ScheduleKind.allCases.map { k in
+            return ScheduleKind.prefill.map { k in
                 Point(problem: p, capacity: 100_000, result: Simulator.simulate(k, p, capacity: 100_000, tiles: optimal))
             }
         }

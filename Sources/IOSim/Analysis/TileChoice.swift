@@ -25,15 +25,16 @@ public struct TileRequest: Hashable, Sendable {
     /// FA3 pipeline stages and warps per thread block, carried into the chosen ``Tiles``.
     public var stages: Int
     public var warps: Int
-    /// Split-KV's splits, carried into the chosen ``Tiles``.
+    /// Split-KV's splits and Lean Attention's CTAs, carried into the chosen ``Tiles``.
     public var splits: Int
+    public var ctas: Int
     /// Whether the policy was asked for: schedules with a kernel's own tiles (split-kv) use them
     /// unless it was.
     public var policyExplicit: Bool
 
     public init(
         br: Int? = nil, bc: Int? = nil, policy: TilePolicy = .auto, stages: Int = 2, warps: Int = 4,
-        splits: Int = 1, policyExplicit: Bool = true
+        splits: Int = 1, ctas: Int = 0, policyExplicit: Bool = true
     ) {
         self.br = br
         self.bc = bc
@@ -41,11 +42,12 @@ public struct TileRequest: Hashable, Sendable {
         self.stages = stages
         self.warps = warps
         self.splits = splits
+        self.ctas = ctas
         self.policyExplicit = policyExplicit
     }
 
     /// A tile shape with this request's stages and warps.
-    func tiles(_ br: Int, _ bc: Int) -> Tiles { Tiles(br: br, bc: bc, stages: stages, warps: warps, splits: splits) }
+    func tiles(_ br: Int, _ bc: Int) -> Tiles { Tiles(br: br, bc: bc, stages: stages, warps: warps, splits: splits, ctas: ctas) }
 }
 
 public enum TileChoice {
@@ -71,9 +73,12 @@ public enum TileChoice {
         if let br = request.br, let bc = request.bc { return try checked(request.tiles(br, bc), "the requested") }
         let paper = request.br == nil && request.bc == nil ? schedule.paperTiles(p, capacity: capacity) : nil
         if request.policy == .paper, let t = paper { return try checked(request.tiles(t.br, t.bc), "the paper's") }
-        // A schedule modelled on one kernel runs that kernel's tiles unless a policy was asked for.
-        if !request.policyExplicit, let t = schedule.kernelTiles(p) {
-            return try checked(request.tiles(request.br ?? t.br, request.bc ?? t.bc), "the kernel's")
+        // A schedule modelled on one kernel runs that kernel's tiles unless a policy was asked
+        // for (or they do not fit: then the policy chooses).
+        if !request.policyExplicit, let t = schedule.kernelTiles(p),
+            footprint(request.tiles(request.br ?? t.br, request.bc ?? t.bc)) <= capacity
+        {
+            return request.tiles(request.br ?? t.br, request.bc ?? t.bc).clamped(to: p)
         }
         // FA3's auto tiles are its published defaults whenever they fit.
         if request.policy == .auto, schedule.autoPrefersPaperTiles, let t = paper, footprint(request.tiles(t.br, t.bc)) <= capacity {

@@ -171,6 +171,17 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
             try expAccumulate(s, sum: l)
         case let .foldMax(x, m):
             for r in 0..<shapes[m.slot].rows { buffers[m.slot][r] = Swift.max(buffers[m.slot][r], buffers[x.slot][r]) }
+        case let .mergeOnline(o, lse, m, l, acc):
+            let w = shapes[acc.slot].cols
+            for r in 0..<shapes[acc.slot].rows {
+                let old = buffers[m.slot][r], part = buffers[lse.slot][r]
+                guard part > -A.infinity else { continue }
+                let top = Swift.max(old, part)
+                let a = old == -A.infinity ? 0 : A.exp(old - top), b = A.exp(part - top)
+                buffers[l.slot][r] = a * buffers[l.slot][r] + b
+                for c in 0..<w { buffers[acc.slot][r * w + c] = a * buffers[acc.slot][r * w + c] + b * buffers[o.slot][r * w + c] }
+                buffers[m.slot][r] = top
+            }
         case let .mergePartial(o, lse, m, l, acc):
             let w = shapes[acc.slot].cols
             for r in 0..<shapes[acc.slot].rows {

@@ -110,6 +110,9 @@ public enum Operation: Sendable {
     /// Split-KV's combine, pass 2: w = exp(partLSE − max) (0 for an empty split), sum += w,
     /// acc += w·part, row by row.
     case mergePartial(part: Operand, partLSE: Operand, max: Operand, sum: Operand, acc: Operand)
+    /// Lean Attention's host merge, one pass: with m′ = max(max, partLSE), acc = acc·e^{max−m′} +
+    /// part·e^{partLSE−m′}, sum = sum·e^{max−m′} + e^{partLSE−m′}, max = m′ (row by row).
+    case mergeOnline(part: Operand, partLSE: Operand, max: Operand, sum: Operand, acc: Operand)
 
     /// How many warps read operand `b` from SRAM in this operation under `partition` (DESIGN §3):
     /// a GEMM split over the rows of `a` (split-Q) has every warp read all of `b`; one split over
@@ -141,6 +144,7 @@ public enum Operation: Sendable {
         case let .expAccumulate(s, l): return (L(s, l), L(s, l))
         case let .foldMax(x, m): return (L(x, m), L(m))
         case let .mergePartial(o, lse, m, l, acc): return (L(o, lse, m, l, acc), L(l, acc))
+        case let .mergeOnline(o, lse, m, l, acc): return (L(o, lse, m, l, acc), L(m, l, acc))
         }
     }
 }

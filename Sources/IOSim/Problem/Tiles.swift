@@ -11,13 +11,16 @@ public struct Tiles: Hashable, Sendable, Codable, CustomStringConvertible {
     public var warps: Int
     /// Split-KV's splits of each row tile's column tiles (`--splits`); other schedules ignore it.
     public var splits: Int
+    /// Lean Attention's CTAs (`--ctas`; 0: one per row tile per head); other schedules ignore it.
+    public var ctas: Int
 
-    public init(br: Int, bc: Int, stages: Int = 2, warps: Int = 4, splits: Int = 1) {
+    public init(br: Int, bc: Int, stages: Int = 2, warps: Int = 4, splits: Int = 1, ctas: Int = 0) {
         self.br = br
         self.bc = bc
         self.stages = stages
         self.warps = warps
         self.splits = splits
+        self.ctas = ctas
     }
 
     public var description: String { "\(br)×\(bc)" }
@@ -33,9 +36,9 @@ public struct Tiles: Hashable, Sendable, Codable, CustomStringConvertible {
 
     /// Tiles clamped to the problem (a tile larger than N is N).
     public func clamped(to p: AttentionProblem) -> Tiles {
-        Tiles(br: min(br, p.n), bc: min(bc, p.nk), stages: stages, warps: warps, splits: splits)
+        Tiles(br: min(br, p.n), bc: min(bc, p.nk), stages: stages, warps: warps, splits: splits, ctas: ctas)
     }
 
     /// The same mapping with another tile shape.
-    public func with(br: Int, bc: Int) -> Tiles { Tiles(br: br, bc: bc, stages: stages, warps: warps, splits: splits) }
+    public func with(br: Int, bc: Int) -> Tiles { Tiles(br: br, bc: bc, stages: stages, warps: warps, splits: splits, ctas: ctas) }
 }

@@ -48,6 +48,10 @@ public struct ClosedFormBuilder {
 
     func mul(_ a: Int, _ b: Int) throws(SimulationError) -> Int { try .checkedMul(a, b) }
 
+    /// A builder of the same mode for problem `p` (a schedule whose sums already cover every
+    /// instance passes one instance, so that nothing is multiplied again).
+    func rebased(to p: AttentionProblem) -> ClosedFormBuilder { ClosedFormBuilder(p, bytesOnly: bytesOnly) }
+
     /// Starts kernel `name` with `ctas` CTAs in all (a grid not proportional to batch·heads).
     mutating func combinedKernel(_ name: String, ctas: Int) {
         if !bytesOnly { c.kernels.append(KernelCounts(name: name, ctas: ctas)) }

@@ -73,6 +73,8 @@ public protocol Schedule {
     /// For `.perRowTile` launches whose CTAs are not one per row tile: the live score entries of
     /// each CTA of one instance, in launch order (nil: one CTA per row tile).
     static func ctaWork(_ p: AttentionProblem, _ t: Tiles) -> [Double]?
+    /// How many partial results (`Opart`, `LSEpart` rows) per query row it stores (data mode's layout).
+    static func partialSlots(_ p: AttentionProblem, _ t: Tiles) -> Int
 }
 
 /// Which workloads a schedule is for (DESIGN §6: `all` is the prefill schedules).
@@ -92,6 +94,7 @@ extension Schedule {
     public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { nil }
     public static var hasTimeModel: Bool { true }
     public static func ctaWork(_ p: AttentionProblem, _ t: Tiles) -> [Double]? { nil }
+    public static func partialSlots(_ p: AttentionProblem, _ t: Tiles) -> Int { t.splits }
 
     /// FlashAttention's rule (Dao et al. 2022, Algorithm 1 line 1): Bc = ⌈M/4d⌉, Br = min(Bc, d),
     /// M in elements.

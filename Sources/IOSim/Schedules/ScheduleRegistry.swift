@@ -9,6 +9,7 @@ public enum ScheduleRegistry {
         ScheduleEntry(FA3Schedule.self),
         ScheduleEntry(SmallMSchedule.self),
         ScheduleEntry(SplitKVSchedule.self),
+        ScheduleEntry(LeanSchedule.self),
     ]
 
     public static func entry(_ kind: ScheduleKind) -> ScheduleEntry? { entries.first { $0.kind == kind } }
