@@ -260,3 +260,36 @@ extension AttentionProblem {
         return b * kvHeads + h / (heads / kvHeads)
     }
 }
+
+extension TileMachine {
+    /// FlashAttention-2's inner loop (Algorithm 1 lines 6–11) for the rows `rows` of resident Qᵢ
+    /// over column tiles `columnTiles` of K/V instance `kv`: acc, m, ℓ must be allocated and
+    /// initialised; leaves them unnormalised. Shared by fa2, split-kv and lean.
+    @inline(__always)
+    public mutating func attend(_ t: Tiles, kvInstance kv: Int, rows: Range<Int>, columnTiles: Range<Int>) throws(SimulationError) {
+        let p = problem, d = 0..<p.d
+        try tiles(columnTiles, uniformBelow: p.nk / t.bc) { m, j throws(SimulationError) in
+            let cols = t.cols(j, p)
+            try m.load(.K, instance: kv, rows: cols, cols: d, format: .input, into: .k)
+            try m.load(.V, instance: kv, rows: cols, cols: d, format: .input, into: .v)
+            try m.alloc(.s, rows: rows.count, cols: cols.count, format: .fp32)
+            try m.scores(.q, .k, into: .s, rows: rows, cols: cols, masked: true)
+            try m.compute(.onlineSoftmax(scores: .s, max: .m, sum: .l, acc: .acc))
+            try m.compute(.gemm(a: .s, b: .v, c: .acc, transB: false, scaled: false, accumulate: true))
+            m.free(.s)
+            m.free(.k)
+            m.free(.v)
+        }
+    }
+
+    /// Allocates the fp32 accumulator and row statistics of `rows` rows: acc = 0, m = −∞, ℓ = 0.
+    @inline(__always)
+    public mutating func startRows(_ rows: Int) throws(SimulationError) {
+        try alloc(.acc, rows: rows, cols: problem.d, format: .fp32)
+        try alloc(.m, rows: rows, cols: 1, format: .fp32)
+        try alloc(.l, rows: rows, cols: 1, format: .fp32)
+        try compute(.fill(.acc, 0))
+        try compute(.fill(.m, -.infinity))
+        try compute(.fill(.l, 0))
+    }
+}

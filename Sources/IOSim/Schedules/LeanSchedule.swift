@@ -122,24 +122,8 @@ public enum LeanSchedule: Schedule {
     ) throws(SimulationError) {
         let d = 0..<p.d, one = 0..<1, rows = t.rows(i, p), kv = p.kvInstance(inst)
         try m.load(.Q, instance: inst, rows: rows, cols: d, format: .input, into: .q)
-        try m.alloc(.acc, rows: rows.count, cols: p.d, format: .fp32)
-        try m.alloc(.m, rows: rows.count, cols: 1, format: .fp32)
-        try m.alloc(.l, rows: rows.count, cols: 1, format: .fp32)
-        try m.compute(.fill(.acc, 0))
-        try m.compute(.fill(.m, -.infinity))
-        try m.compute(.fill(.l, 0))
-        try m.tiles(tiles, uniformBelow: p.nk / t.bc) { m, j throws(SimulationError) in
-            let cols = t.cols(j, p)
-            try m.load(.K, instance: kv, rows: cols, cols: d, format: .input, into: .k)
-            try m.load(.V, instance: kv, rows: cols, cols: d, format: .input, into: .v)
-            try m.alloc(.s, rows: rows.count, cols: cols.count, format: .fp32)
-            try m.scores(.q, .k, into: .s, rows: rows, cols: cols, masked: true)
-            try m.compute(.onlineSoftmax(scores: .s, max: .m, sum: .l, acc: .acc))
-            try m.compute(.gemm(a: .s, b: .v, c: .acc, transB: false, scaled: false, accumulate: true))
-            m.free(.s)
-            m.free(.k)
-            m.free(.v)
-        }
+        try m.startRows(rows.count)
+        try m.attend(t, kvInstance: kv, rows: rows, columnTiles: tiles)
         m.free(.q)
         try m.compute(.normalizeRows(acc: .acc, sum: .l, max: .m))
         // Partials sit at rows g·N + r of an instance (one slot per CTA).

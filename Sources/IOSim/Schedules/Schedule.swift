@@ -39,7 +39,7 @@ public enum LaunchModel: Sendable {
 
 /// A tiled attention schedule: its on-chip footprint for given tiles, and its tile loop, written
 /// once against a ``TileMachine`` so that it both counts and (in data mode) computes.
-public protocol Schedule {
+public protocol Schedule: SendableMetatype {
     static var kind: ScheduleKind { get }
     /// Peak on-chip bytes for full tiles `tiles` (clamped to the problem).
     static func footprint(_ tiles: Tiles, _ problem: AttentionProblem, capacity: Int) -> Int
