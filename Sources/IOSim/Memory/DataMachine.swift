@@ -71,16 +71,7 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
         from b: Operand
     ) throws(SimulationError) {
         try counter.reduce(t, instance: instance, rows: rows, cols: cols, format: format, from: b)
-        let (n, w, instances) = layout(t)
-        if hbm[t] == nil { hbm[t] = [A](repeating: 0, count: instances * n * w) }
-        let precision = format.precision(problem.dtype)
-        let src = buffers[b.slot]
-        for (r, row) in rows.enumerated() {
-            let base = flatRow(t, instance: instance, row: row, rowsPerInstance: n) * w
-            for (c, col) in cols.enumerated() {
-                hbm[t]![base + col] = A(precision.round(Double(hbm[t]![base + col] + src[r * cols.count + c])))
-            }
-        }
+        writeBack(t, instance: instance, rows: rows, cols: cols, format: format, from: b, adding: true)
     }
 
     @discardableResult
@@ -122,14 +113,25 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
         from b: Operand
     ) throws(SimulationError) {
         try counter.store(t, instance: instance, rows: rows, cols: cols, format: format, from: b)
+        writeBack(t, instance: instance, rows: rows, cols: cols, format: format, from: b, adding: false)
+    }
+
+    /// SRAM → HBM for store and reduce: the buffer replaces the region, or is added into it
+    /// (a reduce's tensor starts at 0, a stored one at NaN so that reading an unwritten value
+    /// shows), rounded to the format after the add as an fp32 atomic rounds.
+    private mutating func writeBack(
+        _ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format, from b: Operand, adding: Bool
+    ) {
         let (n, w, instances) = layout(t)
-        if hbm[t] == nil { hbm[t] = [A](repeating: .nan, count: instances * n * w) }
+        if hbm[t] == nil { hbm[t] = [A](repeating: adding ? 0 : .nan, count: instances * n * w) }
         let precision = format.precision(problem.dtype)
         let src = buffers[b.slot]
         for (r, row) in rows.enumerated() {
             let base = flatRow(t, instance: instance, row: row, rowsPerInstance: n) * w
             for (c, col) in cols.enumerated() {
-                hbm[t]![base + col] = A(precision.round(Double(src[r * cols.count + c])))
+                // Storing adds nothing (not even +0, which would turn −0 into +0).
+                let x = adding ? hbm[t]![base + col] + src[r * cols.count + c] : src[r * cols.count + c]
+                hbm[t]![base + col] = A(precision.round(Double(x)))
             }
         }
     }
