@@ -32,6 +32,37 @@ public struct Bound: Hashable, Sendable {
         compulsory = perSequence * p.batch
     }
 
+    /// The bound of `pass` (DESIGN §11): the forward's above; the backward's after Li, Liang, Shi,
+    /// Song et al. ("Fine-grained attention I/O complexity: backward passes", arXiv 2410.09397),
+    /// Θ(min{(N²d² + Nd³)/M, (N²d + Nd²)/√M}) with the crossover at M = d² and no constant proven:
+    /// batch · max(compulsory, heads·(Nq·Nk·d² + Nq·d³)/M) for M ≥ d², with (Nq·Nk·d + Nq·d²)/√M
+    /// below, where compulsory = (4·Nq·d + Nq)·heads + 4·Nk·d·kv_heads (Q, O, dO, LSE read and dQ
+    /// written per query head; K, V read and dK, dV written per KV head). `training` adds the two.
+    public init(_ p: AttentionProblem, capacityBytes: Int, pass: Pass) {
+        switch pass {
+        case .forward: self.init(p, capacityBytes: capacityBytes)
+        case .training:
+            let (f, b) = (Bound(p, capacityBytes: capacityBytes), Bound(p, capacityBytes: capacityBytes, pass: .backward))
+            self.init(elements: f.elements + b.elements, regime: f.regime, compulsory: f.compulsory + b.compulsory)
+        case .backward:
+            let mElems = Double(capacityBytes) / Double(p.dtype.size)
+            let (nq, nk, d) = (Double(p.nq), Double(p.nk), Double(p.d))
+            let perSequence = (4 * p.nq * p.d + p.nq) * p.heads + 4 * p.nk * p.d * p.kvHeads
+            let regime: Regime = mElems >= d * d ? .large : .small
+            let asymptotic =
+                regime == .large ? (nq * nk * d * d + nq * d * d * d) / mElems : (nq * nk * d + nq * d * d) / mElems.squareRoot()
+            self.init(
+                elements: max(Double(perSequence), Double(p.heads) * asymptotic) * Double(p.batch), regime: regime,
+                compulsory: perSequence * p.batch)
+        }
+    }
+
+    init(elements: Double, regime: Regime, compulsory: Int) {
+        self.elements = elements
+        self.regime = regime
+        self.compulsory = compulsory
+    }
+
     /// HBM accesses over the bound.
     public func ratio(_ c: TrafficCounts) -> Double { Double(c.hbm.accesses) / elements }
 }

@@ -13,6 +13,11 @@ public struct ScheduleResult: Sendable {
     public var timeEstimate: TimeEstimate.Breakdown?
     /// Why no time estimate could be made, when one was asked for (the counts still stand).
     public var timeEstimateError: String?
+    /// The pass counted (`training`: forward then backward, counts added, kernels concatenated).
+    public var pass: Pass = .forward
+    /// In `training`, the backward's tiles and footprint (`tiles` and `footprint` are the forward's).
+    public var backwardTiles: Tiles?
+    public var backwardFootprint: Int?
 
     public var feasible: Bool { counts != nil }
     public var ratio: Double? { counts.map(bound.ratio) }
@@ -22,11 +27,13 @@ public enum Simulator {
     /// Counts `kind` on `problem` under an SRAM of `capacity` bytes, executing every tile operation.
     public static func simulate(
         _ kind: ScheduleKind, _ problem: AttentionProblem, capacity: Int,
-        tiles request: TileRequest = TileRequest()
+        tiles request: TileRequest = TileRequest(), pass: Pass = .forward
     ) -> ScheduleResult {
-        let bound = Bound(problem, capacityBytes: capacity)
-        guard let schedule = kind.implementation else {
-            return ScheduleResult(kind: kind, bound: bound, reason: "\(kind.rawValue) is not a registered schedule")
+        if pass == .training { return training(kind, problem, capacity: capacity, tiles: request) }
+        let bound = Bound(problem, capacityBytes: capacity, pass: pass)
+        guard let schedule = kind.implementation(for: pass) else {
+            let why = kind.implementation == nil ? "is not a registered schedule" : "has no \(pass) schedule"
+            return ScheduleResult(kind: kind, bound: bound, reason: "\(kind.rawValue) \(why)", pass: pass)
         }
         do {
             let p = problem.scheduled
@@ -36,17 +43,39 @@ public enum Simulator {
             _ = try machine.counts.checkedHBM()
             return ScheduleResult(
                 kind: kind, tiles: tiles, footprint: schedule.footprint(tiles, p, capacity: capacity),
-                counts: machine.counts, bound: bound)
+                counts: machine.counts, bound: bound, pass: pass)
         } catch .countOverflow {
-            return ScheduleResult(kind: kind, bound: bound, reason: SimulationError.countOverflow("\(kind.rawValue)'s counts").description)
+            return ScheduleResult(
+                kind: kind, bound: bound, reason: SimulationError.countOverflow("\(kind.rawValue)'s counts").description, pass: pass)
         } catch {
-            return ScheduleResult(kind: kind, bound: bound, reason: error.description)
+            return ScheduleResult(kind: kind, bound: bound, reason: error.description, pass: pass)
+        }
+    }
+
+    /// The forward, then the backward, each with its own tiles (chosen by the same request):
+    /// counts added, kernels in launch order, bounds added.
+    static func training(_ kind: ScheduleKind, _ problem: AttentionProblem, capacity: Int, tiles request: TileRequest) -> ScheduleResult {
+        let f = simulate(kind, problem, capacity: capacity, tiles: request, pass: .forward)
+        let b = simulate(kind, problem, capacity: capacity, tiles: request, pass: .backward)
+        let bound = Bound(problem, capacityBytes: capacity, pass: .training)
+        guard let fc = f.counts, let bc = b.counts, let ft = f.tiles, let fp = f.footprint, let bfp = b.footprint else {
+            let why = f.reason.map { "forward: \($0)" } ?? b.reason.map { "backward: \($0)" } ?? "no tiles"
+            return ScheduleResult(kind: kind, bound: bound, reason: why, pass: .training)
+        }
+        do {
+            var r = ScheduleResult(
+                kind: kind, tiles: ft, footprint: max(fp, bfp), counts: try fc.adding(bc), bound: bound, pass: .training)
+            (r.backwardTiles, r.backwardFootprint) = (b.tiles, bfp)
+            return r
+        } catch {
+            return ScheduleResult(
+                kind: kind, bound: bound, reason: SimulationError.countOverflow("\(kind.rawValue)'s training counts").description, pass: .training)
         }
     }
 
     /// Runs a schedule on the counting machine, through the registry's specialised loop.
     static func run(_ s: any Schedule.Type, on m: inout CountingMachine, tiles: Tiles) throws(SimulationError) {
-        guard let e = ScheduleRegistry.entry(s.kind) else { throw .invalid("\(s.kind) is not a registered schedule") }
+        guard let e = ScheduleRegistry.entry(s.kind, s.pass) else { throw .invalid("\(s.kind) is not a registered schedule") }
         try e.countRun(&m, tiles)
     }
 }

@@ -151,7 +151,7 @@ public enum TileChoice {
         if capacity < threshold {
             return optimal(schedule, p, capacity: capacity, r, step: 1, brMax: brMax, bcMax: bcMax)
         }
-        let key = FineKey(kind: schedule.kind, problem: p, request: r)
+        let key = FineKey(kind: schedule.kind, pass: schedule.pass, problem: p, request: r)
         let fine =
             fineCache.withLock { $0[key] }
             ?? {
@@ -179,6 +179,7 @@ public enum TileChoice {
 
     struct FineKey: Hashable, Sendable {
         var kind: ScheduleKind
+        var pass: Pass
         var problem: AttentionProblem
         var request: TileRequest
     }

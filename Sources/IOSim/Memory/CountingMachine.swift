@@ -163,7 +163,11 @@ public struct CountingMachine: TileMachine {
             everything = true
         }
         for i in 0..<reads.count where everything || isShared[reads[i].slot] {
-            let b = reads[i], k = times * op.readers(of: b, warps) { rowCount[$0.slot] }
+            let b = reads[i],
+                k =
+                    times
+                    * op.readers(
+                        of: b, warps, rows: { rowCount[$0.slot] }, cols: { rowCount[$0.slot] == 0 ? 0 : elements[$0.slot] / rowCount[$0.slot] })
             counts.sram = try .checkedSum(counts.sram, Transfer(reads: k * elements[b.slot], readBytes: k * bytes[b.slot]))
         }
         for i in 0..<writes.count where everything || isShared[writes[i].slot] {

@@ -21,6 +21,8 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
     private let scale: A
     /// Running max and sum of standard attention's streamed softmax row (registers).
     private var rowMax = -A.infinity, rowSum: A = 0
+    /// The row's D = Σ P ∘ dP in standard backward's streamed kernel 3 (registers).
+    private var rowDelta: A = 0
     /// Called now and then with the fraction of the expected HBM reads done (a data-mode run can
     /// take minutes; the CLI turns this into a progress line).
     public var progress: ((Double) -> Void)?
@@ -41,13 +43,25 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
 
     public var counts: TrafficCounts { counter.counts }
 
+    /// Puts an input of a later pass in HBM (dO for the backward), in the layout of
+    /// ``AttentionShape`` and already in its storage format.
+    public mutating func place(_ t: Tensor, _ values: [Double]) {
+        hbm[t] = values.map { A($0) }
+    }
+
+    /// Starts counting afresh under SRAM `capacity` with HBM as it is: the backward pass runs
+    /// after its forward on the same HBM, and only its own transfers are counted.
+    public mutating func restartCounting(capacity: Int) {
+        counter = CountingMachine(problem: problem, capacity: capacity)
+    }
+
     /// Rows and width of tensor t per instance.
     private func layout(_ t: Tensor) -> (rows: Int, width: Int, instances: Int) {
         let p = problem
         switch t {
-        case .K, .V: return (p.nk, p.d, p.batch * p.kvHeads)
-        case .S, .P: return (p.n, p.nk, p.instances)
-        case .m, .l, .LSE: return (p.n, 1, p.instances)
+        case .K, .V, .dK, .dV: return (p.nk, p.d, p.batch * p.kvHeads)
+        case .S, .P, .dP, .dS: return (p.n, p.nk, p.instances)
+        case .m, .l, .LSE, .D: return (p.n, 1, p.instances)
         case .Opart: return (p.n * partitions, p.d, p.instances)
         case .LSEpart: return (p.n * partitions, 1, p.instances)
         default: return (p.n, p.d, p.instances)
@@ -58,7 +72,8 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
     /// user's [batch, heads, Nq] order (packed GQA rows go back to their head).
     @inline(__always) private func flatRow(_ t: Tensor, instance: Int, row: Int, rowsPerInstance n: Int) -> Int {
         // Split partials are the schedule's own scratch, laid out by instance as it writes them.
-        t == .K || t == .V || t == .Opart || t == .LSEpart ? instance * n + row : problem.queryRow(instance: instance, row: row)
+        t == .K || t == .V || t == .dK || t == .dV || t == .Opart || t == .LSEpart
+            ? instance * n + row : problem.queryRow(instance: instance, row: row)
     }
 
     public mutating func partition(_ p: WarpPartition) { counter.partition(p) }
@@ -184,6 +199,46 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
                 for c in 0..<w { buffers[acc.slot][r * w + c] = a * buffers[acc.slot][r * w + c] + b * buffers[o.slot][r * w + c] }
                 buffers[m.slot][r] = top
             }
+        case let .gemmTransA(a, b, c, scaled, accumulate, roundA):
+            gemmTransA(a, b, into: c, alpha: scaled ? scale : 1, accumulate: accumulate, roundA: roundA)
+        case let .probabilities(s, lse):
+            let bc = shapes[s.slot].cols
+            for r in 0..<shapes[s.slot].rows {
+                let top = buffers[lse.slot][r]
+                for c in 0..<bc { buffers[s.slot][r * bc + c] = top == -A.infinity ? 0 : A.exp(buffers[s.slot][r * bc + c] - top) }
+            }
+        case let .probabilitiesFromStatistics(s, m, l):
+            let bc = shapes[s.slot].cols
+            for r in 0..<shapes[s.slot].rows {
+                let (top, sum) = (buffers[m.slot][r], buffers[l.slot][r])
+                for c in 0..<bc {
+                    let i = r * bc + c
+                    buffers[s.slot][i] = sum == 0 ? 0 : A.exp(buffers[s.slot][i] - top) / sum
+                }
+            }
+        case let .rowDot(a, b, into):
+            let w = shapes[a.slot].cols
+            for r in 0..<shapes[a.slot].rows {
+                var sum: A = 0
+                for c in 0..<w { sum += buffers[a.slot][r * w + c] * buffers[b.slot][r * w + c] }
+                buffers[into.slot][r] = sum
+            }
+        case let .softmaxGradient(pb, dp, delta):
+            let bc = shapes[pb.slot].cols
+            for r in 0..<shapes[pb.slot].rows {
+                let d = buffers[delta.slot][r]
+                for c in 0..<bc {
+                    let i = r * bc + c
+                    buffers[dp.slot][i] = roundInput(buffers[pb.slot][i] * (buffers[dp.slot][i] - d))
+                }
+            }
+        case let .rowSoftmaxGradient(pb, dp):
+            rowGradientStatistics(pb, dp, first: true)
+            rowGradientApply(pb, dp)
+        case let .rowGradientStatistics(pb, dp, first):
+            rowGradientStatistics(pb, dp, first: first)
+        case let .rowGradientApply(pb, dp):
+            rowGradientApply(pb, dp)
         case let .mergePartial(o, lse, m, l, acc):
             let w = shapes[acc.slot].cols
             for r in 0..<shapes[acc.slot].rows {
@@ -232,6 +287,47 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
             }
         }
         buffers[c.slot] = out
+    }
+
+    /// c = α·aᵀ·b (+ c); with `roundA`, a rounded to the input dtype first.
+    private mutating func gemmTransA(_ a: Operand, _ b: Operand, into c: Operand, alpha: A, accumulate: Bool, roundA: Bool) {
+        let (k, m) = shapes[a.slot], n = shapes[b.slot].cols
+        // Tiles are small: transposing a copy keeps one BLAS entry point (A·B or A·Bᵀ).
+        var at = [A](repeating: 0, count: m * k)
+        for r in 0..<k {
+            for col in 0..<m {
+                let x = buffers[a.slot][r * m + col]
+                at[col * k + r] = roundA ? roundP(x) : x
+            }
+        }
+        let y = buffers[b.slot]
+        var out = take(c)
+        at.withUnsafeBufferPointer { x in
+            y.withUnsafeBufferPointer { y in
+                out.withUnsafeMutableBufferPointer { o in
+                    A.gemm(
+                        transB: false, m: m, n: n, k: k, alpha: alpha, a: x.baseAddress!, lda: k,
+                        b: y.baseAddress!, ldb: n, beta: accumulate ? 1 : 0, c: o.baseAddress!, ldc: n)
+                }
+            }
+        }
+        buffers[c.slot] = out
+    }
+
+    /// Rounds a value to the input dtype, as dS enters the backward's tensor-core GEMMs.
+    @inline(__always) private func roundInput(_ x: A) -> A {
+        problem.dtype == .fp64 || problem.dtype == .fp32 ? x : A(problem.dtype.precision.round(Double(x)))
+    }
+
+    /// Standard backward, pass 1 over a chunk of one row: D += Σ P ∘ dP.
+    private mutating func rowGradientStatistics(_ pb: Operand, _ dp: Operand, first: Bool) {
+        if first { rowDelta = 0 }
+        for i in buffers[pb.slot].indices { rowDelta += buffers[pb.slot][i] * buffers[dp.slot][i] }
+    }
+
+    /// Standard backward, pass 2 over a chunk of one row: dS = P ∘ (dP − D).
+    private mutating func rowGradientApply(_ pb: Operand, _ dp: Operand) {
+        for i in buffers[pb.slot].indices { buffers[dp.slot][i] = buffers[pb.slot][i] * (buffers[dp.slot][i] - rowDelta) }
     }
 
     /// Moves a buffer's storage out, so it can be written while others are read.

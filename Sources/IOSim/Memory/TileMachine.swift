@@ -12,6 +12,9 @@ public enum Role: Int, CaseIterable, Sendable {
     case m, l
     /// A row (or row chunk) of S or P in standard attention's softmax kernel.
     case row
+    /// Backward pass (DESIGN §11): a loaded dOᵢ tile; the fp32 dQ, dK, dV accumulators; the dP/dS
+    /// block (or standard's dP row); the loaded LSEᵢ and Dᵢ = rowsum(dOᵢ ∘ Oᵢ).
+    case dO, dq, dk, dv, dp, lse, delta
 }
 
 /// A handle to an on-chip buffer: its role and which buffer of that role (FA3's K/V ring holds
@@ -27,6 +30,8 @@ public struct Operand: Hashable, Sendable, CustomStringConvertible {
 
     public static let q = Operand(.q), k = Operand(.k), v = Operand(.v), s = Operand(.s), acc = Operand(.acc)
     public static let o = Operand(.o), m = Operand(.m), l = Operand(.l), row = Operand(.row)
+    public static let dO = Operand(.dO), dq = Operand(.dq), dk = Operand(.dk), dv = Operand(.dv)
+    public static let dp = Operand(.dp), lse = Operand(.lse), delta = Operand(.delta)
 
     /// Buffers of one role a machine can hold at once.
     public static let maxIndex = 128
@@ -113,13 +118,41 @@ public enum Operation: Sendable {
     /// Lean Attention's host merge, one pass: with m′ = max(max, partLSE), acc = acc·e^{max−m′} +
     /// part·e^{partLSE−m′}, sum = sum·e^{max−m′} + e^{partLSE−m′}, max = m′ (row by row).
     case mergeOnline(part: Operand, partLSE: Operand, max: Operand, sum: Operand, acc: Operand)
+    /// c = α·aᵀ·b (+ c when `accumulate`): the backward's dVⱼ += PᵀdOᵢ and dKⱼ += dSᵀQᵢ. With
+    /// `roundA`, a enters the GEMM rounded to the input dtype (FlashAttention converts the fp32 P
+    /// to fp16/bf16 for its tensor-core GEMM).
+    case gemmTransA(a: Operand, b: Operand, c: Operand, scaled: Bool, accumulate: Bool, roundA: Bool)
+    /// Backward, from the forward's LSE: P = exp(S − LSE) in place (fp32; a row whose LSE is −∞,
+    /// which sees no key, becomes 0).
+    case probabilities(scores: Operand, lse: Operand)
+    /// FlashAttention's backward (Algorithm 4 line 13), from the forward's statistics:
+    /// P = exp(S − m)/ℓ in place (a row with ℓ = 0 becomes 0).
+    case probabilitiesFromStatistics(scores: Operand, max: Operand, sum: Operand)
+    /// D = rowsum(a ∘ b) into `into` (rows × 1): Dᵢ = rowsum(dOᵢ ∘ Oᵢ).
+    case rowDot(a: Operand, b: Operand, into: Operand)
+    /// dS = P ∘ (dP − D) into `dp`, row by row, rounded to the input dtype (it enters the dQ
+    /// and dK GEMMs in it).
+    case softmaxGradient(p: Operand, dp: Operand, delta: Operand)
+    /// Standard backward kernel 3 on a whole row: `dp` becomes P ∘ (dP − rowsum(P ∘ dP)).
+    case rowSoftmaxGradient(p: Operand, dp: Operand)
+    /// Streaming pass 1: fold Σ P ∘ dP over a chunk into the row's D (registers; `first` starts
+    /// a row).
+    case rowGradientStatistics(p: Operand, dp: Operand, first: Bool)
+    /// Streaming pass 2: `dp` becomes P ∘ (dP − D) over the chunk.
+    case rowGradientApply(p: Operand, dp: Operand)
 
     /// How many warps read operand `b` from SRAM in this operation under `partition` (DESIGN §3):
     /// a GEMM split over the rows of `a` (split-Q) has every warp read all of `b`; one split over
     /// the keys (split-K, FA1's a·bᵀ) has every warp read all of `a`; every other operand, and
     /// every other operation, is read once in total. `rows` gives a resident buffer's rows.
+    /// The backward's aᵀ·b splits its output's rows (the columns of `a`) over the warps, so
+    /// every warp reads all of `b` (docs/counting-rules.md).
     @inline(__always)
-    func readers(of x: Operand, _ partition: WarpPartition, rows: (Operand) -> Int) -> Int {
+    func readers(of x: Operand, _ partition: WarpPartition, rows: (Operand) -> Int, cols: (Operand) -> Int) -> Int {
+        if case let .gemmTransA(a, b, _, _, _, _) = self {
+            guard case let .splitQ(w) = partition else { return 1 }
+            return x == b ? min(w, cols(a)) : 1
+        }
         guard case let .gemm(a, b, _, transB, _, _) = self else { return 1 }
         switch partition {
         case .single: return 1
@@ -145,6 +178,13 @@ public enum Operation: Sendable {
         case let .foldMax(x, m): return (L(x, m), L(m))
         case let .mergePartial(o, lse, m, l, acc): return (L(o, lse, m, l, acc), L(l, acc))
         case let .mergeOnline(o, lse, m, l, acc): return (L(o, lse, m, l, acc), L(m, l, acc))
+        case let .gemmTransA(a, b, c, _, accumulate, _): return (accumulate ? L(a, b, c) : L(a, b), L(c))
+        case let .probabilities(s, lse): return (L(s, lse), L(s))
+        case let .probabilitiesFromStatistics(s, m, l): return (L(s, m, l), L(s))
+        case let .rowDot(a, b, d): return (L(a, b), L(d))
+        case let .softmaxGradient(p, dp, d): return (L(p, dp, d), L(dp))
+        case let .rowSoftmaxGradient(p, dp), let .rowGradientStatistics(p, dp, _), let .rowGradientApply(p, dp):
+            return (L(p, dp), L(dp))
         }
     }
 }

@@ -121,6 +121,18 @@ public struct TrafficCounts: Hashable, Sendable {
         return total
     }
 
+    /// This run followed by `next` (a training step): traffic added per tensor, kernels listed in
+    /// launch order, the larger peak footprint; ``SimulationError/countOverflow(_:)`` past Int64.
+    public func adding(_ next: TrafficCounts) throws(SimulationError) -> TrafficCounts {
+        var r = self
+        for i in r.byTensor.indices { r.byTensor[i] = try .checkedSum(byTensor[i], next.byTensor[i]) }
+        r.kernels += next.kernels
+        r.sram = try .checkedSum(sram, next.sram)
+        r.peakFootprint = max(peakFootprint, next.peakFootprint)
+        _ = try r.checkedHBM()
+        return r
+    }
+
     /// Tensors with traffic, in `Tensor` order.
     public var movedTensors: [Tensor] { Tensor.allCases.filter { self[$0].accesses > 0 } }
 }

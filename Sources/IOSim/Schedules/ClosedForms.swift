@@ -6,17 +6,18 @@
 public enum ClosedForm {
     /// HBM traffic of `kind` with tiles `tiles` (clamped), totals over batch·heads; nil when a
     /// count would overflow Int64 (``checkedTraffic(_:_:_:capacity:)`` says so).
-    public static func traffic(_ kind: ScheduleKind, _ p: AttentionProblem, _ tiles: Tiles, capacity: Int) -> TrafficCounts? {
-        try? checkedTraffic(kind, p, tiles, capacity: capacity)
+    public static func traffic(_ kind: ScheduleKind, _ p: AttentionProblem, _ tiles: Tiles, capacity: Int, pass: Pass = .forward) -> TrafficCounts? {
+        try? checkedTraffic(kind, p, tiles, capacity: capacity, pass: pass)
     }
 
     /// HBM traffic of `kind` per kernel (the schedule's own `closedForm`), or
     /// ``SimulationError/countOverflow(_:)``.
     public static func checkedTraffic(
         _ kind: ScheduleKind, _ problem: AttentionProblem, _ tiles: Tiles,
-        capacity: Int
+        capacity: Int, pass: Pass = .forward
     ) throws(SimulationError) -> TrafficCounts {
-        guard let s = kind.implementation else { throw .invalid("\(kind.rawValue) is not a registered schedule") }
+        guard pass != .training else { throw .invalid("a training step's closed form is its two passes' (ask for each)") }
+        guard let s = kind.implementation(for: pass) else { throw .invalid("\(kind.rawValue) has no \(pass) schedule") }
         let p = problem.scheduled
         var c = ClosedFormBuilder(p)
         try s.closedForm(into: &c, p, tiles.clamped(to: p), capacity: capacity)

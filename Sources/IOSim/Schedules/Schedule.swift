@@ -41,6 +41,8 @@ public enum LaunchModel: Sendable {
 /// once against a ``TileMachine`` so that it both counts and (in data mode) computes.
 public protocol Schedule: SendableMetatype {
     static var kind: ScheduleKind { get }
+    /// The pass this loop computes (a backward schedule shares its forward's name).
+    static var pass: Pass { get }
     /// Peak on-chip bytes for full tiles `tiles` (clamped to the problem).
     static func footprint(_ tiles: Tiles, _ problem: AttentionProblem, capacity: Int) -> Int
     /// Runs every tile operation of the schedule on `machine`.
@@ -83,6 +85,7 @@ public enum ScheduleFamily: Sendable {
 }
 
 extension Schedule {
+    public static var pass: Pass { .forward }
     public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles? { nil }
     public static var squareTiles: Bool { false }
     public static var autoPrefersPaperTiles: Bool { false }

@@ -12,7 +12,21 @@ public enum ScheduleRegistry {
         ScheduleEntry(LeanSchedule.self),
     ]
 
+    /// The backward schedules (DESIGN §11), under the names of their forward schedules.
+    public static let backwardEntries: [ScheduleEntry] = [
+        ScheduleEntry(StandardBackwardSchedule.self),
+        ScheduleEntry(FA1BackwardSchedule.self),
+        ScheduleEntry(FA2BackwardSchedule.self),
+    ]
+
     public static func entry(_ kind: ScheduleKind) -> ScheduleEntry? { entries.first { $0.kind == kind } }
+
+    /// The entry that runs `kind` in `pass` (`training` runs both passes: its forward here).
+    public static func entry(_ kind: ScheduleKind, _ pass: Pass) -> ScheduleEntry? {
+        pass == .backward ? backwardEntry(kind) : entry(kind)
+    }
+
+    public static func backwardEntry(_ kind: ScheduleKind) -> ScheduleEntry? { backwardEntries.first { $0.kind == kind } }
 }
 
 /// A registered schedule: its type, and its tile loop bound to each machine. The closures are

@@ -1,0 +1,23 @@
+/// What the backward schedules (DESIGN §11) share: the problems they model, and their footprint.
+enum BackwardSupport {
+    /// The backward schedules model MHA-shaped problems in fp16, bf16, fp32 and fp64: FlashAttention-2
+    /// runs a GQA backward by writing dK and dV per query head and summing the groups afterwards
+    /// (a step not modelled yet), and no FlashAttention release has an fp8 backward.
+    static func check(_ p: AttentionProblem, _ kind: ScheduleKind) throws(SimulationError) {
+        guard p.dtype != .fp8 else {
+            throw .infeasible("\(kind.rawValue) has no fp8 backward (FlashAttention-3's fp8 kernels are forward only)")
+        }
+        guard p.heads == p.kvHeads, p.packFactor == 1 else {
+            throw .infeasible(
+                "\(kind.rawValue)'s backward needs kv_heads = heads (GQA backward, with its per-group dK/dV sum, is not modelled yet)")
+        }
+    }
+
+    /// FA2's backward main kernel (DESIGN §11): Kⱼ, Vⱼ, Qᵢ, dOᵢ in the dtype; the dKⱼ, dVⱼ
+    /// accumulators, the dQᵢ partial, LSEᵢ, Dᵢ and the S/P and dP/dS blocks in fp32:
+    /// s·(2·Bc·d + 2·Br·d) + 4·(2·Bc·d + Br·d + 2·Br + 2·Br·Bc).
+    static func fa2Footprint(_ t: Tiles, _ p: AttentionProblem) -> Int {
+        let (s, so, br, bc, d) = (p.dtype.size, Format.output.bytes(p.dtype), t.br, t.bc, p.d)
+        return s * (2 * bc * d + br * d) + so * br * d + 4 * (2 * bc * d + br * d + 2 * br + 2 * br * bc)
+    }
+}

@@ -1,0 +1,93 @@
+/// FlashAttention's backward (Dao et al. 2022, Algorithm 4, without dropout), one CTA per
+/// (batch, head) as its forward: line 5 writes dQ = 0 (an fp32 accumulator) and dK = dV = 0 (in the
+/// dtype) to HBM; the outer loop runs over the column tiles j that some row sees, loading Kⱼ, Vⱼ
+/// and keeping dK̃ⱼ, dṼⱼ on chip; the inner loop over their live row tiles i loads Qᵢ, Oᵢ, dOᵢ,
+/// dQᵢ (fp32), ℓᵢ, mᵢ, computes Dᵢ = rowsum(dOᵢ ∘ Oᵢ), P = exp(S − mᵢ)/ℓᵢ, dP, dS and the updates,
+/// and writes dQᵢ back per pair (fp32, and in the dtype at i's last live column tile, as the
+/// forward writes Oᵢ — no separate final pass). After the inner loop dKⱼ, dVⱼ are written in the
+/// dtype, for every j: zeros when no row sees j.
+///
+/// Footprint: fa2 backward's + s·Br·d + 4·Br (Oᵢ, and a third row vector: ℓᵢ, mᵢ and Dᵢ where
+/// fa2 holds LSEᵢ and Dᵢ; DESIGN §11 leaves out the 4·Br).
+/// Closed form (non-causal, per head): reads 2Nk·d + Tc·(4Nd + 2N), writes (Tc + 1)·Nd + 4Nk·d.
+public enum FA1BackwardSchedule: Schedule {
+    public static let kind = ScheduleKind.fa1
+    public static var pass: Pass { .backward }
+    public static var launchModel: LaunchModel { .perHead }
+    public static var hasTimeModel: Bool { false }
+
+    public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
+        let t = tiles.clamped(to: p)
+        return BackwardSupport.fa2Footprint(t, p) + Format.output.bytes(p.dtype) * t.br * p.d + 4 * t.br
+    }
+
+    public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles? { fa1PaperTiles(p, capacity: capacity) }
+
+    public static func extraDataValues(_ p: AttentionProblem) -> Double { 4 * Double(p.n) * Double(p.d) + 2 * Double(p.nk) * Double(p.d) }
+
+    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
+        let p = m.problem, d = 0..<p.d, one = 0..<1
+        try BackwardSupport.check(p, kind)
+        m.partition(.splitQ(t.warps))
+        m.kernel("backward", ctas: p.instances)
+        try m.uniform(0..<p.instances) { m, inst throws(SimulationError) in
+            let kv = p.kvInstance(inst)
+            // Line 5: dQ = 0 (fp32), dK = dV = 0 in HBM, written tile by tile from SRAM.
+            try m.tiles(0..<t.tr(p), uniformBelow: p.n / t.br) { m, i throws(SimulationError) in
+                let rows = t.rows(i, p)
+                try m.alloc(.dq, rows: rows.count, cols: p.d, format: .fp32)
+                try m.compute(.fill(.dq, 0))
+                try m.store(.dQ, instance: inst, rows: rows, cols: d, format: .fp32, from: .dq)
+                m.free(.dq)
+            }
+            try m.tiles(0..<t.tc(p), uniformBelow: p.nk / t.bc) { m, j throws(SimulationError) in
+                let cols = t.cols(j, p)
+                try m.alloc(.dk, rows: cols.count, cols: p.d, format: .fp32)
+                try m.compute(.fill(.dk, 0))
+                try m.store(.dK, instance: kv, rows: cols, cols: d, format: .output, from: .dk)
+                try m.store(.dV, instance: kv, rows: cols, cols: d, format: .output, from: .dk)
+                m.free(.dk)
+            }
+            for j in 0..<t.tc(p) {
+                let cols = t.cols(j, p), live = t.liveRowTiles(j, p)
+                try m.alloc(.dk, rows: cols.count, cols: p.d, format: .fp32)
+                try m.alloc(.dv, rows: cols.count, cols: p.d, format: .fp32)
+                try m.compute(.fill(.dk, 0))
+                try m.compute(.fill(.dv, 0))
+                if !live.isEmpty {
+                    try m.load(.K, instance: kv, rows: cols, cols: d, format: .input, into: .k)
+                    try m.load(.V, instance: kv, rows: cols, cols: d, format: .input, into: .v)
+                    // Row tiles whose last live pair this is (they write dQᵢ in the dtype) come
+                    // first under a mask; each group is uniform over its full tiles.
+                    var lastEnd = live.lowerBound
+                    while lastEnd < live.upperBound, t.liveColumnTiles(lastEnd, p).upperBound - 1 == j { lastEnd += 1 }
+                    func pair(_ m: inout Machine, _ i: Int) throws(SimulationError) {
+                        let rows = t.rows(i, p)
+                        try m.load(.Q, instance: inst, rows: rows, cols: d, format: .input, into: .q)
+                        try m.load(.O, instance: inst, rows: rows, cols: d, format: .output, into: .o)
+                        try m.load(.dO, instance: inst, rows: rows, cols: d, format: .output, into: .dO)
+                        try m.load(.dQ, instance: inst, rows: rows, cols: d, format: .fp32, into: .dq)
+                        try m.load(.l, instance: inst, rows: rows, cols: one, format: .fp32, into: .l)
+                        try m.load(.m, instance: inst, rows: rows, cols: one, format: .fp32, into: .m)
+                        try m.alloc(.delta, rows: rows.count, cols: 1, format: .fp32)
+                        try m.compute(.rowDot(a: .dO, b: .o, into: .delta))
+                        try m.gradientBlock(rows: rows, cols: cols, fromLSE: false)
+                        try m.compute(.gemm(a: .dp, b: .k, c: .dq, transB: false, scaled: true, accumulate: true))
+                        let last = j == t.liveColumnTiles(i, p).upperBound - 1
+                        try m.store(.dQ, instance: inst, rows: rows, cols: d, format: last ? .output : .fp32, from: .dq)
+                        m.free(.q); m.free(.o); m.free(.dO); m.free(.dq); m.free(.l); m.free(.m)
+                        m.free(.delta); m.free(.s); m.free(.dp)
+                    }
+                    try m.tiles(live.lowerBound..<lastEnd, uniformBelow: p.n / t.br, pair)
+                    try m.tiles(lastEnd..<live.upperBound, uniformBelow: p.n / t.br, pair)
+                    m.free(.k)
+                    m.free(.v)
+                }
+                try m.store(.dK, instance: kv, rows: cols, cols: d, format: .output, from: .dk)
+                try m.store(.dV, instance: kv, rows: cols, cols: d, format: .output, from: .dv)
+                m.free(.dk)
+                m.free(.dv)
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import AttentionReference
+import Testing
+
+@testable import IOSim
+
+/// The backward schedules' executed counts (DESIGN §11) against their closed forms, per kernel,
+/// over the ragged grid of the forward's tests, with masks and Nq ≠ Nk.
+@Suite struct BackwardCountsEqualClosedForms {
+    static let capacity = 1 << 22
+
+    static let masks: [(String, AttentionMask)] = [
+        ("none", .none), ("causal", .causal(.bottomRight)), ("causal top-left", .causal(.topLeft)),
+        ("window 100", .slidingWindow(left: 100, right: 0, alignment: .bottomRight)),
+    ]
+
+    @Test(arguments: grid)
+    func backwardCountsEqualClosedFormForRaggedTiles(c: GridCase) throws {
+        let p = AttentionProblem(n: c.n, d: c.d, dtype: c.d == 59 ? .bf16 : .fp16, causal: c.causal)
+        for kind in ScheduleKind.backward {
+            let r = Simulator.simulate(kind, p, capacity: Self.capacity, tiles: TileRequest(br: c.tiles.br, bc: c.tiles.bc), pass: .backward)
+            let counts = try #require(r.counts, "\(kind): \(r.reason ?? "")")
+            let expected = try ClosedForm.checkedTraffic(kind, p, c.tiles, capacity: Self.capacity, pass: .backward)
+            #expect(counts.byTensor == expected.byTensor, "\(kind)")
+            #expect(counts.kernels == expected.kernels, "\(kind) per kernel")
+            #expect(counts.peakFootprint == r.footprint, "\(kind) footprint")
+        }
+    }
+
+    @Test(arguments: [(300, 1000), (1000, 300), (129, 4097), (4097, 1)])
+    func backwardCountsEqualClosedFormWithMasksAndNqNotNk(nq: Int, nk: Int) throws {
+        for (name, mask) in Self.masks {
+            let p = AttentionProblem(n: nq, nk: nk, d: 64, batch: 2, heads: 3, mask: mask)
+            for t in [Tiles(br: 64, bc: 128), Tiles(br: 48, bc: 80), Tiles(br: 16, bc: 16)] {
+                for kind in ScheduleKind.backward {
+                    let r = Simulator.simulate(kind, p, capacity: Self.capacity, tiles: TileRequest(br: t.br, bc: t.bc), pass: .backward)
+                    let counts = try #require(r.counts, "\(kind) \(name): \(r.reason ?? "")")
+                    let expected = try ClosedForm.checkedTraffic(kind, p, t, capacity: Self.capacity, pass: .backward)
+                    #expect(counts.byTensor == expected.byTensor, "\(kind) \(name) \(t)")
+                    #expect(counts.kernels == expected.kernels, "\(kind) \(name) \(t) per kernel")
+                }
+            }
+        }
+    }
+
+    @Test func fa2BackwardNonCausalTotalsMatchTheDesignFormula() throws {
+        // DESIGN §11, per head in elements: reads 5Nd + Tc·(2Nd + 2N), writes N + 4Nd + Tc·Nd.
+        let (n, d) = (1000, 64)
+        let p = AttentionProblem(n: n, d: d, dtype: .fp16)
+        let tc = Tiles(br: 64, bc: 96).tc(p)
+        let c = try #require(Simulator.simulate(.fa2, p, capacity: Self.capacity, tiles: TileRequest(br: 64, bc: 96), pass: .backward).counts)
+        #expect(c.hbm.reads == 5 * n * d + tc * (2 * n * d + 2 * n))
+        #expect(c.hbm.writes == n + 4 * n * d + tc * n * d)
+        #expect(c.kernels.map(\.name) == ["preprocess", "main", "convert"])
+        #expect(c.kernels.map(\.ctas) == [16, tc, 16])
+    }
+
+    @Test func standardBackwardReadsPAndDPTwiceWhenTwoRowsDoNotFit() throws {
+        // fp32, Nk = 600: two rows take 4800 bytes; M = 4799 cannot hold them, M = 4800 can.
+        let p = AttentionProblem(n: 600, d: 8, dtype: .fp32)
+        for (m, reads) in [(4800, 600 * 600), (4799, 2 * 600 * 600)] {
+            let r = Simulator.simulate(.standard, p, capacity: m, tiles: TileRequest(br: 8, bc: 8), pass: .backward)
+            let c = try #require(r.counts, "\(r.reason ?? "")")
+            #expect(c.kernels.first { $0.name == "ds" }?.byTensor[Tensor.dP.rawValue].reads == reads)
+            #expect(c.byTensor == (try ClosedForm.checkedTraffic(.standard, p, Tiles(br: 8, bc: 8), capacity: m, pass: .backward)).byTensor)
+        }
+    }
+
+    @Test func standardBackwardCountsDoNotDependOnTheMask() throws {
+        let t = TileRequest(br: 32, bc: 48)
+        let plain = Simulator.simulate(.standard, AttentionProblem(n: 500, d: 64), capacity: Self.capacity, tiles: t, pass: .backward)
+        let causal = Simulator.simulate(.standard, AttentionProblem(n: 500, d: 64, causal: true), capacity: Self.capacity, tiles: t, pass: .backward)
+        #expect(plain.counts?.byTensor == causal.counts?.byTensor)
+    }
+
+    @Test func trainingAddsBothPassesAndListsTheirKernelsInOrder() throws {
+        let p = AttentionProblem(n: 777, d: 64, causal: true)
+        let t = TileRequest(br: 64, bc: 64)
+        for kind in ScheduleKind.backward {
+            let f = try #require(Simulator.simulate(kind, p, capacity: Self.capacity, tiles: t).counts)
+            let b = try #require(Simulator.simulate(kind, p, capacity: Self.capacity, tiles: t, pass: .backward).counts)
+            let r = Simulator.simulate(kind, p, capacity: Self.capacity, tiles: t, pass: .training)
+            let c = try #require(r.counts)
+            #expect(c.hbm == f.hbm + b.hbm)
+            #expect(c.kernels.map(\.name) == f.kernels.map(\.name) + b.kernels.map(\.name))
+            #expect(
+                r.bound.elements == Bound(p, capacityBytes: Self.capacity).elements + Bound(p, capacityBytes: Self.capacity, pass: .backward).elements
+            )
+        }
+    }
+
+    @Test func schedulesWithoutABackwardSayWhy() {
+        for kind in [ScheduleKind.fa3, .smallM] {
+            let r = Simulator.simulate(kind, AttentionProblem(n: 64), capacity: Self.capacity, pass: .backward)
+            #expect(r.counts == nil)
+            #expect(r.reason?.contains("has no backward") == true)
+        }
+        let gqa = Simulator.simulate(.fa2, AttentionProblem(n: 64, heads: 4, kvHeads: 2), capacity: Self.capacity, pass: .backward)
+        #expect(gqa.reason?.contains("kv_heads = heads") == true)
+    }
+
+    @Test func replayingUniformLoopsChangesNoBackwardCount() throws {
+        for causal in [false, true] {
+            let p = AttentionProblem(n: 301, d: 32, batch: 2, heads: 2, causal: causal).scheduled
+            let t = Tiles(br: 32, bc: 48)
+            for kind in ScheduleKind.backward {
+                let entry = try #require(ScheduleRegistry.backwardEntry(kind))
+                var fast = CountingMachine(problem: p, capacity: Self.capacity)
+                var slow = CountingMachine(problem: p, capacity: Self.capacity, replays: false)
+                try entry.countRun(&fast, t)
+                try entry.countRun(&slow, t)
+                #expect(fast.counts == slow.counts, "\(kind) causal=\(causal)")
+                #expect(fast.executedLoads < slow.executedLoads)
+            }
+        }
+    }
+}
