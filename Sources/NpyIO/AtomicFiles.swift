@@ -40,8 +40,9 @@ public enum AtomicFiles {
         return [UInt8](data)
     }
 
-    public static func readNpy(_ path: String) throws(NpyError) -> NpyArray {
-        do { return try Npy.decode(read(path)) } catch {
+    /// Reads a whole `.npy` file; `raw` as for ``Npy/decode(_:raw:)``.
+    public static func readNpy(_ path: String, raw: Npy.RawFormat? = nil) throws(NpyError) -> NpyArray {
+        do { return try Npy.decode(read(path), raw: raw) } catch {
             if case .io = error { throw error }
             throw .io(path: path, reason: error.description)
         }

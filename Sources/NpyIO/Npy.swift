@@ -1,15 +1,92 @@
 /// Encoding and decoding of NumPy's `.npy` format (versions 1.0, 2.0 and 3.0), for
-/// little-endian float64 and float32 arrays in C order.
+/// little-endian arrays in C order of float64 (`<f8`), float32 (`<f4`) and float16 (`<f2`), and,
+/// when the caller names the format (``RawFormat``), bfloat16 and fp8 stored as raw bits.
 public enum Npy {
     static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
     /// NumPy refuses arrays of more dimensions (NPY_MAXDIMS in NumPy 2).
     static let maxDimensions = 64
 
-    /// Parses a whole `.npy` file. Every size in the header is checked before anything is
-    /// allocated, so a hostile or corrupt file gets an ``NpyError``, never a trap.
-    public static func decode(_ bytes: [UInt8]) throws(NpyError) -> NpyArray {
-        guard bytes.count >= 8, Array(bytes[0..<6]) == magic else { throw .badMagic }
-        let (major, minor) = (bytes[6], bytes[7])
+    /// A float format that NumPy has no descr for, stored as raw bits; naming one lets the reader
+    /// take the descrs such files carry:
+    ///
+    /// - `bfloat16`: `<u2` or `<i2` (PyTorch's `t.view(torch.int16)` / NumPy `view('<u2')`), and
+    ///   `<V2` / `|V2`, which is what `np.save` writes for an `ml_dtypes.bfloat16` array
+    ///   (ml_dtypes 0.6.0 with NumPy 2.4: `'descr': '<V2'`, i.e. untyped 2-byte voids).
+    /// - `float8e4m3fn`, `float8e5m2`: `|u1`, `|i1`, `<V1` / `|V1` (ml_dtypes 0.6.0 writes `<V1`
+    ///   for `float8_e4m3fn`), and `<f1`, the descr ml_dtypes 0.6.0 writes for `float8_e5m2`
+    ///   (which NumPy 2.4 itself cannot load back).
+    ///
+    /// The bytes carry no type, so without the caller's word such a file is refused: a `<u2` file
+    /// may as well hold integers.
+    public enum RawFormat: String, Sendable, CaseIterable {
+        case bfloat16, float8e4m3fn, float8e5m2
+
+        var dtype: NpyArray.DType {
+            switch self {
+            case .bfloat16: .bfloat16
+            case .float8e4m3fn: .float8e4m3fn
+            case .float8e5m2: .float8e5m2
+            }
+        }
+
+        /// The descrs read as this format.
+        public var descrs: Set<String> {
+            switch self {
+            case .bfloat16: ["<u2", "<i2", "<V2", "|V2"]
+            case .float8e4m3fn, .float8e5m2: ["|u1", "|i1", "<u1", "<i1", "<V1", "|V1", "<f1"]
+            }
+        }
+    }
+
+    /// The element type a descr denotes, given the raw format the caller allows (if any).
+    static func dtype(descr: String, raw: RawFormat?) -> NpyArray.DType? {
+        switch descr {
+        case "<f8": return .float64
+        case "<f4": return .float32
+        case "<f2": return .float16
+        default: return raw.flatMap { $0.descrs.contains(descr) ? $0.dtype : nil }
+        }
+    }
+
+    /// The one-line message for a descr the reader does not take, with what to do about it.
+    static func dtypeAdvice(_ descr: String) -> String {
+        let taken = "'<f8' (float64), '<f4' (float32) and '<f2' (float16) are read"
+        if descr.hasPrefix(">") { return "dtype '\(descr)' is big-endian; save it little-endian (\(taken))" }
+        if RawFormat.bfloat16.descrs.contains(descr) {
+            return "dtype '\(descr)' is untyped 16-bit data (ml_dtypes.bfloat16 is saved as '<V2'); if it holds bfloat16 bits, pass --bf16-bits"
+        }
+        if RawFormat.float8e4m3fn.descrs.contains(descr) {
+            return "dtype '\(descr)' is untyped bytes (how fp8 is saved); if it holds fp8 bits, pass --fp8-bits e4m3 or --fp8-bits e5m2"
+        }
+        return "dtype '\(descr)' is not a NumPy descr this reader takes; save arrays with np.save so the header says "
+            + "'<f8' (float64), '<f4' (float32) or '<f2' (float16) (bfloat16 and fp8 raw bits are read with --bf16-bits / --fp8-bits)"
+    }
+
+    /// What the header says, checked: where the data starts, its element type and size.
+    struct Layout {
+        var shape: [Int]
+        var dtype: NpyArray.DType
+        var dataStart: Int
+        var count: Int
+        var byteCount: Int
+    }
+
+    /// How many leading bytes ``layout(_:raw:)`` needs: the magic, version and length field, then
+    /// the header; nil when `prefix` is too short to say.
+    static func headerEnd(_ prefix: [UInt8]) throws(NpyError) -> Int? {
+        guard prefix.count >= 8 else { return nil }
+        guard Array(prefix[0..<6]) == magic else { throw .badMagic }
+        let lengthBytes = try lengthFieldBytes(major: prefix[6], minor: prefix[7])
+        guard prefix.count >= 8 + lengthBytes else { return nil }
+        var headerLength = 0
+        for i in 0..<lengthBytes { headerLength |= Int(prefix[8 + i]) << (8 * i) }
+        // A 4-byte length cannot overflow a 64-bit Int, but it can a 32-bit one.
+        let (end, overflow) = (8 + lengthBytes).addingReportingOverflow(headerLength)
+        guard !overflow else { throw .badHeader("the header length \(headerLength) does not fit in memory") }
+        return end
+    }
+
+    static func lengthFieldBytes(major: UInt8, minor: UInt8) throws(NpyError) -> Int {
         let lengthBytes: Int
         switch major {
         case 1: lengthBytes = 2
@@ -17,45 +94,83 @@ public enum Npy {
         default: throw .unsupportedVersion(major: major, minor: minor)
         }
         guard minor == 0 else { throw .unsupportedVersion(major: major, minor: minor) }
+        return lengthBytes
+    }
+
+    /// Parses the header at the start of `bytes` (which must reach at least ``headerEnd(_:)``)
+    /// and checks every size before anything is allocated.
+    static func layout(_ bytes: [UInt8], raw: RawFormat?) throws(NpyError) -> Layout {
+        guard bytes.count >= 8, Array(bytes[0..<6]) == magic else { throw .badMagic }
+        let lengthBytes = try lengthFieldBytes(major: bytes[6], minor: bytes[7])
         guard bytes.count >= 8 + lengthBytes else { throw .truncated(expectedBytes: 8 + lengthBytes, actualBytes: bytes.count) }
-        var headerLength = 0
-        for i in 0..<lengthBytes { headerLength |= Int(bytes[8 + i]) << (8 * i) }
-        let start = 8 + lengthBytes
-        // A 4-byte length cannot overflow a 64-bit Int, but it can a 32-bit one.
-        let (dataStart, headerOverflow) = start.addingReportingOverflow(headerLength)
-        guard !headerOverflow else { throw .badHeader("the header length \(headerLength) does not fit in memory") }
+        guard let dataStart = try headerEnd(bytes) else { throw .truncated(expectedBytes: 8 + lengthBytes, actualBytes: bytes.count) }
         guard bytes.count >= dataStart else { throw .truncated(expectedBytes: dataStart, actualBytes: bytes.count) }
-        let fields = try parseHeader(bytes[start..<dataStart], version: major)
-        guard let dtype = NpyArray.DType(rawValue: fields.descr) else { throw .unsupportedDType(fields.descr) }
+        let fields = try parseHeader(bytes[(8 + lengthBytes)..<dataStart], version: bytes[6])
+        guard let dtype = dtype(descr: fields.descr, raw: raw) else { throw .unsupportedDType(fields.descr) }
         if fields.fortranOrder && fields.shape.count > 1 { throw .fortranOrder }
         guard fields.shape.count <= maxDimensions else {
             throw .badHeader("the shape has \(fields.shape.count) dimensions; NumPy allows at most \(maxDimensions)")
         }
         func tooLarge() -> NpyError {
-            .badHeader("shape \(tupleText(fields.shape)) of '\(dtype.rawValue)' would take more than \(Int.max) bytes")
+            .badHeader("shape \(tupleText(fields.shape)) of '\(fields.descr)' would take more than \(Int.max) bytes")
         }
         guard let (count, byteCount) = NpyArray.sizes(of: fields.shape, itemSize: dtype.byteSize) else { throw tooLarge() }
-        let (needed, dataOverflow) = dataStart.addingReportingOverflow(byteCount)
-        guard !dataOverflow else { throw tooLarge() }
-        guard bytes.count >= needed else { throw .truncated(expectedBytes: needed, actualBytes: bytes.count) }
-        var data = [Double](repeating: 0, count: count)
-        bytes.withUnsafeBytes { raw in
-            for i in 0..<count {
-                let offset = dataStart + i * dtype.byteSize
-                switch dtype {
-                case .float64:
-                    data[i] = Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
-                case .float32:
-                    data[i] = Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self))))
-                }
-            }
-        }
-        return NpyArray(shape: fields.shape, data: data, dtype: dtype)
+        guard !dataStart.addingReportingOverflow(byteCount).overflow else { throw tooLarge() }
+        return Layout(shape: fields.shape, dtype: dtype, dataStart: dataStart, count: count, byteCount: byteCount)
     }
 
-    /// Writes a version 1.0 file, header padded to a multiple of 64 bytes as NumPy does.
+    /// Parses a whole `.npy` file. Every size in the header is checked before anything is
+    /// allocated, so a hostile or corrupt file gets an ``NpyError``, never a trap. `raw` names the
+    /// format of raw-bit descrs (`<u2`, `|V2`, `|u1`, …; see ``RawFormat``); without it they are refused.
+    public static func decode(_ bytes: [UInt8], raw: RawFormat? = nil) throws(NpyError) -> NpyArray {
+        let layout = try layout(bytes, raw: raw)
+        let needed = layout.dataStart + layout.byteCount
+        guard bytes.count >= needed else { throw .truncated(expectedBytes: needed, actualBytes: bytes.count) }
+        let data = bytes.withUnsafeBytes { raw in
+            values(UnsafeRawBufferPointer(rebasing: raw[layout.dataStart..<needed]), dtype: layout.dtype, count: layout.count)
+        }
+        return NpyArray(shape: layout.shape, data: data, dtype: layout.dtype)
+    }
+
+    /// Decoding tables of the 16- and 8-bit formats (fp16: 64K entries, 512 KiB), built once.
+    static let float16Table = SmallFloat.float16.table()
+    static let e4m3Table = SmallFloat.float8e4m3fn.table()
+    static let e5m2Table = SmallFloat.float8e5m2.table()
+
+    /// `count` little-endian elements of `dtype` from `raw`, widened exactly to fp64.
+    static func values(_ raw: UnsafeRawBufferPointer, dtype: NpyArray.DType, count: Int) -> [Double] {
+        [Double](unsafeUninitializedCapacity: count) { out, initialized in
+            switch dtype {
+            case .float64:
+                for i in 0..<count { out[i] = Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))) }
+            case .float32:
+                for i in 0..<count {
+                    out[i] = Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))))
+                }
+            case .float16:
+                float16Table.withUnsafeBufferPointer { table in
+                    for i in 0..<count { out[i] = table[Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))] }
+                }
+            case .bfloat16:
+                // bfloat16 is the top half of an fp32: exact, NaN payloads kept as fp32's are.
+                for i in 0..<count {
+                    let word = UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+                    out[i] = Double(Float(bitPattern: word << 16))
+                }
+            case .float8e4m3fn, .float8e5m2:
+                (dtype == .float8e4m3fn ? e4m3Table : e5m2Table).withUnsafeBufferPointer { table in
+                    for i in 0..<count { out[i] = table[Int(raw[i])] }
+                }
+            }
+            initialized = count
+        }
+    }
+
+    /// Writes a version 1.0 file, header padded to a multiple of 64 bytes as NumPy does. Values
+    /// are rounded to the array's dtype (to nearest, ties to even); bfloat16 and fp8 are written
+    /// as raw bits under `<u2` / `|u1` (see ``NpyArray/DType``).
     public static func encode(_ array: NpyArray) -> [UInt8] {
-        var header = "{'descr': '\(array.dtype.rawValue)', 'fortran_order': False, 'shape': \(tupleText(array.shape)), }"
+        var header = "{'descr': '\(array.dtype.descr)', 'fortran_order': False, 'shape': \(tupleText(array.shape)), }"
         let unpadded = 10 + header.utf8.count + 1
         header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
         var bytes = magic + [1, 0]
@@ -63,11 +178,15 @@ public enum Npy {
         bytes += [UInt8(length & 0xff), UInt8(length >> 8)]
         bytes += Array(header.utf8)
         bytes.reserveCapacity(bytes.count + array.count * array.dtype.byteSize)
-        for x in array.data {
-            switch array.dtype {
-            case .float64: withUnsafeBytes(of: x.bitPattern.littleEndian) { bytes += $0 }
-            case .float32: withUnsafeBytes(of: Float(x).bitPattern.littleEndian) { bytes += $0 }
-            }
+        switch array.dtype {
+        case .float64: for x in array.data { withUnsafeBytes(of: x.bitPattern.littleEndian) { bytes += $0 } }
+        case .float32: for x in array.data { withUnsafeBytes(of: Float(x).bitPattern.littleEndian) { bytes += $0 } }
+        case .float16, .bfloat16:
+            let codec = SmallFloat.of(array.dtype)!
+            for x in array.data { withUnsafeBytes(of: UInt16(codec.encode(x)).littleEndian) { bytes += $0 } }
+        case .float8e4m3fn, .float8e5m2:
+            let codec = SmallFloat.of(array.dtype)!
+            for x in array.data { bytes.append(UInt8(codec.encode(x))) }
         }
         return bytes
     }

@@ -1,11 +1,58 @@
-/// An n-dimensional array as stored in a NumPy `.npy` file, values widened to fp64.
+/// An n-dimensional array as stored in a NumPy `.npy` file, values widened to fp64 (exactly:
+/// every element type read here is a subset of fp64).
 public struct NpyArray: Equatable, Sendable {
     /// The element type the file holds (and that ``Npy/encode(_:)`` writes).
-    public enum DType: String, Sendable {
-        case float64 = "<f8"
-        case float32 = "<f4"
+    ///
+    /// `float64`, `float32` and `float16` are NumPy's own `<f8`, `<f4` and `<f2`. The others have
+    /// no NumPy descr of their own, so a file does not say it holds them: they are raw bits, read
+    /// only when the caller names the format (``Npy/RawFormat``), and written as unsigned words
+    /// (`<u2` for bfloat16, `|u1` for fp8) that NumPy, PyTorch and ml_dtypes can `view` back.
+    public enum DType: String, Sendable, CaseIterable {
+        case float64, float32, float16
+        /// bfloat16 (1 sign, 8 exponent, 7 mantissa bits): the top half of an fp32.
+        case bfloat16
+        /// OCP FP8 E4M3 ("FN": no infinities, S.1111.111 is NaN, largest finite 448).
+        case float8e4m3fn
+        /// OCP FP8 E5M2 (IEEE-like: infinities and NaNs, largest finite 57344).
+        case float8e5m2
 
-        public var byteSize: Int { self == .float64 ? 8 : 4 }
+        /// The descr ``Npy/encode(_:)`` writes.
+        public var descr: String {
+            switch self {
+            case .float64: "<f8"
+            case .float32: "<f4"
+            case .float16: "<f2"
+            case .bfloat16: "<u2"
+            case .float8e4m3fn, .float8e5m2: "|u1"
+            }
+        }
+
+        public var byteSize: Int {
+            switch self {
+            case .float64: 8
+            case .float32: 4
+            case .float16, .bfloat16: 2
+            case .float8e4m3fn, .float8e5m2: 1
+            }
+        }
+
+        /// Exponent and explicit mantissa bits.
+        public var bits: (exponent: Int, mantissa: Int) {
+            switch self {
+            case .float64: (11, 52)
+            case .float32: (8, 23)
+            case .float16: (5, 10)
+            case .bfloat16: (8, 7)
+            case .float8e4m3fn: (4, 3)
+            case .float8e5m2: (5, 2)
+            }
+        }
+
+        /// Whether every value of `other` is one of this type's (fp16 ⊂ fp32, e4m3 ⊂ fp16; fp16 ⊄ bf16):
+        /// for these formats, as many exponent and mantissa bits or more.
+        public func holdsAllValues(of other: DType) -> Bool {
+            bits.exponent >= other.bits.exponent && bits.mantissa >= other.bits.mantissa
+        }
     }
 
     public var shape: [Int]
@@ -60,10 +107,7 @@ public enum NpyError: Error, Equatable, CustomStringConvertible {
         case let .truncated(expected, actual):
             return "the file is truncated: it has \(actual) bytes, the header promises \(expected)"
         case let .badHeader(why): return "malformed .npy header: \(why)"
-        case let .unsupportedDType(descr):
-            if descr.hasPrefix(">") { return "dtype '\(descr)' is big-endian; save it little-endian ('<f8' or '<f4')" }
-            return
-                "dtype '\(descr)' is not a NumPy descr this reader takes; save arrays with np.save so the header says '<f8' (float64) or '<f4' (float32)"
+        case let .unsupportedDType(descr): return Npy.dtypeAdvice(descr)
         case .fortranOrder: return "the array is in Fortran order; save it in C order (np.ascontiguousarray)"
         case let .io(path, reason): return "\(path): \(reason)"
         }

@@ -37,8 +37,12 @@ import Testing
             guard seen.insert(bytes).inserted else { continue }
             let file = dir.appendingPathComponent(String(format: "m%06d.npy", n))
             try Data(bytes).write(to: file)  // before decoding, so that a crash leaves it behind
+            // Half the files are read as plain NumPy floats, half with a raw-bit format named
+            // (as --bf16-bits / --fp8-bits do), so that both paths meet every mutation.
+            let raw: Npy.RawFormat? = rng.next() % 2 == 0 ? nil : rng.pick(Npy.RawFormat.allCases)
             watchdog.begin(file.path)
-            verdicts.append(Verdict(file: file.lastPathComponent, result: Result { () throws(NpyError) in try Npy.decode(bytes) }))
+            verdicts.append(
+                Verdict(file: file.lastPathComponent, raw: raw, result: Result { () throws(NpyError) in try Npy.decode(bytes, raw: raw) }))
             watchdog.end()
         }
         try JSONEncoder().encode(verdicts).write(to: dir.appendingPathComponent("manifest.json"))
@@ -69,17 +73,21 @@ import Testing
 struct Verdict: Encodable {
     var file: String
     var swift: String
+    /// The raw-bit format the file was read with (`Npy.RawFormat`'s raw value), if any.
+    var raw: String?
     var dtype: String?, shape: [Int]?, values: String?
     var error: String?, message: String?
 
-    init(file: String, result: Result<NpyArray, NpyError>) {
+    init(file: String, raw: Npy.RawFormat?, result: Result<NpyArray, NpyError>) {
         self.file = file
+        self.raw = raw?.rawValue
         switch result {
         case .success(let a):
             swift = "accepted"
             (dtype, shape) = (a.dtype.rawValue, a.shape)
             // fp64 bit patterns, little-endian hex; NaNs canonical because widening an fp32
-            // signalling NaN may set its quiet bit, and NumPy's cast may not.
+            // signalling NaN may set its quiet bit, and NumPy's cast may not. dtype is the
+            // element type's name (float64, float16, bfloat16, float8e4m3fn, …).
             values = a.data.map { v in
                 let bits = v.isNaN ? 0x7ff8_0000_0000_0000 : v.bitPattern
                 return (0..<8).map { String(format: "%02x", (bits >> (8 * $0)) & 0xff) }.joined()
@@ -141,7 +149,8 @@ enum Mutator {
     ]
     static let descrs = [
         "'<f4'", "'<f8'", "'>f8'", "'f8'", "'float64'", "'<i8'", "'|u1'", "\"<f8\"", "'<f8",
-        "'\\x3cf8'", "'<' 'f8'", "u'<f8'", "[('a', '<f8')]", "'<f2'",
+        "'\\x3cf8'", "'<' 'f8'", "u'<f8'", "[('a', '<f8')]", "'<f2'", "'>f2'", "'<u2'", "'<i2'", "'<V2'", "'|V2'",
+        "'|u1'", "'<V1'", "'|V1'", "'<f1'", "'|b1'", "'<u4'",
     ]
     static let bools = ["True", "False", "0", "false", "None", "(False)"]
     static let keys = ["'descr'", "'shape'", "\"shape\"", "'Shape'", "'descr '", "descr", "'fortran_order'", "'extra'"]
@@ -192,7 +201,7 @@ enum Mutator {
         switch rng.next() % 10 {
         case 0: replaceOne(of: "[0-9]+", with: numbers)
         case 1: replaceOne(of: "\\([^)]*\\)", with: shapes)
-        case 2: replaceOne(of: "'[<>|]?[a-z][0-9]'", with: descrs)
+        case 2: replaceOne(of: "'[<>|]?[a-zA-Z][0-9]'", with: descrs)
         case 3: replaceOne(of: "True|False", with: bools)
         case 4: replaceOne(of: "'[a-z_]+'", with: keys)
         case 5: if let brace = text.lastIndex(of: "}") { text.insert(contentsOf: pick(entries), at: brace) }
