@@ -7,9 +7,13 @@ import IOSim
 /// them in their `validate()` (through ``problem(n:)`` and ``capacity()``), so that a bad value is
 /// a usage error (exit 64) before anything runs.
 struct ProblemOptions: ParsableArguments {
-    @Option(name: .customLong("N"), parsing: .unconditional, help: "Sequence length (rows of Q, and of K/V unless --Nk). K = 1024, M = 1024².")
-    var n: String = "4096"
-    @Option(name: .customLong("Nk"), parsing: .unconditional, help: "Rows of K and V (default: N).")
+    @Option(
+        name: .customLong("N"), parsing: .unconditional,
+        help: ArgumentHelp(
+            "Sequence length (rows of Q, and of K/V unless --Nk). K = 1024, M = 1024². Default 4096, or the --model preset's Nq.",
+            valueName: "N"))
+    var nText: String?
+    @Option(name: .customLong("Nk"), parsing: .unconditional, help: "Rows of K and V (default: N, or the --model preset's Nk).")
     var nk: String?
     @Option(
         name: .customLong("M"), parsing: .unconditional,
@@ -18,7 +22,7 @@ struct ProblemOptions: ParsableArguments {
     )
     var m: String?
     @Option(parsing: .unconditional, help: "Head dimension (default 64, or the --model's).") var d: Int?
-    @Option(parsing: .unconditional, help: "Batch size.") var batch: Int = 1
+    @Option(parsing: .unconditional, help: "Batch size (default 1, or the --model preset's).") var batch: Int?
     @Option(parsing: .unconditional, help: "Query heads (default 1, or the --model's).") var heads: Int?
     @Option(name: .customLong("kv-heads"), parsing: .unconditional, help: "K/V heads (GQA/MQA); default: heads.") var kvHeads: Int?
     @Option(help: "Data type of Q, K and V (fp8: e4m3 Q/K/V with bf16 O).") var dtype: DType = .fp16
@@ -64,7 +68,9 @@ struct ProblemOptions: ParsableArguments {
 
     /// `--model`'s help, with the workload files this run finds.
     static var modelHelp: ArgumentHelp {
-        ArgumentHelp("Workload model that fills --heads, --kv-heads and --d: a name in Models/workloads (\(listed(workloadNames))) or a .json path.")
+        ArgumentHelp(
+            "Workload model that fills --heads, --kv-heads and --d, and a decode preset also --N, --Nk and --batch (flags given explicitly win): a name in Models/workloads (\(listed(workloadNames))) or a .json path."
+        )
     }
 
     /// The model files found, listed once per run (the parser builds these options' help many
@@ -73,6 +79,14 @@ struct ProblemOptions: ParsableArguments {
     private static let workloadNames = ModelFile.available(kind: "workloads")
 
     private static func listed(_ names: [String]) -> String { names.isEmpty ? "none found" : names.joined(separator: ", ") }
+
+    /// The `--N` text: as given, else the `--model` decode preset's Nq, else 4096. (A model file
+    /// that cannot be read gives 4096 here; ``problem(n:)`` reports its error.)
+    var n: String {
+        if let nText { return nText }
+        if let model, let preset = (try? ModelFile.workload(model))?.decode { return "\(preset.nq)" }
+        return "4096"
+    }
 
     /// The hardware model, when `--hardware` is given.
     func hardwareModel() throws -> HardwareModel? {
@@ -97,9 +111,11 @@ struct ProblemOptions: ParsableArguments {
 
     /// The checked problem (`n` replaces `--N`, for sweeps). A bad value is a `ValidationError`
     /// worded with its flag; a model file that cannot be found or read keeps its own error (exit 1).
+    /// A `--model` decode preset fills --N, --Nk and --batch where they are not given.
     func problem(n nOverride: Int? = nil) throws -> AttentionProblem {
+        let workload = try model.map { try ModelFile.workload($0) }
         let n = try nOverride ?? Units.count(self.n, name: "N")
-        let nk = try self.nk.map { (s: String) throws(ValidationError) in try Units.count(s, name: "Nk") }
+        let nk = try self.nk.map { (s: String) throws(ValidationError) in try Units.count(s, name: "Nk") } ?? workload?.decode?.nk
         for (name, v, limit) in [("stages", stages, Limits.maxStages), ("warps", warps, Limits.maxWarps)] {
             try Wording.checkPositive(name, v, limit: limit)
         }
@@ -114,9 +130,8 @@ struct ProblemOptions: ParsableArguments {
         for (name, v) in [("Br", br), ("Bc", bc), ("window", window)] {
             if let v { try Wording.checkPositive(name, v, limit: Limits.maxSequence) }
         }
-        let workload = try model.map { try ModelFile.workload($0) }
         let p = AttentionProblem(
-            n: n, nk: nk, d: d ?? workload?.d ?? 64, batch: batch, heads: heads ?? workload?.heads ?? 1,
+            n: n, nk: nk, d: d ?? workload?.d ?? 64, batch: batch ?? workload?.decode?.batch ?? 1, heads: heads ?? workload?.heads ?? 1,
             kvHeads: kvHeads ?? (heads == nil ? workload?.kvHeads : nil), dtype: dtype,
             mask: mask, packGQA: packGQA)
         do { try p.validate() } catch { throw Wording.usage(error) }

@@ -86,19 +86,79 @@ public struct HardwareModel: Sendable, Equatable {
 }
 
 /// A model's attention shape (a `Models/workloads/*.json` file): fills `--heads`, `--kv-heads`, `--d`.
+///
+/// A **decode preset** also fixes the problem's query rows, cached keys and batch (`Nq`, `Nk`,
+/// `batch`, all three or none), and takes its shape from a `base` shape file instead of repeating
+/// it (the base's sources then stand for the shape):
+///
+///     {"name": "Llama-3 8B decode, 32K context", "base": "llama-3-8b", "Nq": 1, "Nk": 32768,
+///      "batch": 1, "sources": {"Nk": "…", "batch": "…"}}
+///
+/// A file gives either `base` or all of `heads`, `kv_heads`, `d`; a base must be a plain shape
+/// file (no base, no decode fields), found beside the preset first, then as a model name.
 public struct WorkloadModel: Sendable, Equatable {
     public var name: String
     public var heads: Int
     public var kvHeads: Int
     public var d: Int
+    /// A decode preset's problem size; nil for a plain shape file.
+    public var decode: Decode?
 
+    /// Query rows per sequence, cached keys per sequence and sequences of a decode preset.
+    public struct Decode: Sendable, Equatable {
+        public var nq: Int
+        public var nk: Int
+        public var batch: Int
+
+        public init(nq: Int, nk: Int, batch: Int) { (self.nq, self.nk, self.batch) = (nq, nk, batch) }
+    }
+
+    static let shapeFields = ["heads", "kv_heads", "d"]
+    static let decodeFields = ["Nq", "Nk", "batch"]
+
+    /// Parses a workload file; a preset's base is looked up beside `path`, then by name.
     public init(json data: Data, path: String) throws(ModelError) {
-        let o = try ModelFile.object(data, path: path, fields: ["name", "heads", "kv_heads", "d", "sources"])
+        try self.init(json: data, path: path) { (base: String) throws(ModelError) -> WorkloadModel in
+            let file = try ModelFile.locateBase(base, beside: path)
+            return try WorkloadModel(json: ModelFile.read(file), path: file) { (_: String) throws(ModelError) -> WorkloadModel in
+                throw .wrongType(path: file, field: "base", expected: "absent: \(file) is the base of \(path), and a base must be a shape file")
+            }
+        }
+    }
+
+    /// Parses a workload file, resolving a `base` field with `resolve`.
+    public init(json data: Data, path: String, resolve: (String) throws(ModelError) -> WorkloadModel) throws(ModelError) {
+        let o = try ModelFile.object(data, path: path, fields: ["name", "sources"])
         name = try ModelFile.string(o, "name", path)
-        heads = try ModelFile.int(o, "heads", path, max: Limits.maxBatchOrHeads)
-        kvHeads = try ModelFile.int(o, "kv_heads", path, max: Limits.maxBatchOrHeads)
-        d = try ModelFile.int(o, "d", path, max: Limits.maxHeadDim)
-        guard heads % kvHeads == 0 else { throw .wrongType(path: path, field: "kv_heads", expected: "a divisor of heads") }
+        guard case .object = o["sources"] else { throw .wrongType(path: path, field: "sources", expected: "an object") }
+        if o["base"] != nil {
+            for f in Self.shapeFields where o[f] != nil {
+                throw .wrongType(path: path, field: f, expected: "absent when 'base' is given (the base file gives the shape)")
+            }
+            let baseName = try ModelFile.string(o, "base", path)
+            let base = try resolve(baseName)
+            guard base.decode == nil else {
+                throw .wrongType(path: path, field: "base", expected: "a shape file without Nq, Nk and batch ('\(baseName)' is a decode preset)")
+            }
+            (heads, kvHeads, d) = (base.heads, base.kvHeads, base.d)
+        } else {
+            for f in Self.shapeFields where o[f] == nil { throw .missingField(path: path, field: f) }
+            heads = try ModelFile.int(o, "heads", path, max: Limits.maxBatchOrHeads)
+            kvHeads = try ModelFile.int(o, "kv_heads", path, max: Limits.maxBatchOrHeads)
+            d = try ModelFile.int(o, "d", path, max: Limits.maxHeadDim)
+            guard heads % kvHeads == 0 else { throw .wrongType(path: path, field: "kv_heads", expected: "a divisor of heads") }
+        }
+        let given = Self.decodeFields.filter { o[$0] != nil }
+        if given.isEmpty {
+            decode = nil
+        } else {
+            // Partial presets would leave the rest to --N's and --batch's defaults: refused.
+            for f in Self.decodeFields where o[f] == nil { throw .missingField(path: path, field: f) }
+            decode = Decode(
+                nq: try ModelFile.int(o, "Nq", path, max: Limits.maxSequence),
+                nk: try ModelFile.int(o, "Nk", path, max: Limits.maxSequence),
+                batch: try ModelFile.int(o, "batch", path, max: Limits.maxBatchOrHeads))
+        }
     }
 }
 

@@ -36,6 +36,15 @@ public enum ModelFile {
         return Array(Set(names)).sorted()
     }
 
+    /// A preset's `base`: `NAME.json` in the preset's own folder, else the model `NAME` (a path or
+    /// a name in the search path).
+    static func locateBase(_ base: String, beside preset: String) throws(ModelError) -> String {
+        let folder = URL(fileURLWithPath: preset).deletingLastPathComponent().path
+        let sibling = "\(folder)/\(base.lowercased()).json"
+        if FileManager.default.fileExists(atPath: sibling), !base.contains("/") { return sibling }
+        return try locate(base, kind: "workloads")
+    }
+
     public static func hardware(_ nameOrPath: String) throws(ModelError) -> HardwareModel {
         let path = try locate(nameOrPath, kind: "hardware")
         return try HardwareModel(json: read(path), path: path)

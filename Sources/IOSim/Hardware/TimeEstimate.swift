@@ -21,6 +21,12 @@
 /// Bytes: HBM accesses as the simulator counts them, except that K/V re-reads hit in L2 when the
 /// K/V of the heads in flight fit in it — then only the compulsory bytes reach HBM (measured on
 /// an H100: PyTorch's FA2 reads ≈ Q, K, V once from DRAM at N = 4096, `Reports/gpu`).
+///
+/// Schedules whose CTAs take ranges of one stream of work over every instance (``StreamLaunched``:
+/// Lean Attention, DESIGN §12) give each CTA's bytes and score entries themselves; a CTA's time is
+/// the same serial sum over its own loads, and the CTAs are placed as above. With lean's default
+/// 2·SMs CTAs that is one wave of balanced ranges, each SM's time its CTAs' units plus the hosts'
+/// merges of the partials (the contributors run in the same wave and finish with the host).
 public enum TimeEstimate {
     public struct Breakdown: Sendable, Equatable {
         public var seconds: Double
@@ -50,6 +56,9 @@ public enum TimeEstimate {
         }
         let scores = rowWork.reduce(0, +) * Double(p.instances)
         let flops = 4 * scores * Double(p.d), exps = scores
+        if let stream = s as? any StreamLaunched.Type {
+            return try streamEstimate(stream, counts, p, t, hw, smRate: smRate)
+        }
         let bytes = hbmBytes(counts, p, t, hw, launch: s.launchModel)
         func cta(_ share: Double) -> Double {
             let parts = [
@@ -90,15 +99,68 @@ public enum TimeEstimate {
     /// HBM bytes that reach DRAM: the simulator's, or only the compulsory ones when the K/V of
     /// the heads in flight fit in L2.
     static func hbmBytes(_ c: TrafficCounts, _ p: AttentionProblem, _ t: Tiles, _ hw: HardwareModel, launch: LaunchModel) -> Double {
-        let s = Double(p.dtype.size), counted = Double(c.hbm.bytes)
+        let counted = Double(c.hbm.bytes)
         guard launch != .bulk else { return counted }
         let ctasPerHead = launch == .perHead ? 1 : t.tr(p)
         let headsInFlight = min(p.instances, (hw.sms + ctasPerHead - 1) / ctasPerHead)
-        let kvPerHead = 2 * Double(p.nk * p.d) * s
-        guard Double(headsInFlight) * kvPerHead <= Double(hw.l2Bytes) else { return counted }
+        guard let compulsoryKV = compulsoryKV(p, hw, headsInFlight: headsInFlight) else { return counted }
+        return counted - Double(c[.K].readBytes + c[.V].readBytes) + compulsoryKV
+    }
+
+    /// K and V once per KV head, in bytes, when the K/V of `headsInFlight` instances fit in L2
+    /// (then re-reads of a KV head's tiles hit there); nil when they do not.
+    static func compulsoryKV(_ p: AttentionProblem, _ hw: HardwareModel, headsInFlight: Int) -> Double? {
+        let kvPerHead = 2 * Double(p.nk * p.d) * Double(p.dtype.size)
+        guard Double(headsInFlight) * kvPerHead <= Double(hw.l2Bytes) else { return nil }
+        return kvPerHead * Double(p.batch * p.kvHeads)
+    }
+
+    /// One CTA's work, as a ``StreamLaunched`` schedule reports it: its HBM bytes (K/V reads apart,
+    /// for the L2 rule) and its live score entries.
+    public struct CTALoad: Sendable, Equatable {
+        public var kvBytes: Int
+        public var otherBytes: Int
+        public var scores: Double
+
+        public init(kvBytes: Int = 0, otherBytes: Int = 0, scores: Double = 0) {
+            (self.kvBytes, self.otherBytes, self.scores) = (kvBytes, otherBytes, scores)
+        }
+    }
+
+    /// The makespan of a stream-launched schedule's CTAs: each CTA's time is the serial (or, if
+    /// the schedule overlaps, the largest) of its own bytes, FLOPs, exponentials and fp32 work at
+    /// one SM's rates, the K/V bytes scaled by the L2 rule with the instances its CTAs in flight
+    /// (at most one per SM) cover.
+    static func streamEstimate(
+        _ s: any StreamLaunched.Type, _ c: TrafficCounts, _ p: AttentionProblem, _ t: Tiles, _ hw: HardwareModel,
+        smRate: (bw: Double, flops: Double, exp: Double, fp32: Double)
+    ) throws(ModelError) -> Breakdown {
+        let ctas = max(1, c.kernels.reduce(0) { $0 + $1.ctas })
+        let headsInFlight = min(p.instances, Int((Double(p.instances) * Double(hw.sms) / Double(ctas)).rounded(.up)))
         let kvReads = Double(c[.K].readBytes + c[.V].readBytes)
-        let compulsoryKV = kvPerHead * Double(p.batch * p.kvHeads)
-        return counted - kvReads + compulsoryKV
+        let kv = kvReads > 0 ? (compulsoryKV(p, hw, headsInFlight: headsInFlight) ?? kvReads) / kvReads : 1
+        var times: [Double] = []
+        var total = 0.0, longest = 0.0, bytes = 0.0, count = 0
+        let simulate = ctas <= simulatedCTAs
+        if simulate { times.reserveCapacity(ctas) }
+        do {
+            try s.ctaLoads(p, t) { load in
+                let b = Double(load.kvBytes) * kv + Double(load.otherBytes)
+                let parts = [
+                    b / smRate.bw, 4 * load.scores * Double(p.d) / smRate.flops, load.scores / smRate.exp,
+                    softmaxFP32Ops * load.scores / smRate.fp32,
+                ]
+                let time = s.overlapsPhases ? parts.max()! : parts.reduce(0, +)
+                if simulate { times.append(time) }
+                (total, longest, bytes, count) = (total + time, max(longest, time), bytes + b, count + 1)
+            }
+        } catch {
+            throw .unsupported("no time estimate for \(s.kind.rawValue): \(error.description)")
+        }
+        if simulate { return schedule(times, hw, bytes) }
+        // As for other grids beyond `simulatedCTAs`: the work per SM plus half the longest CTA.
+        return Breakdown(
+            seconds: total / Double(hw.sms) + longest / 2, ctas: count, waves: Double(count) / Double(hw.sms), hbmBytes: bytes)
     }
 
     /// Makespan of CTAs in launch order, each to the SM that frees first.
@@ -114,4 +176,12 @@ public enum TimeEstimate {
         }
         return Breakdown(seconds: sms.max()!, ctas: times.count, waves: Double(times.count) / Double(hw.sms), hbmBytes: bytes)
     }
+}
+
+/// A schedule whose CTAs take ranges of one stream of work that spans instances (Lean Attention's
+/// stream-K ranges, DESIGN §12), so that its CTAs do not repeat from head to head: the time
+/// estimate asks it for every CTA's loads instead of sharing the counts out per row tile.
+public protocol StreamLaunched: Schedule {
+    /// Calls `body` once per CTA, in launch order, with that CTA's loads.
+    static func ctaLoads(_ p: AttentionProblem, _ t: Tiles, _ body: (TimeEstimate.CTALoad) -> Void) throws(SimulationError)
 }

@@ -7,13 +7,12 @@
 /// runs' partial outputs and log-sum-exps once and writes O and LSE, and the others write them
 /// (`Opart`, `LSEpart`, fp32). One kernel, `lean`, of G CTAs.
 ///
-/// Without `--ctas`, G is one CTA per row tile per instance (fa2's grid); the default tiles are
-/// the kernel's (64 × FA2's block_n), as split-kv's. Footprint: fa2's.
+/// Without `--ctas`, G is one CTA per row tile per instance (fa2's grid; the CLI passes 2·SMs
+/// with `--hardware`); the default tiles are the kernel's (64 × FA2's block_n), as split-kv's.
+/// Footprint: fa2's. Time model: each CTA's own loads (``ctaLoads(_:_:_:)``, one wave at 2·SMs).
 public enum LeanSchedule: Schedule {
     public static let kind = ScheduleKind.lean
     public static var family: ScheduleFamily { .decode }
-    /// Its CTAs span instances: the time estimate's per-instance model does not fit it yet.
-    public static var hasTimeModel: Bool { false }
 
     public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
         Footprint.fa2(tiles.clamped(to: p), p)
