@@ -22,14 +22,33 @@ public struct EquivalenceReport: Sendable, CustomStringConvertible {
     public var passed: Bool { output.passed && (lse?.passed ?? true) }
 
     public var description: String {
-        func line(_ name: String, _ c: Comparison) -> String {
-            "\(name): max|err| = \(c.maxAbsError) at index \(c.worstIndex), allowed \(c.allowed)"
-                + " = \(c.rtol)·\(c.baselineError) (baseline error) + \(c.atol) (atol)"
-                + (c.passed ? " — pass" : " — FAIL")
-        }
-        var s = "precision \(precision): " + (passed ? "PASS" : "FAIL") + "\n" + line("O  ", output)
-        if let lse { s += "\n" + line("LSE", lse) }
+        var s = "precision \(precision): " + (passed ? "PASS" : "FAIL") + "\n" + output.line("O  ")
+        if let lse { s += "\n" + lse.line("LSE") }
         return s
+    }
+}
+
+extension Comparison {
+    /// One line of a report: the error, where it is, and what was allowed.
+    func line(_ name: String) -> String {
+        "\(name): max|err| = \(maxAbsError) at index \(worstIndex), allowed \(allowed)"
+            + " = \(rtol)·\(baselineError) (baseline error) + \(atol) (atol)"
+            + (passed ? " — pass" : " — FAIL")
+    }
+}
+
+/// The result of checking attention gradients against the reference gradients: one comparison
+/// per gradient, each at rtol = ``Equivalence/backwardRtol``.
+public struct BackwardEquivalenceReport: Sendable, CustomStringConvertible {
+    public var precision: Precision
+    public var dq: Comparison
+    public var dk: Comparison
+    public var dv: Comparison
+    public var passed: Bool { dq.passed && dk.passed && dv.passed }
+
+    public var description: String {
+        "precision \(precision) (backward): " + (passed ? "PASS" : "FAIL") + "\n" + dq.line("dQ") + "\n"
+            + dk.line("dK") + "\n" + dv.line("dV")
     }
 }
 
@@ -41,7 +60,9 @@ public struct EquivalenceReport: Sendable, CustomStringConvertible {
 ///
 /// The reference is the fp64 reference, except for fp64 implementations: there it is the
 /// extended-precision ``ExtendedAttention``, so that `base` (plain fp64) has a real error to
-/// compare with.
+/// compare with. Gradients (``checkBackward(candidate:q:k:v:dO:shape:mask:scale:precision:roundInputs:)``)
+/// follow the same rule with ``ReferenceGradients``, ``ExtendedGradients`` and
+/// ``BaselineBackward`` in those roles and rtol = 3.
 public enum Equivalence {
     public static let forwardRtol = 2.0
     public static let backwardRtol = 3.0
@@ -107,5 +128,39 @@ public enum Equivalence {
                 format: precision == .fp64 ? .fp64 : .fp32)
         }
         return EquivalenceReport(precision: precision, output: out, lse: lse)
+    }
+    /// Checks gradients computed by an implementation in `precision` for the upstream gradient
+    /// `dO` from `q`, `k`, `v` (all four rounded here to `precision` unless `roundInputs` is false;
+    /// the candidate must have seen the same values). Each of dQ, dK and dV passes when
+    /// `max|cand − ref| ≤ 3 · max|base − ref| + atol`, with `base` = ``BaselineBackward`` in
+    /// `precision`, `ref` the fp64 reference gradients (``ExtendedGradients`` for fp64), and atol
+    /// two ulps of the output format at the largest |ref| of that gradient.
+    public static func checkBackward(
+        candidate: AttentionGradients<Double>, q: [Double], k: [Double], v: [Double], dO: [Double],
+        shape: AttentionShape, mask: AttentionMask = .none, scale: Double? = nil, precision: Precision,
+        roundInputs: Bool = true
+    ) throws(AttentionError) -> BackwardEquivalenceReport {
+        let (q, k, v, dO) =
+            roundInputs
+            ? (precision.round(q), precision.round(k), precision.round(v), precision.round(dO)) : (q, k, v, dO)
+        for (name, actual, expected) in [
+            ("dQ", candidate.dq.count, shape.qCount), ("dK", candidate.dk.count, shape.kCount),
+            ("dV", candidate.dv.count, shape.vCount),
+        ] where actual != expected {
+            throw .bufferSize(name: name, expected: expected, actual: actual)
+        }
+        let ref =
+            precision == .fp64
+            ? try ExtendedGradients.backward(q: q, k: k, v: v, dO: dO, shape: shape, mask: mask, scale: scale)
+            : try ReferenceGradients.backward(q: q, k: k, v: v, dO: dO, shape: shape, mask: mask, scale: scale)
+        let base = try BaselineBackward.backward(
+            q: q, k: k, v: v, dO: dO, shape: shape, mask: mask, scale: scale, precision: precision)
+        let format = BaselineAttention.outputPrecision(for: precision)
+        func check(_ cand: [Double], _ ref: [Double], _ base: [Double]) -> Comparison {
+            compare(candidate: cand, reference: ref, baseline: base, format: format, rtol: backwardRtol)
+        }
+        return BackwardEquivalenceReport(
+            precision: precision, dq: check(candidate.dq, ref.dq, base.dq), dk: check(candidate.dk, ref.dk, base.dk),
+            dv: check(candidate.dv, ref.dv, base.dv))
     }
 }
