@@ -10,12 +10,15 @@ struct Attention: ParsableCommand {
             Inputs are NumPy .npy files (float64 or float32, little-endian, C order) of shape [N, d] or
             [batch, heads, N, d]; K and V may have fewer heads than Q (GQA/MQA) and their own length.
             Outputs are float64: O [.., Nq, dv] and, with --lse, the log-sum-exp of each row [.., Nq].
+            With --do (dO = ∂L/∂O, shaped as O) the exact fp64 gradients are written too: --dq [.., Nq, d],
+            --dk [.., Nk, d] and --dv [.., Nk, dv] (any of them; with GQA, dK and dV of a K/V head sum
+            its query heads). They are computed in the same pass as O, which stays bitwise the same.
             NaN or Inf in the inputs propagate to the rows they touch (also with --scale 0). --scale may
             be negative or zero (--scale -1 and --scale=-1 both work).
 
             Outputs are all-or-none: every destination is checked before any work (a folder, block
             device or socket is refused; so are two outputs that are the same file, and an output that
-            is one of the inputs --q/--k/--v, however spelled: ./q.npy, a symbolic link, a hard link);
+            is one of the inputs --q/--k/--v/--do, however spelled: ./q.npy, a symbolic link, a hard link);
             each output is then written to a uniquely named temporary file in its destination's folder,
             flushed, and all are renamed over their destinations only when every one was written.
             A symbolic link is followed: its target is replaced and the link stays a link (as cp and
@@ -35,24 +38,65 @@ struct Attention: ParsableCommand {
     var alignment: CausalAlignment?
     /// `.unconditional` so that a negative scale (`--scale -1`) is read as the value, not as a flag.
     @Option(parsing: .unconditional, help: "Score scale (default 1/√d; may be negative or 0).") var scale: Double?
+    /// `do` is a Swift keyword, hence the property's other name.
+    @Option(name: .customLong("do"), help: "Gradient of the loss with respect to O (.npy, shaped as O).")
+    var upstream: String?
+    @Option(help: "Where to write dQ (.npy, float64; needs --do).") var dq: String?
+    @Option(help: "Where to write dK (.npy, float64; needs --do).") var dk: String?
+    @Option(help: "Where to write dV (.npy, float64; needs --do).") var dv: String?
+
+    /// The gradient outputs asked for, by flag.
+    var gradientOutputs: [(flag: String, path: String)] {
+        [("--dq", dq), ("--dk", dk), ("--dv", dv)].compactMap { flag, path in path.map { (flag, $0) } }
+    }
 
     /// Checks the options and every destination (see the discussion) before reading or computing
     /// anything, then writes all outputs or none.
     func validate() throws {
         if let scale, !scale.isFinite { throw ValidationError("--scale must be finite, got \(scale)") }
+        if upstream == nil, let first = gradientOutputs.first {
+            throw ValidationError("\(first.flag) needs --do, the gradient of the loss with respect to O (.npy, shaped as O)")
+        }
+        if upstream != nil, gradientOutputs.isEmpty {
+            throw ValidationError("--do is only read for gradients; add --dq, --dk and/or --dv")
+        }
     }
 
     func run() throws {
         var outputs = [(flag: "--out", path: out)]
         if let lse { outputs.append((flag: "--lse", path: lse)) }
-        try AtomicFiles.checkDestinations(outputs, inputs: [("--q", q), ("--k", k), ("--v", v)])
+        outputs += gradientOutputs
+        var inputs = [(flag: "--q", path: q), (flag: "--k", path: k), (flag: "--v", path: v)]
+        if let upstream { inputs.append((flag: "--do", path: upstream)) }
+        try AtomicFiles.checkDestinations(outputs, inputs: inputs)
         let (qa, ka, va) = (try AtomicFiles.readNpy(q), try AtomicFiles.readNpy(k), try AtomicFiles.readNpy(v))
         let shape = try Self.shape(q: qa, k: ka, v: va)
-        let result = try ReferenceAttention.forward(
-            q: qa.data, k: ka.data, v: va.data, shape: shape, mask: causal ? .causal(alignment ?? .topLeft) : .none, scale: scale)
         let lead = Array(qa.shape.dropLast(2))
-        var files = [(out, Npy.encode(NpyArray(shape: lead + [shape.nq, shape.dv], data: result.o)))]
+        let oShape = lead + [shape.nq, shape.dv]
+        let mask: AttentionMask = causal ? .causal(alignment ?? .topLeft) : .none
+        let result: AttentionResult<Double>
+        var gradients: AttentionGradients<Double>?
+        if let upstream {
+            let doa = try AtomicFiles.readNpy(upstream)
+            guard doa.shape == oShape else {
+                throw RunFailure("do has shape \(doa.shape) but O has shape \(oShape); --do must be shaped as O")
+            }
+            (result, gradients) = try ReferenceGradients.forwardBackward(
+                q: qa.data, k: ka.data, v: va.data, dO: doa.data, shape: shape, mask: mask, scale: scale)
+        } else {
+            result = try ReferenceAttention.forward(q: qa.data, k: ka.data, v: va.data, shape: shape, mask: mask, scale: scale)
+        }
+        var files = [(out, Npy.encode(NpyArray(shape: oShape, data: result.o)))]
         if let lse { files.append((lse, Npy.encode(NpyArray(shape: lead + [shape.nq], data: result.lse)))) }
+        if let gradients {
+            let kLead = Array(ka.shape.dropLast(2))
+            for (path, dims, data) in [
+                (dq, lead + [shape.nq, shape.d], gradients.dq), (dk, kLead + [shape.nk, shape.d], gradients.dk),
+                (dv, kLead + [shape.nk, shape.dv], gradients.dv),
+            ] {
+                if let path { files.append((path, Npy.encode(NpyArray(shape: dims, data: data)))) }
+            }
+        }
         try AtomicFiles.write(files)
     }
 
