@@ -85,6 +85,10 @@ enum SimulationMode: String, CaseIterable, ExpressibleByArgument {
 
 /// `--inputs` of `verify`: the distribution of the seeded random Q, K and V (IOSim's
 /// `InputDistribution`; what each is and why: `Verify`'s discussion and the README).
+extension Pass: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument.lowercased()) }
+}
+
 extension InputDistribution: ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument.lowercased()) }
 }
@@ -95,6 +99,9 @@ struct ScheduleSelection: Sendable {
     var kinds: [ScheduleKind]
     /// Whether `all` was among the names (verify then needs at least one schedule checked, not every one).
     var includesAll: Bool
+    /// The schedules named one by one (not through `all` or `decode`): one that cannot run the
+    /// asked `--pass` is an error, where a group just leaves it out.
+    var named: Set<ScheduleKind> = []
 
     static let all = ScheduleSelection(kinds: ScheduleKind.prefill, includesAll: true)
 
@@ -111,7 +118,7 @@ struct ScheduleSelection: Sendable {
 
     /// Parses `--schedule`'s value; an unknown name is a usage error that lists the valid ones.
     @Sendable static func parse(_ text: String) throws -> ScheduleSelection {
-        var chosen = Set<ScheduleKind>(), all = false
+        var chosen = Set<ScheduleKind>(), all = false, named = Set<ScheduleKind>()
         for name in text.lowercased().split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }) {
             if name == "all" { chosen.formUnion(ScheduleKind.prefill); all = true; continue }
             if name == "decode" { chosen.formUnion(ScheduleKind.decode); all = true; continue }
@@ -119,7 +126,24 @@ struct ScheduleSelection: Sendable {
                 throw ValidationError("unknown schedule '\(name)'; use one or more of \(names.joined(separator: ", ")), separated by commas")
             }
             chosen.insert(k)
+            named.insert(k)
         }
-        return ScheduleSelection(kinds: ScheduleKind.allCases.filter(chosen.contains), includesAll: all)
+        return ScheduleSelection(kinds: ScheduleKind.allCases.filter(chosen.contains), includesAll: all, named: named)
+    }
+
+    /// The chosen schedules that run `pass`, in report order (`all` under `--pass backward` is
+    /// standard, fa1, fa2). A schedule named on its own that has no such pass is a usage error.
+    func kinds(for pass: Pass) throws -> [ScheduleKind] {
+        guard pass != .forward else { return kinds }
+        if let k = kinds.first(where: { named.contains($0) && !$0.supports(pass) }) {
+            let have = ScheduleKind.backward.map(\.rawValue).joined(separator: ", ")
+            throw ValidationError("\(k.rawValue) has no backward schedule; --pass \(pass) runs \(have)")
+        }
+        let chosen = kinds.filter { $0.supports(pass) }
+        guard !chosen.isEmpty else {
+            throw ValidationError(
+                "none of the chosen schedules has a backward; --pass \(pass) runs \(ScheduleKind.backward.map(\.rawValue).joined(separator: ", "))")
+        }
+        return chosen
     }
 }

@@ -28,8 +28,9 @@ enum Check {
                 ("baseline_error", .double(c.baselineError)), ("atol", .double(c.atol)), ("passed", .bool(c.passed)),
             ])
         }
-        var f: [(String, JSON)] = [("passed", .bool(r.equivalence.passed)), ("O", cmp(r.equivalence.output))]
+        var f: [(String, JSON)] = [("passed", .bool(r.passed)), ("O", cmp(r.equivalence.output))]
         if let l = r.equivalence.lse { f.append(("LSE", cmp(l))) }
+        if let g = r.gradients { f += [("dQ", cmp(g.dq)), ("dK", cmp(g.dk)), ("dV", cmp(g.dv))] }
         return .object(f)
     }
 }

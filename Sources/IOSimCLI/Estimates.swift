@@ -7,6 +7,10 @@ enum Estimates {
     static func attach(_ r: ScheduleResult, _ p: AttentionProblem, _ hw: HardwareModel?) -> ScheduleResult {
         guard let hw, r.feasible else { return r }
         var r = r
+        guard r.pass == .forward else {
+            r.timeEstimateError = "the time model covers the forward pass only"
+            return r
+        }
         do { r.timeEstimate = try TimeEstimate.estimate(r, p, hw) } catch { r.timeEstimateError = error.description }
         return r
     }

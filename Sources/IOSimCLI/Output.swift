@@ -30,7 +30,9 @@ extension String {
 }
 
 enum Render {
-    static func problem(_ p: AttentionProblem, capacity: Int) -> JSON {
+    /// The problem; `pass` appears when it is not the forward (so that forward output is what it
+    /// always was).
+    static func problem(_ p: AttentionProblem, capacity: Int, pass: Pass = .forward) -> JSON {
         .object(
             [
                 ("N", .int(p.n)), ("Nk", .int(p.nk)), ("d", .int(p.d)), ("batch", .int(p.batch)),
@@ -39,7 +41,7 @@ enum Render {
             ] + maskFields(p) + [
                 ("M_bytes", .int(capacity)),
                 ("M_elements", .double(Double(capacity) / Double(p.dtype.size))),
-            ])
+            ] + (pass == .forward ? [] : [("pass", .string(pass.rawValue))]))
     }
 
     /// What the problem adds to `causal` when it is not a default: `alignment` (top-left; the
@@ -91,6 +93,12 @@ enum Render {
         }
         f += [
             ("Br", .int(t.br)), ("Bc", .int(t.bc)), ("footprint_bytes", .int(r.footprint ?? 0)),
+        ]
+        // A training step's backward runs its own tiles (Br, Bc and footprint above are the forward's).
+        if let bt = r.backwardTiles {
+            f.append(("backward", .object([("Br", .int(bt.br)), ("Bc", .int(bt.bc)), ("footprint_bytes", .int(r.backwardFootprint ?? 0))])))
+        }
+        f += [
             ("hbm", hbm(c.byTensor)), ("kernels", kernels(c)), ("sram", transfer(c.sram)),
             ("bound", .object([("elements", .double(r.bound.elements)), ("regime", .string(r.bound.regime.rawValue))])),
             ("ratio", .double(r.ratio ?? .nan)),
@@ -102,7 +110,7 @@ enum Render {
 
     static let csvHeader =
         "schedule,feasible,N,Nk,d,batch,heads,kv_heads,dtype,causal,M_bytes,Br,Bc,footprint_bytes,"
-        + "hbm_reads,hbm_writes,hbm_read_bytes,hbm_write_bytes,sram_reads,sram_writes,bound_elements,regime,ratio,reason,time_estimate_s"
+        + "hbm_reads,hbm_writes,hbm_read_bytes,hbm_write_bytes,sram_reads,sram_writes,bound_elements,regime,ratio,reason,time_estimate_s,pass"
 
     /// The columns `--kernels` adds to CSV, after ``csvHeader`` (and before the check columns).
     static let csvKernelHeader = "kernel,ctas"
@@ -138,7 +146,7 @@ enum Render {
             let h = k.hbm
             let cells =
                 lead + ["\(h.reads)", "\(h.writes)", "\(h.readBytes)", "\(h.writeBytes)"]
-                + Array(repeating: "", count: 7) + [csvText(k.name), "\(k.ctas)"]
+                + Array(repeating: "", count: 7) + [r.pass.rawValue, csvText(k.name), "\(k.ctas)"]
             rows.append(cells.joined(separator: ",") + (checked ? "," + csvCheckCells(nil) : ""))
         }
         return rows
@@ -180,7 +188,7 @@ enum Render {
                     "\"" + (r.reason ?? "").replacingAll("\"", "'") + "\"", "",
                 ]
         }
-        return cells.joined(separator: ",")
+        return (cells + [r.pass.rawValue]).joined(separator: ",")
     }
 
     /// A kernel's grid size: exact below a million, else like the counts.
@@ -226,11 +234,12 @@ enum Render {
             " \(key)=" + { if case let .string(s) = value { s } else { value.text } }()
         }.joined()
         // The bound (and its regime) is the results'; every result of one problem and M has the same.
-        let bound = results.first?.bound ?? Bound(p, capacityBytes: capacity)
+        let pass = results.first?.pass ?? .forward
+        let bound = results.first?.bound ?? Bound(p, capacityBytes: capacity, pass: pass)
         let large = bound.regime == .large
         var lines = [
             "problem: N=\(p.n) Nk=\(p.nk) d=\(p.d) batch=\(p.batch) heads=\(p.heads) kv_heads=\(p.kvHeads) dtype=\(p.dtype.rawValue) causal=\(p.causal)"
-                + extra,
+                + extra + (pass == .forward ? "" : " pass=\(pass)"),
             "SRAM:    M = \(mText) = \(capacity) bytes = \(short(Double(capacity) / Double(p.dtype.size))) \(p.dtype.rawValue) elements"
                 + " (\(large ? "M ≥ d²" : "M < d²"), d² = \(p.d * p.d))",
             "",
@@ -247,12 +256,13 @@ enum Render {
             let h = c.hbm
             rows.append(
                 [
-                    r.kind.rawValue, "\(t.br)×\(t.bc)", "\(r.footprint ?? 0) B", short(Double(h.reads)),
+                    r.kind.rawValue, "\(t.br)×\(t.bc)" + (r.backwardTiles.map { "+\($0.br)×\($0.bc)" } ?? ""), "\(r.footprint ?? 0) B",
+                    short(Double(h.reads)),
                     short(Double(h.writes)), short(Double(h.accesses)), short(Double(h.readBytes)),
                     short(Double(h.writeBytes)), short(Double(h.bytes)), short(r.bound.elements), fixed(r.ratio!, 2),
                 ]
                     + (hardware == nil ? [] : [r.timeEstimate.map { duration($0.seconds) } ?? "–"])
-                    + (checks == nil ? [] : [checks?[i].map { $0.equivalence.passed ? "pass" : "FAIL" } ?? "–"]))
+                    + (checks == nil ? [] : [checks?[i].map { $0.passed ? "pass" : "FAIL" } ?? "–"]))
             guard kernels else { continue }
             for k in c.kernels {
                 let kh = k.hbm
@@ -274,9 +284,17 @@ enum Render {
         }
         lines.append("")
         lines.append("counts are elements (K/M/G = 10³ⁿ) summed over batch·heads; B = bytes; ratio = total / bound")
-        lines.append(
-            "bound = batch·max((2·Nq·heads + 2·Nk·kv_heads)·d, heads·Nq·Nk·"
-                + (large ? "d²/M" : "d/√M") + ") elements, M in elements (regime " + (large ? "M ≥ d²" : "M < d²") + ")")
+        let regime = " elements, M in elements (regime " + (large ? "M ≥ d²" : "M < d²") + ")"
+        let forwardBound = "batch·max((2·Nq·heads + 2·Nk·kv_heads)·d, heads·Nq·Nk·" + (large ? "d²/M" : "d/√M") + ")"
+        let backwardBound =
+            "batch·max((4·Nq·d + Nq)·heads + 4·Nk·d·kv_heads, heads·" + (large ? "(Nq·Nk·d² + Nq·d³)/M" : "(Nq·Nk·d + Nq·d²)/√M") + ")"
+        switch pass {
+        case .forward: lines.append("bound = " + forwardBound + regime)
+        case .backward: lines.append("bound = " + backwardBound + regime + " (backward, DESIGN §11)")
+        case .training:
+            lines.append("bound = " + forwardBound + " + " + backwardBound + regime)
+            lines.append("tiles = forward+backward (each pass chooses its own); footprint = the larger")
+        }
         if kernels {
             lines.append(
                 "indented lines: each kernel in launch order, its CTAs (grid size over batch·heads) and its HBM counts; "
@@ -289,9 +307,13 @@ enum Render {
                 guard let c else { continue }
                 let e = c.equivalence
                 var line =
-                    "  " + (r.kind.rawValue + ":").padding(width) + " " + (e.passed ? "pass" : "FAIL") + "  O max|err| " + sci(e.output.maxAbsError)
+                    "  " + (r.kind.rawValue + ":").padding(width) + " " + (c.passed ? "pass" : "FAIL") + "  O max|err| " + sci(e.output.maxAbsError)
                     + (e.output.passed ? " ≤ " : " > ") + sci(e.output.allowed)
                 if let l = e.lse { line += ", LSE max|err| " + sci(l.maxAbsError) + (l.passed ? " ≤ " : " > ") + sci(l.allowed) }
+                // Gradients are checked at rtol 3 (DESIGN §7).
+                for (name, g) in [("dQ", c.gradients?.dq), ("dK", c.gradients?.dk), ("dV", c.gradients?.dv)] {
+                    if let g { line += ", \(name) max|err| " + sci(g.maxAbsError) + (g.passed ? " ≤ " : " > ") + sci(g.allowed) }
+                }
                 lines.append(line)
             }
         }

@@ -19,10 +19,15 @@ struct Simulate: ParsableCommand {
             a line per schedule with its errors, CSV has the columns check_passed,
             max_abs_error, allowed, lse_max_abs_error, lse_allowed, JSON has
             "equivalence"; the run exits 1 when a check fails.
+            --pass backward counts dQ, dK, dV (standard, fa1, fa2; DESIGN §11); its data
+            mode runs the schedule's forward, then its backward, and checks O, LSE and
+            the gradients (rtol 3). --pass training adds the two passes.
             """
     )
 
     @OptionGroup var options: ProblemOptions
+    @Option(help: "forward, backward (dQ, dK, dV: standard, fa1, fa2) or training (forward then backward, counts added).")
+    var pass: Pass = .forward
     @Option(help: "How to print the results.") var format: OutputFormat = .table
     @Option(help: "count (no data) or data (values move too, on seeded normal inputs as verify's default; checked against the reference).")
     var mode: SimulationMode = .count
@@ -34,17 +39,18 @@ struct Simulate: ParsableCommand {
     func validate() throws {
         _ = try options.problem()
         _ = try options.capacity()
+        _ = try options.schedule.kinds(for: pass)
     }
 
     func run() throws {
         let p = try options.problem()
         let capacity = try options.capacity()
-        let kinds = options.schedule.kinds
+        let kinds = try options.schedule.kinds(for: pass)
         let request = try options.tileRequest(for: p)
         // Data mode's memory refusal comes before any counting.
-        if mode == .data { try Wording.running { for kind in kinds { try DataMode.checkMemory(kind, p) } } }
+        if mode == .data { try Wording.running { for kind in kinds { try DataMode.checkMemory(kind, p, pass: pass) } } }
         let hardware = try options.hardwareModel()
-        var results = kinds.map { Estimates.attach(Simulator.simulate($0, p, capacity: capacity, tiles: request), p, hardware) }
+        var results = kinds.map { Estimates.attach(Simulator.simulate($0, p, capacity: capacity, tiles: request, pass: pass), p, hardware) }
         var checks = [Verification.Report?](repeating: nil, count: results.count)
         if mode == .data {
             for (i, r) in results.enumerated() where r.feasible {
@@ -61,7 +67,7 @@ struct Simulate: ParsableCommand {
         switch format {
         case .json:
             let rendered = zip(results, checks).map { r, c in Render.result(r, extra: c.map { [("equivalence", Check.json($0))] } ?? []) }
-            print(JSON.object([("problem", Render.problem(p, capacity: capacity)), ("results", .array(rendered))]).text)
+            print(JSON.object([("problem", Render.problem(p, capacity: capacity, pass: pass)), ("results", .array(rendered))]).text)
         case .csv:
             print(Render.csvHeader(kernels: kernels, checked: checked))
             for (r, c) in zip(results, checks) {
@@ -76,7 +82,7 @@ struct Simulate: ParsableCommand {
         if results.allSatisfy({ !$0.feasible }) {
             throw RunFailure("no schedule can run: " + (results.first?.reason ?? "infeasible"))
         }
-        let failed = zip(results, checks).compactMap { r, c in c.map { $0.equivalence.passed ? nil : r.kind.rawValue } ?? nil }
+        let failed = zip(results, checks).compactMap { r, c in c.map { $0.passed ? nil : r.kind.rawValue } ?? nil }
         if !failed.isEmpty { throw RunFailure("data mode: the reference check failed for \(failed.joined(separator: ", "))") }
     }
 }

@@ -33,10 +33,13 @@ struct Verify: ParsableCommand {
     @OptionGroup var options: ProblemOptions
     @Option(help: "Seed of the random inputs.") var seed: UInt64 = 0
     @Option(help: "Distribution of the random inputs (see above).") var inputs: InputDistribution = .normal
+    @Option(help: "forward, backward (the schedule's forward, then its backward; O, LSE and dQ, dK, dV checked, rtol 3) or training.")
+    var pass: Pass = .forward
 
     func validate() throws {
         _ = try options.problem()
         _ = try options.capacity()
+        _ = try options.schedule.kinds(for: pass)
     }
 
     func run() throws {
@@ -48,15 +51,15 @@ struct Verify: ParsableCommand {
             FileHandle.standardError.write(Data("iosim: fp64 verify uses N = 1024 unless --N is given (the extended-precision check is slow)\n".utf8))
         }
         let capacity = try options.capacity()
-        let kinds = options.schedule.kinds
+        let kinds = try options.schedule.kinds(for: pass)
         // Refused before any simulation: a problem too large for data mode.
-        try Wording.running { for kind in kinds { try DataMode.checkMemory(kind, p) } }
+        try Wording.running { for kind in kinds { try DataMode.checkMemory(kind, p, pass: pass) } }
         // A schedule named explicitly must be checked; with `all`, at least one must be.
         let named = !options.schedule.includesAll
         var failed: [String] = [], checked = 0
         print("inputs: \(inputs.rawValue), seed \(seed)")
         for kind in kinds {
-            let r = Simulator.simulate(kind, p, capacity: capacity, tiles: try options.tileRequest(for: p))
+            let r = Simulator.simulate(kind, p, capacity: capacity, tiles: try options.tileRequest(for: p), pass: pass)
             guard r.feasible else {
                 print("\(kind.rawValue): not checked (\(r.reason ?? "infeasible"))")
                 if named { failed.append("\(kind.rawValue) (not checked)") }
@@ -71,7 +74,8 @@ struct Verify: ParsableCommand {
                 continue
             }
             print("\(kind.rawValue) (tiles \(r.tiles!)): \(report.equivalence)")
-            if !report.equivalence.passed { failed.append(kind.rawValue) }
+            if let g = report.gradients { print(g) }
+            if !report.passed { failed.append(kind.rawValue) }
         }
         if checked == 0 { throw RunFailure("nothing was checked: no schedule can run under M = \(capacity) bytes") }
         if !failed.isEmpty { throw RunFailure("verify failed for \(failed.joined(separator: ", "))") }

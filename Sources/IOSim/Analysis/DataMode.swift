@@ -9,22 +9,28 @@ public enum DataMode {
         /// standard have none: empty).
         public var result: AttentionResult<Double>
         public var counts: TrafficCounts
+        /// dQ (the user's `[batch, heads, Nq, d]`), dK and dV (`[batch, kv_heads, Nk, d]`) after a
+        /// backward or training run; nil after a forward.
+        public var gradients: AttentionGradients<Double>?
     }
 
     /// Bytes a data-mode run would hold in memory: Q, K, V, O and statistics (and S, P for the
     /// standard schedule) in 8-byte values, with room for the reference check's own copies.
     /// (In a Double: at the limits of ``Limits`` the product leaves Int64, and it only has to be
     /// compared with the machine's memory.)
-    public static func memoryEstimate(_ kind: ScheduleKind, _ p: AttentionProblem) -> Double {
+    public static func memoryEstimate(_ kind: ScheduleKind, _ p: AttentionProblem, pass: Pass = .forward) -> Double {
         let (n, nk, d) = (Double(p.n), Double(p.nk), Double(p.d))
-        let perInstance = 4 * n * d + 2 * nk * d + 4 * n + (kind.implementation?.extraDataValues(p) ?? 0)
+        // A backward run holds its forward's values too (it runs the forward first).
+        let extra = [Pass.forward, .backward].filter { $0 == .forward || pass != .forward }
+            .map { kind.implementation(for: $0)?.extraDataValues(p) ?? 0 }.reduce(0, +)
+        let perInstance = 4 * n * d + 2 * nk * d + 4 * n + extra
         return 8 * 2 * perInstance * Double(p.instances)
     }
 
     /// Refuses, before allocating anything, a problem that would need more than half this
     /// machine's memory (``SimulationError/dataModeMemory(schedule:neededBytes:availableBytes:)``).
-    public static func checkMemory(_ kind: ScheduleKind, _ p: AttentionProblem) throws(SimulationError) {
-        let need = memoryEstimate(kind, p), have = Int(clamping: ProcessInfo.processInfo.physicalMemory / 2)
+    public static func checkMemory(_ kind: ScheduleKind, _ p: AttentionProblem, pass: Pass = .forward) throws(SimulationError) {
+        let need = memoryEstimate(kind, p, pass: pass), have = Int(clamping: ProcessInfo.processInfo.physicalMemory / 2)
         if need > Double(have) { throw .dataModeMemory(schedule: kind, neededBytes: need, availableBytes: have) }
     }
 
@@ -64,6 +70,49 @@ public enum DataMode {
         try entry.floatRun(&m, tiles)
         progress?(1)
         return outcome(kind, m.hbm, m.counts)
+    }
+
+    /// A backward (or training) run: the schedule's forward on `q`, `k`, `v` writes O and the
+    /// statistics its backward reads (under `forwardTiles`; in a backward-only run with an SRAM
+    /// that holds them, its counts are not reported), then `dO` is placed in HBM and the backward
+    /// runs under M = `capacity` with `tiles`. `dO` must already be in the output dtype.
+    public static func runBackward(
+        _ kind: ScheduleKind, _ problem: AttentionProblem, capacity: Int, pass: Pass, forwardTiles: Tiles,
+        tiles: Tiles, q: [Double], k: [Double], v: [Double], dO: [Double], scale: Double? = nil,
+        progress: ((Double) -> Void)? = nil
+    ) throws(SimulationError) -> Outcome {
+        guard let forward = ScheduleRegistry.entry(kind), let backward = ScheduleRegistry.backwardEntry(kind) else {
+            throw .invalid("\(kind.rawValue) has no backward schedule")
+        }
+        try checkMemory(kind, problem, pass: pass)
+        let p = problem.scheduled
+        let (ft, bt) = (forwardTiles.clamped(to: p), tiles.clamped(to: p))
+        // The forward of a backward-only run is the backward's input, not part of what it counts.
+        let forwardCapacity = pass == .training ? capacity : Int.max / 4
+        let expected = ClosedForm.traffic(kind, p, bt, capacity: capacity, pass: .backward)?.hbm.reads ?? 0
+        func go<A: BLASScalar>(
+            _ m: inout DataMachine<A>, _ f: (inout DataMachine<A>, Tiles) throws(SimulationError) -> Void,
+            _ b: (inout DataMachine<A>, Tiles) throws(SimulationError) -> Void
+        ) throws(SimulationError) -> Outcome {
+            m.partitions = forward.type.partialSlots(p, ft)
+            try f(&m, ft)
+            let forwardCounts = m.counts
+            m.place(.dO, dO)
+            m.restartCounting(capacity: capacity)
+            (m.progress, m.expectedReads) = (progress, expected)
+            try b(&m, bt)
+            progress?(1)
+            var out = outcome(kind, m.hbm, pass == .training ? try forwardCounts.adding(m.counts) : m.counts)
+            func values(_ t: Tensor) -> [Double] { (m.hbm[t] ?? []).map { Double($0) } }
+            out.gradients = AttentionGradients(dq: values(.dQ), dk: values(.dK), dv: values(.dV))
+            return out
+        }
+        if p.dtype == .fp64 {
+            var m = DataMachine<Double>(problem: p, capacity: forwardCapacity, q: q, k: k, v: v, scale: scale)
+            return try go(&m, forward.doubleRun, backward.doubleRun)
+        }
+        var m = DataMachine<Float>(problem: p, capacity: forwardCapacity, q: q, k: k, v: v, scale: scale)
+        return try go(&m, forward.floatRun, backward.floatRun)
     }
 
     static func outcome<A: BLASScalar>(_ kind: ScheduleKind, _ hbm: [Tensor: [A]], _ counts: TrafficCounts) -> Outcome {

@@ -24,14 +24,32 @@ public enum Verification {
     /// count mode's).
     public struct Report: Sendable {
         public var schedule: ScheduleKind
+        /// O and LSE (in a backward run, those of the forward the backward started from).
         public var equivalence: EquivalenceReport
         public var counts: TrafficCounts
+        /// dQ, dK, dV against the reference gradients (rtol 3) after a backward or training run.
+        public var gradients: BackwardEquivalenceReport?
 
-        public init(schedule: ScheduleKind, equivalence: EquivalenceReport, counts: TrafficCounts) {
+        public init(schedule: ScheduleKind, equivalence: EquivalenceReport, counts: TrafficCounts, gradients: BackwardEquivalenceReport? = nil) {
             self.schedule = schedule
             self.equivalence = equivalence
             self.counts = counts
+            self.gradients = gradients
         }
+
+        /// Every check passed.
+        public var passed: Bool { equivalence.passed && (gradients?.passed ?? true) }
+    }
+
+    /// The seeded upstream gradient dO of a backward run, N(0, 1) in the user's `[batch, heads,
+    /// Nq, d]` layout, from its own stream (Q, K and V stay what they are for the seed).
+    public static func upstreamGradient(_ p: AttentionProblem, seed: UInt64) -> [Double] {
+        var state = seed ^ 0xD0_D0D0_D0D0_D0D0 &+ 0x9E37_79B9_7F4A_7C15
+        func open01() -> Double {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return (Double(state >> 11) + 0.5) / Double(1 << 53)
+        }
+        return (0..<p.instances * p.n * p.d).map { _ in (-2 * log(open01())).squareRoot() * cos(2 * .pi * open01()) }
     }
 
     /// Seeded random Q, K and V (all of Q, then K, then V, from one 64-bit LCG stream), in the
@@ -91,7 +109,13 @@ public enum Verification {
             candidate: out.result, q: q, k: k, v: v, shape: shape,
             mask: p.mask, precision: p.dtype.precision,
             roundInputs: p.dtype != .fp8)
-        return Report(schedule: result.kind, equivalence: report, counts: out.counts)
+        var gradients: BackwardEquivalenceReport?
+        if let g = out.gradients {
+            gradients = try Equivalence.checkBackward(
+                candidate: g, q: q, k: k, v: v, dO: upstreamGradient(p, seed: seed), shape: shape, mask: p.mask,
+                precision: p.dtype.precision)
+        }
+        return Report(schedule: result.kind, equivalence: report, counts: out.counts, gradients: gradients)
     }
 
     /// Runs the schedule in data mode on the same seeded inputs without the reference check (to
@@ -113,8 +137,16 @@ public enum Verification {
         -> (out: DataMode.Outcome, q: [Double], k: [Double], v: [Double])
     {
         guard let tiles = r.tiles else { throw .infeasible("\(r.kind.rawValue) is infeasible: \(r.reason ?? "no tiles fit")") }
-        try DataMode.checkMemory(r.kind, p)
+        try DataMode.checkMemory(r.kind, p, pass: r.pass)
         var (q, k, v) = inputs(p, seed: seed, distribution: distribution)
+        if r.pass != .forward {
+            let prec = p.dtype.precision
+            let out = try DataMode.runBackward(
+                r.kind, p, capacity: capacity, pass: r.pass, forwardTiles: tiles, tiles: r.backwardTiles ?? tiles,
+                q: prec.round(q), k: prec.round(k), v: prec.round(v),
+                dO: p.dtype.outputPrecision.round(upstreamGradient(p, seed: seed)), progress: progress)
+            return (out, q, k, v)
+        }
         if p.dtype == .fp8 {
             // fp8 tiles carry their scales: block quantization at the schedule's tiles.
             (q, k, v) = DataMode.fp8Inputs(p, tiles: tiles, q: q, k: k, v: v, scaling: .perBlock)
