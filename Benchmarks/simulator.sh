@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Simulator benchmarks (not tests): wall time of the main job and of count mode at N = 1M.
+# Simulator benchmarks (not tests): wall time of the main job, of count mode at N = 1M, and of
+# count mode for decode at batch 256, 64 query / 8 KV heads, Nq = 1, Nk = 1M (each schedule < 1 s).
 # Usage: Benchmarks/simulator.sh   (builds the release binary first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,3 +9,6 @@ B=.build/release/iosim
 t() { local s=$(date +%s.%N); "$@" >/dev/null; echo "$(echo "$(date +%s.%N) - $s" | bc) s  $*"; }
 for _ in 1 2 3; do t $B --N 4096 --M 100KB; done
 for _ in 1 2 3; do t $B --N 1M --d 128 --M 228KiB; done
+for s in fa2 split-kv lean decode; do
+  t $B --N 1 --Nk 1M --batch 256 --heads 64 --kv-heads 8 --schedule $s --hardware h100-sxm
+done

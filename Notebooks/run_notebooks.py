@@ -12,8 +12,9 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 HERE = pathlib.Path(__file__).resolve().parent
-NOTEBOOKS = ["simulator.ipynb", "gpu.ipynb"]
-ORDER = ["ski_slope", "traffic_vs_n", "ratio_vs_m", "sram_vs_warps", "time_estimate", "gpu_traffic", "tflops"]
+NOTEBOOKS = ["simulator.ipynb", "gpu.ipynb", "decode.ipynb"]
+ORDER = ["ski_slope", "traffic_vs_n", "ratio_vs_m", "sram_vs_warps", "time_estimate", "gpu_traffic", "tflops",
+         "decode_vs_nk", "decode_splits", "decode_lean_vs_splitkv"]
 
 args = argparse.ArgumentParser()
 args.add_argument("--data", required=True)

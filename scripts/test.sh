@@ -11,7 +11,7 @@ swift build --build-tests
 swift test --skip-build --parallel --num-workers 2 2>&1 | grep -v -E '^(◇|↳)' || exit "${PIPESTATUS[0]}"
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 .build/debug/iosim report --out "$out" --small
-for f in ski_slope traffic_vs_n ratio_vs_m sram_vs_warps time_estimate gpu_traffic tflops; do
+for f in ski_slope traffic_vs_n ratio_vs_m sram_vs_warps time_estimate gpu_traffic tflops decode_vs_nk decode_splits decode_lean_vs_splitkv; do
   [ -s "$out/figures/$f.png" ] && [ -s "$out/figures/$f.csv" ] || { echo "notebooks: $f missing" >&2; exit 1; }
 done
 grep -q "^## " "$out/REPORT.md"

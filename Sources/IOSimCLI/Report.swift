@@ -20,8 +20,8 @@ struct Report: ParsableCommand {
     @Option(help: "Folder of the recorded GPU measurements (default: Reports/gpu here, else the checkout's).")
     var gpu: String?
 
-    /// The files the GPU notebook reads.
-    static let gpuFiles = ["traffic.csv", "speed.csv", "time_estimates.csv"]
+    /// The files the GPU and decode notebooks read.
+    static let gpuFiles = ["traffic.csv", "speed.csv", "time_estimates.csv", "decode_speed.csv"]
 
     /// Everything is made in a staging folder beside OUT and moved in only when the notebooks
     /// succeed, so a failed run leaves OUT as it was and no partial files behind.
@@ -113,6 +113,7 @@ enum ReportFiles {
             rows.append("\(r.kind.rawValue),\(t.warps),\(p.n),\(p.d),\(t.br),\(t.bc),\(c.reads),\(c.writes),\(c.readBytes),\(c.writeBytes)")
         }
         try save(rows, dir + "/sram_vs_warps.csv")
+        try DecodeReport.write(to: dir, small: small)
     }
 
     /// Writes a file whole or not at all (temporary file, then rename).
@@ -122,5 +123,70 @@ enum ReportFiles {
             throw RunFailure("cannot write \(path): \(Report.reason(error))")
         }
         guard Foundation.rename(tmp, path) == 0 else { throw RunFailure("cannot write \(path): \(String(cString: strerror(errno)))") }
+    }
+}
+
+/// The decode figures' sweeps (DESIGN §12): Llama-3 8B's attention shape (`Models/workloads`),
+/// one query row per sequence, the query heads of a KV group packed as FlashAttention-2 packs
+/// them for decode, fp16, on the `h100-sxm` model with its M. Each schedule gets what the CLI
+/// gives it with `--hardware`: fa2 its optimal tiles, split-kv FA2's split heuristic and the
+/// kernel's tiles, lean 2·SMs CTAs and the same tiles.
+enum DecodeReport {
+    static func write(to dir: String, small: Bool) throws {
+        let hw: HardwareModel, shape: WorkloadModel
+        do { (hw, shape) = (try ModelFile.hardware("h100-sxm"), try ModelFile.workload("llama-3-8b")) } catch {
+            throw RunFailure("the decode sweeps need Models/hardware/h100-sxm.json and Models/workloads/llama-3-8b.json: \(error)")
+        }
+        func problem(batch: Int, nk: Int) -> AttentionProblem {
+            AttentionProblem(n: 1, nk: nk, d: shape.d, batch: batch, heads: shape.heads, kvHeads: shape.kvHeads, packGQA: true)
+        }
+        func splits(_ p: AttentionProblem) -> Int { SplitKVHeuristic.splits(for: p, sms: hw.sms) }
+        func run(_ kind: ScheduleKind, _ p: AttentionProblem) throws -> (ScheduleResult, TimeEstimate.Breakdown) {
+            let request = TileRequest(policy: .optimal, splits: splits(p), ctas: 2 * hw.sms, policyExplicit: false)
+            let r = Simulator.simulate(kind, p, capacity: hw.onChipPerBlock, tiles: request)
+            guard r.feasible, let t = try TimeEstimate.estimate(r, p, hw) else {
+                throw RunFailure("the decode sweep's \(kind.rawValue) at batch \(p.batch), Nk \(p.nk) cannot run: \(r.reason ?? "no time estimate")")
+            }
+            return (r, t)
+        }
+        func fields(_ r: ScheduleResult) -> String {
+            let t = r.tiles!, c = r.counts!
+            return "\(t.br),\(t.bc),\(c.kernels.first?.ctas ?? 0),\(c.hbm.readBytes),\(c.hbm.writeBytes)"
+        }
+        let kinds: [ScheduleKind] = [.fa2, .splitKV, .lean]
+
+        // Bytes and time against the cache length, at the batch measured on the H100 (Reports/gpu).
+        let nks = small ? [4096, 32768, 131_072] : (10...17).map { 1 << $0 }
+        var rows = ["schedule,batch,heads,kv_heads,Nq,Nk,d,Br,Bc,ctas,hbm_read_bytes,hbm_write_bytes,splits,time_estimate_s"]
+        for nk in nks {
+            let p = problem(batch: 8, nk: nk)
+            for kind in kinds {
+                let (r, t) = try run(kind, p)
+                rows.append(
+                    "\(kind.rawValue),8,\(p.heads),\(p.kvHeads),1,\(nk),\(p.d),\(fields(r)),\(kind == .splitKV ? splits(p) : 1),\(t.seconds)")
+            }
+        }
+        try ReportFiles.save(rows, dir + "/decode_vs_Nk.csv")
+
+        // The split count FA2's heuristic takes against the batch (no simulation: the rule alone).
+        rows = ["batch,Nk,heads,kv_heads,sms,splits,split_ctas"]
+        for nk in [8192, 32768, 131_072] {
+            for batch in 1...(small ? 40 : 128) {
+                let p = problem(batch: batch, nk: nk), s = splits(p)
+                rows.append("\(batch),\(nk),\(p.heads),\(p.kvHeads),\(hw.sms),\(s),\(batch * p.kvHeads * s)")
+            }
+        }
+        try ReportFiles.save(rows, dir + "/decode_splits.csv")
+
+        // Lean against split-kv batch by batch at 32K: split-kv's CTAs come in waves of SMs.
+        rows = ["batch,Nk,kv_heads,sms,splits,splitkv_ctas,lean_ctas,splitkv_bytes,lean_bytes,splitkv_time_s,lean_time_s"]
+        for batch in 1...(small ? 12 : 64) {
+            let p = problem(batch: batch, nk: 32768)
+            let (sr, st) = try run(.splitKV, p), (lr, lt) = try run(.lean, p)
+            rows.append(
+                "\(batch),32768,\(p.kvHeads),\(hw.sms),\(splits(p)),\(sr.counts!.kernels[0].ctas),\(lr.counts!.kernels[0].ctas),"
+                    + "\(sr.counts!.hbm.bytes),\(lr.counts!.hbm.bytes),\(st.seconds),\(lt.seconds)")
+        }
+        try ReportFiles.save(rows, dir + "/decode_lean_vs_splitkv.csv")
     }
 }
