@@ -9,6 +9,7 @@ bash scripts/setup_python.sh
 swift format lint --strict --configuration .swift-format -r Sources Tests Package.swift
 swift build --build-tests
 swift test --skip-build --parallel --num-workers 2 2>&1 | grep -v -E '^(◇|↳)' || exit "${PIPESTATUS[0]}"
+bash python/run_tests.sh .build/debug/iosim   # the Python package (python/) and the README's CI examples
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 .build/debug/iosim report --out "$out" --small
 for f in ski_slope traffic_vs_n ratio_vs_m sram_vs_warps time_estimate gpu_traffic tflops decode_vs_nk decode_splits decode_lean_vs_splitkv; do

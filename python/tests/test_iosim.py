@@ -1,0 +1,127 @@
+"""Tests of the iosim Python package against the built iosim binary ($IOSIM)."""
+import os
+import re
+
+import numpy as np
+import pytest
+
+import iosim
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def fp16_kernel(q, k, v, causal=False):
+    """A stand-in fp16 kernel: fp16 inputs, fp32 scores and softmax, P rounded to fp16 before
+    PV (as FlashAttention feeds the tensor cores), O in fp16; also the fp32 LSE."""
+    q32, k32, v32 = (x.astype(np.float32) for x in (q, k, v))
+    group = q.shape[-3] // k.shape[-3] if q.ndim >= 3 else 1
+    if group > 1:
+        k32, v32 = np.repeat(k32, group, axis=-3), np.repeat(v32, group, axis=-3)
+    s = (q32 @ np.swapaxes(k32, -1, -2)) / np.float32(np.sqrt(q.shape[-1]))
+    if causal:
+        n, nk = s.shape[-2:]
+        s = np.where(np.tril(np.ones((n, nk), bool), k=nk - n), s, -np.inf)  # bottom-right
+    m = s.max(-1, keepdims=True)
+    p = np.exp(s - m)
+    l = p.sum(-1, keepdims=True)
+    o = ((p.astype(np.float16).astype(np.float32) @ v32) / l).astype(np.float16)
+    return o, (m + np.log(l))[..., 0].astype(np.float32)
+
+
+def inputs(shape_q, shape_kv, seed=0, dtype=np.float16):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(shape_q).astype(dtype), rng.standard_normal(shape_kv).astype(dtype),
+            rng.standard_normal(shape_kv).astype(dtype))
+
+
+def test_a_correct_fp16_kernel_passes_with_a_report_per_tensor():
+    q, k, v = inputs((2, 4, 96, 32), (2, 2, 96, 32))
+    o, lse = fp16_kernel(q, k, v, causal=True)
+    report = iosim.check(q, k, v, o, lse=lse, dtype="fp16", causal=True)
+    assert report.passed, report
+    assert set(report.tensors) == {"O", "LSE"}
+    t = report.tensors["O"]
+    assert t.max_abs_error <= t.allowed and t.rtol == 2 and set(t.where) == {"batch", "head", "row", "column"}
+    assert report.problem["kv_heads"] == 2 and report.problem["causal"] is True
+    assert iosim.assert_attention_close(q, k, v, o, lse=lse, dtype="fp16", causal=True).passed
+
+
+def test_a_corrupted_output_raises_assertion_error_naming_where():
+    q, k, v = inputs((3, 64, 16), (3, 64, 16), seed=1)
+    o, _ = fp16_kernel(q, k, v)
+    o[2, 40, 7] += np.float16(0.1)
+    with pytest.raises(AssertionError) as caught:
+        iosim.assert_attention_close(q, k, v, o, dtype="fp16")
+    message = str(caught.value)
+    assert "FAIL" in message and "(0, 2, 40, 7)" in message
+    report = iosim.check(q, k, v, o, dtype="fp16")
+    assert not report.passed and report.tensors["O"].where == {"batch": 0, "head": 2, "row": 40, "column": 7}
+
+
+def test_bad_shapes_raise_iosim_error_with_its_one_line():
+    q, k, v = inputs((64, 16), (64, 16))
+    with pytest.raises(iosim.IOSimError, match="o has shape"):
+        iosim.check(q, k, v, np.zeros((64, 8), np.float16), dtype="fp16")
+    with pytest.raises(iosim.IOSimError, match="unknown --dtype"):
+        iosim.check(q, k, v, q, dtype="fp12")
+
+
+def test_float64_arrays_are_converted_to_the_kernels_dtype():
+    q, k, v = inputs((48, 16), (48, 16), seed=2)
+    o, _ = fp16_kernel(q, k, v)
+    report = iosim.check(q.astype(np.float64), k.astype(np.float64), v, o.astype(np.float64), dtype="fp16")
+    assert report.passed, report
+
+
+def test_missing_executable_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("IOSIM", "")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(FileNotFoundError, match="IOSIM"):
+        iosim.executable()
+
+
+def test_pytorch_tensors_including_bf16_are_checked():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(1, 2, 80, 32, dtype=torch.bfloat16) for _ in range(3))
+    o = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    report = iosim.check(q, k, v, o, dtype="bf16", causal=True, alignment="top-left")
+    assert report.passed, report
+
+
+def test_ml_dtypes_bfloat16_arrays_are_read_as_raw_bits():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    q, k, v = inputs((40, 16), (40, 16), seed=3, dtype=np.float32)
+    q, k, v = (x.astype(ml_dtypes.bfloat16) for x in (q, k, v))
+    o32, _ = fp16_kernel(q.astype(np.float32), k.astype(np.float32), v.astype(np.float32))
+    report = iosim.check(q, k, v, o32.astype(np.float32).astype(ml_dtypes.bfloat16), dtype="bf16")
+    assert "O" in report.tensors
+
+
+def readme_section():
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    start = text.index("## Use iosim in your CI")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end > 0 else len(text)]
+
+
+def test_the_readme_pytest_example_runs_and_passes(tmp_path, monkeypatch):
+    blocks = re.findall(r"```python\n(.*?)```", readme_section(), re.S)
+    assert blocks, "the README's CI section has a python example"
+    namespace = {}
+    monkeypatch.chdir(tmp_path)
+    exec(compile(blocks[0], "README example", "exec"), namespace)
+    tests = [f for name, f in namespace.items() if name.startswith("test_")]
+    assert tests
+    for test in tests:
+        test()
+
+
+def test_the_readme_shell_example_passes_and_a_corruption_fails(tmp_path):
+    import subprocess
+    blocks = re.findall(r"```bash\n(.*?)```", readme_section(), re.S)
+    script = next(b for b in blocks if "iosim check" in b)
+    env = dict(os.environ, PATH=os.path.dirname(iosim.executable()) + os.pathsep + os.environ["PATH"])
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASS" in done.stdout
