@@ -32,6 +32,11 @@ struct CheckCommand: ParsableCommand {
             raw bytes ('|u1', '<V1', ...) with --fp8-bits e4m3|e5m2. O stored in a format narrower
             than the kernel's output (fp16 O for --dtype fp32) is refused: the kernel did not write it.
 
+            With --do (the upstream gradient) and any of --dq, --dk, --dv, the kernel's gradients
+            are checked too, against the reference gradients and the baseline backward in --dtype,
+            with rtol = 3; one KV group (its query heads, whole) at a time, since dK and dV sum
+            over every row. --dq, --dk or --dv without --do is bad input.
+
             Each tensor's line gives the largest error, where it is (batch, head, row, column), the
             allowance, the baseline's error and atol. Large inputs are read in pieces: one KV head's
             K and V at a time and --block-rows rows of Q and O, so memory stays near
@@ -54,6 +59,10 @@ struct CheckCommand: ParsableCommand {
     @Option(help: "Value array (.npy).") var v: String?
     @Option(help: "The kernel's output O (.npy).") var o: String?
     @Option(help: "The kernel's row log-sum-exp (.npy, natural log), checked too when given.") var lse: String?
+    @Option(name: .customLong("do"), help: "The upstream gradient dO (.npy, shaped as O); needed by --dq, --dk, --dv.") var dO: String?
+    @Option(help: "The kernel's dQ (.npy, shaped as Q), checked against the reference gradient (rtol 3).") var dq: String?
+    @Option(help: "The kernel's dK (.npy, shaped as K).") var dk: String?
+    @Option(help: "The kernel's dV (.npy, shaped as V).") var dv: String?
     @Option(help: ArgumentHelp("The kernel's data type: fp16, bf16, fp8 (e4m3 inputs, bf16 O), fp32 or fp64 (required).", valueName: "dtype"))
     var dtype: String?
     @Flag(help: "Causal mask (see --alignment).") var causal = false
@@ -148,6 +157,17 @@ struct CheckCommand: ParsableCommand {
         }
         var files = KernelCheck.Files(q: try open("--q", q), k: try open("--k", k), v: try open("--v", v), o: try open("--o", o))
         if let lse { files.lse = try open("--lse", lse) }
+        let gradients = [("--dq", dq), ("--dk", dk), ("--dv", dv)].filter { $0.1 != nil }
+        if dO == nil, let first = gradients.first {
+            throw CheckInputError("\(first.0) needs --do, the upstream gradient the kernel's backward was given")
+        }
+        if dO != nil && gradients.isEmpty { throw CheckInputError("--do is given but no gradient to check (--dq, --dk, --dv)") }
+        if let dO {
+            files.dO = try open("--do", dO)
+            if let dq { files.dq = try open("--dq", dq) }
+            if let dk { files.dk = try open("--dk", dk) }
+            if let dv { files.dv = try open("--dv", dv) }
+        }
         return try KernelCheck(files: files, dtype: dtype, mask: mask, scale: scale, blockRows: rows)
     }
 }
@@ -165,6 +185,11 @@ struct KernelCheck {
     struct Files {
         var q: NpyFile, k: NpyFile, v: NpyFile, o: NpyFile
         var lse: NpyFile? = nil
+        /// The backward's upstream gradient and the kernel's gradients (any of the three).
+        var dO: NpyFile? = nil
+        var dq: NpyFile? = nil
+        var dk: NpyFile? = nil
+        var dv: NpyFile? = nil
     }
 
     /// Where an element sits: batch, head, row and (for O) column.
@@ -302,10 +327,14 @@ struct KernelCheck {
         let g = ReferenceAttention.gemmRows
         self.blockRows = min((blockRows + g - 1) / g * g, (shape.nq + g - 1) / g * g)
         let out = Self.npyType(BaselineAttention.outputPrecision(for: dtype.precision))
-        for (name, file, needed) in [("o", files.o, out), ("lse", files.lse, dtype == .fp64 ? .float64 : .float32)] {
+        let written: [(String, NpyFile?, NpyArray.DType)] = [
+            ("O", files.o, out), ("LSE", files.lse, dtype == .fp64 ? .float64 : .float32), ("dQ", files.dq, out), ("dK", files.dk, out),
+            ("dV", files.dv, out),
+        ]
+        for (name, file, needed) in written {
             guard let file, !file.dtype.holdsAllValues(of: needed) else { continue }
             throw CheckInputError(
-                "\(file.path) holds \(file.dtype.rawValue), narrower than the \(needed.rawValue) \(name == "o" ? "O" : "LSE") a \(dtype.rawValue) kernel writes; "
+                "\(file.path) holds \(file.dtype.rawValue), narrower than the \(needed.rawValue) \(name) a \(dtype.rawValue) kernel writes; "
                     + "save it as the kernel wrote it (or pass the --dtype the kernel ran in)")
         }
     }
@@ -354,6 +383,10 @@ struct KernelCheck {
         if let lse = f.lse {
             let expected = Array(f.q.shape.dropLast())
             guard lse.shape == expected else { throw CheckInputError("lse has shape \(lse.shape); q makes it \(expected)") }
+        }
+        for (name, file, like, likeName) in [("do", f.dO, f.o, "o"), ("dq", f.dq, f.q, "q"), ("dk", f.dk, f.k, "k"), ("dv", f.dv, f.v, "v")] {
+            guard let file, file.shape != like.shape else { continue }
+            throw CheckInputError("\(name) has shape \(file.shape) but \(likeName) has \(like.shape)")
         }
         return AttentionShape(batch: q.b, heads: q.h, kvHeads: k.h, nq: q.n, nk: k.n, d: q.w, dv: v.w)
     }
@@ -450,6 +483,51 @@ struct KernelCheck {
         }
         return Report(
             dtype: dtype, shape: shape, mask: mask, scale: scale ?? 1 / Double(d).squareRoot(), blockRows: blockRows,
-            memoryBytes: memoryBound, tensors: [o] + (lse.map { [$0] } ?? []))
+            memoryBytes: memoryBound, tensors: [o] + (lse.map { [$0] } ?? []) + (try gradients()))
+    }
+
+    /// dQ, dK and dV (those given) against the reference gradients, one KV group at a time: its
+    /// query heads' Q, dO, dQ and its K, V, dK, dV whole, since dK and dV sum over every row
+    /// (memory about 8·group·N·(2d + 2dv) + 8·Nk·(2d + 2dv) bytes plus the reference's blocks).
+    func gradients() throws(CheckInputError) -> [TensorResult] {
+        guard let dOFile = files.dO else { return [] }
+        let precision = dtype.precision
+        let outFormat = BaselineAttention.outputPrecision(for: precision)
+        let (nq, nk, d, dv, g) = (shape.nq, shape.nk, shape.d, shape.dv, shape.groupSize)
+        let origin = Location(batch: 0, head: 0, row: 0, column: 0)
+        let named = [("dQ", files.dq), ("dK", files.dk), ("dV", files.dv)]
+        var results = named.map { name, file in
+            file.map { TensorResult(name: name, fileDType: $0.dtype, location: origin, rtol: Equivalence.backwardRtol) }
+        }
+        do {
+            for b in 0..<shape.batch {
+                for kvh in 0..<shape.kvHeads {
+                    let kv = b * shape.kvHeads + kvh
+                    let h0 = b * shape.heads + kvh * g
+                    let qRange = h0 * nq * d..<(h0 + g) * nq * d
+                    let kRange = kv * nk * d..<(kv + 1) * nk * d, vRange = kv * nk * dv..<(kv + 1) * nk * dv
+                    let sub = AttentionShape(batch: 1, heads: g, kvHeads: 1, nq: nq, nk: nk, d: d, dv: dv)
+                    func candidate(_ file: NpyFile?, _ range: Range<Int>) throws -> [Double] {
+                        guard let file else { return [Double](repeating: 0, count: range.count) }
+                        return outFormat.round(try file.read(range))
+                    }
+                    let report = try Equivalence.checkBackward(
+                        candidate: AttentionGradients(
+                            dq: try candidate(files.dq, qRange), dk: try candidate(files.dk, kRange), dv: try candidate(files.dv, vRange)),
+                        q: try files.q.read(qRange), k: try files.k.read(kRange), v: try files.v.read(vRange),
+                        dO: try dOFile.read(h0 * nq * dv..<(h0 + g) * nq * dv), shape: sub, mask: mask, scale: scale, precision: precision)
+                    results[0]?.fold(report.dq) { Location(batch: b, head: kvh * g + $0 / (nq * d), row: $0 / d % nq, column: $0 % d) }
+                    results[1]?.fold(report.dk) { Location(batch: b, head: kvh, row: $0 / d, column: $0 % d) }
+                    results[2]?.fold(report.dv) { Location(batch: b, head: kvh, row: $0 / dv, column: $0 % dv) }
+                }
+            }
+        } catch let error as NpyError {
+            throw CheckInputError(error.description)
+        } catch let error as AttentionError {
+            throw CheckInputError(error.description)
+        } catch {
+            throw CheckInputError("\(error)")
+        }
+        return results.compactMap { $0 }
     }
 }

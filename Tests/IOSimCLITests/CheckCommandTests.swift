@@ -185,6 +185,49 @@ import Testing
         #expect(r.status == 2 && r.err.contains("same number of dimensions"))
     }
 
+    /// A case with the backward's files: dO, and dQ, dK, dV of a perfect fp16 kernel (the
+    /// reference gradients rounded to fp16).
+    static func gradientCase(_ shape: AttentionShape, mask: AttentionMask) throws -> (Case, AttentionGradients<Double>) {
+        let c = try Case(shape, mask: mask)
+        let (q, k, v) = roundedInputs(shape, seed: 7, .fp16)
+        let dO = Precision.fp16.round(randomArray(shape.oCount, seed: 99))
+        let g = try ReferenceGradients.backward(q: q, k: k, v: v, dO: dO, shape: shape, mask: mask)
+        try c.write("do.npy", [shape.batch, shape.heads, shape.nq, shape.dv], dO, .float16)
+        try c.write("dq.npy", [shape.batch, shape.heads, shape.nq, shape.d], Precision.fp16.round(g.dq), .float16)
+        try c.write("dk.npy", [shape.batch, shape.kvHeads, shape.nk, shape.d], Precision.fp16.round(g.dk), .float16)
+        try c.write("dv.npy", [shape.batch, shape.kvHeads, shape.nk, shape.dv], Precision.fp16.round(g.dv), .float16)
+        return (c, g)
+    }
+
+    static let gradientFiles = ["--do", "do.npy", "--dq", "dq.npy", "--dk", "dk.npy", "--dv", "dv.npy"]
+
+    @Test func correctGradientsPassAndACorruptedDKFailsAtItsKVHeadRowAndColumn() throws {
+        let shape = AttentionShape(batch: 2, heads: 4, kvHeads: 2, nq: 40, nk: 56, d: 16, dv: 8)
+        let (c, g) = try Self.gradientCase(shape, mask: .causal(.bottomRight))
+        defer { c.folder.remove() }
+        let (status, obj) = try c.json(["--dtype", "fp16", "--causal"] + Self.gradientFiles)
+        #expect(status == 0, "\(obj)")
+        #expect(Self.tensors(obj).map { $0["name"] as? String } == ["O", "LSE", "dQ", "dK", "dV"])
+        #expect(Self.tensors(obj).suffix(3).allSatisfy { $0["rtol"] as? Double == 3 })
+        var dk = Precision.fp16.round(g.dk)
+        let head = (1 * shape.kvHeads + 1) * shape.nk
+        dk[(head + 50) * shape.d + 9] += 0.5
+        try c.write("dk.npy", [shape.batch, shape.kvHeads, shape.nk, shape.d], dk, .float16)
+        let (failed, report) = try c.json(["--dtype", "fp16", "--causal"] + Self.gradientFiles)
+        #expect(failed == 1)
+        let t = try #require(Self.tensors(report).first { $0["name"] as? String == "dK" })
+        #expect(t["passed"] as? Bool == false && t["where"] as? [String: Int] == ["batch": 1, "head": 1, "row": 50, "column": 9])
+    }
+
+    @Test func gradientsWithoutTheUpstreamGradientAreBadInput() throws {
+        let (c, _) = try Self.gradientCase(AttentionShape(nq: 20, nk: 20, d: 8), mask: .none)
+        defer { c.folder.remove() }
+        let r = try c.run(["--dtype", "fp16", "--dq", "dq.npy"])
+        #expect(r.status == 2 && r.err.contains("--dq needs --do"))
+        let shapes = try c.run(["--dtype", "fp16", "--do", "do.npy", "--dk", "lse.npy"])
+        #expect(shapes.status == 2 && shapes.err.contains("dk has shape"))
+    }
+
     @Test func helpMatchesItsSnapshotAndNamesTheExitCodes() throws {
         let r = try Repo.run(["check", "--help"])
         #expect(r.status == 0)
