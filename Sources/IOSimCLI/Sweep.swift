@@ -11,6 +11,8 @@ struct Sweep: ParsableCommand {
 
     @OptionGroup var options: ProblemOptions
     @Option(help: "How to print the rows.") var format: RowFormat = .csv
+    @Option(help: "forward, backward (standard, fa1, fa2) or training (forward then backward, counts added).")
+    var pass: Pass = .forward
     @Flag(help: "CSV: a row per kernel after each schedule's row (columns kernel and ctas). JSON always lists the kernels.")
     var kernels = false
 
@@ -24,11 +26,12 @@ struct Sweep: ParsableCommand {
     func validate() throws {
         for n in try lengths() { _ = try options.problem(n: n) }
         _ = try capacities()
+        _ = try options.schedule.kinds(for: pass)
     }
 
     func run() throws {
         let ns = try lengths(), ms = try capacities()
-        let kinds = options.schedule.kinds
+        let kinds = try options.schedule.kinds(for: pass)
         let hardware = try options.hardwareModel()
         let total = ns.count * ms.count
         let start = Date()
@@ -39,11 +42,11 @@ struct Sweep: ParsableCommand {
             let request = try options.tileRequest(for: p)
             for m in ms {
                 for kind in kinds {
-                    let r = Estimates.attach(Simulator.simulate(kind, p, capacity: m, tiles: request), p, hardware)
+                    let r = Estimates.attach(Simulator.simulate(kind, p, capacity: m, tiles: request, pass: pass), p, hardware)
                     if format == .csv {
                         for row in Render.csvRows(r, p, capacity: m, kernels: kernels) { print(row) }
                     } else {
-                        rows.append(.object([("problem", Render.problem(p, capacity: m)), ("result", Render.result(r))]))
+                        rows.append(.object([("problem", Render.problem(p, capacity: m, pass: pass)), ("result", Render.result(r))]))
                     }
                 }
                 done += 1

@@ -48,7 +48,7 @@ public enum FA1BackwardSchedule: Schedule {
                 try m.store(.dV, instance: kv, rows: cols, cols: d, format: .output, from: .dk)
                 m.free(.dk)
             }
-            for j in 0..<t.tc(p) {
+            func column(_ m: inout Machine, _ j: Int) throws(SimulationError) {
                 let cols = t.cols(j, p), live = t.liveRowTiles(j, p)
                 try m.alloc(.dk, rows: cols.count, cols: p.d, format: .fp32)
                 try m.alloc(.dv, rows: cols.count, cols: p.d, format: .fp32)
@@ -87,6 +87,14 @@ public enum FA1BackwardSchedule: Schedule {
                 try m.store(.dV, instance: kv, rows: cols, cols: d, format: .output, from: .dv)
                 m.free(.dk)
                 m.free(.dv)
+            }
+            // Without a mask no column tile but the last is any row tile's last: the full ones
+            // before it are uniform.
+            if p.causal {
+                for j in 0..<t.tc(p) { try column(&m, j) }
+            } else {
+                try m.tiles(0..<t.tc(p) - 1, uniformBelow: p.nk / t.bc, column)
+                try column(&m, t.tc(p) - 1)
             }
         }
     }
