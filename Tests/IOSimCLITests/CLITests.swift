@@ -81,11 +81,13 @@ import Testing
         let (status, out, _) = try iosim(["sweep", "--N", "1K,2K", "--M", "100KB", "--hardware", "h100-sxm"])
         #expect(status == 0)
         let lines = out.split(separator: "\n").map(String.init)
-        #expect(lines[0].hasSuffix(",time_estimate_s"))
+        let header = lines[0].split(separator: ",").map(String.init)
+        let time = try #require(header.firstIndex(of: "time_estimate_s"))
+        #expect(header.last == "pass")
         let rows = lines.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
         #expect(rows.count == 2 * ScheduleKind.prefill.count)
         for kind in ScheduleKind.prefill { #expect(rows.contains { $0[0] == kind.rawValue }) }
-        for row in rows where row[1] == "true" { #expect((Double(row.last!) ?? 0) > 0, "\(row)") }
+        for row in rows where row[1] == "true" { #expect((Double(row[time]) ?? 0) > 0 && row.last == "forward", "\(row)") }
     }
 
     @Test(arguments: [["--hardware", "no-such-gpu"], ["--model", "no-such-model"]])
