@@ -34,9 +34,10 @@ public struct AttentionGradients<T: Sendable>: Sendable {
 /// exact forward, not of whatever O a caller holds. ``forwardBackward(q:k:v:dO:shape:mask:scale:chunkRows:)``
 /// returns that O and LSE too, at no extra cost.
 ///
-/// **Determinism.** Every GEMM call covers one fixed ``ReferenceAttention/gemmRows``-row block at
-/// a fixed offset, whatever the chunk size (OpenBLAS's rounding of an element depends on how the
-/// rows are split into calls). dK and dV are accumulated by one GEMM per block with beta = 1, in a
+/// **Determinism.** Every GEMM call covers one fixed block of rows at a fixed offset, whatever the
+/// chunk size (OpenBLAS's rounding of an element depends on how the rows are split into calls):
+/// the forward's ``ReferenceAttention/gemmRows``-row blocks for S and O, ``blockRows``-row blocks
+/// for dP, dQ, dK and dV; chunks are whole numbers of the latter. dK and dV are accumulated by one GEMM per block with beta = 1, in a
 /// fixed order — batch, K/V head, the query heads of its group in order, the row blocks in order —
 /// so their summation order is the same for every chunk size, and all three gradients are bitwise
 /// the same for every chunk size (tested).
@@ -101,9 +102,8 @@ public enum ReferenceGradients {
         }
         let scale = scale ?? 1 / T.sqrt(T(shape.d))
         let (nq, nk, d, dv) = (shape.nq, shape.nk, shape.d, shape.dv)
-        let gemmRows = ReferenceAttention.gemmRows
         let wanted = chunkRows ?? ReferenceAttention.defaultChunkRows(nk: nk, elementSize: MemoryLayout<T>.size)
-        let rows = min(nq, max(1, (wanted + gemmRows - 1) / gemmRows) * gemmRows)
+        let rows = min(nq, max(1, (wanted + blockRows - 1) / blockRows) * blockRows)
 
         // Outputs and scratch as raw buffers, so that the loops below hold plain pointers; the
         // outputs are copied into arrays one at a time at the end.
@@ -169,24 +169,38 @@ public enum ReferenceGradients {
         return (keepForward ? AttentionResult(o: o.array(), lse: lse.array()) : nil, gradients)
     }
 
-    /// One chunk of rows `r0 ..< r0 + c` of query head `bh`, in fixed `gemmRows`-row blocks.
+    /// Rows of Q per GEMM call of the backward's own products (dP, dQ, dK, dV): a multiple of
+    /// ``ReferenceAttention/gemmRows``, at fixed offsets, and chunks hold whole blocks. Larger than
+    /// the forward's blocks because dK and dV are accumulated with one GEMM per block: fewer,
+    /// deeper calls run closer to the GEMM's peak and rewrite the nk-row accumulators less often.
+    public static let blockRows = 4 * ReferenceAttention.gemmRows
+
+    /// One chunk of rows `r0 ..< r0 + c` of query head `bh`: the forward's fixed `gemmRows`-row
+    /// blocks for S and O, and fixed ``blockRows``-row blocks for the backward's products.
     struct Chunk<T: BLASScalar> {
         let r0: Int, c: Int, bh: Int, kvh: Int
         let shape: AttentionShape
         let mask: AttentionMask
         let scale: T
-        /// The fixed GEMM blocks of the chunk, and one past the last column each may see.
+        /// The forward's GEMM blocks of the chunk, and one past the last column each may see.
         let blocks: [Range<Int>], his: [Int]
+        /// The backward's GEMM blocks and their column bounds (the largest of their rows').
+        let backwardBlocks: [Range<Int>], backwardHis: [Int]
 
         init(r0: Int, c: Int, bh: Int, kvh: Int, shape: AttentionShape, mask: AttentionMask, scale: T) {
             (self.r0, self.c, self.bh, self.kvh, self.shape, self.mask, self.scale) = (r0, c, bh, kvh, shape, mask, scale)
             let gemmRows = ReferenceAttention.gemmRows
             blocks = stride(from: r0, to: r0 + c, by: gemmRows).map { $0..<min($0 + gemmRows, r0 + c) }
             his = blocks.map { ReferenceAttention.lastColumn(mask, rows: $0, nq: shape.nq, nk: shape.nk) }
+            backwardBlocks = stride(from: r0, to: r0 + c, by: blockRows).map { $0..<min($0 + blockRows, r0 + c) }
+            backwardHis = backwardBlocks.map { ReferenceAttention.lastColumn(mask, rows: $0, nq: shape.nq, nk: shape.nk) }
         }
 
-        /// Column bound of local row `i`.
+        /// Column bound of local row `i` in the forward's blocks (S and P hold columns below it).
         func hi(_ i: Int) -> Int { his[i / ReferenceAttention.gemmRows] }
+
+        /// Column bound of local row `i` in the backward's blocks (at least ``hi(_:)``).
+        func backwardHi(_ i: Int) -> Int { backwardHis[i / blockRows] }
 
         /// S = scale·QKᵀ, block by block exactly as ``ReferenceAttention`` computes it.
         func scores(q: UnsafePointer<T>, k: UnsafePointer<T>, s: UnsafeMutablePointer<T>) {
@@ -250,7 +264,7 @@ public enum ReferenceGradients {
             v: UnsafePointer<T>, o: UnsafePointer<T>, low: LowPrecision<T>?
         ) {
             let (nq, nk, dv) = (shape.nq, shape.nk, shape.dv)
-            for (block, hi) in zip(blocks, his) where hi > 0 {
+            for (block, hi) in zip(backwardBlocks, backwardHis) where hi > 0 {
                 T.gemm(
                     transB: true, m: block.count, n: hi, k: dv, alpha: 1, a: dO + (bh * nq + block.lowerBound) * dv, lda: dv,
                     b: v + kvh * nk * dv, ldb: dv, beta: 0, c: ds + (block.lowerBound - r0) * nk, ldc: nk)
@@ -259,8 +273,13 @@ public enum ReferenceGradients {
             let lp = UnsafeSendable(sums), gp = UnsafeSendable(dO + (bh * nq + r0) * dv), op = UnsafeSendable(o)
             DispatchQueue.concurrentPerform(iterations: min(c, 2)) { part in
                 for i in stride(from: part, to: c, by: 2) {
-                    let hi = hi(i), l = lp.pointer[i]
+                    let hi = hi(i), wide = backwardHi(i), l = lp.pointer[i]
                     let prow = sp.pointer + i * nk, grow = dsp.pointer + i * nk
+                    // Columns the row's forward block did not compute but its backward block reads.
+                    for j in hi..<Swift.max(hi, wide) {
+                        prow[j] = 0
+                        grow[j] = 0
+                    }
                     guard l != 0 else {
                         // Fully masked: P is already 0 and so is dS, whatever dP holds.
                         for j in 0..<hi { grow[j] = 0 }
@@ -289,7 +308,7 @@ public enum ReferenceGradients {
             roundOutput: (@Sendable (T) -> T)?
         ) {
             let (nq, nk, d, dvn) = (shape.nq, shape.nk, shape.d, shape.dv)
-            for (block, hi) in zip(blocks, his) {
+            for (block, hi) in zip(backwardBlocks, backwardHis) {
                 let local = block.lowerBound - r0
                 let dqRows = dq + (bh * nq + block.lowerBound) * d
                 // A block that sees no key keeps dQ = 0 (its buffer starts zeroed) and adds nothing.

@@ -132,22 +132,23 @@ func bits(_ g: AttentionGradients<Double>) -> [[UInt64]] { [g.dq, g.dk, g.dv].ma
 }
 
 @Suite struct GradientChunking {
-    static let shape = AttentionShape(batch: 2, heads: 4, kvHeads: 2, nq: 150, nk: 130, d: 40, dv: 24)
+    static let shape = AttentionShape(batch: 2, heads: 4, kvHeads: 2, nq: 300, nk: 130, d: 40, dv: 24)
     static let masks: [AttentionMask] = {
         var g = SeededGenerator(seed: 31)
         return [
             .none, .causal(.bottomRight), .causal(.topLeft), .slidingWindow(left: 9, right: 2, alignment: .topLeft),
-            .boolean((0..<(150 * 130)).map { _ in Double.random(in: 0..<1, using: &g) < 0.8 }),
+            .boolean((0..<(300 * 130)).map { _ in Double.random(in: 0..<1, using: &g) < 0.8 }),
         ]
     }()
 
-    @Test(arguments: [1, 3, 64, 150])
+    @Test(arguments: [1, 3, 64, 200, 300])
     func gradientsAreBitwiseIdenticalForEveryChunkSize(chunk: Int) throws {
         let s = Self.shape
         let x = AttentionInputs(s, seed: 11)
         let dO = upstream(s, seed: 12)
         for mask in Self.masks {
-            // The whole of Nq in one chunk against `chunk` rows at a time (1 and 3 round up to one GEMM block).
+            // The whole of Nq in one chunk against `chunk` rows at a time (rounded up to whole
+            // backward blocks: 1, 3 and 64 give chunks of 128 rows, 200 of 256).
             let whole = try ReferenceGradients.backward(q: x.q, k: x.k, v: x.v, dO: dO, shape: s, mask: mask, chunkRows: s.nq)
             let chunked = try ReferenceGradients.backward(q: x.q, k: x.k, v: x.v, dO: dO, shape: s, mask: mask, chunkRows: chunk)
             #expect(bits(chunked) == bits(whole), "gradients differ with \(mask)")
