@@ -8,7 +8,7 @@ enum Estimates {
         guard let hw, r.feasible else { return r }
         var r = r
         guard r.pass == .forward else {
-            r.timeEstimateError = "the time model covers the forward pass only"
+            do { r.timeEstimate = try TimeEstimate.passEstimate(r, p, hw) } catch { r.timeEstimateError = error.description }
             return r
         }
         do { r.timeEstimate = try TimeEstimate.estimate(r, p, hw) } catch { r.timeEstimateError = error.description }

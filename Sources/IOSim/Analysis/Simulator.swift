@@ -18,6 +18,8 @@ public struct ScheduleResult: Sendable {
     /// In `training`, the backward's tiles and footprint (`tiles` and `footprint` are the forward's).
     public var backwardTiles: Tiles?
     public var backwardFootprint: Int?
+    /// In `training`, the forward's own counts (`counts` holds both passes').
+    public var forwardCounts: TrafficCounts?
 
     public var feasible: Bool { counts != nil }
     public var ratio: Double? { counts.map(bound.ratio) }
@@ -65,7 +67,7 @@ public enum Simulator {
         do {
             var r = ScheduleResult(
                 kind: kind, tiles: ft, footprint: max(fp, bfp), counts: try fc.adding(bc), bound: bound, pass: .training)
-            (r.backwardTiles, r.backwardFootprint) = (b.tiles, bfp)
+            (r.backwardTiles, r.backwardFootprint, r.forwardCounts) = (b.tiles, bfp, fc)
             return r
         } catch {
             return ScheduleResult(
