@@ -30,7 +30,7 @@ public enum FA1Schedule: Schedule {
         try m.uniform(0..<p.instances) { m, inst throws(SimulationError) in
             let kv = p.kvInstance(inst)
             // Line 2: O = 0, ℓ = 0, m = −∞ in HBM, written tile by tile from SRAM.
-            for i in 0..<t.tr(p) {
+            try m.tiles(0..<t.tr(p), uniformBelow: p.n / t.br) { m, i throws(SimulationError) in
                 let rows = t.rows(i, p)
                 for (tensor, buffer, cols, value) in [(Tensor.O, Operand.o, p.d, 0.0), (.l, .l, 1, 0), (.m, .m, 1, -.infinity)] {
                     try m.alloc(buffer, rows: rows.count, cols: cols, format: .fp32)
