@@ -21,7 +21,7 @@ struct Report: ParsableCommand {
     var gpu: String?
 
     /// The files the GPU and decode notebooks read.
-    static let gpuFiles = ["traffic.csv", "speed.csv", "time_estimates.csv", "decode_speed.csv"]
+    static let gpuFiles = ["traffic.csv", "speed.csv", "time_estimates.csv", "decode_speed.csv", "bwd_time_estimates.csv"]
 
     /// Everything is made in a staging folder beside OUT and moved in only when the notebooks
     /// succeed, so a failed run leaves OUT as it was and no partial files behind.
@@ -100,6 +100,8 @@ enum ReportFiles {
         for (name, points) in [
             ("traffic_vs_M.csv", ReportSweeps.trafficVsM(small: small)),
             ("traffic_vs_N.csv", ReportSweeps.trafficVsN(small: small)),
+            ("backward_vs_M.csv", ReportSweeps.backwardVsM(small: small)),
+            ("backward_vs_N.csv", ReportSweeps.backwardVsN(small: small)),
         ] {
             try save([Render.csvHeader] + points.map { Render.csvRow($0.result, $0.problem, capacity: $0.capacity) }, dir + "/" + name)
         }

@@ -27,6 +27,19 @@ import Testing
         #expect(points.allSatisfy { $0.capacity == 100_000 && $0.result.feasible })
     }
 
+    @Test func backwardSweepsRunTheBackwardSchedulesAndPairEachWithItsForward() {
+        let m = ReportSweeps.backwardVsM(small: true)
+        #expect(m.count == 4 * ScheduleKind.backward.count)
+        #expect(m.allSatisfy { $0.result.pass == .backward && $0.result.feasible })
+        let n = ReportSweeps.backwardVsN(small: true)
+        #expect(n.count == 3 * ScheduleKind.backward.count * 2)
+        for (f, b) in zip(n.filter { $0.result.pass == .forward }, n.filter { $0.result.pass == .backward }) {
+            #expect(f.problem == b.problem && f.result.kind == b.result.kind && f.capacity == b.capacity)
+            // The backward moves more than its forward (it reads Q, K, V, O, dO and writes three gradients).
+            #expect((b.result.counts?.hbm.bytes ?? 0) > (f.result.counts?.hbm.bytes ?? .max), "\(f.result.kind) N=\(f.problem.n)")
+        }
+    }
+
     @Test func sramVsWarpsKeepsTheTilesAndVariesTheWarps() throws {
         let points = ReportSweeps.sramVsWarps()
         #expect(points.map(\.result.kind) == Array(Array(repeating: [ScheduleKind.fa1, .fa2], count: 5).joined()))

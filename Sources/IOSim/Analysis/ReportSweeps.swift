@@ -52,5 +52,34 @@ public enum ReportSweeps {
         }
     }
 
+    /// The backward's traffic against M (DESIGN §11): standard, fa1 and fa2 backward with their
+    /// `optimal` tiles at N = 4096, d = 64, fp16, over the M of ``trafficVsM(small:)``.
+    public static func backwardVsM(small: Bool) -> [Point] {
+        let ms =
+            small
+            ? [8192, 32768, 131_072, 524_288]
+            : stride(from: 13.0, through: 20.0, by: 0.5).map { Int(pow(2, $0).rounded()) }
+        return ms.flatMap { m in
+            ScheduleKind.backward.map { k in
+                Point(problem: problem, capacity: m, result: Simulator.simulate(k, problem, capacity: m, tiles: optimal, pass: .backward))
+            }
+        }
+    }
+
+    /// Forward and backward traffic against N at M = 100 KB, d = 64, fp16 (the M of
+    /// ``trafficVsN(small:)``), each pass with its own `optimal` tiles, for the schedules with a
+    /// backward: the pairs behind the backward/forward ratio.
+    public static func backwardVsN(small: Bool) -> [Point] {
+        let ns = small ? [1024, 4096, 16384] : [1024, 2048, 4096, 8192, 16384, 32768, 65536]
+        return ns.flatMap { n in
+            let p = AttentionProblem(n: n, d: 64)
+            return ScheduleKind.backward.flatMap { k in
+                [Pass.forward, .backward].map { pass in
+                    Point(problem: p, capacity: 100_000, result: Simulator.simulate(k, p, capacity: 100_000, tiles: optimal, pass: pass))
+                }
+            }
+        }
+    }
+
     static let optimal = TileRequest(policy: .optimal)
 }
