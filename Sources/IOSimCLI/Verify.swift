@@ -1,4 +1,5 @@
 import ArgumentParser
+import AttentionReference
 import Foundation
 import IOSim
 
@@ -26,6 +27,11 @@ struct Verify: ParsableCommand {
               outliers  N(0, 1) plus, for 0.1% of entries, N(0, 10²) (FlashAttention-3's
                         outlier features): large scores that stress fp8 scaling;
                         small-m (which subtracts no row max) may overflow in fp16.
+            --format json (for CI) prints one object: the problem with M and the pass, the
+            seed and inputs, and per schedule its tiles and, per tensor (O, LSE; dQ, dK,
+            dV with --pass backward or training), the largest error, where it is
+            (batch, head, row, column), the allowance, the baseline error, atol, rtol
+            and the verdict; "passed" for the whole run. Exit codes as above.
             Example: iosim verify --N 300 --d 64 --M 64KiB --dtype fp16 --causal
             """
     )
@@ -35,6 +41,8 @@ struct Verify: ParsableCommand {
     @Option(help: "Distribution of the random inputs (see above).") var inputs: InputDistribution = .normal
     @Option(help: "forward, backward (the schedule's forward, then its backward; O, LSE and dQ, dK, dV checked, rtol 3) or training.")
     var pass: Pass = .forward
+    @Option(help: "text (one report per schedule) or json (one object, for CI; see above).")
+    var format: VerifyFormat = .text
 
     func validate() throws {
         _ = try options.problem()
@@ -56,12 +64,14 @@ struct Verify: ParsableCommand {
         try Wording.running { for kind in kinds { try DataMode.checkMemory(kind, p, pass: pass) } }
         // A schedule named explicitly must be checked; with `all`, at least one must be.
         let named = !options.schedule.includesAll
-        var failed: [String] = [], checked = 0
-        print("inputs: \(inputs.rawValue), seed \(seed)")
+        var failed: [String] = [], checked = 0, rendered: [JSON] = []
+        let text = format == .text
+        if text { print("inputs: \(inputs.rawValue), seed \(seed)") }
         for kind in kinds {
             let r = Simulator.simulate(kind, p, capacity: capacity, tiles: try options.tileRequest(for: p), pass: pass)
             guard r.feasible else {
-                print("\(kind.rawValue): not checked (\(r.reason ?? "infeasible"))")
+                if text { print("\(kind.rawValue): not checked (\(r.reason ?? "infeasible"))") }
+                rendered.append(.object(Self.head(r) + [("checked", .bool(false)), ("reason", .string(r.reason ?? "infeasible"))]))
                 if named { failed.append("\(kind.rawValue) (not checked)") }
                 continue
             }
@@ -69,15 +79,72 @@ struct Verify: ParsableCommand {
             let report: Verification.Report
             do { report = try Check.run(r, p, capacity: capacity, seed: seed, inputs: inputs) } catch let error as SimulationError {
                 // The schedule could not compute the values (small-m's exp overflowing, say): a failed check.
-                print("\(kind.rawValue) (tiles \(r.tiles!)): FAIL: \(Wording.message(error))")
+                if text { print("\(kind.rawValue) (tiles \(r.tiles!)): FAIL: \(Wording.message(error))") }
+                rendered.append(
+                    .object(Self.head(r) + [("checked", .bool(true)), ("passed", .bool(false)), ("error", .string(Wording.message(error)))]))
                 failed.append(kind.rawValue)
                 continue
             }
-            print("\(kind.rawValue) (tiles \(r.tiles!)): \(report.equivalence)")
-            if let g = report.gradients { print(g) }
+            if text {
+                print("\(kind.rawValue) (tiles \(r.tiles!)): \(report.equivalence)")
+                if let g = report.gradients { print(g) }
+            }
+            rendered.append(
+                .object(Self.head(r) + [("checked", .bool(true)), ("passed", .bool(report.passed)), ("tensors", Self.tensors(report, p))]))
             if !report.passed { failed.append(kind.rawValue) }
+        }
+        if !text {
+            print(
+                JSON.object([
+                    ("problem", Render.problem(p, capacity: capacity, pass: pass)), ("seed", .string("\(seed)")),
+                    ("inputs", .string(inputs.rawValue)), ("results", .array(rendered)),
+                    ("passed", .bool(checked > 0 && failed.isEmpty)),
+                ]).text)
         }
         if checked == 0 { throw RunFailure("nothing was checked: no schedule can run under M = \(capacity) bytes") }
         if !failed.isEmpty { throw RunFailure("verify failed for \(failed.joined(separator: ", "))") }
+    }
+}
+
+/// `verify --format`.
+enum VerifyFormat: String, CaseIterable, ExpressibleByArgument {
+    case text, json
+}
+
+extension Verify {
+    /// A result's name, pass and tiles (the backward's too in training).
+    static func head(_ r: ScheduleResult) -> [(String, JSON)] {
+        var f: [(String, JSON)] = [("schedule", .string(r.kind.rawValue)), ("pass", .string(r.pass.rawValue))]
+        if let t = r.tiles { f += [("Br", .int(t.br)), ("Bc", .int(t.bc))] }
+        if let b = r.backwardTiles { f.append(("backward", .object([("Br", .int(b.br)), ("Bc", .int(b.bc))]))) }
+        return f
+    }
+
+    /// Each checked tensor: its error, where (as `iosim check` says it: batch, head, row, column),
+    /// the allowance and its parts, the verdict.
+    static func tensors(_ r: Verification.Report, _ p: AttentionProblem) -> JSON {
+        let (n, nk, d) = (p.nq, p.nk, p.d)
+        // Query-side tensors are [batch, heads, Nq, d] (LSE without d); dK, dV [batch, kv_heads, Nk, d].
+        func query(_ i: Int, width: Int) -> KernelCheck.Location {
+            KernelCheck.Location(
+                batch: i / (p.heads * n * width), head: i / (n * width) % p.heads, row: i / width % n,
+                column: width == 1 ? nil : i % width)
+        }
+        func kv(_ i: Int) -> KernelCheck.Location {
+            KernelCheck.Location(batch: i / (p.kvHeads * nk * d), head: i / (nk * d) % p.kvHeads, row: i / d % nk, column: i % d)
+        }
+        var list: [(String, Comparison, KernelCheck.Location)] = [("O", r.equivalence.output, query(r.equivalence.output.worstIndex, width: d))]
+        if let l = r.equivalence.lse { list.append(("LSE", l, query(l.worstIndex, width: 1))) }
+        if let g = r.gradients {
+            list += [("dQ", g.dq, query(g.dq.worstIndex, width: d)), ("dK", g.dk, kv(g.dk.worstIndex)), ("dV", g.dv, kv(g.dv.worstIndex))]
+        }
+        return .array(
+            list.map { name, c, at in
+                .object([
+                    ("name", .string(name)), ("max_abs_error", .double(c.maxAbsError)), ("where", at.json),
+                    ("allowed", .double(c.allowed)), ("baseline_error", .double(c.baselineError)), ("atol", .double(c.atol)),
+                    ("rtol", .double(c.rtol)), ("passed", .bool(c.passed)),
+                ])
+            })
     }
 }
