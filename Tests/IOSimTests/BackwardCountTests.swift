@@ -42,6 +42,22 @@ import Testing
         }
     }
 
+    @Test(arguments: [(300, 1000), (1000, 300), (129, 129)])
+    func fa2GQABackwardCountsEqualClosedFormPerKernel(nq: Int, nk: Int) throws {
+        for (name, mask) in Self.masks {
+            let p = AttentionProblem(n: nq, nk: nk, d: 64, batch: 2, heads: 6, kvHeads: 2, mask: mask)
+            for t in [Tiles(br: 64, bc: 128), Tiles(br: 48, bc: 80)] {
+                let r = Simulator.simulate(.fa2, p, capacity: Self.capacity, tiles: TileRequest(br: t.br, bc: t.bc), pass: .backward)
+                let counts = try #require(r.counts, "\(name): \(r.reason ?? "")")
+                let expected = try ClosedForm.checkedTraffic(.fa2, p, t, capacity: Self.capacity, pass: .backward)
+                #expect(counts.byTensor == expected.byTensor, "\(name) \(t)")
+                #expect(counts.kernels == expected.kernels, "\(name) \(t) per kernel")
+                // dK, dV are summed per KV head in fp32 and converted once.
+                #expect(counts.kernels.last?.byTensor[Tensor.dK.rawValue].writes == 2 * 2 * nk * 64, "batch·kv_heads·Nk·d")
+            }
+        }
+    }
+
     @Test func fa2BackwardNonCausalTotalsMatchTheDesignFormula() throws {
         // DESIGN §11, per head in elements: reads 5Nd + Tc·(2Nd + 2N), writes N + 4Nd + Tc·Nd.
         let (n, d) = (1000, 64)
@@ -94,8 +110,12 @@ import Testing
             #expect(r.counts == nil)
             #expect(r.reason?.contains("has no backward") == true)
         }
-        let gqa = Simulator.simulate(.fa2, AttentionProblem(n: 64, heads: 4, kvHeads: 2), capacity: Self.capacity, pass: .backward)
-        #expect(gqa.reason?.contains("kv_heads = heads") == true)
+        for kind in [ScheduleKind.standard, .fa1] {
+            let gqa = Simulator.simulate(kind, AttentionProblem(n: 64, heads: 4, kvHeads: 2), capacity: Self.capacity, pass: .backward)
+            #expect(gqa.reason?.contains("kv_heads = heads") == true)
+        }
+        let packed = AttentionProblem(n: 64, heads: 4, kvHeads: 2, packGQA: true)
+        #expect(Simulator.simulate(.fa2, packed, capacity: Self.capacity, pass: .backward).reason?.contains("pack-gqa") == true)
     }
 
     @Test func replayingUniformLoopsChangesNoBackwardCount() throws {
@@ -135,4 +155,3 @@ import Testing
         #expect(seen.low >= 3.5 && seen.high <= 35, "band \(seen)")
     }
 }
-

@@ -65,6 +65,18 @@ let backwardDataCases: [BackwardDataCase] = ScheduleKind.backward.flatMap { kind
         }
     }
 
+    @Test(arguments: [DType.fp64, .fp16])
+    func fa2GQABackwardSumsTheGroupsGradientsWithinTheRule(dtype: DType) throws {
+        for mask in [AttentionMask.none, .causal(.bottomRight)] {
+            let p = AttentionProblem(n: 90, nk: 70, d: 32, batch: 2, heads: 4, kvHeads: 2, dtype: dtype, mask: mask)
+            let r = Simulator.simulate(.fa2, p, capacity: 1 << 22, tiles: TileRequest(br: 32, bc: 48), pass: .backward)
+            let report = try Verification.run(r, p, capacity: 1 << 22, seed: 11)
+            let g = try #require(report.gradients)
+            #expect(report.passed, "\(mask): \(g)")
+            #expect(report.counts.byTensor == r.counts?.byTensor)
+        }
+    }
+
     @Test func rowsThatSeeNoKeyGetZeroGradients() throws {
         // Bottom-right causal with Nq > Nk: the first Nq − Nk rows see nothing.
         let p = AttentionProblem(n: 80, nk: 30, d: 16, dtype: .fp64, causal: true)

@@ -1,15 +1,17 @@
 /// What the backward schedules (DESIGN §11) share: the problems they model, and their footprint.
 enum BackwardSupport {
-    /// The backward schedules model MHA-shaped problems in fp16, bf16, fp32 and fp64: FlashAttention-2
-    /// runs a GQA backward by writing dK and dV per query head and summing the groups afterwards
-    /// (a step not modelled yet), and no FlashAttention release has an fp8 backward.
+    /// The backward schedules model fp16, bf16, fp32 and fp64 (no FlashAttention release has an fp8
+    /// backward). fa2 models GQA as FlashAttention-3's backward runs it (dK, dV accumulated per KV
+    /// head in fp32 with atomics, then converted); standard and fa1 model kv_heads = heads only,
+    /// and no schedule a packed (`--pack-gqa`) backward.
     static func check(_ p: AttentionProblem, _ kind: ScheduleKind) throws(SimulationError) {
         guard p.dtype != .fp8 else {
             throw .infeasible("\(kind.rawValue) has no fp8 backward (FlashAttention-3's fp8 kernels are forward only)")
         }
-        guard p.heads == p.kvHeads, p.packFactor == 1 else {
+        guard p.packFactor == 1 else { throw .infeasible("\(kind.rawValue)'s backward has no --pack-gqa form") }
+        guard p.heads == p.kvHeads || kind == .fa2 else {
             throw .infeasible(
-                "\(kind.rawValue)'s backward needs kv_heads = heads (GQA backward, with its per-group dK/dV sum, is not modelled yet)")
+                "\(kind.rawValue)'s backward needs kv_heads = heads (only fa2 models a GQA backward)")
         }
     }
 

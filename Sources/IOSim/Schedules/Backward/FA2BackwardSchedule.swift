@@ -35,9 +35,12 @@ public enum FA2BackwardSchedule: Schedule {
         let p = m.problem, d = 0..<p.d, one = 0..<1
         try BackwardSupport.check(p, kind)
         m.partition(.splitQ(t.warps))
+        // GQA (FlashAttention-3's backward): the query heads of a group add their dKⱼ, dVⱼ into
+        // fp32 accumulators of their KV head with atomics; preprocess zeroes them and convert
+        // turns them into the dtype. Without GQA dKⱼ, dVⱼ are stored once, in the dtype.
+        let gqa = p.heads != p.kvHeads, kvInstances = p.batch * p.kvHeads
+        m.kernel("preprocess", ctas: t.tr(p) * p.instances)
         try m.uniform(0..<p.instances) { m, inst throws(SimulationError) in
-            let kv = p.kvInstance(inst)
-            m.kernel("preprocess", ctas: t.tr(p) * p.instances)
             try m.tiles(0..<t.tr(p), uniformBelow: p.n / t.br) { m, i throws(SimulationError) in
                 let rows = t.rows(i, p)
                 try m.load(.O, instance: inst, rows: rows, cols: d, format: .output, into: .o)
@@ -50,7 +53,22 @@ public enum FA2BackwardSchedule: Schedule {
                 try m.store(.dQ, instance: inst, rows: rows, cols: d, format: .fp32, from: .dq)
                 m.free(.o); m.free(.dO); m.free(.delta); m.free(.dq)
             }
-            m.kernel("main", ctas: t.tc(p) * p.instances)
+        }
+        if gqa {
+            try m.uniform(0..<kvInstances) { m, kv throws(SimulationError) in
+                try m.tiles(0..<t.tc(p), uniformBelow: p.nk / t.bc) { m, j throws(SimulationError) in
+                    let cols = t.cols(j, p)
+                    try m.alloc(.dk, rows: cols.count, cols: p.d, format: .fp32)
+                    try m.compute(.fill(.dk, 0))
+                    try m.store(.dK, instance: kv, rows: cols, cols: d, format: .fp32, from: .dk)
+                    try m.store(.dV, instance: kv, rows: cols, cols: d, format: .fp32, from: .dk)
+                    m.free(.dk)
+                }
+            }
+        }
+        m.kernel("main", ctas: t.tc(p) * p.instances)
+        try m.uniform(0..<p.instances) { m, inst throws(SimulationError) in
+            let kv = p.kvInstance(inst)
             func column(_ m: inout Machine, _ j: Int) throws(SimulationError) {
                 let cols = t.cols(j, p), live = t.liveRowTiles(j, p)
                 try m.alloc(.dk, rows: cols.count, cols: p.d, format: .fp32)
@@ -75,8 +93,16 @@ public enum FA2BackwardSchedule: Schedule {
                     m.free(.k)
                     m.free(.v)
                 }
-                try m.store(.dK, instance: kv, rows: cols, cols: d, format: .output, from: .dk)
-                try m.store(.dV, instance: kv, rows: cols, cols: d, format: .output, from: .dv)
+                if gqa {
+                    // A column no row of this head sees adds nothing to the group's sums.
+                    if !live.isEmpty {
+                        try m.reduce(.dK, instance: kv, rows: cols, cols: d, format: .fp32, from: .dk)
+                        try m.reduce(.dV, instance: kv, rows: cols, cols: d, format: .fp32, from: .dv)
+                    }
+                } else {
+                    try m.store(.dK, instance: kv, rows: cols, cols: d, format: .output, from: .dk)
+                    try m.store(.dV, instance: kv, rows: cols, cols: d, format: .output, from: .dv)
+                }
                 m.free(.dk)
                 m.free(.dv)
             }
@@ -86,12 +112,26 @@ public enum FA2BackwardSchedule: Schedule {
             } else {
                 try m.tiles(0..<t.tc(p), uniformBelow: p.nk / t.bc, column)
             }
-            m.kernel("convert", ctas: t.tr(p) * p.instances)
+        }
+        m.kernel("convert", ctas: t.tr(p) * p.instances + (gqa ? t.tc(p) * kvInstances : 0))
+        try m.uniform(0..<p.instances) { m, inst throws(SimulationError) in
             try m.tiles(0..<t.tr(p), uniformBelow: p.n / t.br) { m, i throws(SimulationError) in
                 let rows = t.rows(i, p)
                 try m.load(.dQ, instance: inst, rows: rows, cols: d, format: .fp32, into: .dq)
                 try m.store(.dQ, instance: inst, rows: rows, cols: d, format: .output, from: .dq)
                 m.free(.dq)
+            }
+        }
+        if gqa {
+            try m.uniform(0..<kvInstances) { m, kv throws(SimulationError) in
+                try m.tiles(0..<t.tc(p), uniformBelow: p.nk / t.bc) { m, j throws(SimulationError) in
+                    let cols = t.cols(j, p)
+                    for tensor in [Tensor.dK, .dV] {
+                        try m.load(tensor, instance: kv, rows: cols, cols: d, format: .fp32, into: .dk)
+                        try m.store(tensor, instance: kv, rows: cols, cols: d, format: .output, from: .dk)
+                        m.free(.dk)
+                    }
+                }
             }
         }
     }
