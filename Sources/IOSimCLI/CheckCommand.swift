@@ -15,41 +15,48 @@ struct CheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Check a kernel's attention output (.npy) against the exact reference with the tolerance rule.",
         discussion: """
-            Recomputes O (and the log-sum-exp) from --q, --k, --v with the fp64 reference, and the
-            plain attention in the kernel's --dtype emulated on the CPU (the baseline), then applies
-            the tolerance rule per tensor:
+            Recomputes O (and the log-sum-exp) from --q, --k, --v with the fp64 reference,
+            and the plain attention in the kernel's --dtype emulated on the CPU (the
+            baseline), then applies the tolerance rule per tensor:
               max|out − ref| ≤ rtol · max|baseline − ref| + atol
-            with rtol = 2 (forward) and atol two ulps of the output format at the reference's largest
-            magnitude. Q, K and V are first rounded to --dtype (as the kernel saw them); O is rounded
-            to the kernel's output format (fp8: bf16) and the LSE to fp32, so a kernel's output saved
-            in a wider type is fine. An fp64 kernel is measured against extended precision.
+            with rtol = 2 (forward) and atol two ulps of the output format at the
+            reference's largest magnitude. Q, K and V are first rounded to --dtype (as the
+            kernel saw them); O is rounded to the kernel's output format (fp8: bf16) and
+            the LSE to fp32, so a kernel's output saved in a wider type is fine. An fp64
+            kernel is measured against extended precision.
 
-            Shapes: [N, d], [heads, N, d] or [batch, heads, N, d]; K and V may have fewer heads than
-            Q (GQA/MQA: heads a multiple of theirs), their own length Nk, and V its own width dv.
-            O is [.., N, dv] and the LSE [.., N] (natural log of the row's sum of exp(scale·q·k)).
-            File dtypes: '<f8', '<f4', '<f2' (float16); bfloat16 as raw 16-bit words ('<u2', '<i2',
-            or '<V2', which is what np.save writes for ml_dtypes.bfloat16) with --bf16-bits; fp8 as
-            raw bytes ('|u1', '<V1', ...) with --fp8-bits e4m3|e5m2. O stored in a format narrower
-            than the kernel's output (fp16 O for --dtype fp32) is refused: the kernel did not write it.
+            Shapes: [N, d], [heads, N, d] or [batch, heads, N, d]; K and V may have fewer
+            heads than Q (GQA/MQA: heads a multiple of theirs), their own length Nk, and V
+            its own width dv. O is [.., N, dv] and the LSE [.., N] (natural log of the
+            row's sum of exp(scale·q·k)). File dtypes: '<f8', '<f4', '<f2' (float16);
+            bfloat16 as raw 16-bit words ('<u2', '<i2', or '<V2', which is what np.save
+            writes for ml_dtypes.bfloat16) with --bf16-bits; fp8 as raw bytes ('|u1',
+            '<V1', ...) with --fp8-bits e4m3|e5m2. O stored in a format narrower than the
+            kernel's output (fp16 O for --dtype fp32) is refused: the kernel did not write
+            it.
 
-            With --do (the upstream gradient) and any of --dq, --dk, --dv, the kernel's gradients
-            are checked too, against the reference gradients and the baseline backward in --dtype,
-            with rtol = 3; one KV group (its query heads, whole) at a time, since dK and dV sum
-            over every row. --dq, --dk or --dv without --do is bad input.
+            With --do (the upstream gradient) and any of --dq, --dk, --dv, the kernel's
+            gradients are checked too, against the reference gradients and the baseline
+            backward in --dtype, with rtol = 3; one KV group (its query heads, whole) at a
+            time, since dK and dV sum over every row. --dq, --dk or --dv without --do is
+            bad input.
 
-            Each tensor's line gives the largest error, where it is (batch, head, row, column), the
-            allowance, the baseline's error and atol. Large inputs are read in pieces: one KV head's
-            K and V at a time and --block-rows rows of Q and O, so memory stays near
-            20·Nk·(d+dv) + 8·R·(3d+6dv) bytes plus two 4 MiB score blocks, whatever the batch
-            and head count (N = Nk = 32K, d = 128, 1024-row blocks: about 200 MB). The verdict and
-            the errors do not depend on the block size.
+            Each tensor's line gives the largest error, where it is (batch, head, row,
+            column), the allowance, the baseline's error and atol. Large inputs are read
+            in pieces: one KV head's K and V at a time and --block-rows rows of Q and O,
+            so memory stays near 20·Nk·(d+dv) + 8·R·(3d+6dv) bytes plus two 4 MiB score
+            blocks, whatever the batch and head count (N = Nk = 32K, d = 128, 1024-row
+            blocks: about 200 MB). The verdict and the errors do not depend on the block
+            size.
 
             Exit codes:
               0   every tensor passes
               1   a tensor fails the tolerance rule
-              2   bad input: a missing or unreadable file, a shape mismatch, a dtype the kernel
-                  cannot have written, a missing or unknown --dtype, an unknown option or value
-            (An option given without its value is the argument parser's usage error, exit 64.)
+              2   bad input: a missing or unreadable file, a shape mismatch, a dtype
+                  the kernel cannot have written, a missing or unknown --dtype, an
+                  unknown option or value
+            (An option given without its value is the argument parser's usage error,
+            exit 64.)
             Errors are one line on standard error, starting "iosim: check: ".
             """
     )

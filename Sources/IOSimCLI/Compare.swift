@@ -12,27 +12,30 @@ struct Compare: ParsableCommand {
               ncu --csv --page raw --metrics l1tex__m_xbar2l1tex_read_bytes.sum,\\
             l1tex__m_l1tex2xbar_write_bytes.sum,dram__bytes_read.sum,dram__bytes_write.sum,\\
             gpu__time_duration.sum python my_attention.py > report.csv
-            (the details page, without --page raw, is read too; lines before the CSV header, such
-            as the program's output and ==PROF== lines, are skipped; numbers may carry thousands
-            separators). Give the problem and one schedule with the usual flags.
+            (the details page, without --page raw, is read too; lines before the CSV
+            header, such as the program's output and ==PROF== lines, are skipped; numbers
+            may carry thousands separators). Give the problem and one schedule with the
+            usual flags, and --pass backward for a backward's kernels.
 
-            Launches: all of the CSV's, or those whose kernel name matches --match (a regular
-            expression), in launch order, in runs of the schedule's kernels (fa2: 1 kernel;
-            split-kv: split, combine; standard: scores, softmax, pv): launch i is compared with
-            the schedule's kernel i mod (kernels per run).
+            Launches: all of the CSV's, or those whose kernel name matches --match (a
+            regular expression), in launch order, in runs of the schedule's kernels (fa2:
+            1 kernel; fa2 backward: preprocess, main, convert; split-kv: split, combine;
+            standard: scores, softmax, pv): launch i is compared with the schedule's kernel
+            i mod (kernels per run).
 
             Per launch: L2→SM read bytes (l1tex__m_xbar2l1tex_read_bytes.sum) against the
             kernel's predicted HBM read bytes, SM→L2 write bytes
             (l1tex__m_l1tex2xbar_write_bytes.sum) against its write bytes, and DRAM bytes
-            (dram__bytes_read.sum + dram__bytes_write.sum) against read + write bytes (below 1
-            where L2 served re-reads); with --hardware, per run, the summed gpu__time_duration.sum
-            against the schedule's time estimate. ratio = measured / predicted. The read metric is
-            required; the others are compared when the CSV has them.
+            (dram__bytes_read.sum + dram__bytes_write.sum) against read + write bytes
+            (below 1 where L2 served re-reads); with --hardware, per run, the summed
+            gpu__time_duration.sum against the schedule's time estimate. ratio = measured /
+            predicted. The read metric is required; the others are compared when the CSV
+            has them.
 
-            Exit codes: 0 compared; 2 bad input (a CSV that cannot be read or lacks a needed
-            metric, a --match that matches nothing or an invalid one, launches that are not
-            whole runs, a schedule that cannot run); 64 a usage error in the problem flags (as
-            for simulate).
+            Exit codes: 0 compared; 2 bad input (a CSV that cannot be read or lacks a
+            needed metric, a --match that matches nothing or an invalid one, launches that
+            are not whole runs, a schedule that cannot run); 64 a usage error in the
+            problem flags (as for simulate).
             """
     )
 
@@ -45,6 +48,8 @@ struct Compare: ParsableCommand {
             "Compare only these launches: positions in the CSV's launch order, from 0, comma-separated (before --match).", valueName: "list"))
     var launches: String?
     @Option(help: "table or json.") var format: CompareFormat = .table
+    @Option(help: "forward, backward (e.g. PyTorch's FA2 backward: --schedule fa2, kernels preprocess, main, convert) or training.")
+    var pass: Pass = .forward
 
     enum CompareFormat: String, CaseIterable, ExpressibleByArgument {
         case table, json
@@ -54,6 +59,7 @@ struct Compare: ParsableCommand {
     func validate() throws {
         _ = try options.problem()
         _ = try options.capacity()
+        _ = try options.schedule.kinds(for: pass)
         guard options.schedule.kinds.count == 1 else {
             throw ValidationError("compare needs one --schedule (the one the kernels implement), e.g. --schedule fa2")
         }
@@ -67,7 +73,8 @@ struct Compare: ParsableCommand {
             let capacity = try options.capacity()
             let kind = options.schedule.kinds[0]
             let r = Estimates.attach(
-                Simulator.simulate(kind, p, capacity: capacity, tiles: try options.tileRequest(for: p)), p, try options.hardwareModel())
+                Simulator.simulate(kind, p, capacity: capacity, tiles: try options.tileRequest(for: p), pass: pass), p,
+                try options.hardwareModel())
             guard let counts = r.counts else { throw CompareInputError("\(kind.rawValue) cannot run this problem: \(r.reason ?? "infeasible")") }
             let text: String
             do { text = try String(contentsOfFile: ncu, encoding: .utf8) } catch {
@@ -93,7 +100,7 @@ struct Compare: ParsableCommand {
             if format == .json {
                 print(
                     JSON.object([
-                        ("problem", Render.problem(p, capacity: capacity)), ("schedule", .string(kind.rawValue)),
+                        ("problem", Render.problem(p, capacity: capacity, pass: pass)), ("schedule", .string(kind.rawValue)),
                         ("kernels", .array(rows.map(\.json))),
                     ]).text)
                 return

@@ -50,10 +50,7 @@ public enum FA1BackwardSchedule: Schedule {
             }
             func column(_ m: inout Machine, _ j: Int) throws(SimulationError) {
                 let cols = t.cols(j, p), live = t.liveRowTiles(j, p)
-                try m.alloc(.dk, rows: cols.count, cols: p.d, format: .fp32)
-                try m.alloc(.dv, rows: cols.count, cols: p.d, format: .fp32)
-                try m.compute(.fill(.dk, 0))
-                try m.compute(.fill(.dv, 0))
+                try m.startColumn(cols.count)
                 if !live.isEmpty {
                     try m.load(.K, instance: kv, rows: cols, cols: d, format: .input, into: .k)
                     try m.load(.V, instance: kv, rows: cols, cols: d, format: .input, into: .v)
@@ -83,10 +80,7 @@ public enum FA1BackwardSchedule: Schedule {
                     m.free(.k)
                     m.free(.v)
                 }
-                try m.store(.dK, instance: kv, rows: cols, cols: d, format: .output, from: .dk)
-                try m.store(.dV, instance: kv, rows: cols, cols: d, format: .output, from: .dv)
-                m.free(.dk)
-                m.free(.dv)
+                try m.storeColumn(kvInstance: kv, cols: cols)
             }
             // Without a mask no column tile but the last is any row tile's last: the full ones
             // before it are uniform.

@@ -71,10 +71,7 @@ public enum FA2BackwardSchedule: Schedule {
             let kv = p.kvInstance(inst)
             func column(_ m: inout Machine, _ j: Int) throws(SimulationError) {
                 let cols = t.cols(j, p), live = t.liveRowTiles(j, p)
-                try m.alloc(.dk, rows: cols.count, cols: p.d, format: .fp32)
-                try m.alloc(.dv, rows: cols.count, cols: p.d, format: .fp32)
-                try m.compute(.fill(.dk, 0))
-                try m.compute(.fill(.dv, 0))
+                try m.startColumn(cols.count)
                 if !live.isEmpty {
                     try m.load(.K, instance: kv, rows: cols, cols: d, format: .input, into: .k)
                     try m.load(.V, instance: kv, rows: cols, cols: d, format: .input, into: .v)
@@ -99,12 +96,11 @@ public enum FA2BackwardSchedule: Schedule {
                         try m.reduce(.dK, instance: kv, rows: cols, cols: d, format: .fp32, from: .dk)
                         try m.reduce(.dV, instance: kv, rows: cols, cols: d, format: .fp32, from: .dv)
                     }
+                    m.free(.dk)
+                    m.free(.dv)
                 } else {
-                    try m.store(.dK, instance: kv, rows: cols, cols: d, format: .output, from: .dk)
-                    try m.store(.dV, instance: kv, rows: cols, cols: d, format: .output, from: .dv)
+                    try m.storeColumn(kvInstance: kv, cols: cols)
                 }
-                m.free(.dk)
-                m.free(.dv)
             }
             // Without a mask every column tile sees every row tile: its full tiles are uniform.
             if p.causal {
@@ -138,6 +134,25 @@ public enum FA2BackwardSchedule: Schedule {
 }
 
 extension TileMachine {
+    /// Allocates column tile j's fp32 dKⱼ, dVⱼ accumulators (`cols` rows) at zero.
+    @inline(__always)
+    mutating func startColumn(_ cols: Int) throws(SimulationError) {
+        try alloc(.dk, rows: cols, cols: problem.d, format: .fp32)
+        try alloc(.dv, rows: cols, cols: problem.d, format: .fp32)
+        try compute(.fill(.dk, 0))
+        try compute(.fill(.dv, 0))
+    }
+
+    /// Writes dKⱼ, dVⱼ once in the dtype and frees the accumulators.
+    @inline(__always)
+    mutating func storeColumn(kvInstance kv: Int, cols: Range<Int>) throws(SimulationError) {
+        let d = 0..<problem.d
+        try store(.dK, instance: kv, rows: cols, cols: d, format: .output, from: .dk)
+        try store(.dV, instance: kv, rows: cols, cols: d, format: .output, from: .dv)
+        free(.dk)
+        free(.dv)
+    }
+
     /// The backward's work on one live pair, shared by fa1 and fa2 (Algorithm 4 lines 11–20):
     /// with Qᵢ, Kⱼ, Vⱼ, dOᵢ and Dᵢ resident, the dK/dV accumulators allocated, and either LSEᵢ
     /// (`fromLSE`) or ℓᵢ, mᵢ loaded: S, P, dVⱼ += PᵀdOᵢ, dP = dOᵢVⱼᵀ, dS = P ∘ (dP − Dᵢ) (left in
