@@ -6,6 +6,6 @@ cd "$(dirname "$0")"
 B=${1:-build}
 mkdir -p "$B"
 nvcc -O3 -std=c++17 -lineinfo -Xptxas -v \
-  -gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_80,code=sm_80 \
+  --threads 2 -gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_80,code=sm_80 \
   -o "$B/attn" driver.cu 2> "$B/ptxas.txt" || { cat "$B/ptxas.txt"; exit 1; }
 cat "$B/ptxas.txt"

@@ -64,8 +64,8 @@ template <typename T> int run(const std::string& kernel, Shape s, uint64_t seed,
   T *S = nullptr, *P = nullptr;
   float *oacc = nullptr, *L = nullptr, *M = nullptr;
   if (kernel == "standard") {
-    CK(cudaMalloc(&S, rows * s.N * sizeof(T)));
-    CK(cudaMalloc(&P, rows * s.N * sizeof(T)));
+    CK(cudaMalloc(&S, rows * standard::ld_s(s.N) * sizeof(T)));
+    CK(cudaMalloc(&P, rows * standard::ld_s(s.N) * sizeof(T)));
   } else if (kernel == "fa1") {
     CK(cudaMalloc(&oacc, n * sizeof(float)));
     CK(cudaMalloc(&L, rows * sizeof(float)));

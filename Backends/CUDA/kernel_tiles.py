@@ -1,9 +1,11 @@
 """Tile configuration of each recorded kernel, in one place for the scripts that describe or
 simulate the kernels (make_manifest.py, traffic_csv.py, Benchmarks/time_estimates.py). The values
-must equal the constants in the sources: standard.cuh and fa1.cuh (BR = BC = 64, 256 threads) and
+must equal the constants in the sources: standard.cuh (BR = 128, BC = 64, 4 warps of 32 rows in
+the two GEMM kernels, a two-stage cp.async ring; softmax one CTA of 128 threads per row), fa1.cuh
+(BR = 16, BC = 128, 8 warps per CTA, each warp one 16-row tile of a pair: warps = 1 per pair) and
 fa2.cuh (BR = 128, bc_for(d) = 64 at every d, 4 warps, one K and one V buffer)."""
-KERNELS = {"standard": {"Br": 64, "Bc": 64, "threads": 256},
-           "fa1": {"Br": 64, "Bc": 64, "threads": 256},
+KERNELS = {"standard": {"Br": 128, "Bc": 64, "warps": 4, "stages": 2},
+           "fa1": {"Br": 16, "Bc": 128, "warps": 1, "cta_warps": 8, "stages": 2},
            "fa2": {"Br": 128, "Bc": 64, "warps": 4, "stages": 1}}
 # PyTorch's FA2 forward kernel per head dimension, from its template arguments (kBlockM, kBlockN).
 TORCH_FLASH = {64: (128, 128), 128: (128, 64)}
@@ -15,5 +17,5 @@ def tiles(kernel):
 
 
 def warps(kernel):
-    """Warps sharing a row tile (split-Q); 1 for the CUDA-core kernels."""
+    """Warps sharing a row tile (iosim's --warps): 4 for fa2 and standard (split-Q), 1 for fa1."""
     return KERNELS[kernel].get("warps", 1)

@@ -3,7 +3,10 @@
 # builds the kernels, records outputs for the CPU-side cross-validation, measures traffic with
 # Nsight Compute, and times every kernel beside PyTorch SDPA (flash, cuDNN). Writes to $OUT:
 #   env.txt, build.txt, recordings.tgz, ncu.csv, speed.csv, log.txt
+# Knobs: SPEED_N (default "1024 4096 16384"), FA2_EXTRAS=0 skips fa2's Nsight sections, the d = 64
+# register-budget variants and the copy probe (fa2_ncu_details.txt, fa2_variants.txt).
 set -uo pipefail
+SPEED_N=${SPEED_N:-1024 4096 16384}; FA2_EXTRAS=${FA2_EXTRAS:-1}
 OUT=${OUT:-out}; mkdir -p "$OUT"
 exec > >(tee -a "$OUT/log.txt") 2>&1
 BIN=Backends/CUDA/build/attn
@@ -45,7 +48,7 @@ for kernel in standard fa1 fa2; do
     done
   done
 done
-nvcc -O3 -arch=sm_90 -o Backends/CUDA/build/probe_copy Backends/CUDA/probe_copy.cu && {
+[ "$FA2_EXTRAS" = 1 ] && nvcc -O3 -arch=sm_90 -o Backends/CUDA/build/probe_copy Backends/CUDA/probe_copy.cu && {
   echo "# run probe" >> "$OUT/ncu.csv"
   ncu --clock-control none --metrics l1tex__m_xbar2l1tex_read_bytes.sum --csv Backends/CUDA/build/probe_copy >> "$OUT/ncu.csv" 2>&1; }
 echo "# run torch-flash" >> "$OUT/ncu.csv"
@@ -61,15 +64,23 @@ for d in (64, 128):
         print(f"# torch d={d} causal={causal}")
 PY
 
-# What limits fa2: Nsight Compute's sections for one launch (d = 128, N = 4096, 16 heads).
-ncu --clock-control none --section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
+# What limits each kernel: Nsight Compute's sections for one launch (N = 4096, fp16; fa2 at
+# d = 128 with 16 heads; standard and fa1 at d = 64 and 128 in the speed shape, 16K tokens).
+SECTIONS="--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section WarpStateStats --section Occupancy --section LaunchStats --section SchedulerStats"
+for d in 64 128; do
+  for kernel in standard fa1; do
+    echo "# $kernel N=4096 d=$d B=4 H=$((2048 / d))"
+    ncu --clock-control none $SECTIONS $BIN $kernel fp16 --B 4 --H $((2048 / d)) --N 4096 --D $d 2>&1
+  done
+done > "$OUT/ladder_ncu_details.txt" 2>&1
+[ "$FA2_EXTRAS" = 1 ] && ncu --clock-control none --section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
   --section WarpStateStats --section Occupancy --section LaunchStats --section SchedulerStats \
   $BIN fa2 fp16 --B 1 --H 16 --N 4096 --D 128 > "$OUT/fa2_ncu_details.txt" 2>&1
 
 # 3. Speed: ours and PyTorch's in one run; 16K tokens per batch, hidden 2048.
 GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ',' ' ')
 echo "kernel,N,d,heads,dtype,causal,time_us,tflops,gpu" > "$OUT/speed.csv"
-for n in 1024 4096 16384; do
+for n in $SPEED_N; do
   for d in 64 128; do
     b=$((16384 / n)); h=$((2048 / d))
     for causal in 0 1; do
@@ -82,9 +93,10 @@ for n in 1024 4096 16384; do
   done
 done
 python3 Benchmarks/gpu/torch_speed.py >> "$OUT/speed.csv"
+SPEED_N="$SPEED_N" python3 Benchmarks/gpu/torch_math_speed.py >> "$OUT/speed.csv"
 # The d = 64 register budget, both ways (timings only; the recorded kernel is the default build).
 B2=Backends/CUDA/build/alt; mkdir -p $B2
-nvcc -O3 -std=c++17 -DFA2_D64_BLOCKS_PER_SM=3 -gencode=arch=compute_90a,code=sm_90a -o $B2/attn Backends/CUDA/driver.cu && \
+[ "$FA2_EXTRAS" = 1 ] && nvcc -O3 -std=c++17 -DFA2_D64_BLOCKS_PER_SM=3 -gencode=arch=compute_90a,code=sm_90a -o $B2/attn Backends/CUDA/driver.cu && \
 for n in 1024 4096 16384; do for c in "" --causal; do
   echo "blocks/SM=2 N=$n $c $($BIN fa2 fp16 --B $((16384 / n)) --H 32 --N $n --D 64 $c --time 10 | grep time_us)"
   echo "blocks/SM=3 N=$n $c $($B2/attn fa2 fp16 --B $((16384 / n)) --H 32 --N $n --D 64 $c --time 10 | grep time_us)"

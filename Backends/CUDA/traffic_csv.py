@@ -1,11 +1,17 @@
 """Builds Reports/gpu/traffic.csv (DESIGN §8 columns) from a GPU run's Nsight Compute output
 (Reports/gpu/ncu_raw.csv, written by Backends/CUDA/run_all.sh) and iosim's predictions for the same
 shapes and tiles (M = 228KiB, the H100's shared memory per SM, so every tile pair fits).
-Run from the repository root after `swift build -c release --product iosim`:
-    python3 Backends/CUDA/traffic_csv.py Reports/gpu/ncu_raw.csv > Reports/gpu/traffic.csv"""
+Run from the repository root after `swift build -c release --product iosim` (or set IOSIM to the
+binary, e.g. IOSIM=.build-cuda/release/iosim):
+    python3 Backends/CUDA/traffic_csv.py Reports/gpu/ncu_raw.csv > Reports/gpu/traffic.csv
+Our standard kernel's three launches also get one L2->SM read row each (`standard/scores`,
+`standard/softmax`, `standard/pv`) against iosim's per-kernel counts. Rows of other engineers'
+measurements in the existing traffic.csv whose kernel this script does not produce (e.g.
+`torch-flash-bwd/...`) are kept when KEEP=<existing traffic.csv> is given."""
 import collections
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -15,11 +21,16 @@ SHARED_READS = ("smsp__sass_data_bytes_mem_shared_op_ld.sum", "smsp__sass_data_b
 SHARED_WRITES = ("smsp__sass_data_bytes_mem_shared_op_st.sum", "smsp__sass_data_bytes_mem_shared_op_ldgsts.sum")
 
 
-def predict(schedule, n, d, heads, causal, br, bc, warps):
-    args = [".build/release/iosim", "--N", str(n), "--d", str(d), "--heads", str(heads), "--dtype", "fp16",
+IOSIM = os.environ.get("IOSIM", ".build/release/iosim")
+
+
+def predict(schedule, n, d, heads, causal, br, bc, warps, kernels=False):
+    args = [IOSIM, "--N", str(n), "--d", str(d), "--heads", str(heads), "--dtype", "fp16",
             "--schedule", schedule, "--Br", str(br), "--Bc", str(bc), "--M", "228KiB", "--warps", str(warps),
             "--format", "json"] + (["--causal"] if causal else [])
     r = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)["results"][0]
+    if kernels:
+        return {k["name"]: k["hbm"] for k in r["kernels"]}
     return r["hbm"], r["sram"]
 
 
@@ -58,6 +69,13 @@ for name, launches in runs.items():
     kernel = name.split()[0]
     if kernel not in kernel_tiles.KERNELS:
         continue
+    n, d, heads, causal = int(parts["N"]), int(parts["d"]), int(parts["heads"]), parts["causal"] == "1"
+    if kernel == "standard":  # one row per launch: scores, softmax, pv
+        per = predict(kernel, n, d, heads, causal, *kernel_tiles.tiles(kernel), kernel_tiles.warps(kernel), kernels=True)
+        for name, metrics in zip(["scores", "softmax", "pv"], launches.values()):
+            rows.append([f"standard/{name}", n, d, heads, "fp16", str(causal).lower(), *kernel_tiles.tiles(kernel),
+                         "l1tex__m_xbar2l1tex_read_bytes.sum", int(metrics["l1tex__m_xbar2l1tex_read_bytes.sum"]),
+                         per[name]["read_bytes"]])
     total = collections.defaultdict(float)
     for metrics in launches.values():  # standard's three kernels add up
         for k, v in metrics.items():
@@ -68,3 +86,8 @@ for name, launches in runs.items():
 print("kernel,N,d,heads,dtype,causal,Br,Bc,metric,measured_bytes,predicted_bytes")
 for r in rows:
     print(",".join(str(x) for x in r))
+if os.environ.get("KEEP"):
+    ours = {str(r[0]).split("/")[0] for r in rows}
+    for line in open(os.environ["KEEP"]).read().splitlines()[1:]:
+        if line.split(",")[0].split("/")[0] not in ours:
+            print(line)
