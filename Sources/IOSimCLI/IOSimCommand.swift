@@ -27,7 +27,9 @@ public struct IOSimCommand: ParsableCommand {
             Every error is one line on standard error, starting "iosim: ".
             """,
         version: Resources.version,
-        subcommands: [Simulate.self, Sweep.self, Verify.self, Attention.self, CheckCommand.self, Compare.self, FP8Error.self, Report.self],
+        subcommands: [
+            Simulate.self, Sweep.self, Verify.self, Attention.self, CheckCommand.self, Compare.self, FP8Error.self, Report.self, KVMemory.self,
+        ],
         defaultSubcommand: Simulate.self
     )
 

@@ -101,6 +101,9 @@ public struct WorkloadModel: Sendable, Equatable {
     public var heads: Int
     public var kvHeads: Int
     public var d: Int
+    /// Transformer layers (the `layers` field, with its source under `sources`), for KV-cache
+    /// memory; nil when the file does not give it. A preset takes its base's.
+    public var layers: Int?
     /// A decode preset's problem size; nil for a plain shape file.
     public var decode: Decode?
 
@@ -126,6 +129,17 @@ public struct WorkloadModel: Sendable, Equatable {
         }
     }
 
+    /// The optional `layers` field: a positive integer up to ``Limits/maxLayers``, whose source
+    /// `sources.layers` must name (every number in Models/ says where it comes from).
+    static func layers(_ o: [String: StrictJSON], path: String) throws(ModelError) -> Int? {
+        guard o["layers"] != nil else { return nil }
+        let n = try ModelFile.int(o, "layers", path, max: Limits.maxLayers)
+        guard case let .object(sources) = o["sources"], case let .string(s) = sources["layers"], !s.isEmpty else {
+            throw .wrongType(path: path, field: "sources", expected: "an object with a 'layers' entry naming where the layer count comes from")
+        }
+        return n
+    }
+
     /// Parses a workload file, resolving a `base` field with `resolve`.
     public init(json data: Data, path: String, resolve: (String) throws(ModelError) -> WorkloadModel) throws(ModelError) {
         let o = try ModelFile.object(data, path: path, fields: ["name", "sources"])
@@ -141,12 +155,17 @@ public struct WorkloadModel: Sendable, Equatable {
                 throw .wrongType(path: path, field: "base", expected: "a shape file without Nq, Nk and batch ('\(baseName)' is a decode preset)")
             }
             (heads, kvHeads, d) = (base.heads, base.kvHeads, base.d)
+            guard o["layers"] == nil else {
+                throw .wrongType(path: path, field: "layers", expected: "absent when 'base' is given (the base file gives the layers)")
+            }
+            layers = base.layers
         } else {
             for f in Self.shapeFields where o[f] == nil { throw .missingField(path: path, field: f) }
             heads = try ModelFile.int(o, "heads", path, max: Limits.maxBatchOrHeads)
             kvHeads = try ModelFile.int(o, "kv_heads", path, max: Limits.maxBatchOrHeads)
             d = try ModelFile.int(o, "d", path, max: Limits.maxHeadDim)
             guard heads % kvHeads == 0 else { throw .wrongType(path: path, field: "kv_heads", expected: "a divisor of heads") }
+            layers = try Self.layers(o, path: path)
         }
         let given = Self.decodeFields.filter { o[$0] != nil }
         if given.isEmpty {
