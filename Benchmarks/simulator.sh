@@ -12,3 +12,5 @@ for _ in 1 2 3; do t $B --N 1M --d 128 --M 228KiB; done
 for s in fa2 split-kv lean decode; do
   t $B --N 1 --Nk 1M --batch 256 --heads 64 --kv-heads 8 --schedule $s --hardware h100-sxm
 done
+# kv-memory for 1M sequence lengths from a file (< 1 s).
+seq 1 1000000 | awk '{print ($1 * 7919) % 131072 + 1}' > /tmp/iosim-kv-lengths.txt; t $B kv-memory --model llama-2-7b --lengths /tmp/iosim-kv-lengths.txt --max-len 131072
