@@ -11,6 +11,11 @@ extension DType: ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument.lowercased()) }
 }
 
+/// `--kv-layout`.
+extension KVLayout: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument.lowercased()) }
+}
+
 /// `--tiles`: each policy with what it picks, `optimal` (the default) first. `optimal`'s search
 /// space is worded as in the README's "Tiles" bullet and `TilePolicy.optimal` (a test compares
 /// the help with the README).
@@ -102,33 +107,54 @@ struct ScheduleSelection: Sendable {
     /// The schedules named one by one (not through `all` or `decode`): one that cannot run the
     /// asked `--pass` is an error, where a group just leaves it out.
     var named: Set<ScheduleKind> = []
+    /// `paged` was named: vLLM's choice between paged-v1 and paged-v2, made for the problem by
+    /// ``resolvingPaged(_:)``.
+    var pagedChoice = false
 
     static let all = ScheduleSelection(kinds: ScheduleKind.prefill, includesAll: true)
 
     /// Every name `--schedule` takes, from the registry: `all` (the prefill schedules), `decode`
     /// (fa2 and the decode schedules) and each schedule.
-    static var names: [String] { ["all", "decode"] + ScheduleKind.allCases.map(\.rawValue) }
+    static var names: [String] { ["all", "decode", "paged"] + ScheduleKind.allCases.map(\.rawValue) }
 
     /// Help of `--schedule`, listing the registry's names.
     static var help: ArgumentHelp {
         ArgumentHelp(
-            "\(names.joined(separator: ", ")), or several separated by commas (default: all, the prefill schedules; decode: fa2 and the decode schedules).",
+            "\(names.joined(separator: ", ")), or several separated by commas (default: all, the prefill schedules; decode: fa2 and the decode schedules; paged: paged-v1 or paged-v2 by vLLM's rule).",
             valueName: "schedule")
     }
 
     /// Parses `--schedule`'s value; an unknown name is a usage error that lists the valid ones.
     @Sendable static func parse(_ text: String) throws -> ScheduleSelection {
-        var chosen = Set<ScheduleKind>(), all = false, named = Set<ScheduleKind>()
+        var chosen = Set<ScheduleKind>(), all = false, named = Set<ScheduleKind>(), paged = false
         for name in text.lowercased().split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }) {
             if name == "all" { chosen.formUnion(ScheduleKind.prefill); all = true; continue }
             if name == "decode" { chosen.formUnion(ScheduleKind.decode); all = true; continue }
+            if name == "paged" { paged = true; continue }
             guard let k = ScheduleKind(rawValue: name) else {
                 throw ValidationError("unknown schedule '\(name)'; use one or more of \(names.joined(separator: ", ")), separated by commas")
             }
             chosen.insert(k)
             named.insert(k)
         }
-        return ScheduleSelection(kinds: ScheduleKind.allCases.filter(chosen.contains), includesAll: all, named: named)
+        return ScheduleSelection(kinds: ScheduleKind.allCases.filter(chosen.contains), includesAll: all, named: named, pagedChoice: paged)
+    }
+
+    /// Whether `kind` is chosen, or may be once `paged` is resolved.
+    func mayRun(_ kind: ScheduleKind) -> Bool {
+        kinds.contains(kind) || (pagedChoice && (kind == .pagedV1 || kind == .pagedV2))
+    }
+
+    /// `paged` replaced by vLLM's choice for `problem` (``PagedAttentionChoice``); unchanged
+    /// without `paged`, or without a problem (a bad one is reported on its own).
+    func resolvingPaged(_ problem: AttentionProblem?, maxLength: Int? = nil) -> ScheduleSelection {
+        guard pagedChoice, let problem else { return self }
+        let v = PagedAttentionChoice.kind(sequences: problem.batch, heads: problem.heads, maxLength: maxLength ?? problem.nk)
+        var s = self
+        s.kinds = ScheduleKind.allCases.filter { kinds.contains($0) || $0 == v }
+        s.named.insert(v)
+        s.pagedChoice = false
+        return s
     }
 
     /// The chosen schedules that run `pass`, in report order (`all` under `--pass backward` is

@@ -58,6 +58,12 @@ enum Render {
         default: break
         }
         if p.packGQA { f.append(("pack_gqa", .bool(true))) }
+        if p.kvLayout == .paged { f += [("kv_layout", .string(p.kvLayout.rawValue)), ("block_size", .int(p.blockSize))] }
+        if let groups = p.lengthGroups {
+            // `batch` is the number of sequences and `Nk` the longest; these add the rest.
+            let tokens = groups.reduce(0) { $0 + $1.length * $1.count }
+            f += [("lengths_tokens", .int(tokens)), ("lengths_distinct", .int(groups.count))]
+        }
         return f
     }
 
@@ -294,6 +300,22 @@ enum Render {
         case .training:
             lines.append("bound = " + forwardBound + " + " + backwardBound + regime)
             lines.append("tiles = forward+backward (each pass chooses its own); footprint = the larger")
+        }
+        if let groups = p.lengthGroups {
+            // Variable lengths (DESIGN §13): the rows are totals over the sequences; the means here.
+            let sequences = groups.reduce(0) { $0 + $1.count }
+            let tokens = groups.reduce(0) { $0 + $1.length * $1.count }
+            lines.append(
+                "lengths: \(sequences) sequences, \(tokens) keys (mean \(fixed(Double(tokens) / Double(sequences), 1)), longest \(p.nk)); "
+                    + "rows are totals over the sequences; per sequence (mean):")
+            let width = results.map { $0.kind.rawValue.count + 1 }.max() ?? 0
+            for r in results {
+                guard let c = r.counts else { continue }
+                let h = c.hbm, n = Double(sequences)
+                lines.append(
+                    "  " + (r.kind.rawValue + ":").padding(width) + " reads \(short(Double(h.reads) / n)), writes \(short(Double(h.writes) / n)), "
+                        + "\(short(Double(h.bytes) / n)) B")
+            }
         }
         if kernels {
             lines.append(

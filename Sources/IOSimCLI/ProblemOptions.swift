@@ -26,7 +26,10 @@ struct ProblemOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Query heads (default 1, or the --model's).") var heads: Int?
     @Option(name: .customLong("kv-heads"), parsing: .unconditional, help: "K/V heads (GQA/MQA); default: heads.") var kvHeads: Int?
     @Option(help: "Data type of Q, K and V (fp8: e4m3 Q/K/V with bf16 O).") var dtype: DType = .fp16
-    @Option(help: ScheduleSelection.help, transform: ScheduleSelection.parse) var schedule: ScheduleSelection = .all
+    @Option(name: .customLong("schedule"), help: ScheduleSelection.help, transform: ScheduleSelection.parse)
+    var scheduleOption: ScheduleSelection = .all
+    /// The schedules to run: `--schedule` with `paged` resolved for this problem (vLLM's rule).
+    var schedule: ScheduleSelection { scheduleOption.resolvingPaged(try? problem()) }
     @Option(name: .customLong("Br"), parsing: .unconditional, help: "Row tile (rows of Q).") var br: Int?
     @Option(name: .customLong("Bc"), parsing: .unconditional, help: "Column tile (rows of K/V).") var bc: Int?
     @Option(help: ProblemOptions.tilesHelp) var tiles: TilePolicy?
@@ -52,6 +55,21 @@ struct ProblemOptions: ParsableArguments {
             "Process the heads/kv-heads query heads of a KV group as one problem of (heads/kv-heads)·N rows, so K/V tiles load once per KV head per row tile."
     )
     var packGQA = false
+    @Option(
+        name: .customLong("kv-layout"),
+        help:
+            "How the K/V cache is stored: contiguous, or paged (vLLM's blocks: tile loads read whole blocks and an int32 table entry per block; fa2, fa3, split-kv, lean)."
+    )
+    var kvLayout: KVLayout = .contiguous
+    @Option(
+        name: .customLong("block-size"), parsing: .unconditional,
+        help: "Token slots per block of a paged cache (--kv-layout paged, paged-v1, paged-v2); --Bc must be a multiple of it.")
+    var blockSize: Int = 16
+    @Option(
+        help: ArgumentHelp(
+            "Each sequence's own Nk: a file with one length per line, or a comma list (decode: --N defaults to 1; the batch is the number of lengths).",
+            valueName: "FILE|a,b,c"))
+    var lengths: String?
     @Option(parsing: .unconditional, help: "FA3 K/V pipeline stages (its footprint holds this many K/V tile pairs).") var stages: Int = 2
     @Option(parsing: .unconditional, help: "Warps per thread block: fa1 splits K/V over them, fa2 splits Q (SRAM-side counts).") var warps: Int = 4
     @Option(help: ProblemOptions.hardwareHelp) var hardware: String?
@@ -84,6 +102,7 @@ struct ProblemOptions: ParsableArguments {
     /// that cannot be read gives 4096 here; ``problem(n:)`` reports its error.)
     var n: String {
         if let nText { return nText }
+        if lengths != nil { return "1" }
         if let model, let preset = (try? ModelFile.workload(model))?.decode { return "\(preset.nq)" }
         return "4096"
     }
@@ -121,19 +140,34 @@ struct ProblemOptions: ParsableArguments {
         }
         if let splits {
             try Wording.checkPositive("splits", splits, limit: Limits.maxSplits)
-            guard schedule.kinds.contains(.splitKV) else { throw ValidationError("--splits applies to the split-kv schedule only") }
+            guard scheduleOption.mayRun(.splitKV) else { throw ValidationError("--splits applies to the split-kv schedule only") }
         }
         if let ctas {
             try Wording.checkPositive("ctas", ctas, limit: Limits.maxBatchOrHeads)
-            guard schedule.kinds.contains(.lean) else { throw ValidationError("--ctas applies to the lean schedule only") }
+            guard scheduleOption.mayRun(.lean) else { throw ValidationError("--ctas applies to the lean schedule only") }
         }
         for (name, v) in [("Br", br), ("Bc", bc), ("window", window)] {
             if let v { try Wording.checkPositive(name, v, limit: Limits.maxSequence) }
         }
-        let p = AttentionProblem(
+        try Wording.checkPositive("block-size", blockSize, limit: Limits.maxSequence)
+        let readsBlocks = kvLayout == .paged || scheduleOption.mayRun(.pagedV1) || scheduleOption.mayRun(.pagedV2)
+        if let bc, readsBlocks, bc % blockSize != 0 {
+            throw ValidationError("--Bc (\(bc)) must be a multiple of --block-size (\(blockSize)): a paged cache is read in whole blocks")
+        }
+        var p = AttentionProblem(
             n: n, nk: nk, d: d ?? workload?.d ?? 64, batch: batch ?? workload?.decode?.batch ?? 1, heads: heads ?? workload?.heads ?? 1,
             kvHeads: kvHeads ?? (heads == nil ? workload?.kvHeads : nil), dtype: dtype,
             mask: mask, packGQA: packGQA)
+        (p.kvLayout, p.blockSize) = (kvLayout, blockSize)
+        if let lengths {
+            let parsed: SequenceLengths
+            do { parsed = try SequenceLengths.parse(argument: lengths) } catch { throw ValidationError("--lengths: \(error.description)") }
+            if let batch, batch != parsed.count {
+                throw ValidationError("--batch (\(batch)) disagrees with --lengths, which gives \(parsed.count) sequences")
+            }
+            if self.nk != nil { throw ValidationError("--Nk and --lengths both give the keys per sequence; use one") }
+            (p.batch, p.nk, p.lengthGroups) = (parsed.count, parsed.max, parsed.groups)
+        }
         do { try p.validate() } catch { throw Wording.usage(error) }
         return p
     }
@@ -163,6 +197,7 @@ enum Wording {
         case .batch: "--batch"
         case .heads: "--heads"
         case .kvHeads: "--kv-heads"
+        case .blockSize: "--block-size"
         }
     }
 

@@ -24,7 +24,7 @@ import Testing
     }
 
     @Test func scheduleHelpIsTheRegistry() {
-        #expect(ScheduleSelection.names == ["all", "decode"] + ScheduleKind.allCases.map(\.rawValue))
+        #expect(ScheduleSelection.names == ["all", "decode", "paged"] + ScheduleKind.allCases.map(\.rawValue))
         #expect(ScheduleSelection.help.abstract.contains(ScheduleKind.allCases.map(\.rawValue).joined(separator: ", ")))
     }
 
@@ -51,7 +51,7 @@ import Testing
         #expect(try ScheduleSelection.parse(" FA2 , fa2").kinds == [.fa2])
         let all = try ScheduleSelection.parse("fa2,all")
         #expect(all.kinds == ScheduleKind.prefill && all.includesAll)
-        #expect(try ScheduleSelection.parse("decode").kinds == [.fa2, .splitKV, .lean])
+        #expect(try ScheduleSelection.parse("decode").kinds == [.fa2, .splitKV, .lean, .pagedV1, .pagedV2])
         #expect(!ScheduleKind.prefill.contains(.splitKV), "all is the prefill schedules (DESIGN §6)")
         #expect(!(try ScheduleSelection.parse("fa3")).includesAll)
         #expect(throws: ValidationError.self) { try ScheduleSelection.parse("fa2,") }

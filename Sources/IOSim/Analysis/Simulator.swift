@@ -31,6 +31,7 @@ public enum Simulator {
         _ kind: ScheduleKind, _ problem: AttentionProblem, capacity: Int,
         tiles request: TileRequest = TileRequest(), pass: Pass = .forward
     ) -> ScheduleResult {
+        if let groups = problem.lengthGroups { return lengths(kind, problem, groups, capacity: capacity, tiles: request, pass: pass) }
         if pass == .training { return training(kind, problem, capacity: capacity, tiles: request) }
         let bound = Bound(problem, capacityBytes: capacity, pass: pass)
         guard let schedule = kind.implementation(for: pass) else {
@@ -39,7 +40,7 @@ public enum Simulator {
         }
         do {
             let p = problem.scheduled
-            let tiles = try TileChoice.choose(schedule, p, capacity: capacity, request)
+            let tiles = try pagedTiles(schedule, p, capacity: capacity, request, TileChoice.choose(schedule, p, capacity: capacity, request))
             var machine = CountingMachine(problem: p, capacity: capacity, defaultKernel: kind.rawValue)
             try run(schedule, on: &machine, tiles: tiles)
             _ = try machine.counts.checkedHBM()
@@ -73,6 +74,84 @@ public enum Simulator {
             return ScheduleResult(
                 kind: kind, bound: bound, reason: SimulationError.countOverflow("\(kind.rawValue)'s training counts").description, pass: .training)
         }
+    }
+
+    /// Variable lengths (DESIGN §13): each distinct length runs once, as a problem whose batch
+    /// is the sequences of that length (its instances are identical, so the counting machine
+    /// replays one), and the counts add up: tensors summed, kernels merged by name with their
+    /// CTAs summed, bounds summed. Tiles are chosen per length; the result shows the longest
+    /// length's. A length a schedule cannot run makes the schedule infeasible, naming it.
+    static func lengths(
+        _ kind: ScheduleKind, _ problem: AttentionProblem, _ groups: [SequenceLengths.Group], capacity: Int,
+        tiles request: TileRequest, pass: Pass
+    ) -> ScheduleResult {
+        var total = Bound(problem, capacityBytes: capacity, pass: pass)
+        (total.elements, total.compulsory) = (0, 0)
+        var results: [ScheduleResult] = []
+        for g in groups {
+            var p = problem
+            (p.lengthGroups, p.nk, p.batch) = (nil, g.length, g.count)
+            let r = simulate(kind, p, capacity: capacity, tiles: request, pass: pass)
+            total.elements += r.bound.elements
+            total.compulsory = (try? Int.checkedAdd(total.compulsory, r.bound.compulsory)) ?? .max
+            results.append(r)
+        }
+        if let bad = zip(groups, results).first(where: { $0.1.counts == nil }) {
+            return ScheduleResult(kind: kind, bound: total, reason: "length \(bad.0.length): \(bad.1.reason ?? "infeasible")", pass: pass)
+        }
+        do {
+            var counts = TrafficCounts()
+            for r in results { counts = try merged(counts, r.counts!) }
+            let longest = results[groups.indices.max { groups[$0].length < groups[$1].length }!]
+            var r = ScheduleResult(kind: kind, tiles: longest.tiles, footprint: longest.footprint, counts: counts, bound: total, pass: pass)
+            r.footprint = results.compactMap(\.footprint).max()
+            return r
+        } catch {
+            let why = SimulationError.countOverflow("\(kind.rawValue)'s counts").description
+            return ScheduleResult(kind: kind, bound: total, reason: why, pass: pass)
+        }
+    }
+
+    /// Two batches' counts as one launch: tensors added, kernels of the same name merged (CTAs
+    /// added), the larger peak footprint.
+    static func merged(_ a: TrafficCounts, _ b: TrafficCounts) throws(SimulationError) -> TrafficCounts {
+        var r = a
+        for i in r.byTensor.indices { r.byTensor[i] = try .checkedSum(a.byTensor[i], b.byTensor[i]) }
+        for k in b.kernels {
+            guard let i = r.kernels.firstIndex(where: { $0.name == k.name }) else {
+                r.kernels.append(k)
+                continue
+            }
+            r.kernels[i].ctas = try Int.checkedAdd(r.kernels[i].ctas, k.ctas)
+            for t in k.byTensor.indices { r.kernels[i].byTensor[t] = try .checkedSum(r.kernels[i].byTensor[t], k.byTensor[t]) }
+        }
+        r.sram = try .checkedSum(a.sram, b.sram)
+        r.peakFootprint = max(a.peakFootprint, b.peakFootprint)
+        _ = try r.checkedHBM()
+        return r
+    }
+
+    /// Under `--kv-layout paged` (DESIGN §13): only schedules that stream K/V through the paged
+    /// loads run, and column tiles are whole blocks. Requested tiles must be (Bc a multiple of
+    /// the block size, or one tile over all of Nk); chosen tiles are rounded down to whole
+    /// blocks (at least one), which only shrinks the footprint unless a block exceeds the tile.
+    static func pagedTiles(
+        _ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int, _ request: TileRequest, _ chosen: Tiles
+    ) throws(SimulationError) -> Tiles {
+        let entry = ScheduleRegistry.entry(schedule.kind, schedule.pass)
+        guard let b = entry?.alwaysPaged == true ? p.blockSize : p.pagedBlockSize else { return chosen }
+        guard entry?.readsPagedCache == true else {
+            let paged = ScheduleRegistry.entries.filter(\.readsPagedCache).map(\.kind.rawValue).joined(separator: ", ")
+            throw .infeasible("\(schedule.kind.rawValue) reads a contiguous K/V cache only (paged layouts: \(paged))")
+        }
+        guard chosen.bc % b != 0, chosen.bc < p.nk else { return chosen }
+        if request.bc != nil {
+            throw .invalid("Bc = \(chosen.bc) is not a multiple of the block size \(b): a paged load reads whole blocks")
+        }
+        let t = chosen.with(br: chosen.br, bc: max(b, chosen.bc / b * b)).clamped(to: p)
+        let f = schedule.footprint(t, p, capacity: capacity)
+        guard f <= capacity else { throw .infeasible("one block of \(b) keys per tile needs \(f) bytes of SRAM, more than M = \(capacity) bytes") }
+        return t
     }
 
     /// Runs a schedule on the counting machine, through the registry's specialised loop.

@@ -131,6 +131,13 @@ public struct CountingMachine: TileMachine {
     }
 
     @inline(__always)
+    public mutating func fetch(_ t: Tensor, elements n: Int, format: Format) throws(SimulationError) {
+        let b = try Int.checkedMul(n, format.bytes(problem.dtype))
+        try charge(t, Transfer(reads: n, readBytes: b))
+        counts.sram = try .checkedSum(counts.sram, Transfer(writes: n, writeBytes: b))
+    }
+
+    @inline(__always)
     public mutating func store(
         _ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
         from buffer: Operand
@@ -139,6 +146,15 @@ public struct CountingMachine: TileMachine {
         let n = rows.count * cols.count, b = n * format.bytes(problem.dtype)
         try charge(t, Transfer(writes: n, writeBytes: b))
         counts.sram = try .checkedSum(counts.sram, Transfer(reads: n, readBytes: b))
+    }
+
+    @inline(__always)
+    public mutating func storeRow(
+        _ t: Tensor, instance: Int, row: Int, cols: Range<Int>, format: Format,
+        from buffer: Operand, bufferRow: Int
+    ) throws(SimulationError) {
+        guard bufferRow < rowCount[buffer.slot] else { throw .scheduleBug("row \(bufferRow) of \(buffer), which has \(rowCount[buffer.slot])") }
+        try store(t, instance: instance, rows: row..<row + 1, cols: cols, format: format, from: buffer)
     }
 
     /// A memory-side atomic add (DESIGN §10): an HBM write of the region, never a read.

@@ -31,6 +31,10 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
     /// The HBM reads the run will make (its closed form), for `progress`.
     public var expectedReads = 0
     private var loadsSinceReport = 0
+    /// Under a paged layout, each KV instance's block table: logical block → physical block of
+    /// that instance's region (a shuffled order, so that a schedule that ignored the table
+    /// would read the wrong keys). Empty for a contiguous cache.
+    public private(set) var blockTable: [[Int]] = []
 
     /// `q`, `k`, `v` in the layouts of ``AttentionShape`` (values already in the problem dtype).
     public init(problem: AttentionProblem, capacity: Int, q: [Double], k: [Double], v: [Double], scale: Double? = nil) {
@@ -39,6 +43,45 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
         hbm[.Q] = q.map { A($0) }; widths[.Q] = problem.d
         hbm[.K] = k.map { A($0) }; widths[.K] = problem.d
         hbm[.V] = v.map { A($0) }; widths[.V] = problem.d
+        if let b = problem.pagedBlockSize { page(blockSize: b) }
+    }
+
+    /// Moves K and V into a paged cache: each KV instance owns ⌈Nk/b⌉ blocks of b slots, placed
+    /// in a pseudo-random order (a fixed SplitMix64 shuffle per instance), the unused slots of
+    /// the last block zero. ``blockTable`` records where each logical block went.
+    private mutating func page(blockSize b: Int) {
+        let p = problem, blocks = (p.nk + b - 1) / b, slots = blocks * b, instances = p.batch * p.kvHeads
+        var state = UInt64(0x9E37_79B9_7F4A_7C15)
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        blockTable = (0..<instances).map { _ in
+            var order = Array(0..<blocks)
+            // Fisher–Yates.
+            for i in stride(from: blocks - 1, to: 0, by: -1) { order.swapAt(i, Int(next() % UInt64(i + 1))) }
+            return order
+        }
+        for t in [Tensor.K, .V] {
+            guard let logical = hbm[t] else { continue }
+            var physical = [A](repeating: 0, count: instances * slots * p.d)
+            for inst in 0..<instances {
+                for r in 0..<p.nk {
+                    let src = (inst * p.nk + r) * p.d, dst = pagedRow(instance: inst, row: r, blockSize: b) * p.d
+                    for c in 0..<p.d { physical[dst + c] = logical[src + c] }
+                }
+            }
+            hbm[t] = physical
+        }
+    }
+
+    /// Where logical row `row` of KV instance `instance` sits in the paged cache.
+    @inline(__always) private func pagedRow(instance: Int, row: Int, blockSize b: Int) -> Int {
+        let blocks = (problem.nk + b - 1) / b
+        return (instance * blocks + blockTable[instance][row / b]) * b + row % b
     }
 
     public var counts: TrafficCounts { counter.counts }
@@ -115,12 +158,21 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
         let (n, w, _) = layout(t)
         guard let src = hbm[t] else { throw .scheduleBug("\(t) is read before anything wrote it") }
         var dst = [A](repeating: 0, count: rows.count * cols.count)
+        // A paged K or V row is found through the block table.
+        let paged = (t == .K || t == .V) && !blockTable.isEmpty ? problem.pagedBlockSize : nil
         for (r, row) in rows.enumerated() {
-            let base = flatRow(t, instance: instance, row: row, rowsPerInstance: n) * w
+            let flat = paged.map { pagedRow(instance: instance, row: row, blockSize: $0) }
+            let base = (flat ?? flatRow(t, instance: instance, row: row, rowsPerInstance: n)) * w
             for (c, col) in cols.enumerated() { dst[r * cols.count + c] = src[base + col] }
         }
         buffers[b.slot] = dst
         shapes[b.slot] = (rows.count, cols.count)
+    }
+
+    /// Table entries and the padded tail of a block are counted; the values the arithmetic
+    /// uses came with ``load(_:instance:rows:cols:format:into:)``.
+    public mutating func fetch(_ t: Tensor, elements: Int, format: Format) throws(SimulationError) {
+        try counter.fetch(t, elements: elements, format: format)
     }
 
     public mutating func store(
@@ -129,6 +181,19 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
     ) throws(SimulationError) {
         try counter.store(t, instance: instance, rows: rows, cols: cols, format: format, from: b)
         writeBack(t, instance: instance, rows: rows, cols: cols, format: format, from: b, adding: false)
+    }
+
+    public mutating func storeRow(
+        _ t: Tensor, instance: Int, row: Int, cols: Range<Int>, format: Format,
+        from b: Operand, bufferRow: Int
+    ) throws(SimulationError) {
+        try counter.storeRow(t, instance: instance, row: row, cols: cols, format: format, from: b, bufferRow: bufferRow)
+        let w = shapes[b.slot].cols
+        let (n, width, instances) = layout(t)
+        if hbm[t] == nil { hbm[t] = [A](repeating: .nan, count: instances * n * width) }
+        let precision = format.precision(problem.dtype)
+        let base = flatRow(t, instance: instance, row: row, rowsPerInstance: n) * width
+        for (c, col) in cols.enumerated() { hbm[t]![base + col] = A(precision.round(Double(buffers[b.slot][bufferRow * w + c]))) }
     }
 
     /// SRAM → HBM for store and reduce: the buffer replaces the region, or is added into it
@@ -199,6 +264,20 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
                 for c in 0..<w { buffers[acc.slot][r * w + c] = a * buffers[acc.slot][r * w + c] + b * buffers[o.slot][r * w + c] }
                 buffers[m.slot][r] = top
             }
+        case let .partitionWeights(x, w, m, l):
+            var top = -A.infinity
+            for v in buffers[x.slot] { top = Swift.max(top, v) }
+            var total: A = 0
+            for s in buffers[w.slot].indices {
+                let mx = buffers[x.slot][s]
+                buffers[w.slot][s] = mx == -A.infinity || top == -A.infinity ? 0 : buffers[w.slot][s] * A.exp(mx - top)
+                total += buffers[w.slot][s]
+            }
+            buffers[m.slot][0] = top
+            buffers[l.slot][0] = total
+        case let .accumulatePartition(o, w, index, acc):
+            let weight = buffers[w.slot][index]
+            for c in buffers[acc.slot].indices { buffers[acc.slot][c] += weight * buffers[o.slot][c] }
         case let .gemmTransA(a, b, c, scaled, accumulate, roundA):
             gemmTransA(a, b, into: c, alpha: scaled ? scale : 1, accumulate: accumulate, roundA: roundA)
         case let .probabilities(s, lse):

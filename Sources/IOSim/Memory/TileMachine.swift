@@ -118,6 +118,14 @@ public enum Operation: Sendable {
     /// Lean Attention's host merge, one pass: with m′ = max(max, partLSE), acc = acc·e^{max−m′} +
     /// part·e^{partLSE−m′}, sum = sum·e^{max−m′} + e^{partLSE−m′}, max = m′ (row by row).
     case mergeOnline(part: Operand, partLSE: Operand, max: Operand, sum: Operand, acc: Operand)
+    /// vLLM's reduce kernel, first step (PagedAttention v2): `max` (1 × 1) becomes the largest of
+    /// the partitions' maxima `maxes` (k × 1), each of the k exp sums `sums` is rescaled in
+    /// place to sums[s]·e^{maxes[s] − max} (0 for an empty partition) and `sum` (1 × 1) is their
+    /// total.
+    case partitionWeights(maxes: Operand, sums: Operand, max: Operand, sum: Operand)
+    /// vLLM's reduce kernel, second step: acc += weights[index]·part (part 1 × d, a partition's
+    /// normalised output).
+    case accumulatePartition(part: Operand, weights: Operand, index: Int, acc: Operand)
     /// c = α·aᵀ·b (+ c when `accumulate`): the backward's dVⱼ += PᵀdOᵢ and dKⱼ += dSᵀQᵢ. With
     /// `roundA`, a enters the GEMM rounded to the input dtype (FlashAttention converts the fp32 P
     /// to fp16/bf16 for its tensor-core GEMM).
@@ -178,6 +186,8 @@ public enum Operation: Sendable {
         case let .foldMax(x, m): return (L(x, m), L(m))
         case let .mergePartial(o, lse, m, l, acc): return (L(o, lse, m, l, acc), L(l, acc))
         case let .mergeOnline(o, lse, m, l, acc): return (L(o, lse, m, l, acc), L(m, l, acc))
+        case let .partitionWeights(x, w, m, l): return (L(x, w), L(w, m, l))
+        case let .accumulatePartition(o, w, _, acc): return (L(o, w, acc), L(acc))
         case let .gemmTransA(a, b, c, _, accumulate, _): return (accumulate ? L(a, b, c) : L(a, b), L(c))
         case let .probabilities(s, lse): return (L(s, lse), L(s))
         case let .probabilitiesFromStatistics(s, m, l): return (L(s, m, l), L(s))
@@ -216,11 +226,21 @@ public protocol TileMachine {
     mutating func store(
         _ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
         from buffer: Operand) throws(SimulationError)
+    /// SRAM → HBM of row `bufferRow` of a resident buffer to row `row` of tensor `t`: a kernel
+    /// whose rows go to scattered places (vLLM's partials, laid out per query row).
+    mutating func storeRow(
+        _ t: Tensor, instance: Int, row: Int, cols: Range<Int>, format: Format,
+        from buffer: Operand, bufferRow: Int) throws(SimulationError)
     /// SRAM → HBM as an atomic add performed at the memory side (`atomicAdd`, TMA reduce-add):
     /// counted as a write of the region, never as a read (DESIGN §10).
     mutating func reduce(
         _ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
         from buffer: Operand) throws(SimulationError)
+    /// HBM → SRAM reads of `elements` elements of tensor `t` that bring no value the arithmetic
+    /// uses: the int32 block-table entries a paged load looks up, and the padded tail of a
+    /// partly filled cache block that a paged load reads whole (DESIGN §13). Counted as a load
+    /// is (HBM reads, SRAM writes); no buffer holds them.
+    mutating func fetch(_ t: Tensor, elements: Int, format: Format) throws(SimulationError)
     /// Starts (or returns to) kernel `name`, a grid of `ctas` CTAs: the transfers that follow are
     /// its traffic. Kernels are reported in the order they are first named.
     mutating func kernel(_ name: String, ctas: Int)
@@ -304,14 +324,29 @@ extension AttentionProblem {
 extension TileMachine {
     /// FlashAttention-2's inner loop (Algorithm 1 lines 6–11) for the rows `rows` of resident Qᵢ
     /// over column tiles `columnTiles` of K/V instance `kv`: acc, m, ℓ must be allocated and
-    /// initialised; leaves them unnormalised. Shared by fa2, split-kv and lean.
+    /// initialised; leaves them unnormalised. Shared by fa2, fa3, split-kv, lean and the paged
+    /// schedules.
+    ///
+    /// With a paged cache (`blockSize`, else the problem's ``AttentionProblem/pagedBlockSize``)
+    /// each K and each V tile load reads the whole blocks it covers and one int32 `table` entry
+    /// per block (DESIGN §13): the table is looked up again for V, as vLLM's kernels do in their
+    /// second loop. Tiles start on block boundaries (Bc is a multiple of the block size, or the
+    /// only tile), so only the last tile can end inside a block; its tail is read too.
     @inline(__always)
-    public mutating func attend(_ t: Tiles, kvInstance kv: Int, rows: Range<Int>, columnTiles: Range<Int>) throws(SimulationError) {
-        let p = problem, d = 0..<p.d
+    public mutating func attend(
+        _ t: Tiles, kvInstance kv: Int, rows: Range<Int>, columnTiles: Range<Int>, blockSize: Int? = nil
+    ) throws(SimulationError) {
+        let p = problem, d = 0..<p.d, b = blockSize ?? p.pagedBlockSize
         try tiles(columnTiles, uniformBelow: p.nk / t.bc) { m, j throws(SimulationError) in
             let cols = t.cols(j, p)
+            let blocks = b.map { ceilDiv(cols.upperBound, $0) - cols.lowerBound / $0 } ?? 0
+            let tail = b.map { blocks * $0 - cols.count } ?? 0
+            if blocks > 0 { try m.fetch(.table, elements: blocks, format: .int32) }
             try m.load(.K, instance: kv, rows: cols, cols: d, format: .input, into: .k)
+            if tail > 0 { try m.fetch(.K, elements: tail * p.d, format: .input) }
+            if blocks > 0 { try m.fetch(.table, elements: blocks, format: .int32) }
             try m.load(.V, instance: kv, rows: cols, cols: d, format: .input, into: .v)
+            if tail > 0 { try m.fetch(.V, elements: tail * p.d, format: .input) }
             try m.alloc(.s, rows: rows.count, cols: cols.count, format: .fp32)
             try m.scores(.q, .k, into: .s, rows: rows, cols: cols, masked: true)
             try m.compute(.onlineSoftmax(scores: .s, max: .m, sum: .l, acc: .acc))

@@ -39,6 +39,24 @@ public struct AttentionProblem: Hashable, Sendable {
     public var packGQA: Bool
     /// Packed rows per query position in this view (1 unless this is ``scheduled``'s packed view).
     public private(set) var packFactor = 1
+    /// How each sequence's K/V cache is stored (`--kv-layout`, DESIGN §13). It lives on the
+    /// problem, not on ``Tiles``, because it is a property of the data a schedule reads: every
+    /// schedule that streams K/V through ``TileMachine/attend(_:kvInstance:rows:columnTiles:blockSize:)``
+    /// reads it, and the data machine stores K and V in it.
+    public var kvLayout: KVLayout = .contiguous
+    /// Token slots per cache block (`--block-size`, vLLM's default 16): the unit a paged load
+    /// reads whole. Used by the paged layout and by the paged schedules (which always read a
+    /// paged cache).
+    public var blockSize: Int = 16
+
+    /// `--lengths`: the batch's sequences each with their own Nk, grouped by length (DESIGN §13).
+    /// nil: every sequence has `nk` keys. With lengths, `batch` is the number of sequences and
+    /// `nk` the longest; ``Simulator/simulate(_:_:capacity:tiles:pass:)`` runs each distinct length
+    /// once as a problem of `count` sequences and adds the counts.
+    public var lengthGroups: [SequenceLengths.Group]?
+
+    /// The block size K/V loads round to under this problem's layout (nil: contiguous).
+    @inline(__always) public var pagedBlockSize: Int? { kvLayout == .paged ? blockSize : nil }
 
     /// `causal` without a `mask` means bottom-right causal (the simulator's default, DESIGN §10;
     /// with Nq = Nk both alignments are the same mask).
@@ -100,6 +118,8 @@ public struct AttentionProblem: Hashable, Sendable {
             guard v <= limit else { throw .outOfRange(parameter: parameter, value: v, limit: limit) }
         }
         if heads % kvHeads != 0 { throw .headsNotDivisible(heads: heads, kvHeads: kvHeads) }
+        guard blockSize > 0 else { throw .notPositive(parameter: .blockSize, value: blockSize) }
+        guard blockSize <= Limits.maxSequence else { throw .outOfRange(parameter: .blockSize, value: blockSize, limit: Limits.maxSequence) }
         switch mask {
         case let .slidingWindow(left, right, _):
             if left < 0 || right < 0 || left >= Limits.maxSequence || right >= Limits.maxSequence {
@@ -125,6 +145,18 @@ public enum ProblemParameter: String, Sendable, CaseIterable {
     case nk = "Nk"
     case d, batch, heads
     case kvHeads = "kv_heads"
+    /// Token slots per block of a paged K/V cache.
+    case blockSize = "block_size"
+}
+
+/// How a sequence's K and V are stored in HBM (DESIGN §13).
+public enum KVLayout: String, Hashable, Sendable, CaseIterable {
+    /// One array per sequence and KV head: a tile load reads exactly its rows.
+    case contiguous
+    /// vLLM's PagedAttention: blocks of ``AttentionProblem/blockSize`` token slots anywhere in
+    /// HBM, found through an int32 block table. A K or V tile load reads the whole blocks it
+    /// covers (the last, partly filled block too) and one table entry per block.
+    case paged
 }
 
 /// Why a simulation cannot run, in words a user can act on. The library never names a

@@ -44,6 +44,19 @@ extension Tiles {
     }
 }
 
+extension Tiles {
+    /// K (or V) rows and blocks a schedule reads from a paged cache of `blockSize`-slot blocks
+    /// (DESIGN §13), given the rows its tile loads cover (`kvRows`) and how many of those loads
+    /// were of the last column tile. Tiles start on block boundaries (Bc a multiple of the block
+    /// size, or a single tile), so whole tiles are whole blocks and only the last tile's tail,
+    /// ⌈r/b⌉·b − r slots for its r rows, is read beyond the keys.
+    func pagedReads(_ p: AttentionProblem, blockSize b: Int, kvRows: Int, lastTileLoads: Int) throws(SimulationError) -> (rows: Int, blocks: Int) {
+        let last = cols(tc(p) - 1, p).count, tail = ceilDiv(last, b) * b - last
+        let rows = try Int.checkedAdd(kvRows, .checkedMul(lastTileLoads, tail))
+        return (rows, rows / b)
+    }
+}
+
 /// Sums over the live tile pairs of one instance, for the closed forms.
 struct LiveSums {
     /// Live pairs; Σᵢ of the K/V rows its live column tiles cover; Σᵢ rowsᵢ·(those rows);

@@ -8,7 +8,7 @@ extension LeanSchedule {
     {
         try checkSize(t, p)
         let stream = Stream(t, p), d = p.d
-        var qRows = 0, kvRows = 0, partRows = 0, qTiles = 0, kvTiles = 0
+        var qRows = 0, kvRows = 0, partRows = 0, qTiles = 0, kvTiles = 0, lastTileLoads = 0
         for inst in 0..<p.instances {
             for i in 0..<t.tr(p) where !stream.live[i].isEmpty {
                 let rows = t.rows(i, p).count, live = stream.live[i]
@@ -19,6 +19,7 @@ extension LeanSchedule {
                 partRows += (runs - 1) * rows
                 kvRows += t.cols(live.upperBound - 1, p).upperBound - live.lowerBound * t.bc
                 kvTiles += live.count
+                if live.upperBound == t.tc(p) { lastTileLoads += 1 }
             }
         }
         // The builder multiplies by batch·heads; these sums already cover every instance.
@@ -27,8 +28,7 @@ extension LeanSchedule {
         var b = c.rebased(to: one)
         b.combinedKernel(kind.rawValue, ctas: stream.ctas)
         try b.add(.Q, reads: b.mul(qRows, d), .input)
-        try b.add(.K, reads: b.mul(kvRows, d), .input)
-        try b.add(.V, reads: b.mul(kvRows, d), .input)
+        try FA2Schedule.addKV(into: &b, p, t, kvRows: kvRows, lastTileLoads: { lastTileLoads })
         try b.add(.O, writes: b.mul(p.n * p.instances, d), .output)
         try b.add(.LSE, writes: p.n * p.instances, .fp32)
         try b.add(.Opart, reads: b.mul(partRows, d), writes: b.mul(partRows, d), .fp32)

@@ -5,11 +5,13 @@ public enum ScheduleRegistry {
     public static let entries: [ScheduleEntry] = [
         ScheduleEntry(StandardSchedule.self),
         ScheduleEntry(FA1Schedule.self),
-        ScheduleEntry(FA2Schedule.self),
-        ScheduleEntry(FA3Schedule.self),
+        ScheduleEntry(FA2Schedule.self, readsPagedCache: true),
+        ScheduleEntry(FA3Schedule.self, readsPagedCache: true),
         ScheduleEntry(SmallMSchedule.self),
-        ScheduleEntry(SplitKVSchedule.self),
-        ScheduleEntry(LeanSchedule.self),
+        ScheduleEntry(SplitKVSchedule.self, readsPagedCache: true),
+        ScheduleEntry(LeanSchedule.self, readsPagedCache: true),
+        ScheduleEntry(PagedV1Schedule.self, readsPagedCache: true, alwaysPaged: true),
+        ScheduleEntry(PagedV2Schedule.self, readsPagedCache: true, alwaysPaged: true),
     ]
 
     /// The backward schedules (DESIGN §11), under the names of their forward schedules.
@@ -35,13 +37,21 @@ public enum ScheduleRegistry {
 public struct ScheduleEntry: Sendable {
     public let kind: ScheduleKind
     public let type: any Schedule.Type
+    /// Whether its K/V loads follow `--kv-layout paged` (DESIGN §13): the schedules that stream
+    /// K/V through ``TileMachine/attend(_:kvInstance:rows:columnTiles:blockSize:)``. The others
+    /// (standard, fa1, small-m) read a contiguous cache only and are reported as not running.
+    public let readsPagedCache: Bool
+    /// Whether it reads a paged cache whatever `--kv-layout` says (vLLM's kernels).
+    public let alwaysPaged: Bool
     let countRun: @Sendable (inout CountingMachine, Tiles) throws(SimulationError) -> Void
     let doubleRun: @Sendable (inout DataMachine<Double>, Tiles) throws(SimulationError) -> Void
     let floatRun: @Sendable (inout DataMachine<Float>, Tiles) throws(SimulationError) -> Void
 
-    init<S: Schedule>(_ s: S.Type) {
+    init<S: Schedule>(_ s: S.Type, readsPagedCache: Bool = false, alwaysPaged: Bool = false) {
         kind = S.kind
         type = s
+        self.readsPagedCache = readsPagedCache
+        self.alwaysPaged = alwaysPaged
         countRun = { m, t throws(SimulationError) in try S.run(&m, tiles: t) }
         doubleRun = { m, t throws(SimulationError) in try S.run(&m, tiles: t) }
         floatRun = { m, t throws(SimulationError) in try S.run(&m, tiles: t) }

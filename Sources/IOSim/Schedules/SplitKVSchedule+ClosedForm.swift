@@ -12,7 +12,7 @@ extension SplitKVSchedule {
             return
         }
         let (n, d) = (p.n, p.d)
-        var qRows = 0, kvRows = 0, qTiles = 0, kvTiles = 0
+        var qRows = 0, kvRows = 0, qTiles = 0, kvTiles = 0, lastTileLoads = 0
         for i in 0..<t.tr(p) {
             let rows = t.rows(i, p).count, live = t.liveColumnTiles(i, p)
             for s in 0..<splits {
@@ -22,12 +22,12 @@ extension SplitKVSchedule {
                 qTiles += 1
                 kvRows += t.cols(mine.upperBound - 1, p).upperBound - mine.lowerBound * t.bc
                 kvTiles += mine.count
+                if mine.upperBound == t.tc(p) { lastTileLoads += 1 }
             }
         }
         c.kernel("split", ctas: t.tr(p) * splits)
         try c.add(.Q, reads: c.mul(qRows, d), .input)
-        try c.add(.K, reads: c.mul(kvRows, d), .input)
-        try c.add(.V, reads: c.mul(kvRows, d), .input)
+        try FA2Schedule.addKV(into: &c, p, t, kvRows: kvRows, lastTileLoads: { lastTileLoads })
         try c.add(.Opart, writes: c.mul(splits * n, d), .fp32)
         try c.add(.LSEpart, writes: splits * n, .fp32)
         try c.scales(qTiles + 2 * kvTiles)

@@ -1,0 +1,35 @@
+extension PagedV2Schedule {
+    /// Kernel `paged`, per (row tile, partition) that meets the row tile's live column tiles:
+    /// its q rows once and v1's paged K/V reads of the live tiles in the partition; every
+    /// (row tile, partition) writes, per row, 2 `LSEpart` values (fp32) and d `Opart` values (the
+    /// dtype). Kernel `reduce`, per query row: with P > 1 partitions, 2·P `LSEpart` and P·d
+    /// `Opart` reads; with one, d `Opart` reads; d O writes either way.
+    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: Tiles, capacity: Int)
+        throws(SimulationError)
+    {
+        let (n, d, parts) = (p.n, p.d, partitions(t, p))
+        var qRows = 0, kvRows = 0, qTiles = 0, kvTiles = 0, lastTileLoads = 0
+        for i in 0..<t.tr(p) {
+            let rows = t.rows(i, p).count, live = t.liveColumnTiles(i, p)
+            for s in 0..<parts {
+                let mine = range(s, t, p).clamped(to: live)
+                guard !mine.isEmpty else { continue }
+                qRows += rows
+                qTiles += 1
+                kvRows += t.cols(mine.upperBound - 1, p).upperBound - mine.lowerBound * t.bc
+                kvTiles += mine.count
+                if mine.upperBound == t.tc(p) { lastTileLoads += 1 }
+            }
+        }
+        c.kernel("paged", ctas: t.tr(p) * parts)
+        try c.add(.Q, reads: c.mul(qRows, d), .input)
+        try FA2Schedule.addKV(into: &c, p, t, kvRows: kvRows, lastTileLoads: { lastTileLoads }, blockSize: p.blockSize)
+        try c.add(.LSEpart, writes: c.mul(2 * parts, n), .fp32)
+        try c.add(.Opart, writes: c.mul(c.mul(parts, n), d), .output)
+        try c.scales(qTiles + 2 * kvTiles)
+        c.kernel("reduce", ctas: n)
+        if parts > 1 { try c.add(.LSEpart, reads: c.mul(2 * parts, n), .fp32) }
+        try c.add(.Opart, reads: c.mul(c.mul(parts, n), d), .output)
+        try c.add(.O, writes: c.mul(n, d), .output)
+    }
+}
