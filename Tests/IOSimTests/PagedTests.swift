@@ -152,3 +152,33 @@ import Testing
         #expect(PagedAttentionChoice.kind(sequences: 1000, heads: 32, maxLength: 8193) == .pagedV2)
     }
 }
+
+/// DESIGN §13, `--lengths`: each sequence its own Nk; counts are the per-sequence counts summed.
+@Suite struct VariableLengths {
+    @Test func variableLengthCountsAreThePerSequenceClosedFormsSummed() throws {
+        let lengths = [1, 700, 700, 513, 4097, 700]
+        var p = AttentionProblem(n: 1, nk: lengths.max()!, d: 64, batch: lengths.count, heads: 4, kvHeads: 2)
+        p.lengthGroups = try SequenceLengths(lengths).groups
+        let tiles = Tiles(br: 64, bc: 16, splits: 3)
+        for kind in [ScheduleKind.fa2, .splitKV, .pagedV1, .pagedV2] {
+            let r = Simulator.simulate(kind, p, capacity: 1 << 22, tiles: TileRequest(br: 64, bc: 16, splits: 3))
+            let c = try #require(r.counts, "\(kind): \(r.reason ?? "")")
+            var want = [Transfer](repeating: Transfer(), count: Tensor.allCases.count)
+            var ctas: [String: Int] = [:]
+            for length in lengths {
+                let one = AttentionProblem(n: 1, nk: length, d: 64, heads: 4, kvHeads: 2)
+                let e = try ClosedForm.checkedTraffic(kind, one, tiles, capacity: 1 << 22)
+                for i in want.indices { want[i] = want[i] + e.byTensor[i] }
+            }
+            // CTAs are those of one launch per distinct length (split-kv's combine takes a few
+            // rows of its whole batch per CTA, so its grid is per launch, not per sequence).
+            for length in Set(lengths) {
+                let count = lengths.filter { $0 == length }.count
+                let group = AttentionProblem(n: 1, nk: length, d: 64, batch: count, heads: 4, kvHeads: 2)
+                for k in try ClosedForm.checkedTraffic(kind, group, tiles, capacity: 1 << 22).kernels { ctas[k.name, default: 0] += k.ctas }
+            }
+            #expect(c.byTensor == want, "\(kind)")
+            #expect(Dictionary(uniqueKeysWithValues: c.kernels.map { ($0.name, $0.ctas) }) == ctas, "\(kind) CTAs")
+        }
+    }
+}
