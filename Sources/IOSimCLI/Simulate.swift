@@ -40,6 +40,10 @@ struct Simulate: ParsableCommand {
         _ = try options.problem()
         _ = try options.capacity()
         _ = try options.schedule.kinds(for: pass)
+        // Data mode runs one problem; a batch of lengths would run every sequence at one length.
+        if mode == .data, options.lengths != nil {
+            throw ValidationError("--mode data runs one problem, not a batch of --lengths; check one length at a time with --Nk")
+        }
     }
 
     func run() throws {

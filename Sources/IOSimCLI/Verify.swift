@@ -48,6 +48,9 @@ struct Verify: ParsableCommand {
         _ = try options.problem()
         _ = try options.capacity()
         _ = try options.schedule.kinds(for: pass)
+        if options.lengths != nil {
+            throw ValidationError("verify runs one problem, not a batch of --lengths; verify one length at a time with --Nk")
+        }
     }
 
     func run() throws {

@@ -68,4 +68,11 @@ import Testing
         #expect(r.status == 0, "\(r.err)")
         #expect(r.out.contains("dQ max|err|") && r.out.contains("dV max|err|"))
     }
+
+    @Test(arguments: [["--N", "1", "--lengths", "100,200", "--mode", "data"], ["verify", "--N", "1", "--lengths", "100,200"]])
+    func dataModeRefusesABatchOfLengths(args: [String]) throws {
+        let r = try Repo.run(args)
+        #expect(ExitCodes.oneLine(r, status: 64), "\(args): \(r.status) \(r.err)")
+        #expect(r.err.contains("--lengths"))
+    }
 }
