@@ -67,6 +67,22 @@ enum Render {
         return f
     }
 
+    /// With `--lengths`, a result's mean HBM traffic per sequence (`per_sequence`: reads, writes,
+    /// read and write bytes, each total over the number of sequences, as Doubles); nothing otherwise.
+    static func perSequence(_ r: ScheduleResult, _ p: AttentionProblem) -> [(String, JSON)] {
+        guard p.lengthGroups != nil, let h = r.counts?.hbm, p.batch > 0 else { return [] }
+        let n = Double(p.batch)
+        return [
+            (
+                "per_sequence",
+                .object([
+                    ("reads", .double(Double(h.reads) / n)), ("writes", .double(Double(h.writes) / n)),
+                    ("read_bytes", .double(Double(h.readBytes) / n)), ("write_bytes", .double(Double(h.writeBytes) / n)),
+                ])
+            )
+        ]
+    }
+
     static func transfer(_ t: Transfer) -> JSON {
         .object([
             ("reads", .int(t.reads)), ("writes", .int(t.writes)),

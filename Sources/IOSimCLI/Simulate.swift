@@ -70,7 +70,9 @@ struct Simulate: ParsableCommand {
         let checked = checks.contains { $0 != nil }
         switch format {
         case .json:
-            let rendered = zip(results, checks).map { r, c in Render.result(r, extra: c.map { [("equivalence", Check.json($0))] } ?? []) }
+            let rendered = zip(results, checks).map { r, c in
+                Render.result(r, extra: (c.map { [("equivalence", Check.json($0))] } ?? []) + Render.perSequence(r, p))
+            }
             print(JSON.object([("problem", Render.problem(p, capacity: capacity, pass: pass)), ("results", .array(rendered))]).text)
         case .csv:
             print(Render.csvHeader(kernels: kernels, checked: checked))
