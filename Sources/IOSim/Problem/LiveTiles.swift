@@ -154,3 +154,52 @@ struct LiveSums {
 
 /// ⌈a/b⌉ for b > 0 and any a.
 @inline(__always) func ceilDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? (a + b - 1) / b : -((-a) / b) }
+
+/// A row tile's column tiles cut into `count` runs of `per` tiles (split-KV's splits, vLLM's
+/// partitions): run s is tiles s·per ..< (s + 1)·per, clipped to Tc (empty past it).
+struct ColumnRuns {
+    let per: Int, count: Int
+
+    /// Column tiles of run s.
+    func range(_ s: Int, _ t: Tiles, _ p: AttentionProblem) -> Range<Int> {
+        let tc = t.tc(p)
+        return min(tc, s * per)..<min(tc, (s + 1) * per)
+    }
+
+    /// Live score entries of each (row tile, run) CTA, in launch order (0 for a run that meets
+    /// no live column tile: its CTA still launches and writes).
+    func ctaWork(_ t: Tiles, _ p: AttentionProblem) -> [Double] {
+        (0..<t.tr(p)).flatMap { i -> [Double] in
+            let live = t.liveColumnTiles(i, p), rows = t.rows(i, p).count
+            return (0..<count).map { s -> Double in
+                let mine = range(s, t, p).clamped(to: live)
+                guard !mine.isEmpty else { return 0 }
+                return Double(rows * (t.cols(mine.upperBound - 1, p).upperBound - mine.lowerBound * t.bc))
+            }
+        }
+    }
+
+    /// Over the (row tile, run) pieces that meet live column tiles, per instance: their Q rows
+    /// and Q tile loads, the K/V rows and tile loads of their live tiles, and how many of them
+    /// load the last (possibly ragged) column tile.
+    struct Sums {
+        var qRows = 0, kvRows = 0, qTiles = 0, kvTiles = 0, lastTileLoads = 0
+    }
+
+    func sums(_ t: Tiles, _ p: AttentionProblem) -> Sums {
+        var x = Sums()
+        for i in 0..<t.tr(p) {
+            let rows = t.rows(i, p).count, live = t.liveColumnTiles(i, p)
+            for s in 0..<count {
+                let mine = range(s, t, p).clamped(to: live)
+                guard !mine.isEmpty else { continue }
+                x.qRows += rows
+                x.qTiles += 1
+                x.kvRows += t.cols(mine.upperBound - 1, p).upperBound - mine.lowerBound * t.bc
+                x.kvTiles += mine.count
+                if mine.upperBound == t.tc(p) { x.lastTileLoads += 1 }
+            }
+        }
+        return x
+    }
+}

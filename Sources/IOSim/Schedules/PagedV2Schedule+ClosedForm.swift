@@ -8,25 +8,13 @@ extension PagedV2Schedule {
         throws(SimulationError)
     {
         let (n, d, parts) = (p.n, p.d, partitions(t, p))
-        var qRows = 0, kvRows = 0, qTiles = 0, kvTiles = 0, lastTileLoads = 0
-        for i in 0..<t.tr(p) {
-            let rows = t.rows(i, p).count, live = t.liveColumnTiles(i, p)
-            for s in 0..<parts {
-                let mine = range(s, t, p).clamped(to: live)
-                guard !mine.isEmpty else { continue }
-                qRows += rows
-                qTiles += 1
-                kvRows += t.cols(mine.upperBound - 1, p).upperBound - mine.lowerBound * t.bc
-                kvTiles += mine.count
-                if mine.upperBound == t.tc(p) { lastTileLoads += 1 }
-            }
-        }
+        let x = runs(t, p).sums(t, p)
         c.kernel("paged", ctas: t.tr(p) * parts)
-        try c.add(.Q, reads: c.mul(qRows, d), .input)
-        try FA2Schedule.addKV(into: &c, p, t, kvRows: kvRows, lastTileLoads: { lastTileLoads }, blockSize: p.blockSize)
+        try c.add(.Q, reads: c.mul(x.qRows, d), .input)
+        try FA2Schedule.addKV(into: &c, p, t, kvRows: x.kvRows, lastTileLoads: { x.lastTileLoads }, blockSize: p.blockSize)
         try c.add(.LSEpart, writes: c.mul(2 * parts, n), .fp32)
         try c.add(.Opart, writes: c.mul(c.mul(parts, n), d), .output)
-        try c.scales(qTiles + 2 * kvTiles)
+        try c.scales(x.qTiles + 2 * x.kvTiles)
         c.kernel("reduce", ctas: n)
         if parts > 1 { try c.add(.LSEpart, reads: c.mul(2 * parts, n), .fp32) }
         try c.add(.Opart, reads: c.mul(c.mul(parts, n), d), .output)

@@ -22,14 +22,7 @@ public enum PagedV2Schedule: Schedule {
     /// One CTA per (row tile, partition), each with the live score entries of its partition
     /// (the reduce's bytes are charged to them, as split-kv's combine is).
     public static func ctaWork(_ p: AttentionProblem, _ t: Tiles) -> [Double]? {
-        (0..<t.tr(p)).flatMap { i -> [Double] in
-            let live = t.liveColumnTiles(i, p), rows = t.rows(i, p).count
-            return (0..<partitions(t, p)).map { s -> Double in
-                let mine = range(s, t, p).clamped(to: live)
-                guard !mine.isEmpty else { return 0 }
-                return Double(rows * (t.cols(mine.upperBound - 1, p).upperBound - mine.lowerBound * t.bc))
-            }
-        }
+        runs(t, p).ctaWork(t, p)
     }
 
     public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
@@ -45,10 +38,10 @@ public enum PagedV2Schedule: Schedule {
     public static func partitions(_ t: Tiles, _ p: AttentionProblem) -> Int { ceilDiv(t.tc(p), tilesPerPartition(t)) }
 
     /// Column tiles of partition s.
-    static func range(_ s: Int, _ t: Tiles, _ p: AttentionProblem) -> Range<Int> {
-        let per = tilesPerPartition(t), tc = t.tc(p)
-        return min(tc, s * per)..<min(tc, (s + 1) * per)
-    }
+    static func range(_ s: Int, _ t: Tiles, _ p: AttentionProblem) -> Range<Int> { runs(t, p).range(s, t, p) }
+
+    /// Each row tile's column tiles in its partitions.
+    static func runs(_ t: Tiles, _ p: AttentionProblem) -> ColumnRuns { ColumnRuns(per: tilesPerPartition(t), count: partitions(t, p)) }
 
     /// Per query row, P maxima then P sums (`LSEpart`), and P partial rows (`Opart`), at rows
     /// r·2P + s of the instance's scratch: a row's maxima and sums are contiguous, as vLLM's

@@ -12,25 +12,13 @@ extension SplitKVSchedule {
             return
         }
         let (n, d) = (p.n, p.d)
-        var qRows = 0, kvRows = 0, qTiles = 0, kvTiles = 0, lastTileLoads = 0
-        for i in 0..<t.tr(p) {
-            let rows = t.rows(i, p).count, live = t.liveColumnTiles(i, p)
-            for s in 0..<splits {
-                let mine = range(s, t, p).clamped(to: live)
-                guard !mine.isEmpty else { continue }
-                qRows += rows
-                qTiles += 1
-                kvRows += t.cols(mine.upperBound - 1, p).upperBound - mine.lowerBound * t.bc
-                kvTiles += mine.count
-                if mine.upperBound == t.tc(p) { lastTileLoads += 1 }
-            }
-        }
+        let x = runs(t, p).sums(t, p)
         c.kernel("split", ctas: t.tr(p) * splits)
-        try c.add(.Q, reads: c.mul(qRows, d), .input)
-        try FA2Schedule.addKV(into: &c, p, t, kvRows: kvRows, lastTileLoads: { lastTileLoads })
+        try c.add(.Q, reads: c.mul(x.qRows, d), .input)
+        try FA2Schedule.addKV(into: &c, p, t, kvRows: x.kvRows, lastTileLoads: { x.lastTileLoads })
         try c.add(.Opart, writes: c.mul(splits * n, d), .fp32)
         try c.add(.LSEpart, writes: splits * n, .fp32)
-        try c.scales(qTiles + 2 * kvTiles)
+        try c.scales(x.qTiles + 2 * x.kvTiles)
         c.combinedKernel("combine", ctas: combineCTAs(rows: n * p.instances, d: d))
         try c.add(.LSEpart, reads: 2 * splits * n, .fp32)
         try c.add(.Opart, reads: c.mul(splits * n, d), .fp32)

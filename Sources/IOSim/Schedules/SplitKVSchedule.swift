@@ -16,14 +16,7 @@ public enum SplitKVSchedule: Schedule {
     /// combine kernel's bytes are charged to them (it reads a few percent of the split's).
     public static func ctaWork(_ p: AttentionProblem, _ t: Tiles) -> [Double]? {
         guard t.splits > 1 else { return nil }
-        return (0..<t.tr(p)).flatMap { i -> [Double] in
-            let live = t.liveColumnTiles(i, p), rows = t.rows(i, p).count
-            return (0..<t.splits).map { s -> Double in
-                let mine = range(s, t, p).clamped(to: live)
-                guard !mine.isEmpty else { return 0 }
-                return Double(rows * (t.cols(mine.upperBound - 1, p).upperBound - mine.lowerBound * t.bc))
-            }
-        }
+        return runs(t, p).ctaWork(t, p)
     }
 
     public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
@@ -40,10 +33,10 @@ public enum SplitKVSchedule: Schedule {
     }
 
     /// Column tiles of split s: [s·⌈Tc/S⌉, min(Tc, (s+1)·⌈Tc/S⌉)).
-    static func range(_ s: Int, _ t: Tiles, _ p: AttentionProblem) -> Range<Int> {
-        let tc = t.tc(p), per = (tc + t.splits - 1) / t.splits
-        return min(tc, s * per)..<min(tc, (s + 1) * per)
-    }
+    /// Each row tile's column tiles in S runs of ⌈Tc/S⌉ (empty runs when S > Tc).
+    static func runs(_ t: Tiles, _ p: AttentionProblem) -> ColumnRuns { ColumnRuns(per: ceilDiv(t.tc(p), t.splits), count: t.splits) }
+
+    static func range(_ s: Int, _ t: Tiles, _ p: AttentionProblem) -> Range<Int> { runs(t, p).range(s, t, p) }
 
     public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
         guard t.splits > 1 else {
