@@ -30,22 +30,9 @@ public enum ExtendedAttention {
                 let moff = mask.planeOffset(bh: bh, plane: nq * nk)
                 for r in 0..<nq {
                     let range = mask.columnRange(row: r, nq: nq, nk: nk) ?? 0..<nk
-                    var m = -WideFloat.infinity
-                    var sawNaN = false
-                    for j in 0..<nk {
-                        live[j] = range.contains(j)
-                        if case let .boolean(keep) = mask, !keep[moff + r * nk + j] { live[j] = false }
-                        guard live[j] else { continue }
-                        var dot = CompensatedSum<WideFloat>()
-                        for t in 0..<d {
-                            dot.add(WideFloat(q[(bh * nq + r) * d + t]) * WideFloat(k[(kvh * nk + j) * d + t]))
-                        }
-                        var s = scale * dot.value
-                        if case let .additive(bias) = mask { s += WideFloat(bias[moff + r * nk + j]) }
-                        scores[j] = s
-                        if s.isNaN { sawNaN = true } else if s > m { m = s }
-                    }
-                    if sawNaN { m = .nan }
+                    let m = scoreRow(
+                        q: q, qRow: (bh * nq + r) * d, k: k, kvHead: kvh, row: r, range: range, shape: shape, mask: mask,
+                        maskOffset: moff, scale: scale, scores: &scores, live: &live)
                     let orow = (bh * nq + r) * dv
                     if m == -WideFloat.infinity {
                         lse[bh * nq + r] = -.infinity
@@ -64,6 +51,33 @@ public enum ExtendedAttention {
             }
         }
         return AttentionResult(o: o, lse: lse)
+    }
+}
+
+extension ExtendedAttention {
+    /// Row `row` of the scores scale·q·kᵀ (+ an additive mask) in extended precision with a
+    /// compensated dot product, into `scores`; `live` marks the keys the mask keeps (`range` and
+    /// a boolean mask). Returns the row's maximum over live keys: NaN when a score is NaN, −∞ when
+    /// no key is live. Shared by the forward and ``ExtendedGradients`` so both see the same scores.
+    static func scoreRow(
+        q: [Double], qRow: Int, k: [Double], kvHead kvh: Int, row r: Int, range: Range<Int>, shape: AttentionShape,
+        mask: AttentionMask, maskOffset moff: Int, scale: WideFloat, scores: inout [WideFloat], live: inout [Bool]
+    ) -> WideFloat {
+        let (nk, d) = (shape.nk, shape.d)
+        var m = -WideFloat.infinity
+        var sawNaN = false
+        for j in 0..<nk {
+            live[j] = range.contains(j)
+            if case let .boolean(keep) = mask, !keep[moff + r * nk + j] { live[j] = false }
+            guard live[j] else { continue }
+            var dot = CompensatedSum<WideFloat>()
+            for t in 0..<d { dot.add(WideFloat(q[qRow + t]) * WideFloat(k[(kvh * nk + j) * d + t])) }
+            var s = scale * dot.value
+            if case let .additive(bias) = mask { s += WideFloat(bias[moff + r * nk + j]) }
+            scores[j] = s
+            if s.isNaN { sawNaN = true } else if s > m { m = s }
+        }
+        return sawNaN ? .nan : m
     }
 }
 

@@ -29,20 +29,9 @@ public enum ExtendedGradients {
                 for r in 0..<nq {
                     let range = mask.columnRange(row: r, nq: nq, nk: nk) ?? 0..<nk
                     let qrow = (bh * nq + r) * d, grow = (bh * nq + r) * dv
-                    var m = -WideFloat.infinity
-                    var sawNaN = false
-                    for j in 0..<nk {
-                        live[j] = range.contains(j)
-                        if case let .boolean(keep) = mask, !keep[moff + r * nk + j] { live[j] = false }
-                        guard live[j] else { continue }
-                        var dot = CompensatedSum<WideFloat>()
-                        for t in 0..<d { dot.add(WideFloat(q[qrow + t]) * WideFloat(k[(kvh * nk + j) * d + t])) }
-                        var s = scale * dot.value
-                        if case let .additive(bias) = mask { s += WideFloat(bias[moff + r * nk + j]) }
-                        scores[j] = s
-                        if s.isNaN { sawNaN = true } else if s > m { m = s }
-                    }
-                    if sawNaN { m = .nan }
+                    let m = ExtendedAttention.scoreRow(
+                        q: q, qRow: qrow, k: k, kvHead: kvh, row: r, range: range, shape: shape, mask: mask, maskOffset: moff,
+                        scale: scale, scores: &scores, live: &live)
                     // A fully masked row has P = 0: zero dQ, nothing added to dK and dV.
                     if m == -WideFloat.infinity { continue }
                     var l = CompensatedSum<WideFloat>()
