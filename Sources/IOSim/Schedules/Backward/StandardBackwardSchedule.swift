@@ -43,21 +43,30 @@ public enum StandardBackwardSchedule: Schedule {
         let (uniformRows, uniformCols) = (p.n / t.br, p.nk / t.bc)
         try m.uniform(0..<p.instances) { m, inst throws(SimulationError) in
             let kv = p.kvInstance(inst)
-            m.kernel("dv", ctas: t.tc(p) * p.instances)
-            try m.tiles(0..<t.tc(p), uniformBelow: uniformCols) { m, j throws(SimulationError) in
-                let cols = t.cols(j, p)
-                try m.alloc(.dv, rows: cols.count, cols: p.d, format: .fp32)
-                try m.compute(.fill(.dv, 0))
-                try m.tiles(0..<t.tr(p), uniformBelow: uniformRows) { m, i throws(SimulationError) in
-                    let rows = t.rows(i, p)
-                    try m.load(.P, instance: inst, rows: rows, cols: cols, format: .output, into: .s)
-                    try m.load(.dO, instance: inst, rows: rows, cols: d, format: .output, into: .dO)
-                    try m.compute(.gemmTransA(a: .s, b: .dO, c: .dv, scaled: false, accumulate: true, roundA: false))
-                    m.free(.s); m.free(.dO)
+            /// Kernels dv and dk: per column tile j, Σᵢ (the tile ij of `scores`)ᵀ · (rows i of
+            /// `other`) accumulated in fp32 (scaled for dK), written once as `result`.
+            func columnSums(
+                _ m: inout Machine, _ name: String, scores: (tensor: Tensor, into: Operand),
+                other: (tensor: Tensor, format: Format, into: Operand), acc: Operand,
+                scaled: Bool, result: Tensor
+            ) throws(SimulationError) {
+                m.kernel(name, ctas: t.tc(p) * p.instances)
+                try m.tiles(0..<t.tc(p), uniformBelow: uniformCols) { m, j throws(SimulationError) in
+                    let cols = t.cols(j, p)
+                    try m.alloc(acc, rows: cols.count, cols: p.d, format: .fp32)
+                    try m.compute(.fill(acc, 0))
+                    try m.tiles(0..<t.tr(p), uniformBelow: uniformRows) { m, i throws(SimulationError) in
+                        let rows = t.rows(i, p)
+                        try m.load(scores.tensor, instance: inst, rows: rows, cols: cols, format: .output, into: scores.into)
+                        try m.load(other.tensor, instance: inst, rows: rows, cols: d, format: other.format, into: other.into)
+                        try m.compute(.gemmTransA(a: scores.into, b: other.into, c: acc, scaled: scaled, accumulate: true, roundA: false))
+                        m.free(scores.into); m.free(other.into)
+                    }
+                    try m.store(result, instance: kv, rows: cols, cols: d, format: .output, from: acc)
+                    m.free(acc)
                 }
-                try m.store(.dV, instance: kv, rows: cols, cols: d, format: .output, from: .dv)
-                m.free(.dv)
             }
+            try columnSums(&m, "dv", scores: (.P, .s), other: (.dO, .output, .dO), acc: .dv, scaled: false, result: .dV)
             m.kernel("dp", ctas: t.tr(p) * p.instances)
             try m.tiles(0..<t.tr(p), uniformBelow: uniformRows) { m, i throws(SimulationError) in
                 let rows = t.rows(i, p)
@@ -115,21 +124,7 @@ public enum StandardBackwardSchedule: Schedule {
                 try m.store(.dQ, instance: inst, rows: rows, cols: d, format: .output, from: .dq)
                 m.free(.dq)
             }
-            m.kernel("dk", ctas: t.tc(p) * p.instances)
-            try m.tiles(0..<t.tc(p), uniformBelow: uniformCols) { m, j throws(SimulationError) in
-                let cols = t.cols(j, p)
-                try m.alloc(.dk, rows: cols.count, cols: p.d, format: .fp32)
-                try m.compute(.fill(.dk, 0))
-                try m.tiles(0..<t.tr(p), uniformBelow: uniformRows) { m, i throws(SimulationError) in
-                    let rows = t.rows(i, p)
-                    try m.load(.dS, instance: inst, rows: rows, cols: cols, format: .output, into: .dp)
-                    try m.load(.Q, instance: inst, rows: rows, cols: d, format: .input, into: .q)
-                    try m.compute(.gemmTransA(a: .dp, b: .q, c: .dk, scaled: true, accumulate: true, roundA: false))
-                    m.free(.dp); m.free(.q)
-                }
-                try m.store(.dK, instance: kv, rows: cols, cols: d, format: .output, from: .dk)
-                m.free(.dk)
-            }
+            try columnSums(&m, "dk", scores: (.dS, .dp), other: (.Q, .input, .q), acc: .dk, scaled: true, result: .dK)
         }
     }
 }
