@@ -183,6 +183,18 @@ struct CheckCommand: ParsableCommand {
 struct CheckInputError: Error, CustomStringConvertible {
     var message: String
     init(_ message: String) { self.message = message }
+
+    /// An error met while reading and checking the files, in one line: the reader's or the
+    /// reference's own description.
+    init(reading error: any Error) {
+        switch error {
+        case let e as CheckInputError: message = e.message
+        case let e as NpyError: message = e.description
+        case let e as AttentionError: message = e.description
+        default: message = "\(error)"
+        }
+    }
+
     var description: String { message }
 }
 
@@ -481,12 +493,8 @@ struct KernelCheck {
                     }
                 }
             }
-        } catch let error as NpyError {
-            throw CheckInputError(error.description)
-        } catch let error as AttentionError {
-            throw CheckInputError(error.description)
         } catch {
-            throw CheckInputError("\(error)")
+            throw CheckInputError(reading: error)
         }
         return Report(
             dtype: dtype, shape: shape, mask: mask, scale: scale ?? 1 / Double(d).squareRoot(), blockRows: blockRows,
@@ -528,12 +536,8 @@ struct KernelCheck {
                     results[2]?.fold(report.dv) { Location(batch: b, head: kvh, row: $0 / dv, column: $0 % dv) }
                 }
             }
-        } catch let error as NpyError {
-            throw CheckInputError(error.description)
-        } catch let error as AttentionError {
-            throw CheckInputError(error.description)
         } catch {
-            throw CheckInputError("\(error)")
+            throw CheckInputError(reading: error)
         }
         return results.compactMap { $0 }
     }
