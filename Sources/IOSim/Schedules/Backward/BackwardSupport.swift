@@ -15,6 +15,10 @@ enum BackwardSupport {
         }
     }
 
+    /// Values a backward data-mode run holds per instance besides the forward's: dO, dQ (its fp32
+    /// accumulator and its final values), dK, dV and D.
+    static func gradientValues(_ p: AttentionProblem) -> Double { 4 * Double(p.n) * Double(p.d) + 2 * Double(p.nk) * Double(p.d) }
+
     /// FA2's backward main kernel (DESIGN §11): Kⱼ, Vⱼ, Qᵢ, dOᵢ in the dtype; the dKⱼ, dVⱼ
     /// accumulators, the dQᵢ partial, LSEᵢ, Dᵢ and the S/P and dP/dS blocks in fp32:
     /// s·(2·Bc·d + 2·Br·d) + 4·(2·Bc·d + Br·d + 2·Br + 2·Br·Bc).

@@ -23,7 +23,7 @@ public enum FA1BackwardSchedule: Schedule {
 
     public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles? { fa1PaperTiles(p, capacity: capacity) }
 
-    public static func extraDataValues(_ p: AttentionProblem) -> Double { 4 * Double(p.n) * Double(p.d) + 2 * Double(p.nk) * Double(p.d) }
+    public static func extraDataValues(_ p: AttentionProblem) -> Double { BackwardSupport.gradientValues(p) }
 
     public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d, one = 0..<1

@@ -28,8 +28,7 @@ public enum FA2BackwardSchedule: Schedule {
     /// FlashAttention's rule (Algorithm 4 line 1, the same as its forward's).
     public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles? { fa1PaperTiles(p, capacity: capacity) }
 
-    /// Q, K, V, O, dO, dQ (fp32 and final), dK, dV, D besides the forward's.
-    public static func extraDataValues(_ p: AttentionProblem) -> Double { 4 * Double(p.n) * Double(p.d) + 2 * Double(p.nk) * Double(p.d) }
+    public static func extraDataValues(_ p: AttentionProblem) -> Double { BackwardSupport.gradientValues(p) }
 
     public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d, one = 0..<1

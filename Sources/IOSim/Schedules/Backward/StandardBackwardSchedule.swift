@@ -18,7 +18,7 @@ public enum StandardBackwardSchedule: Schedule {
     public static var hasTimeModel: Bool { false }
     /// P, dP and dS live in HBM besides the gradients.
     public static func extraDataValues(_ p: AttentionProblem) -> Double {
-        3 * Double(p.n) * Double(p.nk) + 4 * Double(p.n) * Double(p.d) + 2 * Double(p.nk) * Double(p.d)
+        3 * Double(p.n) * Double(p.nk) + BackwardSupport.gradientValues(p)
     }
 
     public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
