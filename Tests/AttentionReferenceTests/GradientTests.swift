@@ -15,12 +15,7 @@ func naiveGradients(
         for h in 0..<s.heads {
             let bh = b * s.heads + h, kvh = b * s.kvHeads + h / (s.heads / s.kvHeads)
             for r in 0..<s.nq {
-                var scores = [Double](repeating: -.infinity, count: s.nk)
-                for c in 0..<s.nk where allowed(mask, bh: bh, r: r, c: c, s) {
-                    var dot = 0.0
-                    for t in 0..<s.d { dot += x.q[(bh * s.nq + r) * s.d + t] * x.k[(kvh * s.nk + c) * s.d + t] }
-                    scores[c] = scale * dot + bias(mask, bh: bh, r: r, c: c, s)
-                }
+                let scores = naiveScores(x, s, mask: mask, scale: scale, bh: bh, kvh: kvh, r: r)
                 let m = scores.max()!
                 if m == -.infinity { continue }
                 let e = scores.map { Double.exp($0 - m) }

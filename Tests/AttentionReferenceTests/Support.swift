@@ -12,12 +12,7 @@ func naiveAttention(_ x: AttentionInputs, _ s: AttentionShape, mask: AttentionMa
         for h in 0..<s.heads {
             let bh = b * s.heads + h, kvh = b * s.kvHeads + h / (s.heads / s.kvHeads)
             for r in 0..<s.nq {
-                var scores = [Double](repeating: -.infinity, count: s.nk)
-                for c in 0..<s.nk where allowed(mask, bh: bh, r: r, c: c, s) {
-                    var dot = 0.0
-                    for t in 0..<s.d { dot += x.q[(bh * s.nq + r) * s.d + t] * x.k[(kvh * s.nk + c) * s.d + t] }
-                    scores[c] = scale * dot + bias(mask, bh: bh, r: r, c: c, s)
-                }
+                let scores = naiveScores(x, s, mask: mask, scale: scale, bh: bh, kvh: kvh, r: r)
                 let m = scores.max()!
                 if m == -.infinity { lse[bh * s.nq + r] = -.infinity; continue }
                 let p = scores.map { Double.exp($0 - m) }
@@ -32,6 +27,17 @@ func naiveAttention(_ x: AttentionInputs, _ s: AttentionShape, mask: AttentionMa
         }
     }
     return AttentionResult(o: o, lse: lse)
+}
+
+/// Row r of head bh's scores, scale·q·k (+ an additive mask), −∞ where the mask hides a key.
+func naiveScores(_ x: AttentionInputs, _ s: AttentionShape, mask: AttentionMask, scale: Double, bh: Int, kvh: Int, r: Int) -> [Double] {
+    var scores = [Double](repeating: -.infinity, count: s.nk)
+    for c in 0..<s.nk where allowed(mask, bh: bh, r: r, c: c, s) {
+        var dot = 0.0
+        for t in 0..<s.d { dot += x.q[(bh * s.nq + r) * s.d + t] * x.k[(kvh * s.nk + c) * s.d + t] }
+        scores[c] = scale * dot + bias(mask, bh: bh, r: r, c: c, s)
+    }
+    return scores
 }
 
 /// The mask semantics written out independently of the library, element by element.
