@@ -105,4 +105,17 @@ let backwardDataCases: [BackwardDataCase] = ScheduleKind.backward.flatMap { kind
         #expect(!report.dk.passed)
         #expect(report.dq.passed && report.dv.passed)
     }
+
+    @Test func dataModeRefusesABatchOfLengthsInBothPasses() throws {
+        var p = AttentionProblem(n: 1, nk: 64, d: 16, batch: 3)
+        p.lengthGroups = [.init(length: 32, count: 2), .init(length: 64, count: 1)]
+        let (q, k, v) = Verification.inputs(p, seed: 1)
+        let t = Tiles(br: 16, bc: 16)
+        #expect(throws: SimulationError.self) { try DataMode.run(.fa2, p, capacity: 1 << 20, tiles: t, q: q, k: k, v: v) }
+        #expect(throws: SimulationError.self) {
+            try DataMode.runBackward(
+                .fa2, p, capacity: 1 << 20, pass: .backward, forwardTiles: t, tiles: t, q: q, k: k, v: v,
+                dO: Verification.upstreamGradient(p, seed: 1))
+        }
+    }
 }

@@ -34,6 +34,13 @@ public enum DataMode {
         if need > Double(have) { throw .dataModeMemory(schedule: kind, neededBytes: need, availableBytes: have) }
     }
 
+    /// Data mode runs one problem: a batch of `--lengths` would run every sequence at one length.
+    static func checkOneLength(_ p: AttentionProblem) throws(SimulationError) {
+        guard p.lengthGroups == nil else {
+            throw .invalid("data mode runs one problem, not a batch of sequence lengths; run one length at a time")
+        }
+    }
+
     /// fp8 inputs as a schedule sees them: dequantized e4m3 values with one scale per tensor or per
     /// loaded tile (Br rows of Q, Bc rows of K and V).
     public static func fp8Inputs(
@@ -55,6 +62,7 @@ public enum DataMode {
         progress: ((Double) -> Void)? = nil
     ) throws(SimulationError) -> Outcome {
         guard let entry = ScheduleRegistry.entry(kind) else { throw .invalid("\(kind.rawValue) is not a registered schedule") }
+        try checkOneLength(problem)
         try checkMemory(kind, problem)
         let p = problem.scheduled, tiles = tiles.clamped(to: problem.scheduled)
         let expected = ClosedForm.traffic(kind, p, tiles, capacity: capacity)?.hbm.reads ?? 0
@@ -84,6 +92,7 @@ public enum DataMode {
         guard let forward = ScheduleRegistry.entry(kind), let backward = ScheduleRegistry.backwardEntry(kind) else {
             throw .invalid("\(kind.rawValue) has no backward schedule")
         }
+        try checkOneLength(problem)
         try checkMemory(kind, problem, pass: pass)
         let p = problem.scheduled
         let (ft, bt) = (forwardTiles.clamped(to: p), tiles.clamped(to: p))
