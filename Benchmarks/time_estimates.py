@@ -1,41 +1,83 @@
-"""iosim's time estimates beside measured kernel times (Reports/gpu/speed.csv, one H100 run):
-torch-flash (PyTorch's FA2 kernel, tiles 128x128 at d = 64, 128x64 at d = 128) against the fa2
-estimate with the same tiles; torch-cudnn (cuDNN's Hopper kernel) against the fa3 estimate with
-FA3's default tiles; our fa2 kernel (128x64) against fa2. Tiles from Backends/CUDA/kernel_tiles.py.
-Nothing is fitted. Writes Reports/gpu/time_estimates.csv. Run from the repository root after
-`swift build -c release --product iosim`."""
+"""iosim's time estimates beside measured kernel times (Reports/gpu/speed.csv, one H100 run), for
+every row whose kernel iosim has a schedule for, with the kernel's own tiles:
+
+  standard, fa1, fa2, fa3          our kernels (Backends/CUDA/kernel_tiles.py)
+  fa2-bwd                          our FA2 backward, `--pass backward` (kernel_tiles.py)
+  torch-flash                      PyTorch's FA2 forward (128x128 at d = 64, 128x64 at d = 128)
+  torch-flash-bwd                  PyTorch's FA2 backward (128x128 at d = 64, 64x128 at d = 128)
+  torch-cudnn                      cuDNN's Hopper kernel against the fa3 estimate (FA3's tiles)
+
+Rows of torch-math, torch-efficient, torch-flex and torch-cudnn-bwd have no estimate: iosim models
+none of those kernels (cuBLAS tiles, xformers' and Triton's kernels, cuDNN's backward are not read
+off). Nothing is fitted. Writes Reports/gpu/time_estimates.csv. Run from the repository root after
+`swift build -c release --product iosim`; `--iosim PATH` names another binary."""
+import argparse
 import csv
 import json
+import os
 import subprocess
 import sys
 
 sys.path.insert(0, "Backends/CUDA")
 import kernel_tiles  # noqa: E402
 
-rows = []
-for r in csv.DictReader(open("Reports/gpu/speed.csv")):
-    n, d, heads, causal = int(r["N"]), int(r["d"]), int(r["heads"]), r["causal"] == "true"
-    batch = 16384 // n
-    if r["kernel"] == "torch-flash":
-        schedule, tiles = "fa2", kernel_tiles.TORCH_FLASH[d]
-    elif r["kernel"] == "torch-cudnn":
-        schedule, tiles = "fa3", None
-    elif r["kernel"] == "fa2":
-        schedule, tiles = "fa2", kernel_tiles.tiles("fa2")
-    else:
-        continue
-    args = [".build/release/iosim", "--N", str(n), "--d", str(d), "--batch", str(batch), "--heads", str(heads),
-            "--schedule", schedule, "--hardware", "h100-sxm", "--format", "json"]
-    args += ["--Br", str(tiles[0]), "--Bc", str(tiles[1])] if tiles else []
-    args += ["--causal"] if causal else []
-    res = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)["results"][0]
-    est = res["time_estimate_s"] * 1e6
-    measured = float(r["time_us"])
-    rows.append([r["kernel"], schedule, n, d, batch, heads, str(causal).lower(), res["Br"], res["Bc"],
-                 f"{measured:.1f}", f"{est:.1f}", f"{(est - measured) / measured:+.3f}"])
-with open("Reports/gpu/time_estimates.csv", "w") as f:
-    f.write("kernel,schedule,N,d,batch,heads,causal,Br,Bc,measured_us,estimated_us,relative_error\n")
+TORCH_FLASH_BWD = {64: (128, 128), 128: (64, 128)}
+# FlashAttention-3's forward tiles (192x128 at d = 64, 128x128 at d = 128), the shape cuDNN's sm90
+# kernel shares (Reports/gpu/README.md).
+FA3_TILES = {64: (192, 128), 128: (128, 128)}
+
+
+def model(kernel, d):
+    """(schedule, pass, tiles or None, extra flags) of a speed.csv kernel, or None when iosim has no
+    model of it."""
+    if kernel in ("standard", "fa1", "fa2"):
+        return kernel, "forward", kernel_tiles.tiles(kernel), []
+    if kernel == "fa3" and "fa3" in kernel_tiles.KERNELS:
+        k = kernel_tiles.KERNELS["fa3"]
+        return "fa3", "forward", (k["Br"], k["Bc"]), ["--stages", str(k["stages"])]
+    if kernel == "fa2-bwd" and "fa2-bwd" in kernel_tiles.KERNELS:
+        return "fa2", "backward", kernel_tiles.tiles("fa2-bwd"), []
+    if kernel == "torch-flash":
+        return "fa2", "forward", kernel_tiles.TORCH_FLASH[d], []
+    if kernel == "torch-flash-bwd":
+        return "fa2", "backward", TORCH_FLASH_BWD[d], []
+    if kernel == "torch-cudnn":
+        return "fa3", "forward", FA3_TILES[d], []
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--iosim", default=".build/release/iosim")
+    ap.add_argument("--speed", default="Reports/gpu/speed.csv")
+    ap.add_argument("--out", default="Reports/gpu/time_estimates.csv")
+    a = ap.parse_args()
+    rows = []
+    for r in csv.DictReader(open(a.speed)):
+        n, d, heads, causal = int(r["N"]), int(r["d"]), int(r["heads"]), r["causal"] == "true"
+        m = model(r["kernel"], d)
+        if m is None or r["dtype"] != "fp16":
+            continue
+        schedule, pass_, tiles, extra = m
+        stages = int(extra[1]) if extra[:1] == ["--stages"] else 2
+        batch = 16384 // n
+        args = [a.iosim, "--N", str(n), "--d", str(d), "--batch", str(batch), "--heads", str(heads),
+                "--schedule", schedule, "--pass", pass_, "--hardware", "h100-sxm", "--format", "json"]
+        args += ["--Br", str(tiles[0]), "--Bc", str(tiles[1])] if tiles else []
+        args += extra + (["--causal"] if causal else [])
+        res = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)["results"][0]
+        est, measured = res["time_estimate_s"] * 1e6, float(r["time_us"])
+        rows.append([r["kernel"], schedule, pass_, n, d, batch, heads, str(causal).lower(), res["Br"], res["Bc"],
+                     stages, res["hbm"]["read_bytes"] + res["hbm"]["write_bytes"], f"{measured:.1f}", f"{est:.1f}", f"{(est - measured) / measured:+.3f}"])
+    tmp = a.out + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("kernel,schedule,pass,N,d,batch,heads,causal,Br,Bc,stages,hbm_bytes,measured_us,estimated_us,relative_error\n")
+        for row in rows:
+            f.write(",".join(str(x) for x in row) + "\n")
+    os.replace(tmp, a.out)
     for row in rows:
-        f.write(",".join(str(x) for x in row) + "\n")
-for row in rows:
-    print(" ".join(f"{x:>9}" for x in map(str, row)))
+        print(" ".join(f"{x:>9}" for x in map(str, row)))
+
+
+if __name__ == "__main__":
+    main()

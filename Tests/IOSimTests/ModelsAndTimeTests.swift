@@ -106,9 +106,14 @@ import Testing
             let p = AttentionProblem(
                 n: try row.int("N"), d: try row.int("d"), batch: try row.int("batch"),
                 heads: try row.int("heads"), causal: try row.bool("causal"))
-            let tiles = TileRequest(br: try row.int("Br"), bc: try row.int("Bc"))
-            let r = Simulator.simulate(kind, p, capacity: h100.onChipPerBlock, tiles: tiles)
-            let estimate = try #require(try TimeEstimate.estimate(r, p, h100)).seconds * 1e6
+            // Rows name their pass (forward or backward) and, for fa3 kernels, the ring's stages.
+            let pass = try row.value("pass") { Pass(rawValue: $0) }
+            let stages = try row.int("stages")
+            let tiles = TileRequest(br: try row.int("Br"), bc: try row.int("Bc"), stages: stages)
+            let r = Simulator.simulate(kind, p, capacity: h100.onChipPerBlock, tiles: tiles, pass: pass)
+            let breakdown = pass == .forward ? try TimeEstimate.estimate(r, p, h100) : try TimeEstimate.passEstimate(r, p, h100)
+            let estimate = try #require(breakdown).seconds * 1e6
+            #expect(try r.counts?.hbm.bytes == row.int("hbm_bytes"), "\(row)")
             #expect(try abs(estimate - row.double("estimated_us")) <= 0.05, "\(row)")
         }
     }
