@@ -2,9 +2,14 @@
 // .npy, and optionally times it.
 //
 //   attn KERNEL DTYPE --B b --H h --N n --D d [--causal] [--seed s] [--out DIR] [--time R]
-//   KERNEL: standard | fa1 | fa2      DTYPE: fp16 | bf16
+//   KERNEL: standard | fa1 | fa2 | fa2-bwd      DTYPE: fp16 | bf16
 //
-// Inputs: element e of Q (t = 0), K (1), V (2) comes from a 64-bit LCG,
+// fa2-bwd: the fa2 forward gives O and LSE (outside any timing), then FlashAttention-2's backward
+// (fa2_bwd.cuh: preprocess, main, convert) takes dO and writes dQ, dK, dV; --out also writes
+// dq.npy, dk.npy, dv.npy; --time times the three backward launches together, TFLOP/s counted as
+// 2.5x the forward's flops.
+//
+// Inputs: element e of Q (t = 0), K (1), V (2), dO (3) comes from a 64-bit LCG,
 //   x = s ^ (0x9E3779B97F4A7C15 * (t + 1)) with s the seed, then per element
 //   x = x * 6364136223846793005 + 1442695040888963407, value = ((x >> 44) - 2^19) / 2^19,
 // a 20-bit fixed-point number in [-1, 1) (exact in fp32), rounded to the dtype (round to nearest
@@ -12,6 +17,7 @@
 #include "common.cuh"
 #include "fa1.cuh"
 #include "fa2.cuh"
+#include "fa2_bwd.cuh"
 #include "standard.cuh"
 #include <cmath>
 #include <cstdint>
@@ -49,15 +55,22 @@ static void write_npy(const std::string& path, const std::vector<float>& data, c
 
 template <typename T> int run(const std::string& kernel, Shape s, uint64_t seed, const std::string& out, int reps) {
   const size_t n = (size_t)s.B * s.H * s.N * s.D, rows = (size_t)s.B * s.H * s.N;
-  T *q, *k, *v, *o;
+  const bool bwd = kernel == "fa2-bwd";
+  T *q, *k, *v, *o, *dO = nullptr, *dq = nullptr, *dk = nullptr, *dv = nullptr;
   for (T** p : {&q, &k, &v, &o}) CK(cudaMalloc(p, n * sizeof(T)));
+  float *delta = nullptr, *dqacc = nullptr;
+  if (bwd) {
+    for (T** p : {&dO, &dq, &dk, &dv}) CK(cudaMalloc(p, n * sizeof(T)));
+    CK(cudaMalloc(&delta, rows * sizeof(float)));
+    CK(cudaMalloc(&dqacc, n * sizeof(float)));
+  }
   double checksum = 0;
-  for (int t = 0; t < 3; ++t) {
+  for (int t = 0; t < (bwd ? 4 : 3); ++t) {
     std::vector<float> x = generate(seed, t, n);
     std::vector<T> h(n);
     for (size_t i = 0; i < n; ++i) h[i] = Elem<T>::from_float(x[i]);
     if (t == 0) for (size_t i = 0; i < std::min(n, (size_t)1000); ++i) checksum += Elem<T>::to_float(h[i]);
-    CK(cudaMemcpy(t == 0 ? q : t == 1 ? k : v, h.data(), n * sizeof(T), cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(t == 0 ? q : t == 1 ? k : t == 2 ? v : dO, h.data(), n * sizeof(T), cudaMemcpyHostToDevice));
   }
   float* lse;
   CK(cudaMalloc(&lse, rows * sizeof(float)));
@@ -70,15 +83,17 @@ template <typename T> int run(const std::string& kernel, Shape s, uint64_t seed,
     CK(cudaMalloc(&oacc, n * sizeof(float)));
     CK(cudaMalloc(&L, rows * sizeof(float)));
     CK(cudaMalloc(&M, rows * sizeof(float)));
-  } else if (kernel != "fa2") {
-    fprintf(stderr, "attn: unknown kernel '%s' (standard, fa1, fa2)\n", kernel.c_str());
+  } else if (kernel != "fa2" && !bwd) {
+    fprintf(stderr, "attn: unknown kernel '%s' (standard, fa1, fa2, fa2-bwd)\n", kernel.c_str());
     return 2;
   }
   auto launch = [&] {
     if (kernel == "standard") standard::run<T>(q, k, v, o, lse, S, P, s);
     else if (kernel == "fa1") fa1::run<T>(q, k, v, o, oacc, L, M, s);
+    else if (bwd) fa2_bwd::run<T>(q, k, v, o, dO, lse, delta, dqacc, dq, dk, dv, s);
     else fa2::run<T>(q, k, v, o, lse, s);
   };
+  if (bwd) fa2::run<T>(q, k, v, o, lse, s);  // O and LSE: the backward's inputs, not timed
   launch();
   CK(cudaDeviceSynchronize());
   printf("q_checksum=%.17g\n", checksum);
@@ -97,6 +112,13 @@ template <typename T> int run(const std::string& kernel, Shape s, uint64_t seed,
     }
     write_npy(out + "/o.npy", of, {s.B, s.H, s.N, s.D});
     write_npy(out + "/lse.npy", lf, {s.B, s.H, s.N});
+    if (bwd) {
+      for (auto [name, ptr] : {std::make_pair("dq", dq), std::make_pair("dk", dk), std::make_pair("dv", dv)}) {
+        CK(cudaMemcpy(h.data(), ptr, n * sizeof(T), cudaMemcpyDeviceToHost));
+        for (size_t i = 0; i < n; ++i) of[i] = Elem<T>::to_float(h[i]);
+        write_npy(out + "/" + name + ".npy", of, {s.B, s.H, s.N, s.D});
+      }
+    }
   }
   if (reps > 0) {
     cudaEvent_t a, b;
@@ -115,7 +137,7 @@ template <typename T> int run(const std::string& kernel, Shape s, uint64_t seed,
     CK(cudaEventSynchronize(b));
     CK(cudaEventElapsedTime(&ms, a, b));
     const double us = 1000.0 * ms / reps;
-    const double flops = 4.0 * s.B * s.H * (double)s.N * s.N * s.D / (s.causal ? 2 : 1);
+    const double flops = (bwd ? 2.5 : 1.0) * 4.0 * s.B * s.H * (double)s.N * s.N * s.D / (s.causal ? 2 : 1);
     printf("time_us=%.3f tflops=%.3f\n", us, flops / us / 1e6);
   }
   return 0;
@@ -123,7 +145,7 @@ template <typename T> int run(const std::string& kernel, Shape s, uint64_t seed,
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: attn standard|fa1|fa2 fp16|bf16 --B b --H h --N n --D d [--causal] [--seed s] [--out DIR] [--time R]\n");
+    fprintf(stderr, "usage: attn standard|fa1|fa2|fa2-bwd fp16|bf16 --B b --H h --N n --D d [--causal] [--seed s] [--out DIR] [--time R]\n");
     return 2;
   }
   const std::string kernel = argv[1], dtype = argv[2];
