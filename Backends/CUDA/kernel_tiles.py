@@ -3,10 +3,18 @@ simulate the kernels (make_manifest.py, traffic_csv.py, Benchmarks/time_estimate
 must equal the constants in the sources: standard.cuh (BR = 128, BC = 64, 4 warps of 32 rows in
 the two GEMM kernels, a two-stage cp.async ring; softmax one CTA of 128 threads per row), fa1.cuh
 (BR = 16, BC = 128, 8 warps per CTA, each warp one 16-row tile of a pair: warps = 1 per pair) and
-fa2.cuh (BR = 128, bc_for(d) = 64 at every d, 4 warps, one K and one V buffer)."""
+fa2.cuh (BR = 128, bc_for(d) = 64 at every d, 4 warps, one K and one V buffer) and fa2_bwd.cuh
+(BR = 64, BC = 128 at every d, 8 warps; preprocess and convert a CTA per BR rows, main a CTA per
+BC rows; Q, dO, LSE, D double-buffered)."""
 KERNELS = {"standard": {"Br": 128, "Bc": 64, "warps": 4, "stages": 2},
            "fa1": {"Br": 16, "Bc": 128, "warps": 1, "cta_warps": 8, "stages": 2},
-           "fa2": {"Br": 128, "Bc": 64, "warps": 4, "stages": 1}}
+           "fa2": {"Br": 128, "Bc": 64, "warps": 4, "stages": 1},
+           "fa2-bwd": {"Br": 64, "Bc": 128, "warps": 8, "stages": 2}}
+# Kernel sources: the first is the manifest's `source`, the rest its `depends` (fa2-bwd's O and
+# LSE come from the fa2 forward). Default: Backends/CUDA/<kernel>.cuh alone.
+SOURCES = {"fa2-bwd": ["Backends/CUDA/fa2_bwd.cuh", "Backends/CUDA/fa2.cuh"]}
+# iosim's schedule and pass for a kernel (default: the kernel's name, forward).
+SCHEDULE = {"fa2-bwd": ("fa2", "backward")}
 # PyTorch's FA2 forward kernel per head dimension, from its template arguments (kBlockM, kBlockN).
 TORCH_FLASH = {64: (128, 128), 128: (128, 64)}
 
@@ -19,3 +27,8 @@ def tiles(kernel):
 def warps(kernel):
     """Warps sharing a row tile (iosim's --warps): 4 for fa2 and standard (split-Q), 1 for fa1."""
     return KERNELS[kernel].get("warps", 1)
+
+
+def sources(kernel):
+    """The kernel's source files (Backends/CUDA/...), its own first."""
+    return SOURCES.get(kernel, [f"Backends/CUDA/{kernel}.cuh"])

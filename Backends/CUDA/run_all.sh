@@ -4,21 +4,30 @@
 # Nsight Compute, and times every kernel beside PyTorch SDPA (flash, cuDNN). Writes to $OUT:
 #   env.txt, build.txt, recordings.tgz, ncu.csv, speed.csv, log.txt
 # Knobs: SPEED_N (default "1024 4096 16384"), FA2_EXTRAS=0 skips fa2's Nsight sections, the d = 64
-# register-budget variants and the copy probe (fa2_ncu_details.txt, fa2_variants.txt).
+# register-budget variants and the copy probe (fa2_ncu_details.txt, fa2_variants.txt);
+# KERNELS (default "standard fa1 fa2 fa2-bwd") and SECTIONS (default "record traffic details speed")
+# pick a part (for checks; the recorded files come from the default, everything); FLEX_N (default
+# 4096): the N of the torch-flex rows (each shape is compiled); TORCH_NCU=0 skips PyTorch's forward
+# in ncu.csv; BUILD=attn builds only this driver (build.sh's second argument).
 set -uo pipefail
 SPEED_N=${SPEED_N:-1024 4096 16384}; FA2_EXTRAS=${FA2_EXTRAS:-1}
+KERNELS=${KERNELS:-standard fa1 fa2 fa2-bwd}; SECTIONS=${SECTIONS:-record traffic details speed}
+has() { case " $1 " in *" $2 "*) return 0;; esac; return 1; }
+FWD=""; for k in $KERNELS; do [ "$k" = fa2-bwd ] || FWD="$FWD $k"; done
 OUT=${OUT:-out}; mkdir -p "$OUT"
 exec > >(tee -a "$OUT/log.txt") 2>&1
 BIN=Backends/CUDA/build/attn
 { nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; nvcc --version | tail -2; ncu --version | tail -1;
   python3 -c "import torch; print('torch', torch.__version__)"; } > "$OUT/env.txt"
 cat "$OUT/env.txt"
-Backends/CUDA/build.sh > "$OUT/build.txt" 2>&1 || { cat "$OUT/build.txt"; exit 1; }
+Backends/CUDA/build.sh build "${BUILD:-all}" > "$OUT/build.txt" 2>&1 || { cat "$OUT/build.txt"; exit 1; }
 cat "$OUT/build.txt"
 
-# 1. Recordings: small-to-moderate shapes, both dtypes, causal and not, ragged N and d = 80.
+# 1. Recordings: small-to-moderate shapes, both dtypes, causal and not, ragged N and d = 80
+#    (fa2-bwd: dq, dk, dv besides the forward's o and lse).
+if has "$SECTIONS" record; then
 R=$(mktemp -d)
-for kernel in standard fa1 fa2; do
+for kernel in $KERNELS; do
   for dtype in fp16 bf16; do
     for shape in "1 2 200 64 0" "1 2 200 64 1" "2 1 333 128 1" "1 1 257 80 0" "1 1 1 64 0" "1 2 130 128 0"; do
       set -- $shape
@@ -32,14 +41,17 @@ for kernel in standard fa1 fa2; do
 done
 tar czf "$OUT/recordings.tgz" -C "$R" .
 python3 Backends/CUDA/check_recordings.py "$R"
+fi
 
-# 2. Traffic (Nsight Compute), N = 4096, 8 heads, fp16.
+# 2. Traffic (Nsight Compute), N = 4096, 8 heads, fp16. fa2-bwd: its three launches only (not the
+#    fa2 forward that makes O and LSE), with the SM->L2 writes (its dQ reductions) too.
+if has "$SECTIONS" traffic; then
 M=l1tex__m_xbar2l1tex_read_bytes.sum,dram__bytes_read.sum,dram__bytes_write.sum,gpu__time_duration.sum
 SH=$(ncu --query-metrics 2>/dev/null | awk '{print $1}' | grep -E '^(smsp__sass_data_bytes_mem_shared_op_ld|smsp__sass_data_bytes_mem_shared_op_st|smsp__sass_data_bytes_mem_shared_op_ldsm|smsp__sass_data_bytes_mem_shared_op_ldgsts)$' | sed 's/$/.sum/' | paste -sd, -)
 [ -n "$SH" ] && M="$M,$SH"
 echo "metrics: $M"
 : > "$OUT/ncu.csv"
-for kernel in standard fa1 fa2; do
+for kernel in $FWD; do
   for d in 64 128; do
     for causal in 0 1; do
       echo "# run $kernel N=4096 d=$d heads=8 causal=$causal" >> "$OUT/ncu.csv"
@@ -48,10 +60,17 @@ for kernel in standard fa1 fa2; do
     done
   done
 done
+has "$KERNELS" fa2-bwd && for d in 64 128; do
+  for causal in 0 1; do
+    echo "# run fa2-bwd N=4096 d=$d heads=8 causal=$causal" >> "$OUT/ncu.csv"
+    ncu --clock-control none -k 'regex:preprocess|main_kernel|convert' --metrics "$M,l1tex__m_l1tex2xbar_write_bytes.sum" \
+      --csv $BIN fa2-bwd fp16 --B 1 --H 8 --N 4096 --D $d $([ $causal = 1 ] && echo --causal) >> "$OUT/ncu.csv" 2>&1
+  done
+done
 [ "$FA2_EXTRAS" = 1 ] && nvcc -O3 -arch=sm_90 -o Backends/CUDA/build/probe_copy Backends/CUDA/probe_copy.cu && {
   echo "# run probe" >> "$OUT/ncu.csv"
   ncu --clock-control none --metrics l1tex__m_xbar2l1tex_read_bytes.sum --csv Backends/CUDA/build/probe_copy >> "$OUT/ncu.csv" 2>&1; }
-echo "# run torch-flash" >> "$OUT/ncu.csv"
+[ "${TORCH_NCU:-1}" = 1 ] && echo "# run torch-flash" >> "$OUT/ncu.csv" &&
 ncu --clock-control none -k regex:flash --metrics "$M" --csv python3 - >> "$OUT/ncu.csv" 2>&1 <<'PY'
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -63,28 +82,38 @@ for d in (64, 128):
         torch.cuda.synchronize()
         print(f"# torch d={d} causal={causal}")
 PY
+fi
 
 # What limits each kernel: Nsight Compute's sections for one launch (N = 4096, fp16; fa2 at
 # d = 128 with 16 heads; standard and fa1 at d = 64 and 128 in the speed shape, 16K tokens).
-SECTIONS="--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section WarpStateStats --section Occupancy --section LaunchStats --section SchedulerStats"
+if has "$SECTIONS" details; then
+NSECTIONS="--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section WarpStateStats --section Occupancy --section LaunchStats --section SchedulerStats"
 for d in 64 128; do
   for kernel in standard fa1; do
     echo "# $kernel N=4096 d=$d B=4 H=$((2048 / d))"
-    ncu --clock-control none $SECTIONS $BIN $kernel fp16 --B 4 --H $((2048 / d)) --N 4096 --D $d 2>&1
+    ncu --clock-control none $NSECTIONS $BIN $kernel fp16 --B 4 --H $((2048 / d)) --N 4096 --D $d 2>&1
   done
 done > "$OUT/ladder_ncu_details.txt" 2>&1
 [ "$FA2_EXTRAS" = 1 ] && ncu --clock-control none --section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
   --section WarpStateStats --section Occupancy --section LaunchStats --section SchedulerStats \
   $BIN fa2 fp16 --B 1 --H 16 --N 4096 --D 128 > "$OUT/fa2_ncu_details.txt" 2>&1
+# fa2-bwd's main kernel at the speed shape (N = 4096, 16K tokens), d = 64 and 128.
+has "$KERNELS" fa2-bwd && for d in 64 128; do
+  echo "# fa2-bwd N=4096 d=$d B=4 H=$((2048 / d))"
+  ncu --clock-control none -k regex:main_kernel $NSECTIONS $BIN fa2-bwd fp16 --B 4 --H $((2048 / d)) --N 4096 --D $d 2>&1
+done > "$OUT/fa2_bwd_ncu_details.txt" 2>&1
+fi
 
-# 3. Speed: ours and PyTorch's in one run; 16K tokens per batch, hidden 2048.
+# 3. Speed: ours and PyTorch's in one run; 16K tokens per batch, hidden 2048. fa2-bwd and the
+#    torch *-bwd rows are backward passes (TFLOP/s = 2.5x the forward's flops over the time).
+if has "$SECTIONS" speed; then
 GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ',' ' ')
 echo "kernel,N,d,heads,dtype,causal,time_us,tflops,gpu" > "$OUT/speed.csv"
 for n in $SPEED_N; do
   for d in 64 128; do
     b=$((16384 / n)); h=$((2048 / d))
     for causal in 0 1; do
-      for kernel in fa2 fa1 standard; do
+      for kernel in $KERNELS; do
         line=$($BIN $kernel fp16 --B $b --H $h --N $n --D $d $([ $causal = 1 ] && echo --causal) --time 10 | grep time_us)
         t=$(echo "$line" | sed 's/.*time_us=\([0-9.]*\).*/\1/'); f=$(echo "$line" | sed 's/.*tflops=\([0-9.]*\).*/\1/')
         echo "$kernel,$n,$d,$h,fp16,$([ $causal = 1 ] && echo true || echo false),$t,$f,$GPU" >> "$OUT/speed.csv"
@@ -92,7 +121,7 @@ for n in $SPEED_N; do
     done
   done
 done
-python3 Benchmarks/gpu/torch_speed.py >> "$OUT/speed.csv"
+SPEED_N="$SPEED_N" FLEX_N="${FLEX_N:-4096}" python3 Benchmarks/gpu/torch_speed.py >> "$OUT/speed.csv"
 SPEED_N="$SPEED_N" python3 Benchmarks/gpu/torch_math_speed.py >> "$OUT/speed.csv"
 # The d = 64 register budget, both ways (timings only; the recorded kernel is the default build).
 B2=Backends/CUDA/build/alt; mkdir -p $B2
@@ -102,3 +131,4 @@ for n in 1024 4096 16384; do for c in "" --causal; do
   echo "blocks/SM=3 N=$n $c $($B2/attn fa2 fp16 --B $((16384 / n)) --H 32 --N $n --D 64 $c --time 10 | grep time_us)"
 done; done | tee "$OUT/fa2_variants.txt"
 cat "$OUT/speed.csv"
+fi

@@ -5,7 +5,13 @@ Run from the repository root after `swift build -c release --product iosim` (or 
 binary, e.g. IOSIM=.build-cuda/release/iosim):
     python3 Backends/CUDA/traffic_csv.py Reports/gpu/ncu_raw.csv > Reports/gpu/traffic.csv
 Our standard kernel's three launches also get one L2->SM read row each (`standard/scores`,
-`standard/softmax`, `standard/pv`) against iosim's per-kernel counts. Rows of other engineers'
+`standard/softmax`, `standard/pv`) against iosim's per-kernel counts. Our backward kernel's runs
+(`# run fa2-bwd ...`, Nsight Compute filtered to its three launches) give rows `fa2-bwd/preprocess`,
+`fa2-bwd/main`, `fa2-bwd/convert` for L2->SM reads, SM->L2 writes (l1tex__m_l1tex2xbar_write_bytes:
+the dQ reductions count there, DESIGN §10) and DRAM reads and writes, against iosim's per-kernel
+read or write bytes (`--pass backward --schedule fa2`, the kernel's tiles, M = 484KiB as
+Benchmarks/gpu/bwd_traffic_rows.py: the footprint counts the blocks the kernel keeps in registers,
+so M is shared memory plus the register file). Rows of other engineers'
 measurements in the existing traffic.csv whose kernel this script does not produce (e.g.
 `torch-flash-bwd/...`) are kept when KEEP=<existing traffic.csv> is given."""
 import collections
@@ -18,16 +24,19 @@ import sys
 import kernel_tiles
 
 SHARED_READS = ("smsp__sass_data_bytes_mem_shared_op_ld.sum", "smsp__sass_data_bytes_mem_shared_op_ldsm.sum")
+BWD_METRICS = {"l1tex__m_xbar2l1tex_read_bytes.sum": "read_bytes", "l1tex__m_l1tex2xbar_write_bytes.sum": "write_bytes",
+               "dram__bytes_read.sum": "read_bytes", "dram__bytes_write.sum": "write_bytes"}
 SHARED_WRITES = ("smsp__sass_data_bytes_mem_shared_op_st.sum", "smsp__sass_data_bytes_mem_shared_op_ldgsts.sum")
 
 
 IOSIM = os.environ.get("IOSIM", ".build/release/iosim")
 
 
-def predict(schedule, n, d, heads, causal, br, bc, warps, kernels=False):
+def predict(schedule, n, d, heads, causal, br, bc, warps, kernels=False, backward=False):
     args = [IOSIM, "--N", str(n), "--d", str(d), "--heads", str(heads), "--dtype", "fp16",
-            "--schedule", schedule, "--Br", str(br), "--Bc", str(bc), "--M", "228KiB", "--warps", str(warps),
-            "--format", "json"] + (["--causal"] if causal else [])
+            "--schedule", schedule, "--Br", str(br), "--Bc", str(bc), "--format", "json"]
+    args += ["--pass", "backward", "--M", "484KiB"] if backward else ["--M", "228KiB", "--warps", str(warps)]
+    args += ["--causal"] if causal else []
     r = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)["results"][0]
     if kernels:
         return {k["name"]: k["hbm"] for k in r["kernels"]}
@@ -70,6 +79,17 @@ for name, launches in runs.items():
     if kernel not in kernel_tiles.KERNELS:
         continue
     n, d, heads, causal = int(parts["N"]), int(parts["d"]), int(parts["heads"]), parts["causal"] == "1"
+    if kernel in kernel_tiles.SCHEDULE:  # a backward kernel: one row per launch and byte metric
+        schedule, _ = kernel_tiles.SCHEDULE[kernel]
+        per = predict(schedule, n, d, heads, causal, *kernel_tiles.tiles(kernel), 0, kernels=True, backward=True)
+        if len(launches) != len(per):
+            sys.exit(f"traffic_csv: {name}: {len(launches)} launches measured, iosim has {len(per)} kernels")
+        for kname, metrics in zip(per, launches.values()):
+            for metric, side in BWD_METRICS.items():
+                if metric in metrics:
+                    rows.append([f"{kernel}/{kname}", n, d, heads, "fp16", str(causal).lower(), *kernel_tiles.tiles(kernel),
+                                 metric, int(metrics[metric]), per[kname][side]])
+        continue
     if kernel == "standard":  # one row per launch: scores, softmax, pv
         per = predict(kernel, n, d, heads, causal, *kernel_tiles.tiles(kernel), kernel_tiles.warps(kernel), kernels=True)
         for name, metrics in zip(["scores", "softmax", "pv"], launches.values()):

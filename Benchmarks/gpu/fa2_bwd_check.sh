@@ -22,6 +22,6 @@ done; done
 TORCH_ROWS=torch-flash-bwd,torch-cudnn-bwd,torch-flash SPEED_N=4096 python3 Benchmarks/gpu/torch_speed.py
 echo "== ncu (N = 4096, 8 heads, fp16): per backward kernel"
 for d in 64 128; do for c in "" --causal; do echo "# d=$d $c"
-  ncu --clock-control none -k 'regex:^(preprocess|main_kernel|convert)$' --metrics l1tex__m_xbar2l1tex_read_bytes.sum,l1tex__m_l1tex2xbar_write_bytes.sum,dram__bytes_read.sum,dram__bytes_write.sum,gpu__time_duration.sum,launch__registers_per_thread \
+  ncu --clock-control none -k 'regex:preprocess|main_kernel|convert' --metrics l1tex__m_xbar2l1tex_read_bytes.sum,l1tex__m_l1tex2xbar_write_bytes.sum,dram__bytes_read.sum,dram__bytes_write.sum,gpu__time_duration.sum,launch__registers_per_thread \
     --csv $B/attn fa2-bwd fp16 --B 1 --H 8 --N 4096 --D $d $c 2>&1 | grep '^"' | grep -v '"ID"' | awk -F'","' '{print $5, $13, $15}' | sed 's/(.*)//'
 done; done
