@@ -25,6 +25,7 @@ extension LeanSchedule: StreamLaunched {
             current.kvBytes += load.kvBytes
             current.otherBytes += load.otherBytes
             current.scores += load.scores
+            current.tiles += load.tiles
         }
         for inst in 0..<p.instances {
             let first = inst * stream.perInstance
