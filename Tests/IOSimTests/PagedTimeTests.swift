@@ -1,3 +1,4 @@
+import AttentionReference
 import Foundation
 import TestSupport
 import Testing
@@ -123,6 +124,24 @@ import Testing
             let s = try seconds(try run(kind, p, TileRequest(br: 64, bc: block, warps: 1, splits: 2, ctas: 4)), p, h100)
             #expect(s > previous, "\(kind) block \(block)")
             previous = s
+        }
+    }
+
+    @Test(arguments: [1, 5, 64, 1000])
+    func leansPerCTALoadsSumToThePagedCounts(ctas: Int) throws {
+        // Whole blocks (the ragged last one too) and two table entries per block, CTA by CTA.
+        for (nk, block) in [(3000, 16), (1000, 64), (130, 32), (20, 8)] {
+            for mask in [AttentionMask.none, .causal(.bottomRight)] {
+                var p = AttentionProblem(n: 7, nk: nk, d: 32, batch: 2, heads: 4, kvHeads: 2, mask: mask, packGQA: true)
+                (p.kvLayout, p.blockSize) = (.paged, block)
+                let r = Simulator.simulate(.lean, p, capacity: 1 << 22, tiles: TileRequest(br: 32, bc: 64, ctas: ctas))
+                let counts = try #require(r.counts), t = try #require(r.tiles)
+                var loads: [TimeEstimate.CTALoad] = []
+                try LeanSchedule.ctaLoads(p.scheduled, t) { loads.append($0) }
+                #expect(counts[.table].reads > 0)
+                #expect(loads.reduce(0) { $0 + $1.kvBytes } == counts[.K].readBytes + counts[.V].readBytes, "Nk \(nk) b \(block) \(mask)")
+                #expect(loads.reduce(0) { $0 + $1.kvBytes + $1.otherBytes } == counts.hbm.bytes, "Nk \(nk) b \(block) \(mask)")
+            }
         }
     }
 

@@ -12,7 +12,7 @@ extension LeanSchedule: StreamLaunched {
         let input = Format.input.bytes(p.dtype), output = Format.output.bytes(p.dtype), fp32 = Format.fp32.bytes(p.dtype)
         // One fp32 scale per loaded Q, K or V tile in fp8 (DESIGN §6), as the counts have it.
         let scale = p.dtype == .fp8 ? fp32 : 0
-        let last = t.cols(t.tc(p) - 1, p).count
+        let lastTile = t.cols(t.tc(p) - 1, p).count
         let empty = (0..<t.tr(p)).filter { stream.live[$0].isEmpty }.reduce(0) { $0 + t.rows($1, p).count }
         var current = TimeEstimate.CTALoad(), index = 0
         func add(_ g: Int, _ load: TimeEstimate.CTALoad) {
@@ -42,7 +42,7 @@ extension LeanSchedule: StreamLaunched {
                     let kvRows = t.cols(hi - 1, p).upperBound - lo * t.bc
                     // A paged cache reads whole blocks (the last tile's tail too) and one int32
                     // table entry per block for the K load and again for the V load (DESIGN §13).
-                    let readRows = p.pagedBlockSize.map { hi == t.tc(p) ? kvRows + ceilDiv(last, $0) * $0 - last : kvRows } ?? kvRows
+                    let readRows = p.pagedBlockSize.map { hi == t.tc(p) ? kvRows + ceilDiv(lastTile, $0) * $0 - lastTile : kvRows } ?? kvRows
                     let table = p.pagedBlockSize.map { 2 * (readRows / $0) * Format.int32.bytes(p.dtype) } ?? 0
                     var load = TimeEstimate.CTALoad(
                         kvBytes: 2 * readRows * d * input, otherBytes: rows * d * input + (1 + 2 * (hi - lo)) * scale + table,
