@@ -12,7 +12,7 @@ swift test --skip-build --parallel --num-workers 2 2>&1 | grep -v -E '^(◇|↳)
 bash python/run_tests.sh .build/debug/iosim   # the Python package (python/) and the README's CI examples
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 .build/debug/iosim report --out "$out" --small
-for f in ski_slope traffic_vs_n ratio_vs_m sram_vs_warps time_estimate gpu_traffic tflops backward_ski_slope backward_vs_forward backward_time_estimate decode_vs_nk decode_splits decode_lean_vs_splitkv kv_utilization_vs_block kv_pow2_vs_length; do
+for f in ski_slope traffic_vs_n ratio_vs_m sram_vs_warps time_estimate gpu_traffic tflops backward_ski_slope backward_vs_forward backward_time_estimate decode_vs_nk decode_splits decode_lean_vs_splitkv kv_utilization_vs_block kv_pow2_vs_length serving_decode_vs_nk; do
   [ -s "$out/figures/$f.png" ] && [ -s "$out/figures/$f.csv" ] || { echo "notebooks: $f missing" >&2; exit 1; }
 done
 grep -q "^## " "$out/REPORT.md"

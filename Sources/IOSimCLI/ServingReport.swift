@@ -43,6 +43,43 @@ enum ServingReport {
                 one, shape, KVCachePolicyParameters(maxLength: top, blockSize: 16, initial: 2048), perToken: perToken, name: workload.name)
         }
         try ReportFiles.save(rows, dir + "/kv_pow2_vs_length.csv")
+        try decodeVsLength(to: dir, small: small, workload)
+    }
+
+    /// The decode batch of the paged-decode sweep: enough sequences that vLLM's rule takes v1 up
+    /// to 8192 tokens (sequences · heads > 512) and v2 beyond.
+    static let decodeBatch = 32
+
+    /// (c) paged-v1, paged-v2 and split-kv over a contiguous and a paged cache: HBM bytes and the
+    /// h100-sxm time estimate against the context length, with vLLM's choice at each length.
+    static func decodeVsLength(to dir: String, small: Bool, _ w: WorkloadModel) throws {
+        let hw: HardwareModel
+        do { hw = try ModelFile.hardware("h100-sxm") } catch { throw RunFailure("the serving decode sweep needs h100-sxm: \(error)") }
+        let nks = small ? [1024, 8192, 16384, 131_072] : (10...17).map { 1 << $0 }
+        let runs: [(ScheduleKind, KVLayout)] = [(.pagedV1, .paged), (.pagedV2, .paged), (.splitKV, .contiguous), (.splitKV, .paged)]
+        var rows = [
+            "schedule,layout,model,batch,heads,kv_heads,Nq,Nk,d,dtype,block_size,Br,Bc,splits,ctas,hbm_read_bytes,hbm_write_bytes,"
+                + "time_estimate_s,vllm_choice,hardware"
+        ]
+        for nk in nks {
+            var p = AttentionProblem(n: 1, nk: nk, d: w.d, batch: decodeBatch, heads: w.heads, kvHeads: w.kvHeads, dtype: .fp16)
+            let choice = PagedAttentionChoice.kind(sequences: decodeBatch, heads: w.heads, maxLength: nk)
+            for (kind, layout) in runs {
+                p.kvLayout = layout
+                let splits = SplitKVHeuristic.splits(for: p, sms: hw.sms)
+                let request = TileRequest(policy: .optimal, splits: splits, policyExplicit: false)
+                let r = Simulator.simulate(kind, p, capacity: hw.onChipPerBlock, tiles: request)
+                guard let c = r.counts, let t = r.tiles, let e = try TimeEstimate.estimate(r, p, hw) else {
+                    throw RunFailure("the serving decode sweep's \(kind.rawValue) at Nk \(nk) cannot run: \(r.reason ?? "no time estimate")")
+                }
+                let ctas = c.kernels.first?.ctas ?? 0
+                rows.append(
+                    "\(kind.rawValue),\(layout.rawValue),\(w.name),\(decodeBatch),\(p.heads),\(p.kvHeads),1,\(nk),\(p.d),fp16,\(p.blockSize),"
+                        + "\(t.br),\(t.bc),\(kind == .splitKV ? t.splits : 1),\(ctas),\(c.hbm.readBytes),\(c.hbm.writeBytes),\(e.seconds),"
+                        + "\(choice.rawValue),\(hw.name)")
+            }
+        }
+        try ReportFiles.save(rows, dir + "/serving_decode_vs_nk.csv")
     }
 
     static func csvRows(

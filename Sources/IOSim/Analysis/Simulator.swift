@@ -20,6 +20,9 @@ public struct ScheduleResult: Sendable {
     public var backwardFootprint: Int?
     /// In `training`, the forward's own counts (`counts` holds both passes').
     public var forwardCounts: TrafficCounts?
+    /// Under `--lengths`, each distinct length's own result, in the order of the problem's
+    /// ``AttentionProblem/lengthGroups`` (the time estimate places their CTAs as one launch).
+    public var perLength: [ScheduleResult]?
 
     public var feasible: Bool { counts != nil }
     public var ratio: Double? { counts.map(bound.ratio) }
@@ -105,6 +108,7 @@ public enum Simulator {
             let longest = results[groups.indices.max { groups[$0].length < groups[$1].length }!]
             var r = ScheduleResult(kind: kind, tiles: longest.tiles, footprint: longest.footprint, counts: counts, bound: total, pass: pass)
             r.footprint = results.compactMap(\.footprint).max()
+            r.perLength = results
             return r
         } catch {
             let why = SimulationError.countOverflow("\(kind.rawValue)'s counts").description

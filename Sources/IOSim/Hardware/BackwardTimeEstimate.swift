@@ -24,6 +24,10 @@ extension TimeEstimate {
     /// The estimate of a backward or training result: a training step's time is its forward's
     /// (``estimate(_:_:_:)`` on the forward's counts and tiles) plus its backward's.
     public static func passEstimate(_ r: ScheduleResult, _ problem: AttentionProblem, _ hw: HardwareModel) throws(ModelError) -> Breakdown? {
+        // Its CTAs are those of one length (the longest): refused rather than wrong.
+        guard problem.lengthGroups == nil else {
+            throw .unsupported("no backward time estimate for a batch of several lengths (--lengths) yet; the forward has one")
+        }
         guard var b = try backwardEstimate(r, problem, hw) else { return nil }
         guard r.pass == .training else { return b }
         var forward = r

@@ -22,6 +22,20 @@ public struct HardwareModel: Sendable, Equatable {
     /// fp32 add/multiply/FMA results per clock per SM (the softmax's other arithmetic).
     public var fp32PerClockPerSM: Double
     public var clockHz: Double
+    /// Measured dependent-load latencies, seconds (the optional `latency_l1_hit_s`,
+    /// `latency_l2_hit_s`, `latency_dram_s`; nil when the file has none). The paged time model
+    /// charges an exposed block-table lookup one L2-hit latency (docs/time-model.md); without
+    /// `latency_l2_hit_s` paged estimates have no lookup term.
+    public var latencies: Latencies?
+
+    /// One thread's dependent-load latency at each level (a pointer chase over a random cycle).
+    public struct Latencies: Sendable, Equatable {
+        public var l1Hit: Double
+        public var l2Hit: Double
+        public var dram: Double
+
+        public init(l1Hit: Double, l2Hit: Double, dram: Double) { (self.l1Hit, self.l2Hit, self.dram) = (l1Hit, l2Hit, dram) }
+    }
 
     /// M for a thread block on this GPU: its shared memory plus the SM's register file, since M
     /// counts everything a schedule keeps on chip (DESIGN §3) — FA kernels keep S/P and the O
@@ -32,6 +46,9 @@ public struct HardwareModel: Sendable, Equatable {
     public var expRatePerSM: Double { expPerClockPerSM * clockHz }
     /// fp32 operations per second on one SM.
     public var fp32RatePerSM: Double { fp32PerClockPerSM * clockHz }
+
+    /// Optional fields: the three latencies, all or none.
+    static let latencyFields = ["latency_l1_hit_s", "latency_l2_hit_s", "latency_dram_s"]
 
     static let fields = [
         "name", "sms", "smem_per_sm_bytes", "smem_per_block_bytes", "registers_per_sm_bytes",
@@ -47,6 +64,7 @@ public struct HardwareModel: Sendable, Equatable {
         static let rate = 1e19
         static let perClock = 1e6
         static let clock = 1e11
+        static let latency = 1.0
     }
 
     /// Parses a hardware file; every field must be present (`tensor_flops_fp8` may be null) and
@@ -69,7 +87,25 @@ public struct HardwareModel: Sendable, Equatable {
         expPerClockPerSM = try ModelFile.number(o, "exp_per_clock_per_sm", path, max: Range.perClock)
         fp32PerClockPerSM = try ModelFile.number(o, "fp32_per_clock_per_sm", path, max: Range.perClock)
         clockHz = try ModelFile.number(o, "clock_hz", path, max: Range.clock)
+        latencies = try Self.latencies(o, path)
         guard case .object = o["sources"] else { throw .wrongType(path: path, field: "sources", expected: "an object") }
+    }
+
+    /// The optional latencies: absent (nil), or all three positive and below a second, each with
+    /// its own `sources` entry (every number in Models/ says where it comes from).
+    static func latencies(_ o: [String: StrictJSON], _ path: String) throws(ModelError) -> Latencies? {
+        let given = latencyFields.filter { o[$0] != nil }
+        guard !given.isEmpty else { return nil }
+        for f in latencyFields where o[f] == nil { throw .missingField(path: path, field: f) }
+        for f in latencyFields {
+            guard case let .object(sources) = o["sources"], case let .string(s) = sources[f], !s.isEmpty else {
+                throw .wrongType(path: path, field: "sources", expected: "an object with a '\(f)' entry naming where the latency was measured")
+            }
+        }
+        return Latencies(
+            l1Hit: try ModelFile.number(o, "latency_l1_hit_s", path, max: Range.latency),
+            l2Hit: try ModelFile.number(o, "latency_l2_hit_s", path, max: Range.latency),
+            dram: try ModelFile.number(o, "latency_dram_s", path, max: Range.latency))
     }
 
     /// Tensor throughput for a problem dtype: fp32/fp64 problems run on the fp16 rate's CUDA-core

@@ -39,6 +39,15 @@ public enum TimeEstimate {
     public static let softmaxFP32Ops = 3.5
 
     public static func estimate(_ r: ScheduleResult, _ problem: AttentionProblem, _ hw: HardwareModel) throws(ModelError) -> Breakdown? {
+        if let groups = problem.lengthGroups, let each = r.perLength, each.count == groups.count {
+            return try lengthsEstimate(r, problem, groups, each, hw)
+        }
+        guard let launch = try launch(r, problem, hw) else { return nil }
+        return place(launch, r, problem, hw)
+    }
+
+    /// The CTAs of one result's launch with their times (nil without counts or tiles).
+    static func launch(_ r: ScheduleResult, _ problem: AttentionProblem, _ hw: HardwareModel) throws(ModelError) -> Launch? {
         guard let counts = r.counts, let t = r.tiles, let s = r.kind.implementation else { return nil }
         guard s.hasTimeModel else { throw .unsupported("no time model for \(r.kind.rawValue) yet") }
         let p = problem.scheduled
@@ -56,8 +65,9 @@ public enum TimeEstimate {
         }
         let scores = rowWork.reduce(0, +) * Double(p.instances)
         let flops = 4 * scores * Double(p.d), exps = scores
+        let lookups = LookupSteps(s, p, t)
         if let stream = s as? any StreamLaunched.Type {
-            return try streamEstimate(stream, counts, p, t, hw, smRate: smRate)
+            return try streamLaunch(stream, counts, p, t, hw, smRate: smRate, lookups: lookups)
         }
         let bytes = hbmBytes(counts, p, t, hw, launch: s.launchModel)
         func cta(_ share: Double) -> Double {
@@ -70,12 +80,15 @@ public enum TimeEstimate {
         switch s.launchModel {
         case .bulk:
             // Bulk kernels spread evenly: the whole GPU's time is one SM's for 1/SMs of the work.
-            return Breakdown(seconds: cta(1 / Double(hw.sms)), ctas: 0, waves: 0, hbmBytes: bytes)
+            return Launch(bytes: bytes, bulkSeconds: cta(1 / Double(hw.sms)))
         case .perHead:
-            return schedule(perHead: [cta(1 / Double(p.instances))], heads: p.instances, hw, bytes)
+            // fa1 reads a contiguous cache only: no lookups.
+            return Launch(parts: [.init(times: [cta(1 / Double(p.instances))], lookups: [0], repeats: p.instances)], bytes: bytes)
         case .perRowTile:
             let work = s.ctaWork(p, t) ?? rowWork
-            return schedule(perHead: work.map { cta($0 / scores) }, heads: p.instances, hw, bytes)
+            let tiles = s.ctaColumnTiles(p, t) ?? (0..<tr).map { t.liveColumnTiles($0, p).count }
+            let part = Launch.Part(times: work.map { cta($0 / scores) }, lookups: tiles.map(lookups.steps), repeats: p.instances)
+            return Launch(parts: [part], bytes: bytes)
         }
     }
 
@@ -109,8 +122,11 @@ public enum TimeEstimate {
 
     /// K and V once per KV head, in bytes, when the K/V of `headsInFlight` instances fit in L2
     /// (then re-reads of a KV head's tiles hit there); nil when they do not.
+    /// Under a paged cache the keys are whole blocks (the last one read whole, DESIGN §13).
     static func compulsoryKV(_ p: AttentionProblem, _ hw: HardwareModel, headsInFlight: Int) -> Double? {
-        let kvPerHead = 2 * Double(p.nk * p.d) * Double(p.dtype.size)
+        let b = LookupSteps.pagedBlockSize(p)
+        let keys = b.map { ceilDiv(p.nk, $0) * $0 } ?? p.nk
+        let kvPerHead = 2 * Double(keys) * Double(p.d) * Double(p.dtype.size)
         guard Double(headsInFlight) * kvPerHead <= Double(hw.l2Bytes) else { return nil }
         return kvPerHead * Double(p.batch * p.kvHeads)
     }
@@ -121,28 +137,27 @@ public enum TimeEstimate {
         public var kvBytes: Int
         public var otherBytes: Int
         public var scores: Double
+        /// Column tiles it loads (each a K and a V tile load), for the paged lookup term.
+        public var tiles: Int
 
-        public init(kvBytes: Int = 0, otherBytes: Int = 0, scores: Double = 0) {
-            (self.kvBytes, self.otherBytes, self.scores) = (kvBytes, otherBytes, scores)
+        public init(kvBytes: Int = 0, otherBytes: Int = 0, scores: Double = 0, tiles: Int = 0) {
+            (self.kvBytes, self.otherBytes, self.scores, self.tiles) = (kvBytes, otherBytes, scores, tiles)
         }
     }
 
-    /// The makespan of a stream-launched schedule's CTAs: each CTA's time is the serial (or, if
-    /// the schedule overlaps, the largest) of its own bytes, FLOPs, exponentials and fp32 work at
-    /// one SM's rates, the K/V bytes scaled by the L2 rule with the instances its CTAs in flight
-    /// (at most one per SM) cover.
-    static func streamEstimate(
+    /// The CTAs of a stream-launched schedule: each CTA's time is the serial (or, if the schedule
+    /// overlaps, the largest) of its own bytes, FLOPs, exponentials and fp32 work at one SM's
+    /// rates, the K/V bytes scaled by the L2 rule with the instances its CTAs in flight (at most
+    /// one per SM) cover.
+    static func streamLaunch(
         _ s: any StreamLaunched.Type, _ c: TrafficCounts, _ p: AttentionProblem, _ t: Tiles, _ hw: HardwareModel,
-        smRate: (bw: Double, flops: Double, exp: Double, fp32: Double)
-    ) throws(ModelError) -> Breakdown {
+        smRate: (bw: Double, flops: Double, exp: Double, fp32: Double), lookups: LookupSteps
+    ) throws(ModelError) -> Launch {
         let ctas = max(1, c.kernels.reduce(0) { $0 + $1.ctas })
         let headsInFlight = min(p.instances, Int((Double(p.instances) * Double(hw.sms) / Double(ctas)).rounded(.up)))
         let kvReads = Double(c[.K].readBytes + c[.V].readBytes)
         let kv = kvReads > 0 ? (compulsoryKV(p, hw, headsInFlight: headsInFlight) ?? kvReads) / kvReads : 1
-        var times: [Double] = []
-        var total = 0.0, longest = 0.0, bytes = 0.0, count = 0
-        let simulate = ctas <= simulatedCTAs
-        if simulate { times.reserveCapacity(ctas) }
+        var times: [Double] = [], steps: [Double] = [], bytes = 0.0
         do {
             try s.ctaLoads(p, t) { load in
                 let b = Double(load.kvBytes) * kv + Double(load.otherBytes)
@@ -150,17 +165,14 @@ public enum TimeEstimate {
                     b / smRate.bw, 4 * load.scores * Double(p.d) / smRate.flops, load.scores / smRate.exp,
                     softmaxFP32Ops * load.scores / smRate.fp32,
                 ]
-                let time = s.overlapsPhases ? parts.max()! : parts.reduce(0, +)
-                if simulate { times.append(time) }
-                (total, longest, bytes, count) = (total + time, max(longest, time), bytes + b, count + 1)
+                times.append(s.overlapsPhases ? parts.max()! : parts.reduce(0, +))
+                steps.append(lookups.steps(load.tiles))
+                bytes += b
             }
         } catch {
             throw .unsupported("no time estimate for \(s.kind.rawValue): \(error.description)")
         }
-        if simulate { return schedule(times, hw, bytes) }
-        // As for other grids beyond `simulatedCTAs`: the work per SM plus half the longest CTA.
-        return Breakdown(
-            seconds: total / Double(hw.sms) + longest / 2, ctas: count, waves: Double(count) / Double(hw.sms), hbmBytes: bytes)
+        return Launch(parts: [.init(times: times, lookups: steps, repeats: 1)], bytes: bytes)
     }
 
     /// Makespan of CTAs in launch order, each to the SM that frees first.

@@ -179,6 +179,14 @@ struct ColumnRuns {
         }
     }
 
+    /// Live column tiles of each (row tile, run) CTA, in the order of ``ctaWork(_:_:)``.
+    func ctaTiles(_ t: Tiles, _ p: AttentionProblem) -> [Int] {
+        (0..<t.tr(p)).flatMap { i -> [Int] in
+            let live = t.liveColumnTiles(i, p)
+            return (0..<count).map { range($0, t, p).clamped(to: live).count }
+        }
+    }
+
     /// Over the (row tile, run) pieces that meet live column tiles, per instance: their Q rows
     /// and Q tile loads, the K/V rows and tile loads of their live tiles, and how many of them
     /// load the last (possibly ragged) column tile.

@@ -23,6 +23,8 @@ public enum FA3Schedule: Schedule {
     public static var autoPrefersPaperTiles: Bool { true }
     public static var overlapsPhases: Bool { true }
     public static var usesWarpgroupMMA: Bool { true }
+    /// The producer warp looks blocks up and issues their TMA loads `stages` tiles ahead.
+    public static var tableLookups: TableLookups { .prefetched }
     /// Consumer warpgroups sharing a row tile (FA3's ping-pong pair).
     public static let consumerWarpgroups = 2
 

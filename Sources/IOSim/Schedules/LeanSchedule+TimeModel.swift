@@ -4,13 +4,15 @@ extension LeanSchedule: StreamLaunched {
     /// that is not the row's host writes its partial (brᵢ·d + brᵢ fp32); the host reads every
     /// other run's partial once and writes O and LSE. The O and LSE of rows that see no key are
     /// charged to the CTA holding the instance's first unit (they are written up front, outside
-    /// the ranges). The bytes of all CTAs sum to the counted HBM bytes.
+    /// the ranges). Under a paged cache a run reads whole blocks and their table entries. The
+    /// bytes of all CTAs sum to the counted HBM bytes.
     public static func ctaLoads(_ p: AttentionProblem, _ t: Tiles, _ body: (TimeEstimate.CTALoad) -> Void) throws(SimulationError) {
         try checkSize(t, p)
         let stream = Stream(t, p), d = p.d
         let input = Format.input.bytes(p.dtype), output = Format.output.bytes(p.dtype), fp32 = Format.fp32.bytes(p.dtype)
         // One fp32 scale per loaded Q, K or V tile in fp8 (DESIGN §6), as the counts have it.
         let scale = p.dtype == .fp8 ? fp32 : 0
+        let lastTile = t.cols(t.tc(p) - 1, p).count
         let empty = (0..<t.tr(p)).filter { stream.live[$0].isEmpty }.reduce(0) { $0 + t.rows($1, p).count }
         var current = TimeEstimate.CTALoad(), index = 0
         func add(_ g: Int, _ load: TimeEstimate.CTALoad) {
@@ -23,6 +25,7 @@ extension LeanSchedule: StreamLaunched {
             current.kvBytes += load.kvBytes
             current.otherBytes += load.otherBytes
             current.scores += load.scores
+            current.tiles += load.tiles
         }
         for inst in 0..<p.instances {
             let first = inst * stream.perInstance
@@ -37,9 +40,13 @@ extension LeanSchedule: StreamLaunched {
                     let range = stream.range(g)
                     let lo = live.lowerBound + max(a, range.lowerBound) - a, hi = live.lowerBound + min(b, range.upperBound) - a
                     let kvRows = t.cols(hi - 1, p).upperBound - lo * t.bc
+                    // A paged cache reads whole blocks (the last tile's tail too) and one int32
+                    // table entry per block for the K load and again for the V load (DESIGN §13).
+                    let readRows = p.pagedBlockSize.map { hi == t.tc(p) ? kvRows + ceilDiv(lastTile, $0) * $0 - lastTile : kvRows } ?? kvRows
+                    let table = p.pagedBlockSize.map { 2 * (readRows / $0) * Format.int32.bytes(p.dtype) } ?? 0
                     var load = TimeEstimate.CTALoad(
-                        kvBytes: 2 * kvRows * d * input, otherBytes: rows * d * input + (1 + 2 * (hi - lo)) * scale,
-                        scores: Double(rows * kvRows))
+                        kvBytes: 2 * readRows * d * input, otherBytes: rows * d * input + (1 + 2 * (hi - lo)) * scale + table,
+                        scores: Double(rows * kvRows), tiles: hi - lo)
                     // The host merges the others' partials and writes O and LSE; the others write a partial.
                     load.otherBytes += g == host ? (last - host) * partial + rows * (d * output + fp32) : partial
                     add(g, load)

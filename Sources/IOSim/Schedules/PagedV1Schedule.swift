@@ -24,6 +24,10 @@ public enum PagedV1Schedule: Schedule {
 
     public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { Tiles(br: 64, bc: p.blockSize) }
 
+    /// vLLM's warps each take one block at a time: `physical_block_number = block_table[block_idx]`,
+    /// then its K (and, in the second loop, its V) — one dependent lookup per block per loop.
+    public static var tableLookups: TableLookups { .perWarpBlock }
+
     /// vLLM has no partial results in v1.
     public static func partialSlots(_ p: AttentionProblem, _ t: Tiles) -> Int { 1 }
 

@@ -37,6 +37,21 @@ public enum LaunchModel: Sendable {
     case perRowTile
 }
 
+/// How a kernel waits on its block-table lookups under a paged K/V cache: which lookups sit
+/// between a load and the one before it, so that a CTA with too few warps to hide them pays one
+/// memory latency each (docs/time-model.md, Reports/gpu/paged_decode_findings.txt §4–5).
+public enum TableLookups: Sendable {
+    /// Each K or V tile load of the CTA is preceded by the lookup of its blocks (its threads look
+    /// the tile's blocks up in parallel): one latency per tile load — FlashAttention-2's paged
+    /// loop, which reads `block_table` right before it issues each K and each V tile.
+    case perTileLoad
+    /// Each warp looks up one block, then loads it, in the K loop and again in the V loop (vLLM's
+    /// PagedAttention kernels): one latency per block per loop on each warp's chain.
+    case perWarpBlock
+    /// Lookups run ahead of the loads that need them (FA3's producer warps): none is waited on.
+    case prefetched
+}
+
 /// A tiled attention schedule: its on-chip footprint for given tiles, and its tile loop, written
 /// once against a ``TileMachine`` so that it both counts and (in data mode) computes.
 public protocol Schedule: SendableMetatype {
@@ -77,6 +92,11 @@ public protocol Schedule: SendableMetatype {
     static func ctaWork(_ p: AttentionProblem, _ t: Tiles) -> [Double]?
     /// How many partial results (`Opart`, `LSEpart` rows) per query row it stores (data mode's layout).
     static func partialSlots(_ p: AttentionProblem, _ t: Tiles) -> Int
+    /// For `.perRowTile` launches: the live column tiles each CTA of one instance loads, in the
+    /// order of ``ctaWork(_:_:)`` (nil: one CTA per row tile, all its live column tiles).
+    static func ctaColumnTiles(_ p: AttentionProblem, _ t: Tiles) -> [Int]?
+    /// How its kernel waits on block-table lookups under a paged cache.
+    static var tableLookups: TableLookups { get }
 }
 
 /// Which workloads a schedule is for (DESIGN §6: `all` is the prefill schedules).
@@ -98,6 +118,8 @@ extension Schedule {
     public static var hasTimeModel: Bool { true }
     public static func ctaWork(_ p: AttentionProblem, _ t: Tiles) -> [Double]? { nil }
     public static func partialSlots(_ p: AttentionProblem, _ t: Tiles) -> Int { t.splits }
+    public static func ctaColumnTiles(_ p: AttentionProblem, _ t: Tiles) -> [Int]? { nil }
+    public static var tableLookups: TableLookups { .perTileLoad }
 
     /// FlashAttention's rule (Dao et al. 2022, Algorithm 1 line 1): Bc = ⌈M/4d⌉, Br = min(Bc, d),
     /// M in elements.

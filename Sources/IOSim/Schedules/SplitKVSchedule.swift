@@ -19,6 +19,11 @@ public enum SplitKVSchedule: Schedule {
         return runs(t, p).ctaWork(t, p)
     }
 
+    public static func ctaColumnTiles(_ p: AttentionProblem, _ t: Tiles) -> [Int]? {
+        guard t.splits > 1 else { return nil }
+        return runs(t, p).ctaTiles(t, p)
+    }
+
     public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
         Footprint.fa2(tiles.clamped(to: p), p)
     }

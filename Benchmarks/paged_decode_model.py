@@ -1,0 +1,105 @@
+"""iosim's time estimate for FlexAttention decode over a contiguous and a paged KV cache, beside the H100
+measurements of Reports/gpu/paged_decode_findings.txt (issue 16 item 7).
+
+    python3 Benchmarks/paged_decode_model.py [--iosim PATH] > Reports/gpu/paged_decode_model.csv
+
+Shape: B = 8, H = 32, Hkv = 8 (GQA packed: 4 rows per KV head), Nq = 1, d = 128, fp16, Nk = 4096 and 32768.
+Flex's decode kernel (num_warps = 2) splits each (batch, KV head)'s keys into S = 2*floor(SMs/(B*Hkv)) = 4
+ranges of ceil(L_K/S) keys, L_K the K tensor's length (findings section 3a). Each variant is the iosim
+schedule whose CTAs do the same work:
+  contiguous              L_K = Nk: 4 ranges of Nk/4 keys        -> split-kv --splits 4, Bc 64
+  contiguous-nomask       block_mask=None: one range holds all   -> fa2 (one CTA per (batch, KV head)), Bc 64
+  paged-shuffled          L_K = B*Nk >= 4*Nk: split 0 holds all  -> fa2, --kv-layout paged --block-size 128, Bc 128
+  paged-shuffled-nofull   L_K = live blocks: 4 ranges of Nk/4    -> split-kv --splits 4, paged, block 128, Bc 128
+The CTAs flex launches beyond these (192 of 256 in the two imbalanced variants) have no keys; iosim does
+not launch them (they cost a few microseconds: findings section 6). Bc is 128 under the paged cache
+because iosim's tiles are whole pages (flex's BLOCK_N = 64 is half a 128-token page); the per-CTA bytes
+are the same. Flex looks a page up once per page; iosim's rule (vLLM's) once per page in the K loop and
+again in the V loop, so its lookup term is twice flex's at most.
+Measured: the flex kernel under Nsight Compute (gpu__time_duration, paged_decode_ncu_raw.csv) and the
+whole call (graph replay, paged_decode_times.csv). Output: CSV on stdout."""
+import argparse
+import csv
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+GPU = ROOT / "Reports" / "gpu"
+SHAPE = ["--N", "1", "--batch", "8", "--heads", "32", "--kv-heads", "8", "--d", "128", "--dtype", "fp16", "--pack-gqa",
+         "--warps", "2", "--Br", "16", "--hardware", "h100-sxm", "--format", "json"]
+VARIANTS = {
+    "contiguous": ["--schedule", "split-kv", "--splits", "4", "--Bc", "64"],
+    "contiguous-nomask": ["--schedule", "fa2", "--Bc", "64"],
+    "paged-shuffled": ["--schedule", "fa2", "--kv-layout", "paged", "--block-size", "128", "--Bc", "128"],
+    "paged-shuffled-nofull": ["--schedule", "split-kv", "--splits", "4", "--kv-layout", "paged", "--block-size", "128",
+                              "--Bc", "128"],
+}
+
+
+def iosim_binary(given):
+    for c in [given, os.environ.get("IOSIM"), ROOT / ".build/release/iosim"]:
+        if c and pathlib.Path(c).exists():
+            return str(c)
+    sys.exit("no iosim binary: pass --iosim PATH or set IOSIM")
+
+
+def estimate(binary, nk, args, hardware=None):
+    cmd = [binary] + SHAPE + ["--Nk", str(nk)] + args
+    if hardware:
+        cmd[cmd.index("h100-sxm")] = hardware
+    out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    r = out["results"][0]
+    if "time_estimate_s" not in r:
+        sys.exit(f"no estimate for {' '.join(cmd)}: {r.get('time_estimate_error') or r.get('reason')}")
+    return r["time_estimate_s"] * 1e6, r["kernels"][0]["ctas"], " ".join(cmd[1:])
+
+
+def measured():
+    call = {(r["layout"], int(r["Nk"])): float(r["time_us"]) for r in csv.DictReader(open(GPU / "paged_decode_times.csv"))}
+    rows = list(csv.reader(open(GPU / "paged_decode_ncu_raw.csv")))
+    h = rows[0]
+    name, rng, dur = h.index("Kernel Name"), 4, h.index("gpu__time_duration.sum")
+    kernel = {}
+    for r in rows[2:]:
+        if not (r[name].startswith("triton_tem_") and "flex_attention" in r[name]):  # the decode kernel (a Triton template)
+            continue
+        tag = r[rng].split(":")[1]  # pd_<variant>_Nk<nk>
+        variant, nk = tag[3:].rsplit("_Nk", 1)
+        kernel[(variant.replace("_", "-"), int(nk))] = float(r[dur].replace(",", "")) / 1000
+    return call, kernel
+
+
+def main():
+    a = argparse.ArgumentParser()
+    a.add_argument("--iosim")
+    binary = iosim_binary(a.parse_args().iosim)
+    call, kernel = measured()
+    w = csv.writer(sys.stdout, lineterminator="\n")
+    w.writerow(["variant", "Nk", "iosim_ctas", "estimate_us", "estimate_no_lookup_us", "kernel_us", "call_us",
+                "estimate_vs_contiguous", "kernel_vs_contiguous", "call_vs_contiguous", "iosim_command"])
+    # The same GPU file without its latency fields: the estimate with no lookup term.
+    bare = json.loads((ROOT / "Models/hardware/h100-sxm.json").read_text())
+    for f in ["latency_l1_hit_s", "latency_l2_hit_s", "latency_dram_s"]:
+        bare.pop(f)
+        bare["sources"].pop(f)
+    bare_path = pathlib.Path(os.environ.get("TMPDIR", "/tmp")) / "h100-sxm-no-latencies.json"
+    bare_path.write_text(json.dumps(bare))
+    for nk in [4096, 32768]:
+        base = {}
+        for v, args in VARIANTS.items():
+            est, ctas, cmd = estimate(binary, nk, args)
+            est0 = estimate(binary, nk, args, str(bare_path))[0]
+            k, c = kernel.get((v, nk)), call.get((v, nk))
+            if v == "contiguous":
+                base = {"e": est, "k": k, "c": c}
+
+            def ratio(x, y):
+                return f"{x / y:.3f}" if x and y else ""
+            w.writerow([v, nk, ctas, f"{est:.1f}", f"{est0:.1f}", k or "", c or "", ratio(est, base["e"]),
+                        ratio(k, base["k"]), ratio(c, base["c"]), "iosim " + cmd])
+
+
+main()

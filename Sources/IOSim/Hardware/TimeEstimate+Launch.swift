@@ -1,0 +1,109 @@
+/// Placing a launch's CTAs on the SMs, the paged lookup term, and one launch over sequences of
+/// several lengths (docs/time-model.md).
+extension TimeEstimate {
+    /// The CTAs of one launch as the estimate places them: lists of CTA times (without lookups)
+    /// with each CTA's exposed-lookup steps, each list launched `repeats` times in a row; or, for
+    /// bulk kernels, their seconds.
+    struct Launch {
+        struct Part {
+            var times: [Double]
+            var lookups: [Double]
+            var repeats: Int
+        }
+        var parts: [Part] = []
+        var bytes = 0.0
+        var bulkSeconds: Double?
+    }
+
+    /// Resident warps per SM up to which a dependent block-table lookup is not hidden by other
+    /// warps' work. Measured on the H100 (Reports/gpu/paged_decode_findings.txt §4, a 16+16 KiB
+    /// K-then-V tile step per lookup): CTAs of 2 warps pay +135–172 ns per lookup, about one
+    /// L2-hit latency (146.6 ns), at 64, 128 and 256 CTAs (1–2 CTAs, 2–4 warps per SM), and
+    /// −44 to +8 ns at 512 CTAs (8 warps per SM).
+    static let lookupHidingWarps = 4
+
+    /// Block-table lookups a CTA waits on, from the column tiles it loads: none under a contiguous
+    /// cache; else, by the kernel's ``TableLookups``, one per K and one per V tile load
+    /// (FlashAttention-2), one per block per loop on each of `warps` parallel chains (vLLM), or none.
+    struct LookupSteps {
+        let kind: TableLookups?
+        let warps: Int
+
+        init(_ s: any Schedule.Type, _ p: AttentionProblem, _ t: Tiles) {
+            let entry = ScheduleRegistry.entry(s.kind, s.pass)
+            let paged = entry?.readsPagedCache == true && (entry?.alwaysPaged == true || p.pagedBlockSize != nil)
+            (kind, warps) = (paged ? s.tableLookups : nil, max(1, t.warps))
+        }
+
+        /// The block size of the cache a problem's K/V loads read (nil: contiguous).
+        static func pagedBlockSize(_ p: AttentionProblem) -> Int? { p.pagedBlockSize }
+
+        func steps(_ tiles: Int) -> Double {
+            switch kind {
+            case .perTileLoad?: Double(2 * tiles)
+            case .perWarpBlock?: Double(2 * ceilDiv(tiles, warps))
+            case .prefetched?, nil: 0
+            }
+        }
+    }
+
+    /// The latency each exposed lookup costs in this launch: the hardware's L2-hit latency when the
+    /// SMs hold at most ``lookupHidingWarps`` resident warps — `warps` per CTA times the CTAs with
+    /// work per SM (⌈working CTAs / SMs⌉, at most as many as fit the SM's shared memory and
+    /// registers) — else 0; 0 when the hardware file gives no latencies.
+    static func lookupLatency(_ launch: Launch, _ r: ScheduleResult, _ hw: HardwareModel) -> Double {
+        guard let latency = hw.latencies?.l2Hit, let warps = r.tiles?.warps else { return 0 }
+        guard launch.parts.contains(where: { $0.lookups.contains { $0 > 0 } }) else { return 0 }
+        let working = launch.parts.reduce(0.0) { sum, part in sum + Double(part.repeats) * Double(part.times.filter { $0 > 0 }.count) }
+        let fit = max(1, (hw.smemPerSM + hw.registersPerSM) / max(1, r.footprint ?? 1))
+        let perSM = min(Double(fit), max(1, (working / Double(hw.sms)).rounded(.up)))
+        return Double(max(1, warps)) * perSM <= Double(lookupHidingWarps) ? latency : 0
+    }
+
+    /// The makespan of a launch: its CTAs in order, each to the SM that frees first (beyond
+    /// ``simulatedCTAs``, the work per SM plus half the longest CTA), lookups included.
+    static func place(_ launch: Launch, _ r: ScheduleResult, _ problem: AttentionProblem, _ hw: HardwareModel) -> Breakdown {
+        if let seconds = launch.bulkSeconds { return Breakdown(seconds: seconds, ctas: 0, waves: 0, hbmBytes: launch.bytes) }
+        let latency = lookupLatency(launch, r, hw)
+        let parts = launch.parts.map { part in
+            latency == 0 ? part.times : zip(part.times, part.lookups).map { $0 + $1 * latency }
+        }
+        if parts.count == 1 { return schedule(perHead: parts[0], heads: launch.parts[0].repeats, hw, launch.bytes) }
+        var count = 0
+        for (times, part) in zip(parts, launch.parts) {
+            let (sum, overflow) = count.addingReportingOverflow(Limits.product(times.count, part.repeats) ?? .max)
+            count = overflow ? .max : sum
+        }
+        guard count > simulatedCTAs else {
+            var all: [Double] = []
+            all.reserveCapacity(count)
+            for (times, part) in zip(parts, launch.parts) { for _ in 0..<part.repeats { all += times } }
+            return schedule(all, hw, launch.bytes)
+        }
+        let total = zip(parts, launch.parts).reduce(0.0) { $0 + $1.0.reduce(0, +) * Double($1.1.repeats) }
+        let longest = parts.compactMap { $0.max() }.max() ?? 0
+        return Breakdown(seconds: total / Double(hw.sms) + longest / 2, ctas: count, waves: Double(count) / Double(hw.sms), hbmBytes: launch.bytes)
+    }
+
+    /// `--lengths` (DESIGN §13): a kernel over a batch of sequences of several lengths is one grid,
+    /// so the CTAs of every length are placed together, not length after length. The order of the
+    /// sequences is not part of the problem (the counts do not depend on it), so the estimate
+    /// takes them longest first — each sequence's CTAs in the kernel's own order — the order that
+    /// keeps a long sequence's CTAs from starting last (the longest-processing-time rule); one
+    /// length gives the estimate of the plain batch exactly.
+    static func lengthsEstimate(
+        _ r: ScheduleResult, _ problem: AttentionProblem, _ groups: [SequenceLengths.Group], _ each: [ScheduleResult],
+        _ hw: HardwareModel
+    ) throws(ModelError) -> Breakdown? {
+        var all = Launch()
+        for (g, rg) in zip(groups, each).sorted(by: { $0.0.length > $1.0.length }) {
+            var p = problem
+            (p.lengthGroups, p.nk, p.batch) = (nil, g.length, g.count)
+            guard let one = try launch(rg, p, hw) else { return nil }
+            all.parts += one.parts
+            all.bytes += one.bytes
+            if let s = one.bulkSeconds { all.bulkSeconds = (all.bulkSeconds ?? 0) + s }
+        }
+        return place(all, r, problem, hw)
+    }
+}
