@@ -2,7 +2,7 @@
 // .npy, and optionally times it.
 //
 //   attn KERNEL DTYPE --B b --H h --N n --D d [--causal] [--seed s] [--out DIR] [--time R]
-//   KERNEL: standard | fa1 | fa2 | fa2-bwd      DTYPE: fp16 | bf16
+//   KERNEL: standard | fa1 | fa2 | fa2-bwd | fa3 (sm_90a only)      DTYPE: fp16 | bf16
 //
 // fa2-bwd: the fa2 forward gives O and LSE (outside any timing), then FlashAttention-2's backward
 // (fa2_bwd.cuh: preprocess, main, convert) takes dO and writes dQ, dK, dV; --out also writes
@@ -18,6 +18,7 @@
 #include "fa1.cuh"
 #include "fa2.cuh"
 #include "fa2_bwd.cuh"
+#include "fa3.cuh"
 #include "standard.cuh"
 #include <cmath>
 #include <cstdint>
@@ -83,13 +84,14 @@ template <typename T> int run(const std::string& kernel, Shape s, uint64_t seed,
     CK(cudaMalloc(&oacc, n * sizeof(float)));
     CK(cudaMalloc(&L, rows * sizeof(float)));
     CK(cudaMalloc(&M, rows * sizeof(float)));
-  } else if (kernel != "fa2" && !bwd) {
-    fprintf(stderr, "attn: unknown kernel '%s' (standard, fa1, fa2, fa2-bwd)\n", kernel.c_str());
+  } else if (kernel != "fa2" && kernel != "fa3" && !bwd) {
+    fprintf(stderr, "attn: unknown kernel '%s' (standard, fa1, fa2, fa2-bwd, fa3)\n", kernel.c_str());
     return 2;
   }
   auto launch = [&] {
     if (kernel == "standard") standard::run<T>(q, k, v, o, lse, S, P, s);
     else if (kernel == "fa1") fa1::run<T>(q, k, v, o, oacc, L, M, s);
+    else if (kernel == "fa3") fa3::run<T>(q, k, v, o, lse, s);
     else if (bwd) fa2_bwd::run<T>(q, k, v, o, dO, lse, delta, dqacc, dq, dk, dv, s);
     else fa2::run<T>(q, k, v, o, lse, s);
   };
@@ -145,7 +147,7 @@ template <typename T> int run(const std::string& kernel, Shape s, uint64_t seed,
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: attn standard|fa1|fa2|fa2-bwd fp16|bf16 --B b --H h --N n --D d [--causal] [--seed s] [--out DIR] [--time R]\n");
+    fprintf(stderr, "usage: attn standard|fa1|fa2|fa2-bwd|fa3 fp16|bf16 --B b --H h --N n --D d [--causal] [--seed s] [--out DIR] [--time R]\n");
     return 2;
   }
   const std::string kernel = argv[1], dtype = argv[2];
