@@ -71,6 +71,16 @@ __device__ __forceinline__ void load_rows(T* dst, int valid, RowPtr row_ptr) {
   }
 }
 
+// One table entry, a volatile load (served by L2, not L1): the K loop's and the V loop's loads of
+// the same entries stay two reads, as vLLM's two loops and iosim count them. With __ldcg, and with
+// an asm ld.global.cg, the compiler merged the first tile's two loads into one (Nsight Compute:
+// 32 bytes per CTA short).
+__device__ __forceinline__ int ld_table(const int* p) {
+  int v;
+  asm volatile("ld.volatile.global.b32 %0, [%1];\n" : "=r"(v) : "l"(p));
+  return v;
+}
+
 template <typename T, int D, int WC, bool PAGED, int MODE>
 __global__ void __launch_bounds__(THREADS, 2) attend(Params<T> p) {
   constexpr int BC = bc_for(D), LD = D + 8, KSTEPS = D / 16, WR = WARPS / WC, CW = BC / WC;
@@ -103,7 +113,7 @@ __global__ void __launch_bounds__(THREADS, 2) attend(Params<T> p) {
   // before the barrier that publishes them), so the load's latency overlaps the tile copy in flight.
   auto table_load = [&](int j) {
     const int blk = j * NB + lane;
-    return PAGED && warp == 0 && lane < NB && blk < nblocks ? __ldcg(tab + blk) : 0;
+    return PAGED && warp == 0 && lane < NB && blk < nblocks ? ld_table(tab + blk) : 0;
   };
   auto table_store = [&](int which, int j, int e) {
     if (PAGED && warp == 0 && lane < NB) sTab[(which * 2 + (j & 1)) * NB + lane] = e;

@@ -9,7 +9,8 @@
 #   decode_recordings.tgz         one directory per recording: command.txt, stdout.txt, o.npy, lse.npy
 #   decode_kernels_ncu_raw.csv    ncu --csv --page raw per configuration, each block after a
 #                                 "# config NAME Nk COMMAND" line
-#   decode_kernels_ncu_details.txt  Nsight sections of split-kv (default S) and paged-v2 at Nk = 32K
+#   decode_kernels_ncu_details.txt  Nsight sections: split-kv (default S) at Nk = 32K; paged split-kv
+#                                 (shuffled and identity table) beside it; paged-v2's L1 hits at 4K
 #   decode_kernels_speed.csv      Reports/gpu/decode_speed.csv's columns: ours and torch-flash
 #   log.txt                       everything printed
 set -uo pipefail
@@ -98,8 +99,22 @@ grep -c '^"[0-9]' "$OUT/decode_kernels_ncu_raw.csv"
 timeout 150 ncu --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
   --section WarpStateStats --section SchedulerStats --section LaunchStats -k regex:attend \
   $BIN split-kv $SHAPE --Nk 32768 > "$OUT/decode_kernels_ncu_details.txt" 2>&1
-timeout 150 ncu --clock-control none --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
-  --section LaunchStats -k regex:attend $BIN paged-v2 $SHAPE --Nk 32768 >> "$OUT/decode_kernels_ncu_details.txt" 2>&1
+# Paged split-kv beside contiguous (same bytes, more time): shuffled and identity block tables.
+for table in shuffled identity; do
+  echo "== split-kv paged, --table $table, Nk = 32768" >> "$OUT/decode_kernels_ncu_details.txt"
+  timeout 150 ncu --clock-control none --section SpeedOfLight --section InstructionStats --section WarpStateStats \
+    --metrics sm__inst_executed.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,lts__t_sector_hit_rate.pct \
+    -k regex:attend $BIN split-kv $SHAPE --Nk 32768 --block 16 --table $table >> "$OUT/decode_kernels_ncu_details.txt" 2>&1
+done
+echo "== split-kv contiguous, Nk = 32768: instructions" >> "$OUT/decode_kernels_ncu_details.txt"
+timeout 150 ncu --clock-control none --section InstructionStats \
+  --metrics sm__inst_executed.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,lts__t_sector_hit_rate.pct \
+  -k regex:attend $BIN split-kv $SHAPE --Nk 32768 >> "$OUT/decode_kernels_ncu_details.txt" 2>&1
+# paged-v2 reads 0.3% under iosim's count: L1 hits between CTAs of one SM that share a KV head?
+echo "== paged-v2, Nk = 4096: L1 hits" >> "$OUT/decode_kernels_ncu_details.txt"
+timeout 150 ncu --clock-control none --section MemoryWorkloadAnalysis_Tables --section SpeedOfLight \
+  --metrics l1tex__t_sector_hit_rate.pct,l1tex__m_xbar2l1tex_read_bytes.sum \
+  -k regex:attend $BIN paged-v2 $SHAPE --Nk 4096 >> "$OUT/decode_kernels_ncu_details.txt" 2>&1
 
 # 5. Speed: torch-flash and ours, same run; reps as torch_decode.py picks them (about 1 ms per sample).
 GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ',' ' ')
@@ -119,6 +134,12 @@ for nk in 4096 32768; do
     us=$(echo "$line" | sed 's/time_us=\([0-9.]*\).*/\1/'); gb=$(echo "$line" | sed 's/.*kv_gbps=\([0-9.]*\).*/\1/')
     echo "${c%%|*},8,32,8,1,$nk,128,fp16,$us,$gb,$GPU" >> "$OUT/decode_kernels_speed.csv"
   done
+done
+for nk in 4096 32768; do  # the paged split-kv cache with its blocks in order
+  reps=$([ $nk = 4096 ] && echo 22 || echo 3)
+  line=$($BIN split-kv $SHAPE --Nk $nk --block 16 --table identity --time $reps | tee /dev/stderr | grep '^time_us=')
+  us=$(echo "$line" | sed 's/time_us=\([0-9.]*\).*/\1/'); gb=$(echo "$line" | sed 's/.*kv_gbps=\([0-9.]*\).*/\1/')
+  echo "split-kv-paged-identity,8,32,8,1,$nk,128,fp16,$us,$gb,$GPU" >> "$OUT/decode_kernels_speed.csv"
 done
 cat "$OUT/decode_kernels_speed.csv"
 echo "FAIL=$FAIL"
