@@ -287,10 +287,13 @@ __global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_BWD_D64_BLOCKS : 1)
 }
 
 // D = rowsum(dO * O) in fp32 and the tile's zeros of the dQ accumulator. CHUNKS lanes share a row
-// (16-byte loads, a row's chunks consecutive), reduced with shuffles.
+// (16-byte loads, a row's chunks consecutive), reduced with shuffles. D_i is gathered in shared
+// memory and stored by consecutive threads: stored from the reducing lanes (4-16 bytes per warp
+// instruction) Nsight Compute counted 1.5-2.2% more SM->L2 write bytes than written (partial sectors).
 template <typename T, int D>
 __global__ void __launch_bounds__(THREADS) preprocess(const T* O, const T* dO, float* Dl, float* dQacc, Shape s) {
   constexpr int CHUNKS = D / 8, GROUP = 32 % CHUNKS == 0 ? CHUNKS : 32, ROWS_PER_WARP = 32 / GROUP;
+  __shared__ float sD[BR];
   const int r0 = blockIdx.x * BR, N = s.N, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const size_t base = (size_t)blockIdx.y * N;
   for (int rr = warp * ROWS_PER_WARP; rr < BR; rr += WARPS * ROWS_PER_WARP) {
@@ -309,9 +312,11 @@ __global__ void __launch_bounds__(THREADS) preprocess(const T* O, const T* dO, f
     }
 #pragma unroll
     for (int off = GROUP / 2; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffff, acc, off);
-    if (row < N && c == 0) Dl[base + row] = acc;
+    if (c == 0) sD[row - r0] = acc;
   }
   const int rows = min(BR, N - r0);
+  __syncthreads();
+  if (threadIdx.x < rows) Dl[base + r0 + threadIdx.x] = sD[threadIdx.x];
   float4* z = reinterpret_cast<float4*>(dQacc + (base + r0) * D);
   for (int e = threadIdx.x; e < rows * D / 4; e += THREADS) z[e] = make_float4(0.f, 0.f, 0.f, 0.f);
 }

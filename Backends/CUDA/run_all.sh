@@ -27,9 +27,13 @@ cat "$OUT/build.txt"
 #    (fa2-bwd: dq, dk, dv besides the forward's o and lse).
 if has "$SECTIONS" record; then
 R=$(mktemp -d)
+# fa2-bwd records N = 3 (causal) instead of N = 1: at N = 1 the exact dQ and dK are 0 (P = 1, so
+# dP = D), the emulated baseline gets 0 exactly, and the §7 rule then allows 2 ulps at scale 0, while
+# the tensor cores' dP and the fp32 D differ in rounding order (1.5e-8 in bf16, as PyTorch's flash).
 for kernel in $KERNELS; do
+  tiny="1 1 1 64 0"; [ "$kernel" = fa2-bwd ] && tiny="1 1 3 64 1"
   for dtype in fp16 bf16; do
-    for shape in "1 2 200 64 0" "1 2 200 64 1" "2 1 333 128 1" "1 1 257 80 0" "1 1 1 64 0" "1 2 130 128 0"; do
+    for shape in "1 2 200 64 0" "1 2 200 64 1" "2 1 333 128 1" "1 1 257 80 0" "$tiny" "1 2 130 128 0"; do
       set -- $shape
       name="$kernel-$dtype-B$1H$2N$3D$4-$([ "$5" = 1 ] && echo causal || echo full)"
       mkdir -p "$R/$name"

@@ -21,18 +21,26 @@ struct RecordingManifest: Decodable, Sendable {
     static let loaded = Result { try decodeJSON(RecordingManifest.self, from: folder.appendingPathComponent("manifest.json")) }
 }
 
-/// One recorded CUDA kernel run.
+/// One recorded CUDA kernel run. Optional keys: `Nk` and `kv_heads` (keys per sequence and K/V
+/// heads, default N and H), `alignment` of the causal mask (`top-left`, the default, or
+/// `bottom-right`), `dq`, `dk`, `dv` (a backward kernel's gradients, all three or none) and
+/// `depends` (other sources the outputs come from, with their SHA-256).
 struct Recording: Decodable, CustomTestStringConvertible, Sendable {
     var name, kernel, dtype, source, sha256, o, lse: String
     var b, h, n, d, seed: Int
+    var nk, kvHeads: Int
     var causal: Bool
+    var alignment: CausalAlignment
     var qChecksum: Double
     var precision: Precision
+    /// The gradient files (dQ, dK, dV), for a backward kernel.
+    var gradientFiles: [String]?
+    var depends: [String: String]
     var testDescription: String { name }
 
     enum CodingKeys: String, CodingKey {
-        case name, kernel, dtype, source, sha256, o, lse, seed, causal
-        case b = "B", h = "H", n = "N", d = "D", qChecksum = "q_checksum"
+        case name, kernel, dtype, source, sha256, o, lse, seed, causal, alignment, dq, dk, dv, depends
+        case b = "B", h = "H", n = "N", d = "D", nk = "Nk", kvHeads = "kv_heads", qChecksum = "q_checksum"
     }
 
     init(from decoder: any Decoder) throws {
@@ -48,6 +56,20 @@ struct Recording: Decodable, CustomTestStringConvertible, Sendable {
             c.decode(Int.self, forKey: .d)
         )
         (seed, causal) = try (c.decode(Int.self, forKey: .seed), c.decode(Bool.self, forKey: .causal))
+        nk = try c.decodeIfPresent(Int.self, forKey: .nk) ?? n
+        kvHeads = try c.decodeIfPresent(Int.self, forKey: .kvHeads) ?? h
+        switch try c.decodeIfPresent(String.self, forKey: .alignment) ?? "top-left" {
+        case "top-left": alignment = .topLeft
+        case "bottom-right": alignment = .bottomRight
+        case let other:
+            throw DecodingError.dataCorruptedError(forKey: .alignment, in: c, debugDescription: "'\(other)' is not top-left or bottom-right")
+        }
+        let grads = try [CodingKeys.dq, .dk, .dv].compactMap { try c.decodeIfPresent(String.self, forKey: $0) }
+        guard grads.isEmpty || grads.count == 3 else {
+            throw DecodingError.dataCorruptedError(forKey: .dq, in: c, debugDescription: "dq, dk, dv: all three or none")
+        }
+        gradientFiles = grads.isEmpty ? nil : grads
+        depends = try c.decodeIfPresent([String: String].self, forKey: .depends) ?? [:]
         // Kept as the driver printed it (%.17g), since JSON number parsing may be off by an ulp.
         let checksum = try c.decode(String.self, forKey: .qChecksum)
         guard let q = Double(checksum) else {
@@ -62,25 +84,39 @@ struct Recording: Decodable, CustomTestStringConvertible, Sendable {
 
     static func all() throws -> [Recording] { try RecordingManifest.loaded.get().recordings }
 
-    var shape: AttentionShape { AttentionShape(batch: b, heads: h, nq: n, d: d) }
+    var shape: AttentionShape { AttentionShape(batch: b, heads: h, kvHeads: kvHeads, nq: n, nk: nk, d: d) }
+    var mask: AttentionMask { causal ? .causal(alignment) : .none }
 
-    /// The driver's inputs (Backends/CUDA/driver.cu): an MMIX LCG stream per tensor `t`, 20-bit
-    /// fixed-point values in [-1, 1).
+    /// The driver's inputs (Backends/CUDA/driver.cu): an MMIX LCG stream per tensor `t` (Q 0, K 1,
+    /// V 2, dO 3), 20-bit fixed-point values in [-1, 1).
     func input(_ t: UInt64) -> [Double] {
         var g = SeededGenerator(seed: UInt64(seed) ^ (0x9E37_79B9_7F4A_7C15 &* (t + 1)), algorithm: .mmixLCG)
-        return (0..<b * h * n * d).map { _ in Double(Int64(g.next() >> 44) - 524_288) / 524_288 }
+        let count = t == 1 ? shape.kCount : t == 2 ? shape.vCount : shape.qCount
+        return (0..<count).map { _ in Double(Int64(g.next() >> 44) - 524_288) / 524_288 }
     }
 
-    func result() throws -> AttentionResult<Double> {
-        AttentionResult(
-            o: try AtomicFiles.readNpy(RecordingManifest.folder.appendingPathComponent(o).path).data,
-            lse: try AtomicFiles.readNpy(RecordingManifest.folder.appendingPathComponent(lse).path).data)
+    private func read(_ file: String) throws -> [Double] {
+        try AtomicFiles.readNpy(RecordingManifest.folder.appendingPathComponent(file).path).data
     }
+
+    func result() throws -> AttentionResult<Double> { AttentionResult(o: try read(o), lse: try read(lse)) }
 
     func check(_ candidate: AttentionResult<Double>) throws -> EquivalenceReport {
         try Equivalence.checkForward(
-            candidate: candidate, q: input(0), k: input(1), v: input(2), shape: shape,
-            mask: causal ? .causal(.topLeft) : .none, precision: precision)
+            candidate: candidate, q: input(0), k: input(1), v: input(2), shape: shape, mask: mask, precision: precision)
+    }
+
+    /// The recorded dQ, dK, dV (a backward kernel's recording).
+    func gradients() throws -> AttentionGradients<Double> {
+        guard let files = gradientFiles else { throw TestDataError("\(name) has no gradients") }
+        return AttentionGradients(dq: try read(files[0]), dk: try read(files[1]), dv: try read(files[2]))
+    }
+
+    /// Gradients against the fp64 reference from Q, K, V, dO under the rule with rtol 3 (DESIGN §7).
+    func check(_ candidate: AttentionGradients<Double>) throws -> BackwardEquivalenceReport {
+        try Equivalence.checkBackward(
+            candidate: candidate, q: input(0), k: input(1), v: input(2), dO: input(3), shape: shape, mask: mask,
+            precision: precision)
     }
 }
 
@@ -95,7 +131,7 @@ func sha256(_ relativePath: String) throws -> String {
 @Suite struct CUDARecordings {
     @Test func everyKernelDtypeAndMaskIsRecorded() throws {
         let all = try Recording.all()
-        for kernel in ["standard", "fa1", "fa2"] {
+        for kernel in ["standard", "fa1", "fa2", "fa2-bwd"] {
             for dtype in ["fp16", "bf16"] {
                 for causal in [false, true] {
                     #expect(all.contains { $0.kernel == kernel && $0.dtype == dtype && $0.causal == causal }, "\(kernel) \(dtype) \(causal)")
@@ -103,6 +139,9 @@ func sha256(_ relativePath: String) throws -> String {
             }
         }
         #expect(all.contains { $0.d == 80 } && all.contains { $0.n == 1 } && all.contains { $0.b > 1 })
+        let backward = all.filter { $0.gradientFiles != nil }
+        #expect(backward.contains { $0.n % 64 != 0 && $0.causal } && backward.contains { $0.b > 1 })
+        #expect(Set(backward.map(\.kernel)) == ["fa2-bwd"], "only the backward kernel records gradients")
     }
 
     @Test(arguments: try Recording.all())
@@ -120,9 +159,18 @@ func sha256(_ relativePath: String) throws -> String {
         #expect((report.lse != nil) == (r.kernel != "standard"))
     }
 
+    @Test(arguments: try Recording.all().filter { $0.gradientFiles != nil })
+    func recordedGradientsMatchTheReferenceUnderTheToleranceRule(r: Recording) throws {
+        let report = try r.check(try r.gradients())
+        #expect(report.passed, "\(r.name): \(report)")
+    }
+
     @Test func recordingsAreOfTheKernelSourcesInTheTree() throws {
         // A kernel edited after its recording makes its recordings stale: re-run Backends/CUDA/run_all.sh.
-        for r in try Recording.all() { #expect(try sha256(r.source) == r.sha256, "\(r.name) is stale: \(r.source) changed") }
+        for r in try Recording.all() {
+            #expect(try sha256(r.source) == r.sha256, "\(r.name) is stale: \(r.source) changed")
+            for (path, hash) in r.depends { #expect(try sha256(path) == hash, "\(r.name) is stale: \(path) changed") }
+        }
         for (path, hash) in try RecordingManifest.loaded.get().sharedSources {
             #expect(try sha256(path) == hash, "\(path) changed since the recordings")
         }
@@ -138,5 +186,20 @@ func sha256(_ relativePath: String) throws -> String {
         out.o[i] += 2 * ok.output.allowed + 4 * r.precision.ulp(at: out.o[i])
         let bad = try r.check(out)
         #expect(ok.passed && !bad.passed)
+    }
+
+    @Test func aGradientAFewUlpsBeyondTheAllowanceFails() throws {
+        // The same for each gradient of a backward recording: one value of dQ, dK or dV moved
+        // past its allowance fails the whole check.
+        let r = try #require(try Recording.all().first { $0.gradientFiles != nil && $0.dtype == "fp16" && $0.causal })
+        let recorded = try r.gradients()
+        let ok = try r.check(recorded)
+        #expect(ok.passed)
+        for (path, comparison) in [(\AttentionGradients<Double>.dq, ok.dq), (\.dk, ok.dk), (\.dv, ok.dv)] {
+            var g = recorded
+            let i = comparison.worstIndex
+            g[keyPath: path][i] += 2 * comparison.allowed + 4 * r.precision.ulp(at: g[keyPath: path][i])
+            #expect(try !r.check(g).passed)
+        }
     }
 }
