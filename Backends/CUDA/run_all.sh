@@ -5,13 +5,13 @@
 #   env.txt, build.txt, recordings.tgz, ncu.csv, speed.csv, log.txt
 # Knobs: SPEED_N (default "1024 4096 16384"), FA2_EXTRAS=0 skips fa2's Nsight sections, the d = 64
 # register-budget variants and the copy probe (fa2_ncu_details.txt, fa2_variants.txt);
-# KERNELS (default "standard fa1 fa2 fa2-bwd") and SECTIONS (default "record traffic details speed")
+# KERNELS (default "standard fa1 fa2 fa2-bwd fa3") and SECTIONS (default "record traffic details speed")
 # pick a part (for checks; the recorded files come from the default, everything); FLEX_N (default
 # 4096): the N of the torch-flex rows (each shape is compiled); TORCH_NCU=0 skips PyTorch's forward
 # in ncu.csv; BUILD=attn builds only this driver (build.sh's second argument).
 set -uo pipefail
 SPEED_N=${SPEED_N:-1024 4096 16384}; FA2_EXTRAS=${FA2_EXTRAS:-1}
-KERNELS=${KERNELS:-standard fa1 fa2 fa2-bwd}; SECTIONS=${SECTIONS:-record traffic details speed}
+KERNELS=${KERNELS:-standard fa1 fa2 fa2-bwd fa3}; SECTIONS=${SECTIONS:-record traffic details speed}
 has() { case " $1 " in *" $2 "*) return 0;; esac; return 1; }
 FWD=""; for k in $KERNELS; do [ "$k" = fa2-bwd ] || FWD="$FWD $k"; done
 OUT=${OUT:-out}; mkdir -p "$OUT"
@@ -32,8 +32,10 @@ R=$(mktemp -d)
 # the tensor cores' dP and the fp32 D differ in rounding order (1.5e-8 in bf16, as PyTorch's flash).
 for kernel in $KERNELS; do
   tiny="1 1 1 64 0"; [ "$kernel" = fa2-bwd ] && tiny="1 1 3 64 1"
+  # fa3 takes d = 64 and 128 only (its TMA boxes and wgmma shapes): a ragged N at d = 64 instead.
+  odd="1 1 257 80 0"; [ "$kernel" = fa3 ] && odd="1 1 257 64 0"
   for dtype in fp16 bf16; do
-    for shape in "1 2 200 64 0" "1 2 200 64 1" "2 1 333 128 1" "1 1 257 80 0" "$tiny" "1 2 130 128 0"; do
+    for shape in "1 2 200 64 0" "1 2 200 64 1" "2 1 333 128 1" "$odd" "$tiny" "1 2 130 128 0"; do
       set -- $shape
       name="$kernel-$dtype-B$1H$2N$3D$4-$([ "$5" = 1 ] && echo causal || echo full)"
       mkdir -p "$R/$name"
