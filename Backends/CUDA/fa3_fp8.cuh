@@ -54,6 +54,12 @@ using fa3::THREADS;
 #ifndef FP8_PERSISTENT
 #define FP8_PERSISTENT -1
 #endif
+// Independent chains per row for the softmax's row max and row sum (1: fa3.cuh's single chain);
+// -1 (default): 2 at d = 128, 1 at d = 64, as measured best on the H100 (Reports/gpu/fa3_fp8_notes.md:
+// at d = 128, 2 chains ran 2-3% faster than 1; at d = 64 more chains ran 20% slower).
+#ifndef FP8_CHAINS
+#define FP8_CHAINS -1
+#endif
 constexpr int STAGES = FP8_STAGES;
 
 // Key position held at column kk of every 16-column group of Vt (see the header comment).
@@ -118,6 +124,7 @@ __global__ void __launch_bounds__(THREADS, 1)
   using namespace fa3;
   using L = Layout<D>;
   constexpr bool OVERLAP = FP8_OVERLAP < 0 ? D > 64 : FP8_OVERLAP != 0;
+  constexpr int CH = FP8_CHAINS < 0 ? (D > 64 ? 2 : 1) : FP8_CHAINS;
   extern __shared__ __align__(1024) char smem_raw[];
   char* base = smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023);
   uint8_t* sQ = reinterpret_cast<uint8_t*>(base);
@@ -214,9 +221,23 @@ __global__ void __launch_bounds__(THREADS, 1)
   float sl2q = 0.f, sl2 = 0.f, vsc = 1.f, vprev = 1.f;  // log2-domain score multipliers; V scales
   // Online softmax (log2 units): P = 2^(s - m + 8) = exp(s - m) * 2^8, row sums of the unrounded P.
   auto softmax = [&] {
-    float mt[2] = {-INFINITY, -INFINITY};
+    // Row maxima and sums in CH independent chains per row (k = nb * 4 + e: row h = e / 2,
+    // chain nb % CH): with the GEMMs twice as fast as in fp16, the softmax's dependent
+    // FMNMX/FADD chains (32 long with one chain) sit on the critical path.
+    float mc[2][CH];
 #pragma unroll
-    for (int k = 0; k < BC / 2; ++k) mt[(k >> 1) & 1] = fmaxf(mt[(k >> 1) & 1], sc[k]);
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int q = 0; q < CH; ++q) mc[h][q] = -INFINITY;
+#pragma unroll
+    for (int k = 0; k < BC / 2; ++k) mc[(k >> 1) & 1][(k >> 2) % CH] = fmaxf(mc[(k >> 1) & 1][(k >> 2) % CH], sc[k]);
+    float mt[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      mt[h] = mc[h][0];
+#pragma unroll
+      for (int q = 1; q < CH; ++q) mt[h] = fmaxf(mt[h], mc[h][q]);
+    }
     float off[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
@@ -227,15 +248,24 @@ __global__ void __launch_bounds__(THREADS, 1)
       m[h] = mn;
       off[h] = 8.f - (mn == -INFINITY ? 0.f : mn);
     }
-    float rs[2] = {0.f, 0.f};
+    float rc[2][CH];
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int q = 0; q < CH; ++q) rc[h][q] = 0.f;
 #pragma unroll
     for (int k = 0; k < BC / 2; ++k) {
       const int h = (k >> 1) & 1;
       sc[k] = ex2(fmaf(sc[k], sl2, off[h]));
-      rs[h] += sc[k];
+      rc[h][(k >> 2) % CH] += sc[k];
     }
-    l[0] = l[0] * alpha[0] + rs[0];
-    l[1] = l[1] * alpha[1] + rs[1];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float rs = rc[h][0];
+#pragma unroll
+      for (int q = 1; q < CH; ++q) rs += rc[h][q];
+      l[h] = l[h] * alpha[h] + rs;
+    }
   };
   // O is held in units of the V tile about to be added: times alpha and sv_{j-1} / sv_j.
   auto rescale = [&] {

@@ -261,6 +261,7 @@ static double ulp(double x, int mant) {
   return std::ldexp(1.0, e - 1 - mant);
 }
 
+static int lse_fails = 0, o_fails = 0;
 static bool check_one(int B, int H, int N, int D, bool causal, char dist) {
   Shape s{B, H, N, D, causal, 1.0f / sqrtf((float)D)};
   const size_t n = (size_t)B * H * N * D;
@@ -278,11 +279,14 @@ static bool check_one(int B, int H, int N, int D, bool causal, char dist) {
   long worst = -1;
   const double e_o = max_err(r.o, ref.o, &worst), b_o = max_err(base.o, ref.o), e_l = max_err(r.lse, ref.lse), b_l = max_err(base.lse, ref.lse);
   const double allow_o = 2 * b_o + 2 * ulp(max_abs(ref.o), 7), allow_l = 2 * b_l + 2 * ulp(max_abs(ref.lse), 23);
-  const bool ok = r.nan == 0 && r.guard == 0 && e_o <= allow_o && e_l <= allow_l;
-  printf("%s %c B=%d H=%d N=%-5d D=%-3d causal=%d  fp8 max|dO|=%.3e (allowed %.3e, baseline %.3e) |dLSE|=%.2e (allowed %.2e)  nan %zu guard %zu  "
-         "fa3 fp16 max|dO|=%.3e  max|O_fp8-O_fp16|=%.3e  max|O|=%.3f",
-         ok ? "PASS" : "FAIL", dist, B, H, N, D, causal, e_o, allow_o, b_o, e_l, allow_l, r.nan, r.guard, max_err(o16, ref.o), max_err(r.o, o16),
-         max_abs(ref.o));
+  // O's verdict and the LSE's are printed apart: the LSE is the one the fp8 tensor cores' S
+  // accumulation limits (Reports/gpu/fa3_fp8_notes.md); both count for the exit status.
+  const bool ok_o = r.nan == 0 && r.guard == 0 && e_o <= allow_o, ok_l = e_l <= allow_l, ok = ok_o && ok_l;
+  lse_fails += !ok_l, o_fails += !ok_o;
+  printf("%s %c B=%d H=%d N=%-5d D=%-3d causal=%d  fp8 max|dO|=%.3e (allowed %.3e, baseline %.3e) max|O-O_baseline|=%.3e  LSE %s |dLSE|=%.2e (allowed %.2e, "
+         "baseline %.2e)  nan %zu guard %zu  fa3 fp16 max|dO|=%.3e  max|O_fp8-O_fp16|=%.3e  max|O|=%.3f max|LSE|=%.3f",
+         ok_o ? "PASS" : "FAIL", dist, B, H, N, D, causal, e_o, allow_o, b_o, max_err(r.o, base.o), ok_l ? "ok" : "EXCEEDS", e_l, allow_l, b_l, r.nan, r.guard,
+         max_err(o16, ref.o), max_err(r.o, o16), max_abs(ref.o), max_abs(ref.lse));
   if (!ok && worst >= 0) printf("  worst at bh=%ld row=%ld col=%ld (%.4f vs %.4f)", worst / ((long)N * D), (worst / D) % N, worst % D, r.o[worst], ref.o[worst]);
   printf("\n");
   fflush(stdout);
@@ -298,7 +302,8 @@ static bool check() {
                      {3, 1, 1000, 128, 0, 'n'}, {1, 1, 1, 128, 1, 'n'},    {1, 2, 4096, 128, 0, 'u'}, {1, 2, 1000, 64, 0, 'u'},
                      {1, 2, 4096, 128, 0, 'o'}, {1, 1, 3000, 128, 1, 'o'}};
   for (const C& c : cases) ok &= check_one(c.b, c.h, c.n, c.d, c.causal != 0, c.dist);
-  printf(ok ? "check: all passed\n" : "check: FAILURES\n");
+  const int total = (int)(sizeof cases / sizeof *cases);
+  printf("check: O within the rule in %d of %d cases; LSE within the fp32 rule in %d of %d\n", total - o_fails, total, total - lse_fails, total);
   return ok;
 }
 
