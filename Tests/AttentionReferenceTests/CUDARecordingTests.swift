@@ -131,7 +131,7 @@ func sha256(_ relativePath: String) throws -> String {
 @Suite struct CUDARecordings {
     @Test func everyKernelDtypeAndMaskIsRecorded() throws {
         let all = try Recording.all()
-        for kernel in ["standard", "fa1", "fa2", "fa2-bwd"] {
+        for kernel in ["standard", "fa1", "fa2", "fa2-bwd", "fa3"] {
             for dtype in ["fp16", "bf16"] {
                 for causal in [false, true] {
                     #expect(all.contains { $0.kernel == kernel && $0.dtype == dtype && $0.causal == causal }, "\(kernel) \(dtype) \(causal)")
@@ -142,6 +142,13 @@ func sha256(_ relativePath: String) throws -> String {
         let backward = all.filter { $0.gradientFiles != nil }
         #expect(backward.contains { $0.n % 64 != 0 && $0.causal } && backward.contains { $0.b > 1 })
         #expect(Set(backward.map(\.kernel)) == ["fa2-bwd"], "only the backward kernel records gradients")
+        // Decode kernels: both dtypes, grouped-query heads and several query rows against ragged caches.
+        for kernel in ["split-kv", "paged-v1", "paged-v2"] {
+            for dtype in ["fp16", "bf16"] {
+                let runs = all.filter { $0.kernel == kernel && $0.dtype == dtype }
+                #expect(runs.contains { $0.kvHeads < $0.h } && runs.contains { $0.n > 1 && $0.nk != $0.n }, "\(kernel) \(dtype)")
+            }
+        }
     }
 
     @Test(arguments: try Recording.all())
