@@ -77,11 +77,18 @@ public protocol Schedule: SendableMetatype {
     static func ctaWork(_ p: AttentionProblem, _ t: Tiles) -> [Double]?
     /// How many partial results (`Opart`, `LSEpart` rows) per query row it stores (data mode's layout).
     static func partialSlots(_ p: AttentionProblem, _ t: Tiles) -> Int
+    /// Whether it runs the batch's sequences together (a prefix shared across them): under
+    /// `--lengths` it sees every length at once instead of one run per distinct length.
+    static var seesWholeBatch: Bool { get }
+    /// Its own column tiles in place of the K/V layout's rule (nil: that rule), from the tiles a
+    /// policy chose and the Bc asked for, if any.
+    static func columnTiles(_ chosen: Tiles, _ p: AttentionProblem, requestedBc: Int?) throws(SimulationError) -> Tiles?
 }
 
-/// Which workloads a schedule is for (DESIGN §6: `all` is the prefill schedules).
+/// Which workloads a schedule is for (DESIGN §6: `all` is the prefill schedules, `decode` fa2 and
+/// the decode schedules; a prefix-sharing schedule is only run when named).
 public enum ScheduleFamily: Sendable {
-    case prefill, decode
+    case prefill, decode, prefixSharing
 }
 
 extension Schedule {
@@ -98,6 +105,8 @@ extension Schedule {
     public static var hasTimeModel: Bool { true }
     public static func ctaWork(_ p: AttentionProblem, _ t: Tiles) -> [Double]? { nil }
     public static func partialSlots(_ p: AttentionProblem, _ t: Tiles) -> Int { t.splits }
+    public static var seesWholeBatch: Bool { false }
+    public static func columnTiles(_ chosen: Tiles, _ p: AttentionProblem, requestedBc: Int?) throws(SimulationError) -> Tiles? { nil }
 
     /// FlashAttention's rule (Dao et al. 2022, Algorithm 1 line 1): Bc = ⌈M/4d⌉, Br = min(Bc, d),
     /// M in elements.
