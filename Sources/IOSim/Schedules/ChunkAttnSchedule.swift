@@ -67,12 +67,10 @@ public enum ChunkAttnSchedule: Schedule {
 
     public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { Tiles(br: 64, bc: p.chunk) }
 
-    /// The column tile is the chunk, whatever a tile policy chose.
+    /// The column tile is the chunk (a property of the cache, `--chunk`), whatever a tile policy
+    /// or `--Bc` chose: only Br is the schedule's to choose.
     public static func columnTiles(_ chosen: Tiles, _ p: AttentionProblem, requestedBc: Int?) throws(SimulationError) -> Tiles? {
-        if let bc = requestedBc, bc != p.chunk {
-            throw .invalid("chunk-attn's column tile is its chunk of \(p.chunk) tokens, not Bc = \(bc)")
-        }
-        return chosen.with(br: chosen.br, bc: p.chunk).clamped(to: p)
+        chosen.with(br: chosen.br, bc: p.chunk).clamped(to: p)
     }
 
     /// Per query row: S maxima, then S sums (`LSEpart`), S partial rows (`Opart`).
