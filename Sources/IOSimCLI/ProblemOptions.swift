@@ -76,7 +76,9 @@ struct ProblemOptions: ParsableArguments {
             "Tokens every sequence of the batch shares at its start (a system prompt); chunk-attn reads their ⌊P/--chunk⌋ whole chunks once per head, every other schedule once per sequence as before.",
             valueName: "P"))
     var sharedPrefix: Int = 0
-    @Option(parsing: .unconditional, help: "Tokens per chunk of chunk-attn's prefix tree (ChunkAttention's default 64); chunk-attn's column tile, whatever --Bc says.")
+    @Option(
+        parsing: .unconditional,
+        help: "Tokens per chunk of chunk-attn's prefix tree (ChunkAttention's default 64); chunk-attn's column tile, whatever --Bc says.")
     var chunk: Int = 64
     @Option(parsing: .unconditional, help: "FA3 K/V pipeline stages (its footprint holds this many K/V tile pairs).") var stages: Int = 2
     @Option(parsing: .unconditional, help: "Warps per thread block: fa1 splits K/V over them, fa2 splits Q (SRAM-side counts).") var warps: Int = 4
