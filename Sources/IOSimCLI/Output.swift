@@ -59,6 +59,7 @@ enum Render {
         }
         if p.packGQA { f.append(("pack_gqa", .bool(true))) }
         if p.kvLayout == .paged { f += [("kv_layout", .string(p.kvLayout.rawValue)), ("block_size", .int(p.blockSize))] }
+        if p.sharedPrefix > 0 || p.chunk != 64 { f += [("shared_prefix", .int(p.sharedPrefix)), ("chunk", .int(p.chunk))] }
         if let groups = p.lengthGroups {
             // `batch` is the number of sequences and `Nk` the longest; these add the rest.
             let tokens = groups.reduce(0) { $0 + $1.length * $1.count }

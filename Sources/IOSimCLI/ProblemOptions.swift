@@ -70,6 +70,16 @@ struct ProblemOptions: ParsableArguments {
             "Each sequence's own Nk: a file with one length per line, or a comma list (decode: --N defaults to 1; the batch is the number of lengths).",
             valueName: "FILE|a,b,c"))
     var lengths: String?
+    @Option(
+        name: .customLong("shared-prefix"), parsing: .unconditional,
+        help: ArgumentHelp(
+            "Tokens every sequence of the batch shares at its start (a system prompt); chunk-attn reads their ⌊P/--chunk⌋ whole chunks once per head, every other schedule once per sequence as before.",
+            valueName: "P"))
+    var sharedPrefix: Int = 0
+    @Option(
+        parsing: .unconditional,
+        help: "Tokens per chunk of chunk-attn's prefix tree (ChunkAttention's default 64); chunk-attn's column tile, whatever --Bc says.")
+    var chunk: Int = 64
     @Option(parsing: .unconditional, help: "FA3 K/V pipeline stages (its footprint holds this many K/V tile pairs).") var stages: Int = 2
     @Option(parsing: .unconditional, help: "Warps per thread block: fa1 splits K/V over them, fa2 splits Q (SRAM-side counts).") var warps: Int = 4
     @Option(help: ProblemOptions.hardwareHelp) var hardware: String?
@@ -167,9 +177,31 @@ struct ProblemOptions: ParsableArguments {
             }
             if self.nk != nil { throw ValidationError("--Nk and --lengths both give the keys per sequence; use one") }
             (p.batch, p.nk, p.lengthGroups) = (parsed.count, parsed.max, parsed.groups)
+            try checkPrefix(&p, lengths: parsed)
+        } else {
+            try checkPrefix(&p, lengths: nil)
         }
         do { try p.validate() } catch { throw Wording.usage(error) }
         return p
+    }
+
+    /// `--shared-prefix` and `--chunk` on the problem: P ≥ 0 and no longer than any sequence
+    /// (naming the first sequence it does not fit), c ≥ 1, and chunk-attn only without GQA.
+    private func checkPrefix(_ p: inout AttentionProblem, lengths parsed: SequenceLengths?) throws {
+        try Wording.checkPositive("chunk", chunk, limit: Limits.maxSequence)
+        guard sharedPrefix >= 0 else { throw ValidationError("--shared-prefix must be 0 or a positive number of tokens, got \(sharedPrefix)") }
+        if let parsed, let i = parsed.values.firstIndex(where: { $0 < sharedPrefix }) {
+            throw ValidationError(
+                "--shared-prefix (\(sharedPrefix) tokens) is longer than sequence \(i + 1) of --lengths (\(parsed.values[i]) tokens)")
+        }
+        if parsed == nil, sharedPrefix > p.nk {
+            throw ValidationError("--shared-prefix (\(sharedPrefix) tokens) is longer than the sequences (--Nk \(p.nk) tokens)")
+        }
+        if scheduleOption.mayRun(.chunkAttn), p.kvHeads != p.heads {
+            throw ValidationError(
+                "chunk-attn: ChunkAttention has no GQA (--kv-heads \(p.kvHeads) ≠ --heads \(p.heads)); give --kv-heads equal to --heads")
+        }
+        (p.sharedPrefix, p.chunk) = (sharedPrefix, chunk)
     }
 
     /// The tile request for `problem`: `--splits`, else FlashAttention-2's split heuristic on
@@ -198,6 +230,7 @@ enum Wording {
         case .heads: "--heads"
         case .kvHeads: "--kv-heads"
         case .blockSize: "--block-size"
+        case .chunk: "--chunk"
         }
     }
 
@@ -214,6 +247,10 @@ enum Wording {
             left < 0
                 ? "--window must be a positive integer, got \(left + 1)"
                 : "--window is \(left + 1), above iosim's limit of \(limit)"
+        case let .negativePrefix(prefix):
+            "--shared-prefix must be 0 or a positive number of tokens, got \(prefix)"
+        case let .sharedPrefixTooLong(prefix, length):
+            "--shared-prefix (\(prefix) tokens) is longer than a sequence of \(length) tokens"
         case let .countOverflow(what):
             "\(what) would exceed 2^63 - 1 = 9223372036854775807, the largest count iosim reports; use a smaller --N, --batch or --heads"
         case let .dataModeMemory(schedule, needed, available):

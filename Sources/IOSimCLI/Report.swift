@@ -117,6 +117,7 @@ enum ReportFiles {
         try save(rows, dir + "/sram_vs_warps.csv")
         try DecodeReport.write(to: dir, small: small)
         try ServingReport.write(to: dir, small: small)
+        try PrefixSharingReport.write(to: dir, small: small)
     }
 
     /// Writes a file whole or not at all (temporary file, then rename).

@@ -68,10 +68,12 @@ struct Simulate: ParsableCommand {
             }
         }
         let checked = checks.contains { $0 != nil }
+        let sharing = PrefixSharing.ratios(results, p, capacity: capacity, request: request, hardware: hardware)
         switch format {
         case .json:
             let rendered = zip(results, checks).map { r, c in
-                Render.result(r, extra: (c.map { [("equivalence", Check.json($0))] } ?? []) + Render.perSequence(r, p))
+                let ratios = r.kind == .chunkAttn ? sharing.map(PrefixSharing.json) ?? [] : []
+                return Render.result(r, extra: (c.map { [("equivalence", Check.json($0))] } ?? []) + Render.perSequence(r, p) + ratios)
             }
             print(JSON.object([("problem", Render.problem(p, capacity: capacity, pass: pass)), ("results", .array(rendered))]).text)
         case .csv:
@@ -84,6 +86,7 @@ struct Simulate: ParsableCommand {
                 Render.table(
                     results, p, capacity: capacity, mText: try options.mSpec(), hardware: hardware,
                     checks: checked ? checks : nil, kernels: kernels))
+            if let sharing { print(PrefixSharing.line(sharing, p)) }
         }
         if results.allSatisfy({ !$0.feasible }) {
             throw RunFailure("no schedule can run: " + (results.first?.reason ?? "infeasible"))

@@ -34,16 +34,25 @@ public enum Simulator {
         _ kind: ScheduleKind, _ problem: AttentionProblem, capacity: Int,
         tiles request: TileRequest = TileRequest(), pass: Pass = .forward
     ) -> ScheduleResult {
-        if let groups = problem.lengthGroups { return lengths(kind, problem, groups, capacity: capacity, tiles: request, pass: pass) }
+        if let groups = problem.lengthGroups, kind.implementation(for: pass)?.seesWholeBatch != true {
+            return lengths(kind, problem, groups, capacity: capacity, tiles: request, pass: pass)
+        }
         if pass == .training { return training(kind, problem, capacity: capacity, tiles: request) }
-        let bound = Bound(problem, capacityBytes: capacity, pass: pass)
+        let bound = batchBound(problem, capacity: capacity, pass: pass)
         guard let schedule = kind.implementation(for: pass) else {
             let why = kind.implementation == nil ? "is not a registered schedule" : "has no \(pass) schedule"
             return ScheduleResult(kind: kind, bound: bound, reason: "\(kind.rawValue) \(why)", pass: pass)
         }
         do {
             let p = problem.scheduled
-            let tiles = try pagedTiles(schedule, p, capacity: capacity, request, TileChoice.choose(schedule, p, capacity: capacity, request))
+            let chosen = try TileChoice.choose(schedule, p, capacity: capacity, request)
+            // A schedule with its own column tiles (chunk-attn's chunks) reads its own cache layout.
+            let tiles: Tiles
+            if let own = try schedule.columnTiles(chosen, p, requestedBc: request.bc) {
+                tiles = own
+            } else {
+                tiles = try pagedTiles(schedule, p, capacity: capacity, request, chosen)
+            }
             var machine = CountingMachine(problem: p, capacity: capacity, defaultKernel: kind.rawValue)
             try run(schedule, on: &machine, tiles: tiles)
             _ = try machine.counts.checkedHBM()
@@ -114,6 +123,22 @@ public enum Simulator {
             let why = SimulationError.countOverflow("\(kind.rawValue)'s counts").description
             return ScheduleResult(kind: kind, bound: total, reason: why, pass: pass)
         }
+    }
+
+    /// The bound of a problem, summed over its lengths' groups under `--lengths` (as ``lengths``
+    /// adds them) for a schedule that runs the whole batch at once.
+    static func batchBound(_ problem: AttentionProblem, capacity: Int, pass: Pass) -> Bound {
+        guard let groups = problem.lengthGroups else { return Bound(problem, capacityBytes: capacity, pass: pass) }
+        var total = Bound(problem, capacityBytes: capacity, pass: pass)
+        (total.elements, total.compulsory) = (0, 0)
+        for g in groups {
+            var p = problem
+            (p.lengthGroups, p.nk, p.batch) = (nil, g.length, g.count)
+            let b = Bound(p, capacityBytes: capacity, pass: pass)
+            total.elements += b.elements
+            total.compulsory = (try? Int.checkedAdd(total.compulsory, b.compulsory)) ?? .max
+        }
+        return total
     }
 
     /// Two batches' counts as one launch: tensors added, kernels of the same name merged (CTAs

@@ -56,7 +56,29 @@ public enum Verification {
     /// user's `[batch, heads, Nq, d]` and `[batch, kv_heads, Nk, d]` layouts, drawn from
     /// `distribution`. `uniform` is the generator verify always had: the same seed gives the same
     /// inputs as before the distributions existed.
+    ///
+    /// With a shared prefix of P tokens (`--shared-prefix`), every sequence's first P rows of K and
+    /// of V are the first sequence's (the batch really shares a system prompt); the draws are the
+    /// same, so P = 0 gives the inputs it always gave.
     public static func inputs(_ p: AttentionProblem, seed: UInt64, distribution: InputDistribution = .normal)
+        -> (q: [Double], k: [Double], v: [Double])
+    {
+        var (q, k, v) = drawn(p, seed: seed, distribution: distribution)
+        let prefix = p.sharedPrefix * p.d, perSequence = p.kvHeads * p.nk * p.d
+        if prefix > 0 {
+            for b in 1..<max(1, p.batch) {
+                for h in 0..<p.kvHeads {
+                    let (src, dst) = (h * p.nk * p.d, b * perSequence + h * p.nk * p.d)
+                    k.replaceSubrange(dst..<dst + prefix, with: k[src..<src + prefix])
+                    v.replaceSubrange(dst..<dst + prefix, with: v[src..<src + prefix])
+                }
+            }
+        }
+        return (q, k, v)
+    }
+
+    /// The seeded draws of ``inputs(_:seed:distribution:)`` before a shared prefix is copied.
+    static func drawn(_ p: AttentionProblem, seed: UInt64, distribution: InputDistribution)
         -> (q: [Double], k: [Double], v: [Double])
     {
         var state = seed &+ 0x9E37_79B9_7F4A_7C15

@@ -50,6 +50,7 @@ public enum TimeEstimate {
     static func launch(_ r: ScheduleResult, _ problem: AttentionProblem, _ hw: HardwareModel) throws(ModelError) -> Launch? {
         guard let counts = r.counts, let t = r.tiles, let s = r.kind.implementation else { return nil }
         guard s.hasTimeModel else { throw .unsupported("no time model for \(r.kind.rawValue) yet") }
+        if let kernels = s as? any KernelLaunched.Type { return try kernelEstimate(kernels, problem.scheduled, t, hw) }
         let p = problem.scheduled
         // FA3 issues warpgroup MMAs (wgmma); the other schedules' kernels warp-level mma.sync.
         let peak = try hw.tensorFlops(p.dtype, mmaSync: !s.usesWarpgroupMMA)

@@ -275,6 +275,17 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
             }
             buffers[m.slot][0] = top
             buffers[l.slot][0] = total
+        case let .mergeChunk(o, pm, pl, m, l, acc):
+            let w = shapes[acc.slot].cols
+            for r in 0..<shapes[acc.slot].rows {
+                let old = buffers[m.slot][r], part = buffers[pm.slot][r]
+                guard part > -A.infinity else { continue }
+                let top = Swift.max(old, part)
+                let a = old == -A.infinity ? 0 : A.exp(old - top), b = A.exp(part - top)
+                buffers[l.slot][r] = a * buffers[l.slot][r] + b * buffers[pl.slot][r]
+                for c in 0..<w { buffers[acc.slot][r * w + c] = a * buffers[acc.slot][r * w + c] + b * buffers[o.slot][r * w + c] }
+                buffers[m.slot][r] = top
+            }
         case let .accumulatePartition(o, w, index, acc):
             let weight = buffers[w.slot][index]
             for c in buffers[acc.slot].indices { buffers[acc.slot][c] += weight * buffers[o.slot][c] }

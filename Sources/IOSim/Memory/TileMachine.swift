@@ -126,6 +126,12 @@ public enum Operation: Sendable {
     /// vLLM's reduce kernel, second step: acc += weights[index]·part (part 1 × d, a partition's
     /// normalised output).
     case accumulatePartition(part: Operand, weights: Operand, index: Int, acc: Operand)
+    /// ChunkAttention's sequence-first merge of a shared chunk's partial result (Ye et al. 2024,
+    /// `attn_seq_first_kernel`): `part` (rows × d) is the chunk's unnormalised Σ e^{s − partMax}·v,
+    /// `partMax` and `partSum` its row max and exp sum. With m′ = max(max, partMax),
+    /// a = e^{max − m′}, b = e^{partMax − m′}: acc = a·acc + b·part, sum = a·sum + b·partSum,
+    /// max = m′ (row by row).
+    case mergeChunk(part: Operand, partMax: Operand, partSum: Operand, max: Operand, sum: Operand, acc: Operand)
     /// c = α·aᵀ·b (+ c when `accumulate`): the backward's dVⱼ += PᵀdOᵢ and dKⱼ += dSᵀQᵢ. With
     /// `roundA`, a enters the GEMM rounded to the input dtype (FlashAttention converts the fp32 P
     /// to fp16/bf16 for its tensor-core GEMM).
@@ -188,6 +194,7 @@ public enum Operation: Sendable {
         case let .mergeOnline(o, lse, m, l, acc): return (L(o, lse, m, l, acc), L(m, l, acc))
         case let .partitionWeights(x, w, m, l): return (L(x, w), L(w, m, l))
         case let .accumulatePartition(o, w, _, acc): return (L(o, w, acc), L(acc))
+        case let .mergeChunk(o, pm, pl, m, l, acc): return (L(o, pm, pl, m, l, acc), L(m, l, acc))
         case let .gemmTransA(a, b, c, _, accumulate, _): return (accumulate ? L(a, b, c) : L(a, b), L(c))
         case let .probabilities(s, lse): return (L(s, lse), L(s))
         case let .probabilitiesFromStatistics(s, m, l): return (L(s, m, l), L(s))

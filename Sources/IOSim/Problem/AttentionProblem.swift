@@ -55,6 +55,16 @@ public struct AttentionProblem: Hashable, Sendable {
     /// once as a problem of `count` sequences and adds the counts.
     public var lengthGroups: [SequenceLengths.Group]?
 
+    /// `--shared-prefix`: the first P tokens of every sequence of the batch are the same (a system
+    /// prompt; DESIGN §13). Only `chunk-attn` reads them once for the batch; every other schedule
+    /// reads each sequence's cache as it always did, so its counts do not depend on P.
+    public var sharedPrefix: Int = 0
+    /// `--chunk`: tokens per chunk of ChunkAttention's prefix tree (default 64, the paper's).
+    public var chunk: Int = 64
+
+    /// The shortest sequence of the batch (`nk` without lengths).
+    public var shortestLength: Int { lengthGroups?.first?.length ?? nk }
+
     /// The block size K/V loads round to under this problem's layout (nil: contiguous).
     @inline(__always) public var pagedBlockSize: Int? { kvLayout == .paged ? blockSize : nil }
 
@@ -120,6 +130,10 @@ public struct AttentionProblem: Hashable, Sendable {
         if heads % kvHeads != 0 { throw .headsNotDivisible(heads: heads, kvHeads: kvHeads) }
         guard blockSize > 0 else { throw .notPositive(parameter: .blockSize, value: blockSize) }
         guard blockSize <= Limits.maxSequence else { throw .outOfRange(parameter: .blockSize, value: blockSize, limit: Limits.maxSequence) }
+        guard chunk > 0 else { throw .notPositive(parameter: .chunk, value: chunk) }
+        guard chunk <= Limits.maxSequence else { throw .outOfRange(parameter: .chunk, value: chunk, limit: Limits.maxSequence) }
+        guard sharedPrefix >= 0 else { throw .negativePrefix(sharedPrefix) }
+        guard sharedPrefix <= shortestLength else { throw .sharedPrefixTooLong(prefix: sharedPrefix, length: shortestLength) }
         switch mask {
         case let .slidingWindow(left, right, _):
             if left < 0 || right < 0 || left >= Limits.maxSequence || right >= Limits.maxSequence {
@@ -147,6 +161,8 @@ public enum ProblemParameter: String, Sendable, CaseIterable {
     case kvHeads = "kv_heads"
     /// Token slots per block of a paged K/V cache.
     case blockSize = "block_size"
+    /// Tokens per chunk of ChunkAttention's prefix tree.
+    case chunk
 }
 
 /// How a sequence's K and V are stored in HBM (DESIGN §13).
@@ -183,6 +199,10 @@ public enum SimulationError: Error, Equatable, CustomStringConvertible {
     case invalidWindow(left: Int, right: Int, limit: Int)
     /// A dense (boolean or additive) mask: the simulator takes structured masks only.
     case unsupportedMask
+    /// A shared prefix of negative length.
+    case negativePrefix(Int)
+    /// A shared prefix longer than a sequence (`length`: the shortest one's tokens).
+    case sharedPrefixTooLong(prefix: Int, length: Int)
     /// Data mode for `schedule` would hold about `neededBytes` in memory, more than the
     /// `availableBytes` it may take on this machine (half its physical memory). Raised before
     /// anything is allocated.
@@ -205,6 +225,10 @@ public enum SimulationError: Error, Equatable, CustomStringConvertible {
             return "heads (\(heads)) must be a multiple of kv_heads (\(kvHeads))"
         case let .invalidWindow(left, right, limit):
             return "a sliding window needs 0 ≤ left < \(limit) and 0 ≤ right < \(limit), got left = \(left), right = \(right)"
+        case let .negativePrefix(p):
+            return "the shared prefix must be 0 or more tokens, got \(p)"
+        case let .sharedPrefixTooLong(prefix, length):
+            return "the shared prefix (\(prefix) tokens) is longer than a sequence of \(length) tokens"
         case .unsupportedMask:
             return "the simulator takes structured masks only (none, causal, sliding window)"
         case let .dataModeMemory(schedule, needed, available):

@@ -97,11 +97,18 @@ public protocol Schedule: SendableMetatype {
     static func ctaColumnTiles(_ p: AttentionProblem, _ t: Tiles) -> [Int]?
     /// How its kernel waits on block-table lookups under a paged cache.
     static var tableLookups: TableLookups { get }
+    /// Whether it runs the batch's sequences together (a prefix shared across them): under
+    /// `--lengths` it sees every length at once instead of one run per distinct length.
+    static var seesWholeBatch: Bool { get }
+    /// Its own column tiles in place of the K/V layout's rule (nil: that rule), from the tiles a
+    /// policy chose and the Bc asked for, if any.
+    static func columnTiles(_ chosen: Tiles, _ p: AttentionProblem, requestedBc: Int?) throws(SimulationError) -> Tiles?
 }
 
-/// Which workloads a schedule is for (DESIGN §6: `all` is the prefill schedules).
+/// Which workloads a schedule is for (DESIGN §6: `all` is the prefill schedules, `decode` fa2 and
+/// the decode schedules; a prefix-sharing schedule is only run when named).
 public enum ScheduleFamily: Sendable {
-    case prefill, decode
+    case prefill, decode, prefixSharing
 }
 
 extension Schedule {
@@ -120,6 +127,8 @@ extension Schedule {
     public static func partialSlots(_ p: AttentionProblem, _ t: Tiles) -> Int { t.splits }
     public static func ctaColumnTiles(_ p: AttentionProblem, _ t: Tiles) -> [Int]? { nil }
     public static var tableLookups: TableLookups { .perTileLoad }
+    public static var seesWholeBatch: Bool { false }
+    public static func columnTiles(_ chosen: Tiles, _ p: AttentionProblem, requestedBc: Int?) throws(SimulationError) -> Tiles? { nil }
 
     /// FlashAttention's rule (Dao et al. 2022, Algorithm 1 line 1): Bc = ⌈M/4d⌉, Br = min(Bc, d),
     /// M in elements.

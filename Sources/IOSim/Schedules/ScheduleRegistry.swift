@@ -12,6 +12,7 @@ public enum ScheduleRegistry {
         ScheduleEntry(LeanSchedule.self, readsPagedCache: true),
         ScheduleEntry(PagedV1Schedule.self, readsPagedCache: true, alwaysPaged: true),
         ScheduleEntry(PagedV2Schedule.self, readsPagedCache: true, alwaysPaged: true),
+        ScheduleEntry(ChunkAttnSchedule.self),
     ]
 
     /// The backward schedules (DESIGN §11), under the names of their forward schedules.
