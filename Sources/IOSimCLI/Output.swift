@@ -357,7 +357,7 @@ enum Render {
             }
         }
         if let hardware {
-            lines.append("time = estimated kernel time on \(hardware.name) (HBM + tensor + exp per CTA; fa3 overlapped; see TimeEstimate)")
+            lines.append("time = estimated kernel time on \(hardware.name) (HBM + tensor + exp per CTA; fa3 pipelined; see TimeEstimate)")
             var said = Set<String>()
             for r in results { if let why = r.timeEstimateError, said.insert(why).inserted { lines.append("time – : " + why) } }
         }

@@ -27,6 +27,12 @@ public struct HardwareModel: Sendable, Equatable {
     /// charges an exposed block-table lookup one L2-hit latency (docs/time-model.md); without
     /// `latency_l2_hit_s` paged estimates have no lookup term.
     public var latencies: Latencies?
+    /// Whether the GPU has warpgroup MMAs (`wgmma`) and the tensor memory accelerator (bulk tensor
+    /// copies): sm_90a, the Hopper SM. FA3-style kernels need both; without them fa3 has no time
+    /// estimate (the `has_wgmma_tma` field).
+    public var hasWgmmaTMA: Bool
+    /// fa3's pipeline rates (``WarpgroupPipeline``), measured; present exactly when ``hasWgmmaTMA``.
+    public var warpgroupPipeline: WarpgroupPipeline?
 
     /// One thread's dependent-load latency at each level (a pointer chase over a random cycle).
     public struct Latencies: Sendable, Equatable {
@@ -53,7 +59,8 @@ public struct HardwareModel: Sendable, Equatable {
     static let fields = [
         "name", "sms", "smem_per_sm_bytes", "smem_per_block_bytes", "registers_per_sm_bytes",
         "hbm_bandwidth_bytes_per_s", "l2_bytes", "tensor_flops_fp16", "tensor_flops_bf16",
-        "tensor_flops_fp8", "tensor_flops_mma_sync", "exp_per_clock_per_sm", "fp32_per_clock_per_sm", "clock_hz", "sources",
+        "tensor_flops_fp8", "tensor_flops_mma_sync", "exp_per_clock_per_sm", "fp32_per_clock_per_sm", "clock_hz",
+        "has_wgmma_tma", "sources",
     ]
 
     /// Largest values a hardware file may give: far above any GPU, low enough that the time
@@ -88,6 +95,9 @@ public struct HardwareModel: Sendable, Equatable {
         fp32PerClockPerSM = try ModelFile.number(o, "fp32_per_clock_per_sm", path, max: Range.perClock)
         clockHz = try ModelFile.number(o, "clock_hz", path, max: Range.clock)
         latencies = try Self.latencies(o, path)
+        guard case let .bool(wgmma) = o["has_wgmma_tma"] else { throw .wrongType(path: path, field: "has_wgmma_tma", expected: "true or false") }
+        hasWgmmaTMA = wgmma
+        warpgroupPipeline = try Self.warpgroupPipeline(o, path, required: wgmma)
         guard case .object = o["sources"] else { throw .wrongType(path: path, field: "sources", expected: "an object") }
     }
 
@@ -106,6 +116,28 @@ public struct HardwareModel: Sendable, Equatable {
             l1Hit: try ModelFile.number(o, "latency_l1_hit_s", path, max: Range.latency),
             l2Hit: try ModelFile.number(o, "latency_l2_hit_s", path, max: Range.latency),
             dram: try ModelFile.number(o, "latency_dram_s", path, max: Range.latency))
+    }
+
+    /// fa3's pipeline fields: all three, each with its source, where the GPU has wgmma and TMA;
+    /// none elsewhere (they describe the wgmma pipeline).
+    static func warpgroupPipeline(_ o: [String: StrictJSON], _ path: String, required: Bool) throws(ModelError) -> WarpgroupPipeline? {
+        let fields = WarpgroupPipeline.fields
+        guard required else {
+            if let f = fields.first(where: { o[$0] != nil }) {
+                throw .wrongType(path: path, field: f, expected: "absent when 'has_wgmma_tma' is false (it describes the wgmma pipeline)")
+            }
+            return nil
+        }
+        for f in fields where o[f] == nil { throw .missingField(path: path, field: f) }
+        for f in fields {
+            guard case let .object(sources) = o["sources"], case let .string(s) = sources[f], !s.isEmpty else {
+                throw .wrongType(path: path, field: "sources", expected: "an object with a '\(f)' entry naming where it was measured")
+            }
+        }
+        return WarpgroupPipeline(
+            softmaxScoresPerClock: try ModelFile.number(o, fields[0], path, max: Range.perClock),
+            wgmmaLossPerSoftmaxCycle: try ModelFile.number(o, fields[1], path, max: Range.perClock),
+            softmaxLossPerWgmmaCycle: try ModelFile.number(o, fields[2], path, max: Range.perClock))
     }
 
     /// Tensor throughput for a problem dtype: fp32/fp64 problems run on the fp16 rate's CUDA-core

@@ -12,7 +12,10 @@
 /// scores are packed to 16 bits per instruction).
 /// - fa1, fa2, small-m: t = bytes/BW + FLOPs/peak + exps/rate + fp32 ops/rate (no overlap: a warp
 ///   waits on its loads, then on its GEMM, then on its softmax);
-/// - fa3: t = max of the parts (TMA loads, WGMMA and the softmax of the other warpgroup overlap);
+/// - fa3: t = max(bytes/BW, scores × the period of ``WarpgroupPipeline`` per score): the producer's
+///   TMA loads overlap the consumers; the consumer warpgroups' GEMMs and softmaxes follow their
+///   ping-pong structure with measured per-clock rates (docs/time-model.md, "fa3"). Only on
+///   hardware with wgmma and TMA (`has_wgmma_tma`); elsewhere fa3 has no estimate, and says why;
 /// - standard: three bulk kernels with many blocks each, the same serial sum over the whole GPU.
 /// CTAs go to the SM that frees first, in launch order (wave quantisation). The tensor rate is the
 /// hardware file's `mma.sync` rate for every schedule but fa3 (on Hopper the datasheet peak needs
@@ -54,6 +57,7 @@ public enum TimeEstimate {
         let p = problem.scheduled
         // FA3 issues warpgroup MMAs (wgmma); the other schedules' kernels warp-level mma.sync.
         let peak = try hw.tensorFlops(p.dtype, mmaSync: !s.usesWarpgroupMMA)
+        let pipelinePerScore = try warpgroupSecondsPerScore(s, t, p, hw, peak)
         let smRate = (
             bw: hw.hbmBandwidth / Double(hw.sms), flops: peak / Double(hw.sms), exp: hw.expRatePerSM,
             fp32: hw.fp32RatePerSM
@@ -72,6 +76,7 @@ public enum TimeEstimate {
         }
         let bytes = hbmBytes(counts, p, t, hw, launch: s.launchModel)
         func cta(_ share: Double) -> Double {
+            if let perScore = pipelinePerScore { return max(bytes * share / smRate.bw, exps * share * perScore) }
             let parts = [
                 bytes * share / smRate.bw, flops * share / smRate.flops, exps * share / smRate.exp,
                 softmaxFP32Ops * exps * share / smRate.fp32,
@@ -91,6 +96,18 @@ public enum TimeEstimate {
             let part = Launch.Part(times: work.map { cta($0 / scores) }, lookups: tiles.map(lookups.steps), repeats: p.instances)
             return Launch(parts: [part], bytes: bytes)
         }
+    }
+
+    /// Seconds per score of a warpgroup-MMA (fa3) CTA, from ``WarpgroupPipeline``; nil for the
+    /// other schedules. Hardware without wgmma and TMA cannot run such a kernel: no estimate.
+    static func warpgroupSecondsPerScore(
+        _ s: any Schedule.Type, _ t: Tiles, _ p: AttentionProblem, _ hw: HardwareModel, _ peak: Double
+    ) throws(ModelError) -> Double? {
+        guard s.usesWarpgroupMMA else { return nil }
+        guard hw.hasWgmmaTMA, let pipeline = hw.warpgroupPipeline else {
+            throw .unsupported("\(s.kind.rawValue) needs wgmma and TMA (Hopper, sm_90a); \(hw.name) has neither")
+        }
+        return pipeline.secondsPerScore(br: t.br, bc: t.bc, d: p.d, tensorFlops: peak, hw)
     }
 
     /// Above this many CTAs the makespan is not simulated CTA by CTA (see `schedule(perHead:)`).
