@@ -1,5 +1,7 @@
 """Quick look on the GPU machine: each recording's max |O - ref| (and max |dQ, dK, dV - ref| where it
-has gradients) against fp64 attention on the same (regenerated, rounded) inputs. Options --Nk and
+has gradients) against fp64 attention on the same (regenerated, rounded) inputs; an fp8 recording
+against fp64 attention on the dequantized inputs it recorded (q_deq, k_deq, v_deq.npy), whose LSE
+carries the fp8 tensor cores' reduced-precision accumulation (docs/numerics.md, fp8). Options --Nk and
 --Hkv (keys per sequence, K/V heads) and --alignment (causal mask) as make_manifest.py reads them.
 The real check is the Swift test suite's, on the CPU."""
 import math
@@ -30,7 +32,10 @@ for rec in sorted(pathlib.Path(sys.argv[1]).iterdir()):
     causal, bottom_right = "--causal" in cmd, a.get("--alignment", "top-left") == "bottom-right"
     tdt = torch.float16 if dtype == "fp16" else torch.bfloat16
     shapes = [(B, H, N, D), (B, Hkv, Nk, D), (B, Hkv, Nk, D), (B, H, N, D)]
-    x = [torch.tensor(generate(seed, t, math.prod(s))).reshape(s).to(tdt).double() for t, s in enumerate(shapes)]
+    if dtype == "fp8":  # the values the kernel computed with, as they are (no dO: forward only)
+        x = [torch.from_numpy(np.load(rec / f"{t}_deq.npy")).double().reshape(s) for t, s in zip("qkv", shapes)]
+    else:
+        x = [torch.tensor(generate(seed, t, math.prod(s))).reshape(s).to(tdt).double() for t, s in enumerate(shapes)]
     q, k, v = (t.clone().requires_grad_(True) for t in x[:3])
     kr, vr = (t.repeat_interleave(H // Hkv, dim=1) for t in (k, v))
     s = q @ kr.transpose(-1, -2) / math.sqrt(D)

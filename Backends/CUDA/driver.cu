@@ -2,7 +2,7 @@
 // .npy, and optionally times it.
 //
 //   attn KERNEL DTYPE --B b --H h --N n --D d [--causal] [--seed s] [--out DIR] [--time R]
-//   KERNEL: standard | fa1 | fa2 | fa2-bwd | fa3 (sm_90a only)      DTYPE: fp16 | bf16
+//   KERNEL: standard | fa1 | fa2 | fa2-bwd | fa3 (sm_90a only)      DTYPE: fp16 | bf16 | fp8 (fa3 only)
 //
 // fa2-bwd: the fa2 forward gives O and LSE (outside any timing), then FlashAttention-2's backward
 // (fa2_bwd.cuh: preprocess, main, convert) takes dO and writes dQ, dK, dV; --out also writes
@@ -14,11 +14,18 @@
 //   x = x * 6364136223846793005 + 1442695040888963407, value = ((x >> 44) - 2^19) / 2^19,
 // a 20-bit fixed-point number in [-1, 1) (exact in fp32), rounded to the dtype (round to nearest
 // even). Tests/CUDARecordingTests regenerates the same inputs in Swift.
+//
+// fp8 (fa3 only, fa3_fp8.cuh): the same generator values, as doubles, quantized to e4m3 with one
+// power-of-two scale per 128-row tile of each head (fa3fp8::quantize, iosim's FP8Quantizer), V
+// transposed for the kernel (fa3fp8::transpose_v); O is bf16. --out also writes the dequantized
+// inputs q_deq.npy, k_deq.npy, v_deq.npy (s * e4m3(x / s), exact in fp32): the values the kernel
+// computed with, which the Swift check uses as they are. --time times the attention kernel alone.
 #include "common.cuh"
 #include "fa1.cuh"
 #include "fa2.cuh"
 #include "fa2_bwd.cuh"
 #include "fa3.cuh"
+#include "fa3_fp8.cuh"
 #include "standard.cuh"
 #include <cmath>
 #include <cstdint>
@@ -52,6 +59,31 @@ static void write_npy(const std::string& path, const std::vector<float>& data, c
   fwrite(data.data(), sizeof(float), data.size(), f);
   fclose(f);
   rename((path + ".tmp").c_str(), path.c_str());
+}
+
+// Forward flops: 4 N^2 d per head, half that when causal.
+static double fwd_flops(const Shape& s) { return 4.0 * s.B * s.H * (double)s.N * s.N * s.D / (s.causal ? 2 : 1); }
+
+// Times `reps` back-to-back launches (after one untimed launch) and prints time_us and tflops,
+// then `note`.
+template <typename F> void time_launches(F launch, int reps, double flops, const char* note) {
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  CK(cudaEventRecord(a));
+  launch();
+  CK(cudaEventRecord(b));
+  CK(cudaEventSynchronize(b));
+  float ms;
+  CK(cudaEventElapsedTime(&ms, a, b));
+  if (ms > 200) reps = 1;  // slow kernels (fa1 and standard at long N): one timed run is enough
+  CK(cudaEventRecord(a));
+  for (int r = 0; r < reps; ++r) launch();
+  CK(cudaEventRecord(b));
+  CK(cudaEventSynchronize(b));
+  CK(cudaEventElapsedTime(&ms, a, b));
+  const double us = 1000.0 * ms / reps;
+  printf("time_us=%.3f tflops=%.3f%s\n", us, flops / us / 1e6, note);
 }
 
 template <typename T> int run(const std::string& kernel, Shape s, uint64_t seed, const std::string& out, int reps) {
@@ -122,32 +154,69 @@ template <typename T> int run(const std::string& kernel, Shape s, uint64_t seed,
       }
     }
   }
-  if (reps > 0) {
-    cudaEvent_t a, b;
-    CK(cudaEventCreate(&a));
-    CK(cudaEventCreate(&b));
-    CK(cudaEventRecord(a));
-    launch();
-    CK(cudaEventRecord(b));
-    CK(cudaEventSynchronize(b));
-    float ms;
-    CK(cudaEventElapsedTime(&ms, a, b));
-    if (ms > 200) reps = 1;  // slow kernels (fa1 and standard at long N): one timed run is enough
-    CK(cudaEventRecord(a));
-    for (int r = 0; r < reps; ++r) launch();
-    CK(cudaEventRecord(b));
-    CK(cudaEventSynchronize(b));
-    CK(cudaEventElapsedTime(&ms, a, b));
-    const double us = 1000.0 * ms / reps;
-    const double flops = (bwd ? 2.5 : 1.0) * 4.0 * s.B * s.H * (double)s.N * s.N * s.D / (s.causal ? 2 : 1);
-    printf("time_us=%.3f tflops=%.3f\n", us, flops / us / 1e6);
+  if (reps > 0) time_launches(launch, reps, (bwd ? 2.5 : 1.0) * fwd_flops(s), "");
+  return 0;
+}
+
+// fa3 in fp8 e4m3 (see the header): quantization and V's transposition on the host, outside any
+// timing; O (bf16) and LSE as for the other dtypes, plus the dequantized inputs.
+static int run_fp8(Shape s, uint64_t seed, const std::string& out, int reps) {
+  const int bh = s.B * s.H, tiles = (s.N + 127) / 128;
+  const size_t n = (size_t)bh * s.N * s.D, rows = (size_t)bh * s.N, nsc = (size_t)bh * tiles;
+  std::vector<uint8_t> bytes[3];
+  std::vector<float> scales[3], deq[3];
+  for (int t = 0; t < 3; ++t) {
+    const std::vector<float> x = generate(seed, t, n);
+    const std::vector<double> xd(x.begin(), x.end());
+    std::vector<double> d(n);
+    bytes[t].resize(n);
+    scales[t].resize(nsc);
+    fa3fp8::quantize(xd.data(), bh, s.N, s.D, 128, bytes[t].data(), scales[t].data(), d.data());
+    deq[t].assign(d.begin(), d.end());  // exact: s * e4m3(x / s) with s a power of two
   }
+  // The checksum of the values the kernel computes with: the first 1000 dequantized Q values
+  // (the Swift test quantizes its regenerated Q the same way and must get the same sum).
+  double checksum = 0;
+  for (size_t i = 0; i < std::min(n, (size_t)1000); ++i) checksum += deq[0][i];
+  const std::vector<uint8_t> vt = fa3fp8::transpose_v(bytes[2].data(), bh, s.N, s.D);
+  uint8_t *q, *k, *v;
+  float *sq, *sk, *sv, *lse;
+  __nv_bfloat16* o;
+  CK(cudaMalloc(&q, n));
+  CK(cudaMalloc(&k, n));
+  CK(cudaMalloc(&v, vt.size()));
+  for (float** p : {&sq, &sk, &sv}) CK(cudaMalloc(p, nsc * sizeof(float)));
+  CK(cudaMalloc(&o, n * sizeof(__nv_bfloat16)));
+  CK(cudaMalloc(&lse, rows * sizeof(float)));
+  CK(cudaMemcpy(q, bytes[0].data(), n, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(k, bytes[1].data(), n, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(v, vt.data(), vt.size(), cudaMemcpyHostToDevice));
+  float* sc[3] = {sq, sk, sv};
+  for (int t = 0; t < 3; ++t) CK(cudaMemcpy(sc[t], scales[t].data(), nsc * sizeof(float), cudaMemcpyHostToDevice));
+  const fa3fp8::Inputs in{q, k, v, sq, sk, sv};
+  auto launch = [&] { fa3fp8::run(in, o, lse, s); };
+  launch();
+  CK(cudaDeviceSynchronize());
+  printf("q_checksum=%.17g\n", checksum);
+  if (!out.empty()) {
+    std::vector<__nv_bfloat16> h(n);
+    std::vector<float> of(n), lf(rows);
+    CK(cudaMemcpy(h.data(), o, n * sizeof(__nv_bfloat16), cudaMemcpyDeviceToHost));
+    for (size_t i = 0; i < n; ++i) of[i] = __bfloat162float(h[i]);
+    CK(cudaMemcpy(lf.data(), lse, rows * sizeof(float), cudaMemcpyDeviceToHost));
+    write_npy(out + "/o.npy", of, {s.B, s.H, s.N, s.D});
+    write_npy(out + "/lse.npy", lf, {s.B, s.H, s.N});
+    const char* names[3] = {"q_deq", "k_deq", "v_deq"};
+    for (int t = 0; t < 3; ++t) write_npy(out + "/" + names[t] + ".npy", deq[t], {s.B, s.H, s.N, s.D});
+  }
+  // TFLOP/s counted as for fp16 (4 N^2 d per head); quantization and transposition not timed.
+  if (reps > 0) time_launches(launch, reps, fwd_flops(s), " (kernel only: quantization and V transposition excluded)");
   return 0;
 }
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: attn standard|fa1|fa2|fa2-bwd|fa3 fp16|bf16 --B b --H h --N n --D d [--causal] [--seed s] [--out DIR] [--time R]\n");
+    fprintf(stderr, "usage: attn standard|fa1|fa2|fa2-bwd|fa3 fp16|bf16|fp8 (fp8: fa3 only) --B b --H h --N n --D d [--causal] [--seed s] [--out DIR] [--time R]\n");
     return 2;
   }
   const std::string kernel = argv[1], dtype = argv[2];
@@ -172,6 +241,11 @@ int main(int argc, char** argv) {
   s.scale = 1.0f / sqrtf((float)s.D);
   if (dtype == "fp16") return run<__half>(kernel, s, seed, out, reps);
   if (dtype == "bf16") return run<__nv_bfloat16>(kernel, s, seed, out, reps);
-  fprintf(stderr, "attn: unknown dtype '%s' (fp16, bf16)\n", dtype.c_str());
+  if (dtype == "fp8") {
+    if (kernel == "fa3") return run_fp8(s, seed, out, reps);
+    fprintf(stderr, "attn: dtype fp8 is built for kernel fa3 only, not '%s'\n", kernel.c_str());
+    return 2;
+  }
+  fprintf(stderr, "attn: unknown dtype '%s' (fp16, bf16, fp8)\n", dtype.c_str());
   return 2;
 }

@@ -23,6 +23,9 @@ KERNELS = {"standard": {"Br": 128, "Bc": 64, "warps": 4, "stages": 2},
 DECODE = ["Backends/CUDA/decode.cuh", "Backends/CUDA/decode.cu"]
 SOURCES = {"fa2-bwd": ["Backends/CUDA/fa2_bwd.cuh", "Backends/CUDA/fa2.cuh"],
            "split-kv": DECODE, "paged-v1": DECODE, "paged-v2": DECODE}
+# Per (kernel, dtype) where a dtype has its own source: fa3 in fp8 is fa3_fp8.cuh, which includes
+# fa3.cuh's helpers (same tiles: Br = Bc = 128, 2 stages, 2 consumer warpgroups).
+DTYPE_SOURCES = {("fa3", "fp8"): ["Backends/CUDA/fa3_fp8.cuh", "Backends/CUDA/fa3.cuh"]}
 # Extra iosim flags that describe a kernel's configuration (fa3: its ring depth and an M that holds
 # the footprint iosim counts, S and O included).
 IOSIM_FLAGS = {"fa3": ["--stages", "2", "--M", "289KiB"]}
@@ -42,6 +45,6 @@ def warps(kernel):
     return KERNELS[kernel].get("warps", 1)
 
 
-def sources(kernel):
-    """The kernel's source files (Backends/CUDA/...), its own first."""
-    return SOURCES.get(kernel, [f"Backends/CUDA/{kernel}.cuh"])
+def sources(kernel, dtype=None):
+    """The kernel's source files (Backends/CUDA/...), its own first (for `dtype` where it has its own)."""
+    return DTYPE_SOURCES.get((kernel, dtype)) or SOURCES.get(kernel, [f"Backends/CUDA/{kernel}.cuh"])

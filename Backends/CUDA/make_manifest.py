@@ -7,7 +7,9 @@ repository root, with the sources exactly as they were on the GPU:
 A recording's command is `BINARY KERNEL DTYPE --B b --H h --N n --D d [--causal] --seed s --out DIR`,
 optionally with `--Nk nk` and `--Hkv h` (keys per sequence and K/V heads: entries gain `Nk` and
 `kv_heads`, which default to N and H when absent) and `--alignment top-left|bottom-right` (the
-causal mask's, default top-left: entry `alignment`)."""
+causal mask's, default top-left: entry `alignment`). An fp8 recording also has the dequantized
+inputs the kernel computed with (q_deq.npy, k_deq.npy, v_deq.npy): copied, and named in the entry's
+`inputs` ({"q": ..., "k": ..., "v": ...}); its source is fa3_fp8.cuh (kernel_tiles.sources)."""
 import hashlib
 import json
 import pathlib
@@ -34,7 +36,10 @@ for rec in sorted(p for p in src.iterdir() if p.is_dir()):
     outputs = [f for f in ("o", "lse", "dq", "dk", "dv") if (rec / f"{f}.npy").exists()]
     if outputs[:2] != ["o", "lse"]:
         sys.exit(f"make_manifest: {rec.name}: no o.npy / lse.npy")
-    source, *depends = kernel_tiles.sources(kernel)
+    inputs = {t: f"{t}_deq" for t in ("q", "k", "v") if (rec / f"{t}_deq.npy").exists()}
+    if (dtype == "fp8") != bool(inputs) or inputs and len(inputs) != 3:
+        sys.exit(f"make_manifest: {rec.name}: an fp8 recording needs q_deq.npy, k_deq.npy, v_deq.npy (and only fp8 has them)")
+    source, *depends = kernel_tiles.sources(kernel, dtype)
     entry = {
         "name": rec.name, "kernel": kernel, "dtype": dtype,
         "B": int(opts["--B"]), "H": int(opts["--H"]), "N": int(opts["--N"]), "D": int(opts["--D"]),
@@ -49,7 +54,10 @@ for rec in sorted(p for p in src.iterdir() if p.is_dir()):
     if "--alignment" in opts:
         entry["alignment"] = opts["--alignment"]
     entry.update({f: f"{rec.name}/{f}.npy" for f in outputs})
-    records.append((rec, outputs, entry))
+    if inputs:
+        entry["inputs"] = {t: f"{rec.name}/{f}.npy" for t, f in inputs.items()}
+        entry["quantization"] = "e4m3, one power-of-two scale per 128-row tile of each head (fa3fp8::quantize)"
+    records.append((rec, outputs + list(inputs.values()), entry))
 if dest.exists():
     shutil.rmtree(dest)
 dest.mkdir(parents=True)

@@ -23,8 +23,8 @@ cat "$OUT/env.txt"
 Backends/CUDA/build.sh build "${BUILD:-all}" > "$OUT/build.txt" 2>&1 || { cat "$OUT/build.txt"; exit 1; }
 cat "$OUT/build.txt"
 
-# 1. Recordings: small-to-moderate shapes, both dtypes, causal and not, ragged N and d = 80
-#    (fa2-bwd: dq, dk, dv besides the forward's o and lse).
+# 1. Recordings: small-to-moderate shapes, both dtypes (fa3: fp8 too), causal and not, ragged N
+#    and d = 80 (fa2-bwd: dq, dk, dv besides the forward's o and lse).
 if has "$SECTIONS" record; then
 R=$(mktemp -d)
 # fa2-bwd records N = 3 (causal) instead of N = 1: at N = 1 the exact dQ and dK are 0 (P = 1, so
@@ -34,7 +34,10 @@ for kernel in $KERNELS; do
   tiny="1 1 1 64 0"; [ "$kernel" = fa2-bwd ] && tiny="1 1 3 64 1"
   # fa3 takes d = 64 and 128 only (its TMA boxes and wgmma shapes): a ragged N at d = 64 instead.
   odd="1 1 257 80 0"; [ "$kernel" = fa3 ] && odd="1 1 257 64 0"
-  for dtype in fp16 bf16; do
+  # fa3 also in fp8 (e4m3 with block scales, fa3_fp8.cuh): same shapes; --out adds the
+  # dequantized inputs q_deq/k_deq/v_deq.npy that the CPU check uses.
+  dtypes="fp16 bf16"; [ "$kernel" = fa3 ] && dtypes="fp16 bf16 fp8"
+  for dtype in $dtypes; do
     for shape in "1 2 200 64 0" "1 2 200 64 1" "2 1 333 128 1" "$odd" "$tiny" "1 2 130 128 0"; do
       set -- $shape
       name="$kernel-$dtype-B$1H$2N$3D$4-$([ "$5" = 1 ] && echo causal || echo full)"
@@ -119,10 +122,14 @@ for n in $SPEED_N; do
   for d in 64 128; do
     b=$((16384 / n)); h=$((2048 / d))
     for causal in 0 1; do
-      for kernel in $KERNELS; do
-        line=$($BIN $kernel fp16 --B $b --H $h --N $n --D $d $([ $causal = 1 ] && echo --causal) --time 10 | grep time_us)
+      # fa3 fp8: the attention kernel alone (quantization and V's transposition are not timed),
+      # TFLOP/s counted as for fp16.
+      runs=""; for kernel in $KERNELS; do runs="$runs $kernel:fp16"; [ "$kernel" = fa3 ] && runs="$runs fa3:fp8"; done
+      for run in $runs; do
+        kernel=${run%:*}; dtype=${run#*:}
+        line=$($BIN $kernel $dtype --B $b --H $h --N $n --D $d $([ $causal = 1 ] && echo --causal) --time 10 | grep time_us)
         t=$(echo "$line" | sed 's/.*time_us=\([0-9.]*\).*/\1/'); f=$(echo "$line" | sed 's/.*tflops=\([0-9.]*\).*/\1/')
-        echo "$kernel,$n,$d,$h,fp16,$([ $causal = 1 ] && echo true || echo false),$t,$f,$GPU" >> "$OUT/speed.csv"
+        echo "$kernel,$n,$d,$h,$dtype,$([ $causal = 1 ] && echo true || echo false),$t,$f,$GPU" >> "$OUT/speed.csv"
       done
     done
   done

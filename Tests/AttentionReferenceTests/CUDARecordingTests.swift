@@ -23,8 +23,9 @@ struct RecordingManifest: Decodable, Sendable {
 
 /// One recorded CUDA kernel run. Optional keys: `Nk` and `kv_heads` (keys per sequence and K/V
 /// heads, default N and H), `alignment` of the causal mask (`top-left`, the default, or
-/// `bottom-right`), `dq`, `dk`, `dv` (a backward kernel's gradients, all three or none) and
-/// `depends` (other sources the outputs come from, with their SHA-256).
+/// `bottom-right`), `dq`, `dk`, `dv` (a backward kernel's gradients, all three or none),
+/// `depends` (other sources the outputs come from, with their SHA-256) and `inputs` (`q`, `k`, `v`:
+/// the dequantized inputs an fp8 kernel computed with; present exactly for dtype fp8).
 struct Recording: Decodable, CustomTestStringConvertible, Sendable {
     var name, kernel, dtype, source, sha256, o, lse: String
     var b, h, n, d, seed: Int
@@ -35,11 +36,13 @@ struct Recording: Decodable, CustomTestStringConvertible, Sendable {
     var precision: Precision
     /// The gradient files (dQ, dK, dV), for a backward kernel.
     var gradientFiles: [String]?
+    /// The dequantized Q, K, V files of an fp8 recording.
+    var inputFiles: [String]?
     var depends: [String: String]
     var testDescription: String { name }
 
     enum CodingKeys: String, CodingKey {
-        case name, kernel, dtype, source, sha256, o, lse, seed, causal, alignment, dq, dk, dv, depends
+        case name, kernel, dtype, source, sha256, o, lse, seed, causal, alignment, dq, dk, dv, depends, inputs
         case b = "B", h = "H", n = "N", d = "D", nk = "Nk", kvHeads = "kv_heads", qChecksum = "q_checksum"
     }
 
@@ -76,10 +79,24 @@ struct Recording: Decodable, CustomTestStringConvertible, Sendable {
             throw DecodingError.dataCorruptedError(forKey: .qChecksum, in: c, debugDescription: "'\(checksum)' is not a number")
         }
         qChecksum = q
-        guard dtype == "fp16" || dtype == "bf16", let p = Precision(rawValue: dtype) else {
-            throw DecodingError.dataCorruptedError(forKey: .dtype, in: c, debugDescription: "'\(dtype)' is not fp16 or bf16")
+        // fp8 is e4m3 (fa3_fp8.cuh), with a bf16 output as the reference's fp8 precision has it.
+        switch dtype {
+        case "fp16": precision = .fp16
+        case "bf16": precision = .bf16
+        case "fp8": precision = .fp8e4m3
+        default:
+            throw DecodingError.dataCorruptedError(forKey: .dtype, in: c, debugDescription: "'\(dtype)' is not fp16, bf16 or fp8")
         }
-        precision = p
+        let files = try c.decodeIfPresent([String: String].self, forKey: .inputs)
+        inputFiles = try files.map { f in
+            guard let q = f["q"], let k = f["k"], let v = f["v"], f.count == 3 else {
+                throw DecodingError.dataCorruptedError(forKey: .inputs, in: c, debugDescription: "inputs: q, k, v")
+            }
+            return [q, k, v]
+        }
+        guard (inputFiles != nil) == (precision == .fp8e4m3) else {
+            throw DecodingError.dataCorruptedError(forKey: .inputs, in: c, debugDescription: "inputs: for fp8 recordings, and only those")
+        }
     }
 
     static func all() throws -> [Recording] { try RecordingManifest.loaded.get().recordings }
@@ -95,15 +112,43 @@ struct Recording: Decodable, CustomTestStringConvertible, Sendable {
         return (0..<count).map { _ in Double(Int64(g.next() >> 44) - 524_288) / 524_288 }
     }
 
+    /// The driver's fp8 quantization of generated tensor `t` (fa3fp8::quantize, iosim's
+    /// FP8Quantizer): per head, one power-of-two scale s = 2^⌈log₂(amax/448)⌉ per 128 rows, values
+    /// s·e4m3(x/s).
+    func quantized(_ t: UInt64) -> [Double] {
+        let x = input(t), rows = t == 0 ? n : nk, block = 128 * d
+        var out = x
+        for lo in stride(from: 0, to: x.count, by: rows * d) {
+            for start in stride(from: lo, to: lo + rows * d, by: block) {
+                let range = start..<min(start + block, lo + rows * d)
+                let amax = x[range].reduce(0) { max($0, abs($1)) }
+                let s = amax > 0 ? Double.exp2(Double.log2(amax / 448).rounded(.up)) : 1
+                for i in range { out[i] = Precision.fp8e4m3.round(x[i] / s) * s }
+            }
+        }
+        return out
+    }
+
+    /// The Q, K, V the kernel computed with: the recorded dequantized inputs for fp8, else the
+    /// generated values rounded to the dtype.
+    func kernelInputs() throws -> (q: [Double], k: [Double], v: [Double]) {
+        if let files = inputFiles { return (try read(files[0]), try read(files[1]), try read(files[2])) }
+        return (precision.round(input(0)), precision.round(input(1)), precision.round(input(2)))
+    }
+
     private func read(_ file: String) throws -> [Double] {
         try AtomicFiles.readNpy(RecordingManifest.folder.appendingPathComponent(file).path).data
     }
 
     func result() throws -> AttentionResult<Double> { AttentionResult(o: try read(o), lse: try read(lse)) }
 
+    /// O (and LSE unless empty) under the rule of DESIGN §7; fp8 on its recorded dequantized
+    /// inputs, not rounded again (as iosim's fp8 data mode is checked).
     func check(_ candidate: AttentionResult<Double>) throws -> EquivalenceReport {
-        try Equivalence.checkForward(
-            candidate: candidate, q: input(0), k: input(1), v: input(2), shape: shape, mask: mask, precision: precision)
+        let (q, k, v) = try kernelInputs()
+        return try Equivalence.checkForward(
+            candidate: candidate, q: q, k: k, v: v, shape: shape, mask: mask, precision: precision,
+            roundInputs: false)
     }
 
     /// The recorded dQ, dK, dV (a backward kernel's recording).
@@ -138,6 +183,11 @@ func sha256(_ relativePath: String) throws -> String {
                 }
             }
         }
+        // fa3 also in fp8 (e4m3, block scales: fa3_fp8.cuh), causal and not.
+        for causal in [false, true] {
+            #expect(all.contains { $0.kernel == "fa3" && $0.dtype == "fp8" && $0.causal == causal }, "fa3 fp8 \(causal)")
+        }
+        #expect(Set(all.filter { $0.dtype == "fp8" }.map(\.kernel)).isSubset(of: ["fa3"]), "only fa3 has an fp8 kernel")
         #expect(all.contains { $0.d == 80 } && all.contains { $0.n == 1 } && all.contains { $0.b > 1 })
         let backward = all.filter { $0.gradientFiles != nil }
         #expect(backward.contains { $0.n % 64 != 0 && $0.causal } && backward.contains { $0.b > 1 })
@@ -153,17 +203,63 @@ func sha256(_ relativePath: String) throws -> String {
 
     @Test(arguments: try Recording.all())
     func recordingMatchesTheReferenceUnderTheToleranceRule(r: Recording) throws {
-        // The generator here and the driver's agree (checksum of the first 1000 rounded Q values).
-        let q = r.precision.round(r.input(0))
+        // The generator here and the driver's agree (checksum of the first 1000 rounded Q values;
+        // fp8: of the first 1000 dequantized Q values, quantized here as the driver does).
+        let fp8 = r.precision == .fp8e4m3
+        let q = fp8 ? r.quantized(0) : r.precision.round(r.input(0))
         #expect(q.prefix(1000).reduce(0, +) == r.qChecksum)
+        if fp8 {  // the recorded inputs are exactly this quantization of the generated ones
+            let x = try r.kernelInputs()
+            #expect(x.q == q && x.k == r.quantized(1) && x.v == r.quantized(2), "\(r.name): recorded fp8 inputs")
+        }
         // Standard attention's LSE comes from S stored in the dtype (its first kernel writes S in
         // fp16/bf16), so it carries that rounding, ~1e-6 against the 1e-8 allowed for fp32
-        // statistics; as in data mode, standard is checked on O only.
+        // statistics; as in data mode, standard is checked on O only. fp8's LSE carries the fp8
+        // tensor cores' reduced-precision accumulation of S (docs/numerics.md, "fp8 on the GPU"):
+        // O here, the LSE against its own bound in fp8LSEIsWithinTheAccumulationBound.
         var out = try r.result()
-        if r.kernel == "standard" { out.lse = [] }
+        if r.kernel == "standard" || fp8 { out.lse = [] }
         let report = try r.check(out)
         #expect(report.passed, "\(r.name): \(report)")
-        #expect((report.lse != nil) == (r.kernel != "standard"))
+        #expect((report.lse != nil) == (r.kernel != "standard" && !fp8))
+    }
+
+    /// fp8 LSE: S = scale·sq·sk·(Qq Kqᵀ) is accumulated by Hopper's fp8 tensor cores with about 14
+    /// bits (DeepSeek-V3, arXiv:2412.19437, §3.3.2), so each of its ≤ d additions may err by
+    /// u = 2⁻¹³ of a partial sum no larger than Σₖ|qₖkₖ| (the e4m3 products are exact), and
+    /// |ΔS_ij| ≤ d·u·scale·Σₖ|q_ik k_jk| (the usual summation bound). The LSE moves by at most the
+    /// largest |ΔS_ij| of its row (∂LSE/∂S_ij = P_ij ≥ 0, summing to 1), so each row's error must be
+    /// within that bound over the row's visible keys plus the fp32 rule's allowance for the
+    /// softmax. The fp32 rule alone fails here (docs/numerics.md, "fp8 on the GPU"). Every fp8
+    /// recording is required by everyKernelDtypeAndMaskIsRecorded.
+    @Test(arguments: try Recording.all().filter { $0.precision == .fp8e4m3 })
+    func fp8LSEIsWithinTheAccumulationBound(r: Recording) throws {
+        let (q, k, v) = try r.kernelInputs()
+        let recorded = try r.result()
+        let fp32Rule = try Equivalence.checkForward(
+            candidate: recorded, q: q, k: k, v: v, shape: r.shape, mask: r.mask, precision: r.precision,
+            roundInputs: false
+        ).lse
+        let rule = try #require(fp32Rule)
+        let ref = try ReferenceAttention.forward(q: q, k: k, v: v, shape: r.shape, mask: r.mask)
+        let d = r.d, scale = 1 / Double(d).squareRoot(), u = 0x1p-13
+        var worst = 0.0
+        for row in 0..<(r.b * r.h * r.n) {
+            let i = row % r.n, head = row / r.n
+            let keys = r.causal ? 0...i : 0...(r.n - 1)  // fa3 fp8: Nk = N, top-left mask
+            var magnitude = 0.0  // max over visible keys j of Σₖ |q_ik k_jk|
+            for j in keys {
+                var sum = 0.0
+                for c in 0..<d { sum += abs(q[row * d + c] * k[(head * r.n + j) * d + c]) }
+                magnitude = max(magnitude, sum)
+            }
+            let bound = Double(d) * u * scale * magnitude + rule.allowed
+            let error = abs(recorded.lse[row] - ref.lse[row])
+            worst = max(worst, error / bound)
+            #expect(error <= bound, "\(r.name) row \(row): |LSE − ref| = \(error) > \(bound)")
+        }
+        // Reported so the margin is visible in the test log (the assertion is above).
+        print("\(r.name): worst LSE error / bound = \(worst); fp32 rule alone: max|err| \(rule.maxAbsError), allowed \(rule.allowed)")
     }
 
     @Test(arguments: try Recording.all().filter { $0.gradientFiles != nil })
@@ -183,14 +279,23 @@ func sha256(_ relativePath: String) throws -> String {
         }
     }
 
-    @Test func aValueAFewUlpsBeyondTheAllowanceFails() throws {
+    /// fa2 fp16 and fa3 fp8 (whose O is bf16, checked on its recorded inputs), causal.
+    static let perturbed =
+        (try? Recording.all()).map { all in
+            [all.first { $0.kernel == "fa2" && $0.dtype == "fp16" && $0.causal }, all.first { $0.dtype == "fp8" && $0.causal }]
+                .compactMap { $0 }
+        } ?? []
+
+    @Test(arguments: perturbed)
+    func aValueAFewUlpsBeyondTheAllowanceFails(r: Recording) throws {
         // Moving one recorded value by twice the allowance plus 4 ulps puts it at least 4 ulps
-        // beyond the allowance, whichever side of the reference it was on.
-        let r = try #require(try Recording.all().first { $0.kernel == "fa2" && $0.dtype == "fp16" && $0.causal })
+        // beyond the allowance, whichever side of the reference it was on (ulps of O's format).
+        let format = BaselineAttention.outputPrecision(for: r.precision)
         var out = try r.result()
+        if r.precision == .fp8e4m3 { out.lse = [] }
         let ok = try r.check(out)
         let i = ok.output.worstIndex
-        out.o[i] += 2 * ok.output.allowed + 4 * r.precision.ulp(at: out.o[i])
+        out.o[i] += 2 * ok.output.allowed + 4 * format.ulp(at: out.o[i])
         let bad = try r.check(out)
         #expect(ok.passed && !bad.passed)
     }
