@@ -42,6 +42,12 @@ public enum TimeEstimate {
     public static let softmaxFP32Ops = 3.5
 
     public static func estimate(_ r: ScheduleResult, _ problem: AttentionProblem, _ hw: HardwareModel) throws(ModelError) -> Breakdown? {
+        // Schedules of several kernels with their own CTA loads (chunk-attn) are placed kernel by
+        // kernel, their whole batch at once (they see every length together).
+        if let s = r.kind.implementation, let kernels = s as? any KernelLaunched.Type, let t = r.tiles, r.counts != nil {
+            guard s.hasTimeModel else { throw .unsupported("no time model for \(r.kind.rawValue) yet") }
+            return try kernelEstimate(kernels, problem.scheduled, t, hw)
+        }
         if let groups = problem.lengthGroups, let each = r.perLength, each.count == groups.count {
             return try lengthsEstimate(r, problem, groups, each, hw)
         }
@@ -53,7 +59,7 @@ public enum TimeEstimate {
     static func launch(_ r: ScheduleResult, _ problem: AttentionProblem, _ hw: HardwareModel) throws(ModelError) -> Launch? {
         guard let counts = r.counts, let t = r.tiles, let s = r.kind.implementation else { return nil }
         guard s.hasTimeModel else { throw .unsupported("no time model for \(r.kind.rawValue) yet") }
-        if let kernels = s as? any KernelLaunched.Type { return try kernelEstimate(kernels, problem.scheduled, t, hw) }
+        if s is any KernelLaunched.Type { throw .unsupported("\(r.kind.rawValue) is placed kernel by kernel, not as one launch") }
         let p = problem.scheduled
         // FA3 issues warpgroup MMAs (wgmma); the other schedules' kernels warp-level mma.sync.
         let peak = try hw.tensorFlops(p.dtype, mmaSync: !s.usesWarpgroupMMA)
