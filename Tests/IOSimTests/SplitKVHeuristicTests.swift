@@ -105,28 +105,67 @@ import Testing
     }
 }
 
-/// The decode time estimates recorded beside PyTorch's H100 times (Reports/gpu/decode_time_estimates.csv).
+/// The decode time estimates recorded beside every H100 decode time of Reports/gpu/decode_speed.csv
+/// (Reports/gpu/decode_time_estimates.csv, row for row; Benchmarks/decode_time_estimates.py):
+/// PyTorch's flash decode and our kernels (Backends/CUDA/decode.cuh).
 @Suite struct RecordedDecodeTimeEstimates {
-    @Test func estimatesAreRecomputedAndWithinTheirStatedErrorOfTheH100() throws {
+    /// The error band each kernel's estimate falls in against its measured time, and why.
+    static func band(_ kernel: String) -> ClosedRange<Double> {
+        switch kernel {
+        // 64 CTAs on 132 SMs: the model gives each SM 1/132 of the HBM bandwidth, but a busy SM
+        // draws more when half the SMs are idle (measured 32-35 GB/s per SM against 25): an
+        // over-estimate.
+        case "split-kv-s1": return 0.05...0.5
+        // No GQA packing: each query head's CTA reads its KV head's K/V, 4x the bytes, which the
+        // model streams at HBM bandwidth; 3/4 of them hit in L2 (DRAM reads = 0.25-0.27 of the
+        // count, decode_kernels_traffic.csv) and arrive at 3.4-3.9 TB/s: an over-estimate.
+        case "paged-v1", "paged-v2": return 0.05...0.25
+        // The rest stream K/V from DRAM once at full occupancy; the model has no latency: under.
+        default: return -0.25...0.05
+        }
+    }
+
+    @Test func estimatesAreRecomputedRowByRowAndWithinTheirBandOfTheH100() throws {
         let table = try CSVTable(contentsOf: Repo.url("Reports/gpu/decode_time_estimates.csv"))
+        let speed = try CSVTable(contentsOf: Repo.url("Reports/gpu/decode_speed.csv"))
         let hw = try ModelFile.hardware(Repo.path("Models/hardware/h100-sxm.json"))
-        #expect(table.rows.count == 12)
-        for row in table.rows {
-            let splitKV = try row.string("schedule") == "split-kv"
-            let p = AttentionProblem(
+        #expect(table.rows.count == speed.rows.count && table.rows.count == 26)
+        var ours = Set<String>()
+        for (row, measuredRow) in zip(table.rows, speed.rows) {
+            let kernel = try row.string("kernel")
+            for column in ["kernel", "batch", "heads", "kv_heads", "Nq", "Nk", "d"] {
+                #expect(try row.string(column) == measuredRow.string(column), "\(row) beside \(measuredRow)")
+            }
+            let measured = try measuredRow.double("time_us")
+            #expect(abs(measured - (try row.double("measured_us"))) <= 0.05 + 1e-9, "\(row)")
+            let schedule = try #require(ScheduleKind(rawValue: try row.string("schedule")))
+            let splits = try row.int("splits")
+            // FA2 packs a KV group's query heads when Nq = 1 and splits; our split-kv always packs.
+            var p = AttentionProblem(
                 n: try row.int("Nq"), nk: try row.int("Nk"), d: try row.int("d"), batch: try row.int("batch"),
-                heads: try row.int("heads"), kvHeads: try row.int("kv_heads"), packGQA: splitKV)
-            let request =
-                splitKV
-                ? TileRequest(splits: SplitKVHeuristic.splits(for: p, sms: hw.sms), policyExplicit: false)
-                : TileRequest(br: 128, bc: 64)
-            let r = Simulator.simulate(splitKV ? .splitKV : .fa2, p, capacity: hw.onChipPerBlock, tiles: request)
+                heads: try row.int("heads"), kvHeads: try row.int("kv_heads"), packGQA: schedule == .splitKV)
+            if kernel.hasPrefix("split-kv-paged") { p.kvLayout = .paged }
+            if schedule == .splitKV && kernel != "split-kv-s1" {
+                #expect(splits == SplitKVHeuristic.splits(for: p, sms: hw.sms), "\(row): FA2's heuristic")
+            }
+            let (br, bc) = (try row.int("Br"), try row.int("Bc"))
+            let request = TileRequest(br: br, bc: bc, splits: schedule == .splitKV ? splits : 1)
+            let r = Simulator.simulate(schedule, p, capacity: hw.onChipPerBlock, tiles: request)
+            #expect(r.tiles?.br == br && r.tiles?.bc == bc, "\(row)")
+            if schedule == .pagedV2 {
+                // The splits column holds vLLM's 512-token partitions: the paged kernel's CTAs per row.
+                let paged = try #require(r.counts?.kernels.first { $0.name == "paged" })
+                #expect(paged.ctas == p.batch * p.heads * splits && splits == (p.nk + 511) / 512, "\(row)")
+            }
             let seconds = try #require(try TimeEstimate.estimate(r, p, hw)?.seconds)
-            let recorded = try row.double("estimate_us"), measured = try row.double("measured_us")
+            let recorded = try row.double("estimate_us")
             #expect(abs(seconds * 1e6 - recorded) < 0.05 + 1e-9 * recorded, "\(row)")
             let error = seconds * 1e6 / measured - 1
-            #expect(error > -0.25 && error < 0.05, "\(row): \(error)")
+            #expect(abs(error - (try row.double("error"))) < 0.0005 + 1e-4, "\(row): \(error)")
+            #expect(Self.band(kernel).contains(error), "\(row): \(error)")
+            if kernel != "torch-flash" { ours.insert(kernel) }
         }
+        #expect(ours == ["split-kv", "split-kv-s1", "split-kv-paged", "split-kv-paged-identity", "paged-v1", "paged-v2"])
     }
 }
 
