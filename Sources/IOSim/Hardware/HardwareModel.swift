@@ -31,7 +31,7 @@ public struct HardwareModel: Sendable, Equatable {
     /// copies): sm_90a, the Hopper SM. FA3-style kernels need both; without them fa3 has no time
     /// estimate (the `has_wgmma_tma` field).
     public var hasWgmmaTMA: Bool
-    /// fa3's pipeline rates (``WarpgroupPipeline``), measured; present exactly when ``hasWgmmaTMA``.
+    /// fa3's pipeline quantities (``WarpgroupPipeline``), measured; present exactly when ``hasWgmmaTMA``.
     public var warpgroupPipeline: WarpgroupPipeline?
 
     /// One thread's dependent-load latency at each level (a pointer chase over a random cycle).
@@ -118,8 +118,8 @@ public struct HardwareModel: Sendable, Equatable {
             dram: try ModelFile.number(o, "latency_dram_s", path, max: Range.latency))
     }
 
-    /// fa3's pipeline fields: all three, each with its source, where the GPU has wgmma and TMA;
-    /// none elsewhere (they describe the wgmma pipeline).
+    /// fa3's pipeline fields (``WarpgroupPipeline/fields``): all, each with its source, where the GPU
+    /// has wgmma and TMA; none elsewhere (they describe the wgmma pipeline).
     static func warpgroupPipeline(_ o: [String: StrictJSON], _ path: String, required: Bool) throws(ModelError) -> WarpgroupPipeline? {
         let fields = WarpgroupPipeline.fields
         guard required else {
@@ -135,9 +135,12 @@ public struct HardwareModel: Sendable, Equatable {
             }
         }
         return WarpgroupPipeline(
-            softmaxScoresPerClock: try ModelFile.number(o, fields[0], path, max: Range.perClock),
-            wgmmaLossPerSoftmaxCycle: try ModelFile.number(o, fields[1], path, max: Range.perClock),
-            softmaxLossPerWgmmaCycle: try ModelFile.number(o, fields[2], path, max: Range.perClock))
+            maxLatency: try ModelFile.number(o, fields[0], path, max: Range.perClock),
+            shuffleLatency: try ModelFile.number(o, fields[1], path, max: Range.perClock),
+            ex2Latency: try ModelFile.number(o, fields[2], path, max: Range.perClock),
+            addLatency: try ModelFile.number(o, fields[3], path, max: Range.perClock),
+            wgmmaLossPerSoftmaxCycle: try ModelFile.number(o, fields[4], path, max: Range.perClock),
+            softmaxLossPerWgmmaCycle: try ModelFile.number(o, fields[5], path, max: Range.perClock))
     }
 
     /// Tensor throughput for a problem dtype: fp32/fp64 problems run on the fp16 rate's CUDA-core
