@@ -17,23 +17,20 @@ error = estimate / measured - 1. Which iosim run stands for which kernel:
     paged-v1|v2      our vLLM-style kernels: --schedule paged-v1|paged-v2 --block-size B, our tiles
                      (one query row per CTA, 128-token tiles)."""
 import csv
-import json
 import os
 import pathlib
-import subprocess
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "gpu"))
 from decode_kernel_rows import blocks, flag  # noqa: E402
+from iosim_run import result  # noqa: E402
 
 HEADER = ["kernel", "batch", "heads", "kv_heads", "Nq", "Nk", "d", "schedule", "Br", "Bc", "splits", "estimate_us",
           "measured_us", "error"]
 
 
 def iosim(args):
-    exe = os.environ.get("IOSIM", ".build/release/iosim")
-    out = subprocess.run([exe, *args, "--hardware", "h100-sxm", "--format", "json"], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)["results"][0]
+    return result(os.environ.get("IOSIM", ".build/release/iosim"), [*args, "--hardware", "h100-sxm"])
 
 
 def our_configs(raw):

@@ -8,21 +8,22 @@ built from an earlier commit) also the earlier model's. Nothing is fitted. Run f
 root: python3 Benchmarks/fa3_time_check.py --iosim .build/release/iosim [--before OLD_IOSIM]"""
 import argparse
 import csv
-import json
 import os
-import subprocess
+import sys
 
-FA3_TILES = {64: (192, 128), 128: (128, 128)}
+sys.path.insert(0, "Backends/CUDA")
+import kernel_tiles  # noqa: E402
+from iosim_run import result  # noqa: E402
+
+OURS = kernel_tiles.KERNELS["fa3"]
 SOURCES = [("fa3 (v2)", "Reports/gpu/fa3_speed.csv", "fa3"), ("fa3 (v1)", "Reports/gpu/fa3_speed_v1.csv", "fa3"),
            ("torch-cudnn", "Reports/gpu/speed.csv", "torch-cudnn")]
 
 
 def estimate(iosim, n, d, heads, causal, tiles):
-    args = [iosim, "--N", str(n), "--d", str(d), "--batch", str(16384 // n), "--heads", str(heads), "--schedule", "fa3",
-            "--hardware", "h100-sxm", "--format", "json", "--Br", str(tiles[0]), "--Bc", str(tiles[1]), "--stages", "2"]
-    res = json.loads(subprocess.run(args + (["--causal"] if causal else []), check=True, capture_output=True,
-                                    text=True).stdout)["results"][0]
-    return res["time_estimate_s"] * 1e6
+    args = ["--N", n, "--d", d, "--batch", 16384 // n, "--heads", heads, "--schedule", "fa3", "--hardware", "h100-sxm",
+            "--Br", tiles[0], "--Bc", tiles[1], "--stages", OURS["stages"]] + (["--causal"] if causal else [])
+    return result(iosim, args)["time_estimate_s"] * 1e6
 
 
 def main():
@@ -37,7 +38,7 @@ def main():
             if r["kernel"] != kernel or r["dtype"] != "fp16":
                 continue
             n, d, heads, causal = int(r["N"]), int(r["d"]), int(r["heads"]), r["causal"] == "true"
-            tiles = (128, 128) if kernel == "fa3" else FA3_TILES[d]
+            tiles = (OURS["Br"], OURS["Bc"]) if kernel == "fa3" else kernel_tiles.FA3_PAPER[d]
             measured = float(r["time_us"])
             new = estimate(a.iosim, n, d, heads, causal, tiles)
             old = estimate(a.before, n, d, heads, causal, tiles) if a.before else None

@@ -13,22 +13,16 @@ off). Nothing is fitted. Writes Reports/gpu/time_estimates.csv. Run from the rep
 `swift build -c release --product iosim`; `--iosim PATH` names another binary."""
 import argparse
 import csv
-import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, "Backends/CUDA")
 import kernel_tiles  # noqa: E402
-
-TORCH_FLASH_BWD = {64: (128, 128), 128: (64, 128)}
-# FlashAttention-3's forward tiles (192x128 at d = 64, 128x128 at d = 128), the shape cuDNN's sm90
-# kernel shares (Reports/gpu/README.md).
-FA3_TILES = {64: (192, 128), 128: (128, 128)}
+from iosim_run import result  # noqa: E402
 
 
 def model(kernel, d):
-    """(schedule, pass, tiles or None, extra flags) of a speed.csv kernel, or None when iosim has no
+    """(schedule, pass, tiles, extra flags) of a speed.csv kernel, or None when iosim has no
     model of it."""
     if kernel in ("standard", "fa1", "fa2"):
         return kernel, "forward", kernel_tiles.tiles(kernel), []
@@ -40,9 +34,9 @@ def model(kernel, d):
     if kernel == "torch-flash":
         return "fa2", "forward", kernel_tiles.TORCH_FLASH[d], []
     if kernel == "torch-flash-bwd":
-        return "fa2", "backward", TORCH_FLASH_BWD[d], []
+        return "fa2", "backward", kernel_tiles.TORCH_FLASH_BWD[d], []
     if kernel == "torch-cudnn":
-        return "fa3", "forward", FA3_TILES[d], []
+        return "fa3", "forward", kernel_tiles.FA3_PAPER[d], []
     return None
 
 
@@ -61,11 +55,9 @@ def main():
         schedule, pass_, tiles, extra = m
         stages = int(extra[1]) if extra[:1] == ["--stages"] else 2
         batch = 16384 // n
-        args = [a.iosim, "--N", str(n), "--d", str(d), "--batch", str(batch), "--heads", str(heads),
-                "--schedule", schedule, "--pass", pass_, "--hardware", "h100-sxm", "--format", "json"]
-        args += ["--Br", str(tiles[0]), "--Bc", str(tiles[1])] if tiles else []
-        args += extra + (["--causal"] if causal else [])
-        res = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)["results"][0]
+        args = ["--N", n, "--d", d, "--batch", batch, "--heads", heads, "--schedule", schedule, "--pass", pass_,
+                "--hardware", "h100-sxm", "--Br", tiles[0], "--Bc", tiles[1]] + extra + (["--causal"] if causal else [])
+        res = result(a.iosim, args)
         est, measured = res["time_estimate_s"] * 1e6, float(r["time_us"])
         rows.append([r["kernel"], schedule, pass_, n, d, batch, heads, str(causal).lower(), res["Br"], res["Bc"],
                      stages, res["hbm"]["read_bytes"] + res["hbm"]["write_bytes"], f"{measured:.1f}", f"{est:.1f}", f"{(est - measured) / measured:+.3f}"])

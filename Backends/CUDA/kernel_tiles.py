@@ -33,6 +33,10 @@ IOSIM_FLAGS = {"fa3": ["--stages", "2", "--M", "289KiB"]}
 SCHEDULE = {"fa2-bwd": ("fa2", "backward")}
 # PyTorch's FA2 forward kernel per head dimension, from its template arguments (kBlockM, kBlockN).
 TORCH_FLASH = {64: (128, 128), 128: (128, 64)}
+# PyTorch's FA2 backward kernel (Br x Bc read off its launches, Reports/gpu/README.md).
+TORCH_FLASH_BWD = {64: (128, 128), 128: (64, 128)}
+# FlashAttention-3's forward tiles, the shape cuDNN's sm90 kernel shares (Reports/gpu/README.md).
+FA3_PAPER = {64: (192, 128), 128: (128, 128)}
 
 
 def tiles(kernel):
