@@ -27,6 +27,9 @@ public struct HardwareModel: Sendable, Equatable {
     /// charges an exposed block-table lookup one L2-hit latency (docs/time-model.md); without
     /// `latency_l2_hit_s` paged estimates have no lookup term.
     public var latencies: Latencies?
+    /// Measured round trips of whole tiles (``TileBursts``; nil when the file has none): the time
+    /// estimate of an unpipelined kernel (`--stages 1`) counts one per dependent tile load.
+    public var tileBursts: TileBursts?
     /// Whether the GPU has warpgroup MMAs (`wgmma`) and the tensor memory accelerator (bulk tensor
     /// copies): sm_90a, the Hopper SM. FA3-style kernels need both; without them fa3 has no time
     /// estimate (the `has_wgmma_tma` field).
@@ -95,6 +98,7 @@ public struct HardwareModel: Sendable, Equatable {
         fp32PerClockPerSM = try ModelFile.number(o, "fp32_per_clock_per_sm", path, max: Range.perClock)
         clockHz = try ModelFile.number(o, "clock_hz", path, max: Range.clock)
         latencies = try Self.latencies(o, path)
+        tileBursts = try TileBursts.parse(o, path)
         guard case let .bool(wgmma) = o["has_wgmma_tma"] else { throw .wrongType(path: path, field: "has_wgmma_tma", expected: "true or false") }
         hasWgmmaTMA = wgmma
         warpgroupPipeline = try Self.warpgroupPipeline(o, path, required: wgmma)

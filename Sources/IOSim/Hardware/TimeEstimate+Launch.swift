@@ -9,10 +9,44 @@ extension TimeEstimate {
             var times: [Double]
             var lookups: [Double]
             var repeats: Int
+            /// Unpipelined kernels only (``LoadRounds``): each CTA's dependent tile-load rounds and
+            /// its arithmetic alone.
+            var rounds: [Double] = []
+            var compute: [Double] = []
         }
         var parts: [Part] = []
         var bytes = 0.0
         var bulkSeconds: Double?
+        /// Bytes one round of an unpipelined kernel's CTA loads at once (nil: pipelined).
+        var roundBytes: Double?
+    }
+
+    /// The dependent tile loads of an unpipelined kernel's CTA (`--stages 1`): it issues a tile's
+    /// loads only after the previous tile's work, so each costs a whole round trip
+    /// (``TileBursts``). Rounds follow the kernel's load chain (``TableLookups``): one per K and
+    /// one per V tile load (FlashAttention-2's loop, FlexAttention's decode), or, for vLLM's
+    /// kernels, one block per warp in parallel in the K loop and again in the V loop. Kernels
+    /// whose loads run ahead (fa3's producer) or that keep 2 or more stages in flight have none.
+    struct LoadRounds {
+        let kind: TableLookups
+        let warps: Int
+        /// Bytes in flight per round: a K (or V) tile, or one block per warp.
+        let bytes: Double
+
+        init?(_ s: any Schedule.Type, _ p: AttentionProblem, _ t: Tiles) {
+            guard t.stages == 1, !s.usesWarpgroupMMA, s.launchModel == .perRowTile || s is any StreamLaunched.Type else { return nil }
+            let tile = Double(t.bc) * Double(p.d) * Double(p.dtype.size)
+            (kind, warps) = (s.tableLookups, max(1, t.warps))
+            switch kind {
+            case .perTileLoad: bytes = tile
+            case .perWarpBlock: bytes = tile * Double(warps)
+            case .prefetched: return nil
+            }
+        }
+
+        func rounds(_ tiles: Int) -> Double {
+            kind == .perWarpBlock ? Double(2 * ceilDiv(tiles, warps)) : Double(2 * tiles)
+        }
     }
 
     /// Resident warps per SM up to which a dependent block-table lookup is not hidden by other
@@ -54,10 +88,27 @@ extension TimeEstimate {
     static func lookupLatency(_ launch: Launch, _ r: ScheduleResult, _ hw: HardwareModel) -> Double {
         guard let latency = hw.latencies?.l2Hit, let warps = r.tiles?.warps else { return 0 }
         guard launch.parts.contains(where: { $0.lookups.contains { $0 > 0 } }) else { return 0 }
+        return Double(max(1, warps)) * residency(launch, r, hw).perSM <= Double(lookupHidingWarps) ? latency : 0
+    }
+
+    /// CTAs with work resident per SM (⌈working CTAs / SMs⌉, at most as many as fit the SM's
+    /// shared memory and registers) and in flight on the GPU at once.
+    static func residency(_ launch: Launch, _ r: ScheduleResult, _ hw: HardwareModel) -> (perSM: Double, inFlight: Int) {
         let working = launch.parts.reduce(0.0) { sum, part in sum + Double(part.repeats) * Double(part.times.filter { $0 > 0 }.count) }
         let fit = max(1, (hw.smemPerSM + hw.registersPerSM) / max(1, r.footprint ?? 1))
         let perSM = min(Double(fit), max(1, (working / Double(hw.sms)).rounded(.up)))
-        return Double(max(1, warps)) * perSM <= Double(lookupHidingWarps) ? latency : 0
+        return (perSM, Int(min(working, perSM * Double(hw.sms))))
+    }
+
+    /// The time of an unpipelined CTA (docs/time-model.md, "Unpipelined CTAs"): its rounds, each a
+    /// tile round trip with every CTA in flight requesting at once, shared by the CTAs resident on
+    /// its SM (they wait side by side), then its arithmetic; nil when the launch is pipelined or
+    /// the hardware file gives no tile bursts.
+    static func unpipelinedTime(_ launch: Launch, _ r: ScheduleResult, _ hw: HardwareModel) -> ((Double, Double) -> Double)? {
+        guard let bytes = launch.roundBytes, let bursts = hw.tileBursts else { return nil }
+        let (perSM, inFlight) = residency(launch, r, hw)
+        let round = bursts.seconds(bytes: bytes, concurrent: inFlight, bandwidth: hw.hbmBandwidth)
+        return { rounds, compute in rounds * round / perSM + compute }
     }
 
     /// The makespan of a launch: its CTAs in order, each to the SM that frees first (beyond
@@ -65,8 +116,13 @@ extension TimeEstimate {
     static func place(_ launch: Launch, _ r: ScheduleResult, _ problem: AttentionProblem, _ hw: HardwareModel) -> Breakdown {
         if let seconds = launch.bulkSeconds { return Breakdown(seconds: seconds, ctas: 0, waves: 0, hbmBytes: launch.bytes) }
         let latency = lookupLatency(launch, r, hw)
+        let unpipelined = unpipelinedTime(launch, r, hw)
         let parts = launch.parts.map { part in
-            latency == 0 ? part.times : zip(part.times, part.lookups).map { $0 + $1 * latency }
+            var times = part.times
+            if let unpipelined, part.rounds.count == times.count {
+                for i in times.indices where times[i] > 0 { times[i] = max(times[i], unpipelined(part.rounds[i], part.compute[i])) }
+            }
+            return latency == 0 ? times : zip(times, part.lookups).map { $0 + $1 * latency }
         }
         if parts.count == 1 { return schedule(perHead: parts[0], heads: launch.parts[0].repeats, hw, launch.bytes) }
         var count = 0
@@ -102,6 +158,7 @@ extension TimeEstimate {
             guard let one = try launch(rg, p, hw) else { return nil }
             all.parts += one.parts
             all.bytes += one.bytes
+            all.roundBytes = one.roundBytes
             if let s = one.bulkSeconds { all.bulkSeconds = (all.bulkSeconds ?? 0) + s }
         }
         return place(all, r, problem, hw)

@@ -78,9 +78,13 @@ public enum TimeEstimate {
         let flops = 4 * scores * Double(p.d), exps = scores
         let lookups = LookupSteps(s, p, t)
         if let stream = s as? any StreamLaunched.Type {
-            return try streamLaunch(stream, counts, p, t, hw, smRate: smRate, lookups: lookups)
+            return try streamLaunch(stream, counts, p, t, hw, smRate: smRate, lookups: lookups, rounds: LoadRounds(s, p, t))
         }
         let bytes = hbmBytes(counts, p, t, hw, launch: s.launchModel)
+        // The CTA's arithmetic alone (an unpipelined CTA waits for it between its loads).
+        func compute(_ share: Double) -> Double {
+            flops * share / smRate.flops + exps * share / smRate.exp + softmaxFP32Ops * exps * share / smRate.fp32
+        }
         func cta(_ share: Double) -> Double {
             if let perScore = pipelinePerScore { return max(bytes * share / smRate.bw, exps * share * perScore) }
             let parts = [
@@ -89,6 +93,7 @@ public enum TimeEstimate {
             ]
             return s.overlapsPhases ? parts.max()! : parts.reduce(0, +)
         }
+        let rounds = LoadRounds(s, p, t)
         switch s.launchModel {
         case .bulk:
             // Bulk kernels spread evenly: the whole GPU's time is one SM's for 1/SMs of the work.
@@ -99,8 +104,11 @@ public enum TimeEstimate {
         case .perRowTile:
             let work = s.ctaWork(p, t) ?? rowWork
             let tiles = s.ctaColumnTiles(p, t) ?? (0..<tr).map { t.liveColumnTiles($0, p).count }
-            let part = Launch.Part(times: work.map { cta($0 / scores) }, lookups: tiles.map(lookups.steps), repeats: p.instances)
-            return Launch(parts: [part], bytes: bytes)
+            var part = Launch.Part(times: work.map { cta($0 / scores) }, lookups: tiles.map(lookups.steps), repeats: p.instances)
+            if let rounds {
+                (part.rounds, part.compute) = (tiles.map(rounds.rounds), work.map { compute($0 / scores) })
+            }
+            return Launch(parts: [part], bytes: bytes, roundBytes: rounds?.bytes)
         }
     }
 
@@ -175,13 +183,13 @@ public enum TimeEstimate {
     /// one per SM) cover.
     static func streamLaunch(
         _ s: any StreamLaunched.Type, _ c: TrafficCounts, _ p: AttentionProblem, _ t: Tiles, _ hw: HardwareModel,
-        smRate: (bw: Double, flops: Double, exp: Double, fp32: Double), lookups: LookupSteps
+        smRate: (bw: Double, flops: Double, exp: Double, fp32: Double), lookups: LookupSteps, rounds: LoadRounds?
     ) throws(ModelError) -> Launch {
         let ctas = max(1, c.kernels.reduce(0) { $0 + $1.ctas })
         let headsInFlight = min(p.instances, Int((Double(p.instances) * Double(hw.sms) / Double(ctas)).rounded(.up)))
         let kvReads = Double(c[.K].readBytes + c[.V].readBytes)
         let kv = kvReads > 0 ? (compulsoryKV(p, hw, headsInFlight: headsInFlight) ?? kvReads) / kvReads : 1
-        var times: [Double] = [], steps: [Double] = [], bytes = 0.0
+        var part = Launch.Part(times: [], lookups: [], repeats: 1), bytes = 0.0
         do {
             try s.ctaLoads(p, t) { load in
                 let b = Double(load.kvBytes) * kv + Double(load.otherBytes)
@@ -189,14 +197,18 @@ public enum TimeEstimate {
                     b / smRate.bw, 4 * load.scores * Double(p.d) / smRate.flops, load.scores / smRate.exp,
                     softmaxFP32Ops * load.scores / smRate.fp32,
                 ]
-                times.append(s.overlapsPhases ? parts.max()! : parts.reduce(0, +))
-                steps.append(lookups.steps(load.tiles))
+                part.times.append(s.overlapsPhases ? parts.max()! : parts.reduce(0, +))
+                part.lookups.append(lookups.steps(load.tiles))
+                if let rounds {
+                    part.rounds.append(rounds.rounds(load.tiles))
+                    part.compute.append(parts.dropFirst().reduce(0, +))
+                }
                 bytes += b
             }
         } catch {
             throw .unsupported("no time estimate for \(s.kind.rawValue): \(error.description)")
         }
-        return Launch(parts: [.init(times: times, lookups: steps, repeats: 1)], bytes: bytes)
+        return Launch(parts: [part], bytes: bytes, roundBytes: rounds?.bytes)
     }
 
     /// Makespan of CTAs in launch order, each to the SM that frees first.

@@ -1,0 +1,155 @@
+import AttentionReference
+import Foundation
+import TestSupport
+import Testing
+
+@testable import IOSim
+
+/// The time estimate of unpipelined kernels (`--stages 1`, docs/time-model.md "Unpipelined
+/// CTAs"): each dependent K and V tile load is a whole round trip, measured on the H100
+/// (`tile_burst_*_s`, Reports/gpu/tile_step_probe.txt).
+@Suite struct UnpipelinedTime {
+    let h100: HardwareModel
+    /// The same GPU without its tile-burst fields.
+    var bare: HardwareModel {
+        var hw = h100
+        hw.tileBursts = nil
+        return hw
+    }
+
+    init() throws { h100 = try ModelFile.hardware(Repo.hardwareModel("h100-sxm").path) }
+
+    func decode(batch: Int, heads: Int = 1, nk: Int, paged: Bool = false, block: Int = 16) -> AttentionProblem {
+        var p = AttentionProblem(n: 1, nk: nk, d: 128, batch: batch, heads: heads)
+        (p.kvLayout, p.blockSize) = (paged ? .paged : .contiguous, block)
+        return p
+    }
+
+    func seconds(_ kind: ScheduleKind, _ p: AttentionProblem, _ request: TileRequest, _ hw: HardwareModel) throws -> Double {
+        let r = Simulator.simulate(kind, p, capacity: h100.onChipPerBlock, tiles: request)
+        #expect(r.feasible, "\(kind): \(r.reason ?? "")")
+        return try #require(try TimeEstimate.estimate(r, p, hw)).seconds
+    }
+
+    /// The probe's rows: (threads, tile bytes, CTAs, measured seconds per tile), cp.async mode, no chain.
+    func probeRows() throws -> [(threads: Int, bytes: Int, ctas: Int, perTile: Double)] {
+        let text = try String(contentsOf: Repo.gpuReports.appendingPathComponent("tile_step_probe.txt"), encoding: .utf8)
+        return text.split(separator: "\n").compactMap { line in
+            let f = line.split(separator: ",").map(String.init)
+            guard f.count == 13, let t = Int(f[0]), let b = Int(f[1]), f[2] == "0", f[3] == "0", let g = Int(f[4]),
+                let ns = Double(f[8])
+            else { return nil }
+            return (t, b, g, ns / 2 * 1e-9)
+        }
+    }
+
+    @Test func theH100FileCarriesTheMeasuredTileBurstsWithTheirSource() throws {
+        let b = try #require(h100.tileBursts)
+        #expect(b == TileBursts(alone4KiB: 530.25e-9, alone16KiB: 728.75e-9, alone32KiB: 861.25e-9))
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: Repo.hardwareModel("h100-sxm"))) as? [String: Any])
+        let sources = try #require(json["sources"] as? [String: String])
+        for f in TileBursts.fields { #expect(sources[f]?.contains("tile_step_probe") == true, "\(f)") }
+        // The lone-CTA rows of the probe are the fields (half a K-then-V step).
+        let alone = try probeRows().filter { $0.ctas == 1 && $0.threads == 64 }
+        #expect(alone.count == 3)
+        for row in alone { #expect(abs(b.alone(bytes: Double(row.bytes)) - row.perTile) < 1e-12, "\(row.bytes) B") }
+        // All three or none; never falling as the tile grows.
+        var partial = json
+        partial.removeValue(forKey: "tile_burst_32kib_s")
+        #expect(throws: ModelError.missingField(path: "x.json", field: "tile_burst_32kib_s")) {
+            try HardwareModel(json: JSONSerialization.data(withJSONObject: partial), path: "x.json")
+        }
+        var falling = json
+        falling["tile_burst_32kib_s"] = 1e-7
+        #expect(throws: ModelError.self) { try HardwareModel(json: JSONSerialization.data(withJSONObject: falling), path: "x.json") }
+        var none = json
+        for f in TileBursts.fields { none.removeValue(forKey: f) }
+        #expect(try HardwareModel(json: JSONSerialization.data(withJSONObject: none), path: "x.json").tileBursts == nil)
+    }
+
+    @Test func theTwoBoundsDescribeEveryProbeRowWithinTheDocumentedBand() throws {
+        // docs/time-model.md: −17% … +18% over 1–8 warps, 4–32 KiB, 1–1056 CTAs.
+        let b = try #require(h100.tileBursts), rows = try probeRows()
+        #expect(rows.count >= 40)
+        var worst = (low: 1.0, high: 1.0)
+        for row in rows {
+            let model = b.seconds(bytes: Double(row.bytes), concurrent: row.ctas, bandwidth: h100.hbmBandwidth)
+            let ratio = model / row.perTile
+            worst = (min(worst.low, ratio), max(worst.high, ratio))
+        }
+        #expect(worst.low >= 0.83 && worst.high <= 1.18, "\(worst)")
+    }
+
+    @Test func theInterpolationIsLinearBetweenTheFieldsAndFlatBelowFourKiB() {
+        let b = TileBursts(alone4KiB: 500e-9, alone16KiB: 700e-9, alone32KiB: 900e-9)
+        #expect(b.alone(bytes: 1024) == 500e-9)
+        #expect(abs(b.alone(bytes: 10240) - 600e-9) < 1e-15)
+        #expect(abs(b.alone(bytes: 65536) - 1300e-9) < 1e-15)
+        // The queue bound takes over when many CTAs ask at once.
+        #expect(b.seconds(bytes: 16384, concurrent: 1, bandwidth: 1e12) == 700e-9)
+        #expect(abs(b.seconds(bytes: 16384, concurrent: 100, bandwidth: 1e12) - (500e-9 + 1_638_400 / 1e12)) < 1e-15)
+    }
+
+    @Test func aLoneUnpipelinedCTAWaitsOneRoundTripPerKAndPerVTile() throws {
+        // One CTA (batch 1, one head), Bc 64 at d 128 fp16: 16 KiB tiles, T column tiles, 2T rounds.
+        let round = try #require(h100.tileBursts).alone(bytes: 16384)
+        for tiles in [1, 7, 64] {
+            let p = decode(batch: 1, nk: 64 * tiles)
+            let t = try seconds(.fa2, p, TileRequest(br: 16, bc: 64, stages: 1, warps: 2), h100)
+            let rounds = Double(2 * tiles) * round
+            // The rounds, plus the CTA's arithmetic (well under a tenth of them here).
+            #expect(t >= rounds && t <= rounds * 1.1, "\(tiles) tiles: \(t) s, rounds \(rounds) s")
+            #expect(try seconds(.fa2, p, TileRequest(br: 16, bc: 64, stages: 1, warps: 2), bare) < t)
+        }
+    }
+
+    @Test func ctasResidentOnOneSMWaitSideBySide() throws {
+        // 264 CTAs of one tile each, 2 per SM on 132 SMs: the SM's time is one CTA's rounds (with
+        // 264 requests in flight), not two CTAs' one after the other.
+        let b = try #require(h100.tileBursts)
+        let p = decode(batch: 264, nk: 64 * 8)
+        let t = try seconds(.fa2, p, TileRequest(br: 16, bc: 64, stages: 1, warps: 2), h100)
+        let rounds = 16 * b.seconds(bytes: 16384, concurrent: 264, bandwidth: h100.hbmBandwidth)
+        #expect(t >= rounds && t <= rounds * 1.1, "\(t) s, rounds \(rounds) s")
+    }
+
+    @Test func vllmsWarpsLoadTheirBlocksInParallelRounds() throws {
+        // paged-v1 with 4 warps over 40 blocks of 16 tokens: 2 × ⌈40/4⌉ = 20 rounds of 4 blocks (16 KiB).
+        let round = try #require(h100.tileBursts).alone(bytes: 4 * 16 * 128 * 2)
+        let p = decode(batch: 1, nk: 16 * 40, paged: true)
+        let request = TileRequest(br: 64, bc: 16, stages: 1, warps: 4)
+        // Its lookups: one per block per loop on each warp's chain, 2 × ⌈40/4⌉ = 20 L2 latencies.
+        let lookups = 20 * (try #require(h100.latencies).l2Hit), rounds = 20 * round
+        let t = try seconds(.pagedV1, p, request, h100)
+        #expect(t >= rounds + lookups && t <= rounds * 1.1 + lookups, "\(t) s, rounds \(rounds) s, lookups \(lookups) s")
+        #expect(try seconds(.pagedV1, p, request, bare) < t)
+    }
+
+    @Test(arguments: [ScheduleKind.fa2, .splitKV, .lean, .pagedV1, .pagedV2, .fa3])
+    func pipelinedKernelsAndFilesWithoutBurstsKeepTheBandwidthShareEstimate(kind: ScheduleKind) throws {
+        for (batch, nk, paged) in [(1, 4096, false), (8, 1000, true), (64, 32768, true)] {
+            let p = decode(batch: batch, heads: 8, nk: nk, paged: paged || kind == .pagedV1 || kind == .pagedV2)
+            let two = TileRequest(br: 64, bc: 64, stages: 2, warps: 4, splits: 4, ctas: 66)
+            #expect(try seconds(kind, p, two, h100) == seconds(kind, p, two, bare), "\(kind) batch \(batch)")
+            let one = TileRequest(br: 64, bc: 64, stages: 1, warps: 4, splits: 4, ctas: 66)
+            // Without the fields --stages 1 changes nothing; with them it never speeds a kernel up,
+            // and fa3 (its producer runs ahead) is never unpipelined.
+            #expect(try seconds(kind, p, one, bare) == seconds(kind, p, two, bare))
+            if kind == .fa3 {
+                #expect(try seconds(kind, p, one, h100) == seconds(kind, p, one, bare))
+            } else {
+                #expect(try seconds(kind, p, one, h100) >= seconds(kind, p, two, h100))
+            }
+        }
+    }
+
+    @Test func stagesDoNotChangeTheCounts() throws {
+        for kind in [ScheduleKind.fa2, .splitKV, .lean, .pagedV1, .pagedV2] {
+            let p = decode(batch: 3, heads: 4, nk: 1000, paged: true)
+            let a = Simulator.simulate(kind, p, capacity: h100.onChipPerBlock, tiles: TileRequest(br: 64, bc: 64, stages: 1, splits: 3))
+            let b = Simulator.simulate(kind, p, capacity: h100.onChipPerBlock, tiles: TileRequest(br: 64, bc: 64, stages: 2, splits: 3))
+            #expect(a.counts == b.counts && a.counts != nil, "\(kind)")
+        }
+    }
+}
