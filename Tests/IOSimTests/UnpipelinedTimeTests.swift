@@ -10,10 +10,10 @@ import Testing
 /// (`tile_burst_*_s`, Reports/gpu/tile_step_probe.txt).
 @Suite struct UnpipelinedTime {
     let h100: HardwareModel
-    /// The same GPU without its tile-burst fields.
+    /// The same GPU without its tile-burst and chain fields.
     var bare: HardwareModel {
         var hw = h100
-        hw.tileBursts = nil
+        (hw.tileBursts, hw.mmaSyncChain) = (nil, nil)
         return hw
     }
 
@@ -91,27 +91,72 @@ import Testing
         #expect(abs(b.seconds(bytes: 16384, concurrent: 100, bandwidth: 1e12) - (500e-9 + 1_638_400 / 1e12)) < 1e-15)
     }
 
-    @Test func aLoneUnpipelinedCTAWaitsOneRoundTripPerKAndPerVTile() throws {
-        // One CTA (batch 1, one head), Bc 64 at d 128 fp16: 16 KiB tiles, T column tiles, 2T rounds.
-        let round = try #require(h100.tileBursts).alone(bytes: 16384)
+    /// One column tile's chain of a 16-row, 2-warp decode CTA (Bc 64, d 128), in seconds.
+    func decodeChain() throws -> Double {
+        try #require(h100.mmaSyncChain?.cycles(br: 16, bc: 64, d: 128, warps: 2, h100)) / h100.clockHz
+    }
+
+    @Test func aLoneUnpipelinedCTAWaitsOneRoundTripPerKAndPerVTileThenItsChain() throws {
+        // One CTA (batch 1, one head), Bc 64 at d 128 fp16: 16 KiB tiles, T column tiles, 2T rounds
+        // and T arithmetic chains, one after the other.
+        let round = try #require(h100.tileBursts).alone(bytes: 16384), chain = try decodeChain()
         for tiles in [1, 7, 64] {
             let p = decode(batch: 1, nk: 64 * tiles)
             let t = try seconds(.fa2, p, TileRequest(br: 16, bc: 64, stages: 1, warps: 2), h100)
-            let rounds = Double(2 * tiles) * round
-            // The rounds, plus the CTA's arithmetic (well under a tenth of them here).
-            #expect(t >= rounds && t <= rounds * 1.1, "\(tiles) tiles: \(t) s, rounds \(rounds) s")
+            let expected = Double(2 * tiles) * round + Double(tiles) * chain
+            #expect(abs(t - expected) <= 1e-9 * expected, "\(tiles) tiles: \(t) s, expected \(expected) s")
             #expect(try seconds(.fa2, p, TileRequest(br: 16, bc: 64, stages: 1, warps: 2), bare) < t)
         }
     }
 
     @Test func ctasResidentOnOneSMWaitSideBySide() throws {
-        // 264 CTAs of one tile each, 2 per SM on 132 SMs: the SM's time is one CTA's rounds (with
-        // 264 requests in flight), not two CTAs' one after the other.
+        // 264 CTAs of 8 tiles each, 2 per SM on 132 SMs: the SM's time is one CTA's rounds (with
+        // 264 requests in flight) and chains, not two CTAs' one after the other.
         let b = try #require(h100.tileBursts)
         let p = decode(batch: 264, nk: 64 * 8)
         let t = try seconds(.fa2, p, TileRequest(br: 16, bc: 64, stages: 1, warps: 2), h100)
-        let rounds = 16 * b.seconds(bytes: 16384, concurrent: 264, bandwidth: h100.hbmBandwidth)
-        #expect(t >= rounds && t <= rounds * 1.1, "\(t) s, rounds \(rounds) s")
+        let expected = 16 * b.seconds(bytes: 16384, concurrent: 264, bandwidth: h100.hbmBandwidth) + 8 * (try decodeChain())
+        #expect(abs(t - expected) <= 1e-9 * expected, "\(t) s, expected \(expected) s")
+    }
+
+    @Test func theChainOfADecodeTileFollowsItsStructure() throws {
+        // 16 rows, 2 warps: the warps split the 64 keys (32 each), so the row max crosses warps.
+        let c = try #require(h100.mmaSyncChain), l = try #require(h100.warpgroupPipeline)
+        #expect(c == MMASyncChain(hmmaLatency: 24.75, crossWarpRoundTrip: 48.01))
+        let interval = 4096 / (636e12 / 132 / 1.83e9 / 4)
+        let qk = max(32 * interval, 8 * 24.75), pv = max(32 * interval, 2 * 24.75)
+        let rowMax = 7 * l.maxLatency + 2 * (l.shuffleLatency + l.maxLatency) + 48.01
+        let expected = 2 * 48.01 + qk + rowMax + l.ex2Latency + 16.0 * 65 / 16 + 64 + pv
+        let cycles = try #require(c.cycles(br: 16, bc: 64, d: 128, warps: 2, h100))
+        #expect(abs(cycles - expected) < 1e-9, "\(cycles) vs \(expected)")
+        // 128 rows on 4 warps: each warp its own 32 rows and all keys: no cross-warp step in the max.
+        let rows = try #require(c.cycles(br: 128, bc: 64, d: 128, warps: 4, h100))
+        let qk4 = max(2 * 8 * 8 * interval, 8 * 24.75), pv4 = max(2 * 16 * 4 * interval, 4 * 24.75)
+        let max4 = 15 * l.maxLatency + 2 * (l.shuffleLatency + l.maxLatency)
+        let expected4 = 2 * 48.01 + qk4 + max4 + l.ex2Latency + 128.0 * 65 / 16 + 2 * 64 + pv4
+        #expect(abs(rows - expected4) < 1e-9, "\(rows) vs \(expected4)")
+        // A lower bound of FlexAttention's plain decode step's arithmetic (2.40 µs a step alone
+        // on its SM, of which the probe's memory rounds at 64 CTAs are 1.70 µs: 0.70 µs).
+        #expect(cycles / h100.clockHz < 0.70e-6)
+        // Without the fields, or without the softmax latencies, no chain.
+        var noSoftmax = h100
+        noSoftmax.warpgroupPipeline = nil
+        #expect(c.cycles(br: 16, bc: 64, d: 128, warps: 2, noSoftmax) == nil)
+    }
+
+    @Test func theChainFieldsComeBothOrNoneWithTheirSource() throws {
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: Repo.hardwareModel("h100-sxm"))) as? [String: Any])
+        let sources = try #require(json["sources"] as? [String: String])
+        for f in MMASyncChain.fields { #expect(sources[f]?.contains("chain_latency_probe") == true, "\(f)") }
+        var partial = json
+        partial.removeValue(forKey: "cross_warp_round_trip_cycles")
+        #expect(throws: ModelError.missingField(path: "x.json", field: "cross_warp_round_trip_cycles")) {
+            try HardwareModel(json: JSONSerialization.data(withJSONObject: partial), path: "x.json")
+        }
+        var none = json
+        for f in MMASyncChain.fields { none.removeValue(forKey: f) }
+        #expect(try HardwareModel(json: JSONSerialization.data(withJSONObject: none), path: "x.json").mmaSyncChain == nil)
     }
 
     @Test func vllmsWarpsLoadTheirBlocksInParallelRounds() throws {

@@ -30,6 +30,9 @@ public struct HardwareModel: Sendable, Equatable {
     /// Measured round trips of whole tiles (``TileBursts``; nil when the file has none): the time
     /// estimate of an unpipelined kernel (`--stages 1`) counts one per dependent tile load.
     public var tileBursts: TileBursts?
+    /// Measured latencies of an mma.sync CTA's chain between two tile loads (``MMASyncChain``; nil
+    /// when the file has none): with ``tileBursts``, the arithmetic of an unpipelined CTA.
+    public var mmaSyncChain: MMASyncChain?
     /// Whether the GPU has warpgroup MMAs (`wgmma`) and the tensor memory accelerator (bulk tensor
     /// copies): sm_90a, the Hopper SM. FA3-style kernels need both; without them fa3 has no time
     /// estimate (the `has_wgmma_tma` field).
@@ -99,6 +102,7 @@ public struct HardwareModel: Sendable, Equatable {
         clockHz = try ModelFile.number(o, "clock_hz", path, max: Range.clock)
         latencies = try Self.latencies(o, path)
         tileBursts = try TileBursts.parse(o, path)
+        mmaSyncChain = try MMASyncChain.parse(o, path)
         guard case let .bool(wgmma) = o["has_wgmma_tma"] else { throw .wrongType(path: path, field: "has_wgmma_tma", expected: "true or false") }
         hasWgmmaTMA = wgmma
         warpgroupPipeline = try Self.warpgroupPipeline(o, path, required: wgmma)

@@ -9,10 +9,11 @@ extension TimeEstimate {
             var times: [Double]
             var lookups: [Double]
             var repeats: Int
-            /// Unpipelined kernels only (``LoadRounds``): each CTA's dependent tile-load rounds and
-            /// its arithmetic alone.
+            /// Unpipelined kernels only (``LoadRounds``): each CTA's dependent tile-load rounds, its
+            /// arithmetic at the SM's throughput, and its tiles' arithmetic chains (seconds).
             var rounds: [Double] = []
             var compute: [Double] = []
+            var chain: [Double] = []
         }
         var parts: [Part] = []
         var bytes = 0.0
@@ -32,11 +33,17 @@ extension TimeEstimate {
         let warps: Int
         /// Bytes in flight per round: a K (or V) tile, or one block per warp.
         let bytes: Double
+        /// Seconds of one column tile's arithmetic chain (``MMASyncChain``; 0 without its fields).
+        let chainPerTile: Double
 
-        init?(_ s: any Schedule.Type, _ p: AttentionProblem, _ t: Tiles) {
+        init?(_ s: any Schedule.Type, _ p: AttentionProblem, _ t: Tiles, _ hw: HardwareModel) {
             guard t.stages == 1, !s.usesWarpgroupMMA, s.launchModel == .perRowTile || s is any StreamLaunched.Type else { return nil }
             let tile = Double(t.bc) * Double(p.d) * Double(p.dtype.size)
             (kind, warps) = (s.tableLookups, max(1, t.warps))
+            // vLLM's kernels compute their dot products with thread groups, not mma.sync: their
+            // arithmetic chain is not modelled (rounds only).
+            let cycles = s.tableLookups == .perWarpBlock ? 0 : hw.mmaSyncChain?.cycles(br: t.br, bc: t.bc, d: p.d, warps: warps, hw) ?? 0
+            chainPerTile = cycles / hw.clockHz
             switch kind {
             case .perTileLoad: bytes = tile
             case .perWarpBlock: bytes = tile * Double(warps)
@@ -101,14 +108,15 @@ extension TimeEstimate {
     }
 
     /// The time of an unpipelined CTA (docs/time-model.md, "Unpipelined CTAs"): its rounds, each a
-    /// tile round trip with every CTA in flight requesting at once, shared by the CTAs resident on
-    /// its SM (they wait side by side), then its arithmetic; nil when the launch is pipelined or
-    /// the hardware file gives no tile bursts.
-    static func unpipelinedTime(_ launch: Launch, _ r: ScheduleResult, _ hw: HardwareModel) -> ((Double, Double) -> Double)? {
+    /// tile round trip with every CTA in flight requesting at once, and its tiles' arithmetic
+    /// chains, one after the other; the CTAs resident on an SM wait and compute side by side (on
+    /// their own schedulers), so each is charged its share; never less than its arithmetic at the
+    /// SM's throughput. Nil when the launch is pipelined or the file gives no tile bursts.
+    static func unpipelinedTime(_ launch: Launch, _ r: ScheduleResult, _ hw: HardwareModel) -> ((Double, Double, Double) -> Double)? {
         guard let bytes = launch.roundBytes, let bursts = hw.tileBursts else { return nil }
         let (perSM, inFlight) = residency(launch, r, hw)
         let round = bursts.seconds(bytes: bytes, concurrent: inFlight, bandwidth: hw.hbmBandwidth)
-        return { rounds, compute in rounds * round / perSM + compute }
+        return { rounds, compute, chain in max(compute, (rounds * round + chain) / perSM) }
     }
 
     /// The makespan of a launch: its CTAs in order, each to the SM that frees first (beyond
@@ -120,7 +128,9 @@ extension TimeEstimate {
         let parts = launch.parts.map { part in
             var times = part.times
             if let unpipelined, part.rounds.count == times.count {
-                for i in times.indices where times[i] > 0 { times[i] = max(times[i], unpipelined(part.rounds[i], part.compute[i])) }
+                for i in times.indices where times[i] > 0 {
+                    times[i] = max(times[i], unpipelined(part.rounds[i], part.compute[i], part.chain[i]))
+                }
             }
             return latency == 0 ? times : zip(times, part.lookups).map { $0 + $1 * latency }
         }

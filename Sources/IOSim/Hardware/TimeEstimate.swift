@@ -78,7 +78,7 @@ public enum TimeEstimate {
         let flops = 4 * scores * Double(p.d), exps = scores
         let lookups = LookupSteps(s, p, t)
         if let stream = s as? any StreamLaunched.Type {
-            return try streamLaunch(stream, counts, p, t, hw, smRate: smRate, lookups: lookups, rounds: LoadRounds(s, p, t))
+            return try streamLaunch(stream, counts, p, t, hw, smRate: smRate, lookups: lookups, rounds: LoadRounds(s, p, t, hw))
         }
         let bytes = hbmBytes(counts, p, t, hw, launch: s.launchModel)
         // The CTA's arithmetic alone (an unpipelined CTA waits for it between its loads).
@@ -93,7 +93,7 @@ public enum TimeEstimate {
             ]
             return s.overlapsPhases ? parts.max()! : parts.reduce(0, +)
         }
-        let rounds = LoadRounds(s, p, t)
+        let rounds = LoadRounds(s, p, t, hw)
         switch s.launchModel {
         case .bulk:
             // Bulk kernels spread evenly: the whole GPU's time is one SM's for 1/SMs of the work.
@@ -107,6 +107,7 @@ public enum TimeEstimate {
             var part = Launch.Part(times: work.map { cta($0 / scores) }, lookups: tiles.map(lookups.steps), repeats: p.instances)
             if let rounds {
                 (part.rounds, part.compute) = (tiles.map(rounds.rounds), work.map { compute($0 / scores) })
+                part.chain = tiles.map { Double($0) * rounds.chainPerTile }
             }
             return Launch(parts: [part], bytes: bytes, roundBytes: rounds?.bytes)
         }
@@ -202,6 +203,7 @@ public enum TimeEstimate {
                 if let rounds {
                     part.rounds.append(rounds.rounds(load.tiles))
                     part.compute.append(parts.dropFirst().reduce(0, +))
+                    part.chain.append(Double(load.tiles) * rounds.chainPerTile)
                 }
                 bytes += b
             }
