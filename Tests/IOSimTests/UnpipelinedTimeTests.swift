@@ -74,7 +74,7 @@ import Testing
         #expect(rows.count >= 40)
         var worst = (low: 1.0, high: 1.0)
         for row in rows {
-            let model = b.seconds(bytes: Double(row.bytes), concurrent: row.ctas, bandwidth: h100.hbmBandwidth)
+            let model = b.seconds(bytes: Double(row.bytes), concurrent: Double(row.ctas), bandwidth: h100.hbmBandwidth)
             let ratio = model / row.perTile
             worst = (min(worst.low, ratio), max(worst.high, ratio))
         }
@@ -111,12 +111,27 @@ import Testing
 
     @Test func ctasResidentOnOneSMWaitSideBySide() throws {
         // 264 CTAs of 8 tiles each, 2 per SM on 132 SMs: the SM's time is one CTA's rounds (with
-        // 264 requests in flight) and chains, not two CTAs' one after the other.
+        // 264 requests in flight), not two CTAs' one after the other. (No chains: every CTA waits
+        // all the time.)
         let b = try #require(h100.tileBursts)
+        var rounds = h100
+        rounds.mmaSyncChain = nil
         let p = decode(batch: 264, nk: 64 * 8)
-        let t = try seconds(.fa2, p, TileRequest(br: 16, bc: 64, stages: 1, warps: 2), h100)
-        let expected = 16 * b.seconds(bytes: 16384, concurrent: 264, bandwidth: h100.hbmBandwidth) + 8 * (try decodeChain())
+        let t = try seconds(.fa2, p, TileRequest(br: 16, bc: 64, stages: 1, warps: 2), rounds)
+        let expected = 16 * b.seconds(bytes: 16384, concurrent: 264, bandwidth: h100.hbmBandwidth)
         #expect(abs(t - expected) <= 1e-9 * expected, "\(t) s, expected \(expected) s")
+    }
+
+    @Test func ctasComputingBetweenLoadsQueueLessByLittlesLaw() throws {
+        // With chains each CTA waits a fraction f = 2t / (2t + c) of a tile: f·264 requests queue.
+        // The estimate's round trip t solves t = alone(4 KiB) + f(t)·264·B/BW.
+        let b = try #require(h100.tileBursts), c = try decodeChain()
+        let p = decode(batch: 264, nk: 64 * 8)
+        let total = try seconds(.fa2, p, TileRequest(br: 16, bc: 64, stages: 1, warps: 2), h100)
+        let t = (total - 8 * c) / 16, f = 2 * t / (2 * t + c)
+        #expect(abs(t - b.seconds(bytes: 16384, concurrent: 264 * f, bandwidth: h100.hbmBandwidth)) <= 1e-6 * t)
+        #expect(t < b.seconds(bytes: 16384, concurrent: 264, bandwidth: h100.hbmBandwidth))
+        #expect(t >= b.alone(bytes: 16384))
     }
 
     @Test func theChainOfADecodeTileFollowsItsStructure() throws {

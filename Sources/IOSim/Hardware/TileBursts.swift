@@ -13,7 +13,9 @@
 ///
 /// alone(B): the fields, linear between them, the 4 KiB value below 4 KiB (a latency floor),
 /// the 16–32 KiB slope beyond 32 KiB. The second bound is the first bytes' latency (a small
-/// burst alone) plus the n requests ahead of the last byte drained at the HBM bandwidth.
+/// burst alone) plus the n requests ahead of the last byte drained at the HBM bandwidth. In a
+/// kernel, n counts the CTAs in flight times the fraction of their time they wait on loads
+/// (Little's law; the probe's CTAs do nothing else).
 public struct TileBursts: Sendable, Equatable {
     /// One CTA alone on the GPU: seconds from issuing a 4, 16 and 32 KiB tile to having it.
     public var alone4KiB: Double
@@ -35,9 +37,9 @@ public struct TileBursts: Sendable, Equatable {
         return alone16KiB + (bytes - k16) * (alone32KiB - alone16KiB) / (k32 - k16)
     }
 
-    /// The wait for a `bytes` tile when `concurrent` CTAs request theirs at the same time.
-    public func seconds(bytes: Double, concurrent: Int, bandwidth: Double) -> Double {
-        max(alone(bytes: bytes), alone4KiB + Double(max(1, concurrent)) * bytes / bandwidth)
+    /// The wait for a `bytes` tile when `concurrent` CTAs (on average) request theirs at the same time.
+    public func seconds(bytes: Double, concurrent: Double, bandwidth: Double) -> Double {
+        max(alone(bytes: bytes), alone4KiB + max(1, concurrent) * bytes / bandwidth)
     }
 
     /// The optional fields: absent (nil), or all three, positive, below a second, not decreasing

@@ -115,7 +115,17 @@ extension TimeEstimate {
     static func unpipelinedTime(_ launch: Launch, _ r: ScheduleResult, _ hw: HardwareModel) -> ((Double, Double, Double) -> Double)? {
         guard let bytes = launch.roundBytes, let bursts = hw.tileBursts else { return nil }
         let (perSM, inFlight) = residency(launch, r, hw)
-        let round = bursts.seconds(bytes: bytes, concurrent: inFlight, bandwidth: hw.hbmBandwidth)
+        // Little's law: a CTA has requests in flight only while it waits, the fraction
+        // f = rounds·t / (rounds·t + chains) of its time (over the launch), so f·n CTAs queue at
+        // once; t(f) and f(t) meet at a fixed point (f = 1 without chains: the probe's case).
+        let (rounds, chains) = launch.parts.reduce((0.0, 0.0)) { sum, part in
+            (sum.0 + Double(part.repeats) * part.rounds.reduce(0, +), sum.1 + Double(part.repeats) * part.chain.reduce(0, +))
+        }
+        var round = bursts.seconds(bytes: bytes, concurrent: Double(inFlight), bandwidth: hw.hbmBandwidth)
+        for _ in 0..<16 where chains > 0 && rounds > 0 {
+            let waiting = rounds * round
+            round = bursts.seconds(bytes: bytes, concurrent: Double(inFlight) * waiting / (waiting + chains), bandwidth: hw.hbmBandwidth)
+        }
         return { rounds, compute, chain in max(compute, (rounds * round + chain) / perSM) }
     }
 
