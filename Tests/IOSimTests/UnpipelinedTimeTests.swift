@@ -69,7 +69,7 @@ import Testing
     }
 
     @Test func theTwoBoundsDescribeEveryProbeRowWithinTheDocumentedBand() throws {
-        // docs/time-model.md: −17% … +18% over 1–8 warps, 4–32 KiB, 1–1056 CTAs.
+        // docs/time-model.md: −15% … +18% over 1–8 warps, 4–32 KiB, 1–1056 CTAs (41 rows).
         let b = try #require(h100.tileBursts), rows = try probeRows()
         #expect(rows.count >= 40)
         var worst = (low: 1.0, high: 1.0)
@@ -78,7 +78,7 @@ import Testing
             let ratio = model / row.perTile
             worst = (min(worst.low, ratio), max(worst.high, ratio))
         }
-        #expect(worst.low >= 0.83 && worst.high <= 1.18, "\(worst)")
+        #expect(worst.low >= 0.85 && worst.high <= 1.18, "\(worst)")
     }
 
     @Test func theInterpolationIsLinearBetweenTheFieldsAndFlatBelowFourKiB() {

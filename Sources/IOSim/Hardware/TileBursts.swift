@@ -6,7 +6,7 @@
 /// kernel) issues a tile's loads, waits for all of them, works, and only then issues the next
 /// tile's: each tile costs a whole memory round trip, whatever the bandwidth. The probe measured
 /// that round trip for one CTA alone on the GPU (the three fields) and with n CTAs requesting
-/// tiles at the same time. Two bounds describe it within −17% … +18% over 1–8 warps, 4–32 KiB
+/// tiles at the same time. Two bounds describe it within −15% … +18% over 1–8 warps, 4–32 KiB
 /// tiles and 1–1056 CTAs (docs/time-model.md, "Unpipelined CTAs"):
 ///
 ///     t(B, n) = max( alone(B),  alone(4 KiB) + n·B / bandwidth )
