@@ -80,7 +80,12 @@ struct ProblemOptions: ParsableArguments {
         parsing: .unconditional,
         help: "Tokens per chunk of chunk-attn's prefix tree (ChunkAttention's default 64); chunk-attn's column tile, whatever --Bc says.")
     var chunk: Int = 64
-    @Option(parsing: .unconditional, help: "K/V pipeline stages: fa3's footprint holds this many K/V tile pairs; 1 marks any other kernel unpipelined, so its time estimate waits a round trip per K and per V tile.") var stages: Int = 2
+    @Option(
+        parsing: .unconditional,
+        help:
+            "K/V pipeline stages: fa3's footprint holds this many K/V tile pairs; 1 marks any other kernel unpipelined, so its time estimate waits a round trip per K and per V tile."
+    )
+    var stages: Int = 2
     @Option(parsing: .unconditional, help: "Warps per thread block: fa1 splits K/V over them, fa2 splits Q (SRAM-side counts).") var warps: Int = 4
     @Option(help: ProblemOptions.hardwareHelp) var hardware: String?
     @Option(help: ProblemOptions.modelHelp) var model: String?
