@@ -9,8 +9,9 @@ date -u; nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,cloc
 nvcc --version | tail -1
 echo "nvcc -O3 -gencode arch=compute_90,code=sm_90 -o /tmp/tile_step_probe Benchmarks/gpu/tile_step_probe.cu"
 nvcc -O3 -gencode arch=compute_90,code=sm_90 -o /tmp/tile_step_probe Benchmarks/gpu/tile_step_probe.cu || exit 1
-echo "LDGSTS per K tile in the 64-thread 16 KiB cp.async kernel (expect 16 back to back):"
-cuobjdump -sass -fun '_Z5stepsILi64ELi16384ELi0EEvPK5uint4S2_iiPjPx' /tmp/tile_step_probe | grep -c LDGSTS
+echo "runs of back-to-back LDGSTS in the 64-thread 16 KiB cp.async kernel (expect two runs of 16: K, then V):"
+cuobjdump -sass /tmp/tile_step_probe | awk '/Function : _Z5stepsILi64ELi16384ELi0E/{f=1;next} f&&/Function/{f=0} f' |
+  grep -oE "LDGSTS|LDGDEPBAR|LDS|BAR" | uniq -c | grep LDGSTS
 timeout 300 /tmp/tile_step_probe
 echo "rc=$?"
 nvidia-smi --query-gpu=clocks.sm,clocks.mem,temperature.gpu --format=csv,noheader

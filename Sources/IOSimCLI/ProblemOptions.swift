@@ -83,7 +83,7 @@ struct ProblemOptions: ParsableArguments {
     @Option(
         parsing: .unconditional,
         help:
-            "K/V pipeline stages: fa3's footprint holds this many K/V tile pairs; 1 marks any other kernel unpipelined, so its time estimate waits a round trip per K and per V tile."
+            "K/V pipeline stages: fa3's footprint holds this many K/V tile pairs; 1 marks fa2, split-kv, lean, paged-v1 and paged-v2 unpipelined, so their time estimate waits a round trip per K and per V tile."
     )
     var stages: Int = 2
     @Option(parsing: .unconditional, help: "Warps per thread block: fa1 splits K/V over them, fa2 splits Q (SRAM-side counts).") var warps: Int = 4

@@ -62,7 +62,10 @@ import Testing
         }
         var falling = json
         falling["tile_burst_32kib_s"] = 1e-7
-        #expect(throws: ModelError.self) { try HardwareModel(json: JSONSerialization.data(withJSONObject: falling), path: "x.json") }
+        #expect(
+            throws: ModelError.wrongType(
+                path: "x.json", field: "tile_burst_32kib_s", expected: "at least 'tile_burst_16kib_s': a larger tile takes no less time")
+        ) { try HardwareModel(json: JSONSerialization.data(withJSONObject: falling), path: "x.json") }
         var none = json
         for f in TileBursts.fields { none.removeValue(forKey: f) }
         #expect(try HardwareModel(json: JSONSerialization.data(withJSONObject: none), path: "x.json").tileBursts == nil)
@@ -71,7 +74,7 @@ import Testing
     @Test func theTwoBoundsDescribeEveryProbeRowWithinTheDocumentedBand() throws {
         // docs/time-model.md: −15% … +18% over 1–8 warps, 4–32 KiB, 1–1056 CTAs (41 rows).
         let b = try #require(h100.tileBursts), rows = try probeRows()
-        #expect(rows.count >= 40)
+        #expect(rows.count == 41)
         var worst = (low: 1.0, high: 1.0)
         for row in rows {
             let model = b.seconds(bytes: Double(row.bytes), concurrent: Double(row.ctas), bandwidth: h100.hbmBandwidth)
@@ -131,7 +134,6 @@ import Testing
         let t = (total - 8 * c) / 16, f = 2 * t / (2 * t + c)
         #expect(abs(t - b.seconds(bytes: 16384, concurrent: 264 * f, bandwidth: h100.hbmBandwidth)) <= 1e-6 * t)
         #expect(t < b.seconds(bytes: 16384, concurrent: 264, bandwidth: h100.hbmBandwidth))
-        #expect(t >= b.alone(bytes: 16384))
     }
 
     @Test func theChainOfADecodeTileFollowsItsStructure() throws {
@@ -182,7 +184,8 @@ import Testing
         // Its lookups: one per block per loop on each warp's chain, 2 × ⌈40/4⌉ = 20 L2 latencies.
         let lookups = 20 * (try #require(h100.latencies).l2Hit), rounds = 20 * round
         let t = try seconds(.pagedV1, p, request, h100)
-        #expect(t >= rounds + lookups && t <= rounds * 1.1 + lookups, "\(t) s, rounds \(rounds) s, lookups \(lookups) s")
+        // vLLM's kernels have no modelled chain: the rounds and the lookups, exactly.
+        #expect(abs(t - (rounds + lookups)) <= 1e-9 * t, "\(t) s, rounds \(rounds) s, lookups \(lookups) s")
         #expect(try seconds(.pagedV1, p, request, bare) < t)
     }
 
@@ -198,15 +201,40 @@ import Testing
             #expect(try seconds(kind, p, one, bare) == seconds(kind, p, two, bare))
             if kind == .fa3 {
                 #expect(try seconds(kind, p, one, h100) == seconds(kind, p, one, bare))
+            } else if batch == 1, kind != .pagedV1, kind != .pagedV2 {
+                // 8 CTAs (or lean's 66) on 132 SMs, 16 KiB rounds: latency-bound, so --stages 1
+                // costs time. (vLLM's rounds of 4 warps' blocks, 64 KiB here, stay below the
+                // bandwidth share of 1/132 of the HBM per CTA.)
+                #expect(try seconds(kind, p, one, h100) > seconds(kind, p, two, h100), "\(kind)")
             } else {
                 #expect(try seconds(kind, p, one, h100) >= seconds(kind, p, two, h100))
             }
         }
     }
 
+    @Test(arguments: [ScheduleKind.standard, .fa1, .smallM])
+    func otherLoopsIgnoreStagesOne(kind: ScheduleKind) throws {
+        // Three kernels (standard), K/V outer (fa1), P through HBM (small-m): not a single K-then-V loop.
+        let p = decode(batch: 2, heads: 8, nk: 4096)
+        let one = TileRequest(br: 64, bc: 64, stages: 1), two = TileRequest(br: 64, bc: 64, stages: 2)
+        #expect(try seconds(kind, p, one, h100) == seconds(kind, p, two, h100))
+    }
+
+    @Test func aShortSequenceAddedToABatchNeverLowersTheEstimate() throws {
+        // Under --lengths each length's tiles are clamped to it: the 16-token sequence's 4 KiB
+        // round must not become the 4096-token sequences' round.
+        func estimate(_ lengths: [Int]) throws -> Double {
+            var p = decode(batch: lengths.count, nk: lengths.max()!)
+            p.lengthGroups = try SequenceLengths(lengths).groups
+            return try seconds(.fa2, p, TileRequest(br: 16, bc: 64, stages: 1, warps: 2), h100)
+        }
+        let four = try estimate([4096, 4096, 4096, 4096]), five = try estimate([4096, 4096, 4096, 4096, 16])
+        #expect(five >= four, "\(five) s with a 16-token sequence added, \(four) s without")
+    }
+
     @Test func stagesDoNotChangeTheCounts() throws {
-        for kind in [ScheduleKind.fa2, .splitKV, .lean, .pagedV1, .pagedV2] {
-            let p = decode(batch: 3, heads: 4, nk: 1000, paged: true)
+        for kind in [ScheduleKind.fa2, .splitKV, .lean, .pagedV1, .pagedV2, .smallM, .fa1, .standard] {
+            let p = decode(batch: 3, heads: 4, nk: 1000, paged: [.fa2, .splitKV, .lean, .pagedV1, .pagedV2].contains(kind))
             let a = Simulator.simulate(kind, p, capacity: h100.onChipPerBlock, tiles: TileRequest(br: 64, bc: 64, stages: 1, splits: 3))
             let b = Simulator.simulate(kind, p, capacity: h100.onChipPerBlock, tiles: TileRequest(br: 64, bc: 64, stages: 2, splits: 3))
             #expect(a.counts == b.counts && a.counts != nil, "\(kind)")

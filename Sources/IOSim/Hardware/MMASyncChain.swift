@@ -33,15 +33,18 @@ public struct MMASyncChain: Sendable, Equatable {
     /// The hardware-file fields, in the order of the initialiser.
     static let fields = ["hmma_latency_cycles", "cross_warp_round_trip_cycles"]
 
-    /// Cycles of one column tile's chain; nil without the softmax latencies (the wgmma group's
-    /// FMNMX, SHFL, EX2 fields) or an mma.sync rate.
+    /// Cycles of one column tile's chain; nil without the softmax latencies (the FMNMX, SHFL,
+    /// EX2 fields, which the hardware file gives with its wgmma group): then an unpipelined CTA
+    /// has its rounds only. The MMA rate is the file's mma.sync rate, else its fp16 rate; with
+    /// more than 4 warps, warps share a scheduler and their MMAs queue on it.
     public func cycles(br: Int, bc: Int, d: Int, warps: Int, _ hw: HardwareModel) -> Double? {
         guard let l = hw.warpgroupPipeline, let flops = hw.mmaSyncFlops ?? hw.tensorFlops[.fp16] else { return nil }
         let w = max(1, warps), rowTiles = max(1, ceilDiv(br, 16))
         let wr = min(w, rowTiles), wk = max(1, w / wr)
         let m = Double(ceilDiv(rowTiles, wr)), keys = max(1.0, Double(bc) / Double(wk)), dd = Double(d)
-        // Cycles between two m16n8k16 MMAs on one scheduler at the SM's rate (4 schedulers).
-        let interval = 2 * 16 * 8 * 16 / (flops / Double(hw.sms) / hw.clockHz / 4)
+        // Cycles between two of a warp's m16n8k16 MMAs at the SM's rate: 4 schedulers, each
+        // shared by ⌈w/4⌉ warps.
+        let interval = 2 * 16 * 8 * 16 / (flops / Double(hw.sms) / hw.clockHz / 4) * Double(ceilDiv(w, 4))
         func mmas(_ count: Double, depth: Double) -> Double { max(count * interval, depth * hmmaLatency) }
         let qk = mmas(m * (keys / 8).rounded(.up) * (dd / 16).rounded(.up), depth: (dd / 16).rounded(.up))
         let pv = mmas(m * (dd / 8).rounded(.up) * (keys / 16).rounded(.up), depth: (keys / 16).rounded(.up))

@@ -54,8 +54,8 @@ public struct TileBursts: Sendable, Equatable {
         }
         var v: [Double] = []
         for f in fields { v.append(try ModelFile.number(o, f, path, max: HardwareModel.Range.latency)) }
-        guard v[0] <= v[1], v[1] <= v[2] else {
-            throw .wrongType(path: path, field: fields[2], expected: "tile burst times that do not fall as the tile grows")
+        if let i = (1..<v.count).first(where: { v[$0] < v[$0 - 1] }) {
+            throw .wrongType(path: path, field: fields[i], expected: "at least '\(fields[i - 1])': a larger tile takes no less time")
         }
         return TileBursts(alone4KiB: v[0], alone16KiB: v[1], alone32KiB: v[2])
     }

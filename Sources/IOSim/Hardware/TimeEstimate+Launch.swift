@@ -10,24 +10,27 @@ extension TimeEstimate {
             var lookups: [Double]
             var repeats: Int
             /// Unpipelined kernels only (``LoadRounds``): each CTA's dependent tile-load rounds, its
-            /// arithmetic at the SM's throughput, and its tiles' arithmetic chains (seconds).
+            /// arithmetic at the SM's throughput, and its tiles' arithmetic chains (seconds); and
+            /// the bytes one round loads at once (nil: pipelined). Per part, since under
+            /// `--lengths` each length's tiles are clamped to it.
             var rounds: [Double] = []
             var compute: [Double] = []
             var chain: [Double] = []
+            var roundBytes: Double?
         }
         var parts: [Part] = []
         var bytes = 0.0
         var bulkSeconds: Double?
-        /// Bytes one round of an unpipelined kernel's CTA loads at once (nil: pipelined).
-        var roundBytes: Double?
     }
 
     /// The dependent tile loads of an unpipelined kernel's CTA (`--stages 1`): it issues a tile's
     /// loads only after the previous tile's work, so each costs a whole round trip
     /// (``TileBursts``). Rounds follow the kernel's load chain (``TableLookups``): one per K and
     /// one per V tile load (FlashAttention-2's loop, FlexAttention's decode), or, for vLLM's
-    /// kernels, one block per warp in parallel in the K loop and again in the V loop. Kernels
-    /// whose loads run ahead (fa3's producer) or that keep 2 or more stages in flight have none.
+    /// kernels, one block per warp in parallel in the K loop and again in the V loop. Only the
+    /// single-loop kernels that can read a paged cache have rounds (fa2, split-kv, lean, paged-v1,
+    /// paged-v2); fa3's producer loads ahead, and standard, fa1 and small-m (P through HBM) are
+    /// other loops. Kernels with 2 or more stages have none: the next tile is in flight.
     struct LoadRounds {
         let kind: TableLookups
         let warps: Int
@@ -37,18 +40,15 @@ extension TimeEstimate {
         let chainPerTile: Double
 
         init?(_ s: any Schedule.Type, _ p: AttentionProblem, _ t: Tiles, _ hw: HardwareModel) {
-            guard t.stages == 1, !s.usesWarpgroupMMA, s.launchModel == .perRowTile || s is any StreamLaunched.Type else { return nil }
+            let single = ScheduleRegistry.entry(s.kind, s.pass)?.readsPagedCache == true
+            guard t.stages == 1, single, !s.usesWarpgroupMMA, s.tableLookups != .prefetched else { return nil }
             let tile = Double(t.bc) * Double(p.d) * Double(p.dtype.size)
             (kind, warps) = (s.tableLookups, max(1, t.warps))
             // vLLM's kernels compute their dot products with thread groups, not mma.sync: their
             // arithmetic chain is not modelled (rounds only).
             let cycles = s.tableLookups == .perWarpBlock ? 0 : hw.mmaSyncChain?.cycles(br: t.br, bc: t.bc, d: p.d, warps: warps, hw) ?? 0
             chainPerTile = cycles / hw.clockHz
-            switch kind {
-            case .perTileLoad: bytes = tile
-            case .perWarpBlock: bytes = tile * Double(warps)
-            case .prefetched: return nil
-            }
+            bytes = kind == .perWarpBlock ? tile * Double(warps) : tile
         }
 
         func rounds(_ tiles: Int) -> Double {
@@ -95,7 +95,9 @@ extension TimeEstimate {
     static func lookupLatency(_ launch: Launch, _ r: ScheduleResult, _ hw: HardwareModel) -> Double {
         guard let latency = hw.latencies?.l2Hit, let warps = r.tiles?.warps else { return 0 }
         guard launch.parts.contains(where: { $0.lookups.contains { $0 > 0 } }) else { return 0 }
-        return Double(max(1, warps)) * residency(launch, r, hw).perSM <= Double(lookupHidingWarps) ? latency : 0
+        let perSM = residency(launch, r, hw).perSM
+        // The SM's resident CTAs wait on their lookups side by side: each is charged its share.
+        return Double(max(1, warps)) * perSM <= Double(lookupHidingWarps) ? latency / perSM : 0
     }
 
     /// CTAs with work resident per SM (⌈working CTAs / SMs⌉, at most as many as fit the SM's
@@ -107,26 +109,26 @@ extension TimeEstimate {
         return (perSM, Int(min(working, perSM * Double(hw.sms))))
     }
 
-    /// The time of an unpipelined CTA (docs/time-model.md, "Unpipelined CTAs"): its rounds, each a
-    /// tile round trip with every CTA in flight requesting at once, and its tiles' arithmetic
-    /// chains, one after the other; the CTAs resident on an SM wait and compute side by side (on
-    /// their own schedulers), so each is charged its share; never less than its arithmetic at the
-    /// SM's throughput. Nil when the launch is pipelined or the file gives no tile bursts.
-    static func unpipelinedTime(_ launch: Launch, _ r: ScheduleResult, _ hw: HardwareModel) -> ((Double, Double, Double) -> Double)? {
-        guard let bytes = launch.roundBytes, let bursts = hw.tileBursts else { return nil }
-        let (perSM, inFlight) = residency(launch, r, hw)
-        // Little's law: a CTA has requests in flight only while it waits, the fraction
-        // f = rounds·t / (rounds·t + chains) of its time (over the launch), so f·n CTAs queue at
-        // once; t(f) and f(t) meet at a fixed point (f = 1 without chains: the probe's case).
-        let (rounds, chains) = launch.parts.reduce((0.0, 0.0)) { sum, part in
-            (sum.0 + Double(part.repeats) * part.rounds.reduce(0, +), sum.1 + Double(part.repeats) * part.chain.reduce(0, +))
+    /// The round trip of each part's tiles in an unpipelined launch (docs/time-model.md,
+    /// "Unpipelined CTAs"), nil when the launch is pipelined or the file gives no tile bursts.
+    /// Little's law: a CTA has requests in flight only while it waits, the fraction
+    /// f = Σ rounds·t / (Σ rounds·t + Σ chains) of its time (over the launch), so f·n of the n CTAs
+    /// in flight queue at once; t(f) and f(t) meet at a fixed point, found by iteration (each step
+    /// shrinks the error by a factor below 1 − f; f = 1 without chains, the probe's case).
+    static func roundTrips(_ launch: Launch, _ r: ScheduleResult, _ hw: HardwareModel) -> [Double]? {
+        guard let bursts = hw.tileBursts, launch.parts.contains(where: { $0.roundBytes != nil }) else { return nil }
+        let n = Double(residency(launch, r, hw).inFlight)
+        func trips(_ f: Double) -> [Double] {
+            launch.parts.map { part in part.roundBytes.map { bursts.seconds(bytes: $0, concurrent: n * f, bandwidth: hw.hbmBandwidth) } ?? 0 }
         }
-        var round = bursts.seconds(bytes: bytes, concurrent: Double(inFlight), bandwidth: hw.hbmBandwidth)
-        for _ in 0..<16 where chains > 0 && rounds > 0 {
-            let waiting = rounds * round
-            round = bursts.seconds(bytes: bytes, concurrent: Double(inFlight) * waiting / (waiting + chains), bandwidth: hw.hbmBandwidth)
+        var t = trips(1)
+        let chains = launch.parts.reduce(0.0) { $0 + Double($1.repeats) * $1.chain.reduce(0, +) }
+        for _ in 0..<16 where chains > 0 {
+            let waiting = zip(launch.parts, t).reduce(0.0) { $0 + Double($1.0.repeats) * $1.0.rounds.reduce(0, +) * $1.1 }
+            guard waiting > 0 else { break }
+            t = trips(waiting / (waiting + chains))
         }
-        return { rounds, compute, chain in max(compute, (rounds * round + chain) / perSM) }
+        return t
     }
 
     /// The makespan of a launch: its CTAs in order, each to the SM that frees first (beyond
@@ -134,12 +136,15 @@ extension TimeEstimate {
     static func place(_ launch: Launch, _ r: ScheduleResult, _ problem: AttentionProblem, _ hw: HardwareModel) -> Breakdown {
         if let seconds = launch.bulkSeconds { return Breakdown(seconds: seconds, ctas: 0, waves: 0, hbmBytes: launch.bytes) }
         let latency = lookupLatency(launch, r, hw)
-        let unpipelined = unpipelinedTime(launch, r, hw)
-        let parts = launch.parts.map { part in
+        // An unpipelined CTA: its rounds and its tiles' chains one after the other, the SM's
+        // resident CTAs side by side (on their own schedulers: each is charged its share), never
+        // less than its arithmetic at the SM's throughput nor its bandwidth-share time.
+        let trips = roundTrips(launch, r, hw), perSM = residency(launch, r, hw).perSM
+        let parts = zip(launch.parts, trips ?? launch.parts.map { _ in 0 }).map { part, trip in
             var times = part.times
-            if let unpipelined, part.rounds.count == times.count {
+            if trips != nil, part.roundBytes != nil, part.rounds.count == times.count {
                 for i in times.indices where times[i] > 0 {
-                    times[i] = max(times[i], unpipelined(part.rounds[i], part.compute[i], part.chain[i]))
+                    times[i] = max(times[i], part.compute[i], (part.rounds[i] * trip + part.chain[i]) / perSM)
                 }
             }
             return latency == 0 ? times : zip(times, part.lookups).map { $0 + $1 * latency }
@@ -178,7 +183,6 @@ extension TimeEstimate {
             guard let one = try launch(rg, p, hw) else { return nil }
             all.parts += one.parts
             all.bytes += one.bytes
-            all.roundBytes = one.roundBytes
             if let s = one.bulkSeconds { all.bulkSeconds = (all.bulkSeconds ?? 0) + s }
         }
         return place(all, r, problem, hw)

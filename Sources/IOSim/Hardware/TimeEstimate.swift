@@ -16,7 +16,10 @@
 ///   TMA loads overlap the consumers; the consumer warpgroups' GEMMs and softmaxes follow their
 ///   ping-pong structure with measured per-clock rates (docs/time-model.md, "fa3"). Only on
 ///   hardware with wgmma and TMA (`has_wgmma_tma`); elsewhere fa3 has no estimate, and says why;
-/// - standard: three bulk kernels with many blocks each, the same serial sum over the whole GPU.
+/// - standard: three bulk kernels with many blocks each, the same serial sum over the whole GPU;
+/// - `--stages 1` (fa2, split-kv, lean, paged-v1, paged-v2 built unpipelined): each CTA also takes
+///   at least its dependent tile round trips plus its tiles' arithmetic chains, measured on the
+///   SM (``TileBursts``, ``MMASyncChain``; docs/time-model.md, "Unpipelined CTAs").
 /// CTAs go to the SM that frees first, in launch order (wave quantisation). The tensor rate is the
 /// hardware file's `mma.sync` rate for every schedule but fa3 (on Hopper the datasheet peak needs
 /// wgmma, which only FA3-style kernels issue).
@@ -107,9 +110,9 @@ public enum TimeEstimate {
             var part = Launch.Part(times: work.map { cta($0 / scores) }, lookups: tiles.map(lookups.steps), repeats: p.instances)
             if let rounds {
                 (part.rounds, part.compute) = (tiles.map(rounds.rounds), work.map { compute($0 / scores) })
-                part.chain = tiles.map { Double($0) * rounds.chainPerTile }
+                (part.chain, part.roundBytes) = (tiles.map { Double($0) * rounds.chainPerTile }, rounds.bytes)
             }
-            return Launch(parts: [part], bytes: bytes, roundBytes: rounds?.bytes)
+            return Launch(parts: [part], bytes: bytes)
         }
     }
 
@@ -190,7 +193,7 @@ public enum TimeEstimate {
         let headsInFlight = min(p.instances, Int((Double(p.instances) * Double(hw.sms) / Double(ctas)).rounded(.up)))
         let kvReads = Double(c[.K].readBytes + c[.V].readBytes)
         let kv = kvReads > 0 ? (compulsoryKV(p, hw, headsInFlight: headsInFlight) ?? kvReads) / kvReads : 1
-        var part = Launch.Part(times: [], lookups: [], repeats: 1), bytes = 0.0
+        var part = Launch.Part(times: [], lookups: [], repeats: 1, roundBytes: rounds?.bytes), bytes = 0.0
         do {
             try s.ctaLoads(p, t) { load in
                 let b = Double(load.kvBytes) * kv + Double(load.otherBytes)
@@ -210,7 +213,7 @@ public enum TimeEstimate {
         } catch {
             throw .unsupported("no time estimate for \(s.kind.rawValue): \(error.description)")
         }
-        return Launch(parts: [part], bytes: bytes, roundBytes: rounds?.bytes)
+        return Launch(parts: [part], bytes: bytes)
     }
 
     /// Makespan of CTAs in launch order, each to the SM that frees first.
