@@ -339,23 +339,28 @@ extension TileMachine {
     /// per block (DESIGN §13): the table is looked up again for V, as vLLM's kernels do in their
     /// second loop. Tiles start on block boundaries (Bc is a multiple of the block size, or the
     /// only tile), so only the last tile can end inside a block; its tail is read too.
+    ///
+    /// ChunkAttention's own chunks (`keyEnd`, `table: false`, `masked: false`): the keys end at
+    /// the sequence's length, not the problem's Nk; each chunk (the block) is read whole without
+    /// a table (a prefix tree's node holds its chunk's address); no mask (its kernels have none).
     @inline(__always)
     public mutating func attend(
-        _ t: Tiles, kvInstance kv: Int, rows: Range<Int>, columnTiles: Range<Int>, blockSize: Int? = nil
+        _ t: Tiles, kvInstance kv: Int, rows: Range<Int>, columnTiles: Range<Int>, blockSize: Int? = nil,
+        keyEnd: Int? = nil, table: Bool = true, masked: Bool = true
     ) throws(SimulationError) {
-        let p = problem, d = 0..<p.d, b = blockSize ?? p.pagedBlockSize
-        try tiles(columnTiles, uniformBelow: p.nk / t.bc) { m, j throws(SimulationError) in
-            let cols = t.cols(j, p)
+        let p = problem, d = 0..<p.d, b = blockSize ?? p.pagedBlockSize, end = keyEnd ?? p.nk
+        try tiles(columnTiles, uniformBelow: end / t.bc) { m, j throws(SimulationError) in
+            let cols = j * t.bc..<min((j + 1) * t.bc, end)
             let blocks = b.map { ceilDiv(cols.upperBound, $0) - cols.lowerBound / $0 } ?? 0
             let tail = b.map { blocks * $0 - cols.count } ?? 0
-            if blocks > 0 { try m.fetch(.table, elements: blocks, format: .int32) }
+            if table, blocks > 0 { try m.fetch(.table, elements: blocks, format: .int32) }
             try m.load(.K, instance: kv, rows: cols, cols: d, format: .input, into: .k)
             if tail > 0 { try m.fetch(.K, elements: tail * p.d, format: .input) }
-            if blocks > 0 { try m.fetch(.table, elements: blocks, format: .int32) }
+            if table, blocks > 0 { try m.fetch(.table, elements: blocks, format: .int32) }
             try m.load(.V, instance: kv, rows: cols, cols: d, format: .input, into: .v)
             if tail > 0 { try m.fetch(.V, elements: tail * p.d, format: .input) }
             try m.alloc(.s, rows: rows.count, cols: cols.count, format: .fp32)
-            try m.scores(.q, .k, into: .s, rows: rows, cols: cols, masked: true)
+            try m.scores(.q, .k, into: .s, rows: rows, cols: cols, masked: masked)
             try m.compute(.onlineSoftmax(scores: .s, max: .m, sum: .l, acc: .acc))
             try m.compute(.gemm(a: .s, b: .v, c: .acc, transB: false, scaled: false, accumulate: true))
             m.free(.s)

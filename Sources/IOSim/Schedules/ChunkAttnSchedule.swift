@@ -137,7 +137,7 @@ public enum ChunkAttnSchedule: Schedule {
     /// One sequence-first CTA per row tile of instance `inst`, a sequence of `length` tokens.
     static func sequenceFirst<Machine: TileMachine>(_ m: inout Machine, _ t: Tiles, instance inst: Int, length: Int) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d, c = p.chunk, shared = sharedChunks(p)
-        let own = shared..<shared + ownChunks(length, p), full = length / c
+        let own = shared..<shared + ownChunks(length, p), chunks = t.with(br: t.br, bc: c)
         let (part, partMax, partSum) = (Operand(.o, 1), Operand(.m, 1), Operand(.l, 1))
         for i in 0..<t.tr(p) {
             let rows = t.rows(i, p)
@@ -153,21 +153,9 @@ public enum ChunkAttnSchedule: Schedule {
                 m.free(partMax)
                 m.free(partSum)
             }
-            try m.tiles(own, uniformBelow: full) { m, j throws(SimulationError) in
-                // A partly filled last chunk is read whole: its tail is counted, never used.
-                let cols = j * c..<min((j + 1) * c, length), tail = c - cols.count
-                try m.load(.K, instance: inst, rows: cols, cols: d, format: .input, into: .k)
-                if tail > 0 { try m.fetch(.K, elements: tail * p.d, format: .input) }
-                try m.load(.V, instance: inst, rows: cols, cols: d, format: .input, into: .v)
-                if tail > 0 { try m.fetch(.V, elements: tail * p.d, format: .input) }
-                try m.alloc(.s, rows: rows.count, cols: cols.count, format: .fp32)
-                try m.scores(.q, .k, into: .s, rows: rows, cols: cols, masked: false)
-                try m.compute(.onlineSoftmax(scores: .s, max: .m, sum: .l, acc: .acc))
-                try m.compute(.gemm(a: .s, b: .v, c: .acc, transB: false, scaled: false, accumulate: true))
-                m.free(.s)
-                m.free(.k)
-                m.free(.v)
-            }
+            // Its own chunks as FlashAttention-2 streams tiles, up to its length; a partly filled
+            // last chunk is read whole (its tail counted, never used).
+            try m.attend(chunks, kvInstance: inst, rows: rows, columnTiles: own, blockSize: c, keyEnd: length, table: false, masked: false)
             m.free(.q)
             try m.compute(.normalizeRows(acc: .acc, sum: .l, max: nil))
             try m.store(.O, instance: inst, rows: rows, cols: d, format: .output, from: .acc)
