@@ -39,19 +39,7 @@ import Testing
     @Test func theH100FileCarriesTheMeasuredLatenciesWithTheirSource() throws {
         let l = try #require(h100.latencies)
         #expect(l.l1Hit == 19.8e-9 && l.l2Hit == 146.6e-9 && l.dram == 355e-9)
-        let json = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: Repo.hardwareModel("h100-sxm"))) as? [String: Any])
-        let sources = try #require(json["sources"] as? [String: String])
-        for f in HardwareModel.latencyFields { #expect(sources[f]?.contains("paged_decode_findings.txt") == true, "\(f)") }
-        // All three or none; a file without them loads with no latencies.
-        var partial = json
-        partial.removeValue(forKey: "latency_dram_s")
-        #expect(throws: ModelError.missingField(path: "x.json", field: "latency_dram_s")) {
-            try HardwareModel(json: JSONSerialization.data(withJSONObject: partial), path: "x.json")
-        }
-        var none = json
-        for f in HardwareModel.latencyFields { none.removeValue(forKey: f) }
-        #expect(try HardwareModel(json: JSONSerialization.data(withJSONObject: none), path: "x.json").latencies == nil)
+        try expectAllOrNone(HardwareModel.latencyFields, source: "paged_decode_findings.txt") { $0.latencies != nil }
     }
 
     @Test(arguments: [ScheduleKind.fa2, .splitKV, .lean, .fa3])

@@ -46,29 +46,19 @@ import Testing
     @Test func theH100FileCarriesTheMeasuredTileBurstsWithTheirSource() throws {
         let b = try #require(h100.tileBursts)
         #expect(b == TileBursts(alone4KiB: 530.25e-9, alone16KiB: 728.75e-9, alone32KiB: 861.25e-9))
-        let json = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: Repo.hardwareModel("h100-sxm"))) as? [String: Any])
-        let sources = try #require(json["sources"] as? [String: String])
-        for f in TileBursts.fields { #expect(sources[f]?.contains("tile_step_probe") == true, "\(f)") }
+        try expectAllOrNone(TileBursts.fields, source: "tile_step_probe") { $0.tileBursts != nil }
         // The lone-CTA rows of the probe are the fields (half a K-then-V step).
         let alone = try probeRows().filter { $0.ctas == 1 && $0.threads == 64 }
         #expect(alone.count == 3)
         for row in alone { #expect(abs(b.alone(bytes: Double(row.bytes)) - row.perTile) < 1e-12, "\(row.bytes) B") }
-        // All three or none; never falling as the tile grows.
-        var partial = json
-        partial.removeValue(forKey: "tile_burst_32kib_s")
-        #expect(throws: ModelError.missingField(path: "x.json", field: "tile_burst_32kib_s")) {
-            try HardwareModel(json: JSONSerialization.data(withJSONObject: partial), path: "x.json")
-        }
+        // Never falling as the tile grows.
+        let json = try h100JSON()
         var falling = json
         falling["tile_burst_32kib_s"] = 1e-7
         #expect(
             throws: ModelError.wrongType(
                 path: "x.json", field: "tile_burst_32kib_s", expected: "at least 'tile_burst_16kib_s': a larger tile takes no less time")
         ) { try HardwareModel(json: JSONSerialization.data(withJSONObject: falling), path: "x.json") }
-        var none = json
-        for f in TileBursts.fields { none.removeValue(forKey: f) }
-        #expect(try HardwareModel(json: JSONSerialization.data(withJSONObject: none), path: "x.json").tileBursts == nil)
     }
 
     @Test func theTwoBoundsDescribeEveryProbeRowWithinTheDocumentedBand() throws {
@@ -162,18 +152,7 @@ import Testing
     }
 
     @Test func theChainFieldsComeBothOrNoneWithTheirSource() throws {
-        let json = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: Repo.hardwareModel("h100-sxm"))) as? [String: Any])
-        let sources = try #require(json["sources"] as? [String: String])
-        for f in MMASyncChain.fields { #expect(sources[f]?.contains("chain_latency_probe") == true, "\(f)") }
-        var partial = json
-        partial.removeValue(forKey: "cross_warp_round_trip_cycles")
-        #expect(throws: ModelError.missingField(path: "x.json", field: "cross_warp_round_trip_cycles")) {
-            try HardwareModel(json: JSONSerialization.data(withJSONObject: partial), path: "x.json")
-        }
-        var none = json
-        for f in MMASyncChain.fields { none.removeValue(forKey: f) }
-        #expect(try HardwareModel(json: JSONSerialization.data(withJSONObject: none), path: "x.json").mmaSyncChain == nil)
+        try expectAllOrNone(MMASyncChain.fields, source: "chain_latency_probe") { $0.mmaSyncChain != nil }
     }
 
     @Test func vllmsWarpsLoadTheirBlocksInParallelRounds() throws {

@@ -112,14 +112,7 @@ public struct HardwareModel: Sendable, Equatable {
     /// The optional latencies: absent (nil), or all three positive and below a second, each with
     /// its own `sources` entry (every number in Models/ says where it comes from).
     static func latencies(_ o: [String: StrictJSON], _ path: String) throws(ModelError) -> Latencies? {
-        let given = latencyFields.filter { o[$0] != nil }
-        guard !given.isEmpty else { return nil }
-        for f in latencyFields where o[f] == nil { throw .missingField(path: path, field: f) }
-        for f in latencyFields {
-            guard case let .object(sources) = o["sources"], case let .string(s) = sources[f], !s.isEmpty else {
-                throw .wrongType(path: path, field: "sources", expected: "an object with a '\(f)' entry naming where the latency was measured")
-            }
-        }
+        guard try ModelFile.group(o, latencyFields, path, what: "the latency") else { return nil }
         return Latencies(
             l1Hit: try ModelFile.number(o, "latency_l1_hit_s", path, max: Range.latency),
             l2Hit: try ModelFile.number(o, "latency_l2_hit_s", path, max: Range.latency),
@@ -136,12 +129,7 @@ public struct HardwareModel: Sendable, Equatable {
             }
             return nil
         }
-        for f in fields where o[f] == nil { throw .missingField(path: path, field: f) }
-        for f in fields {
-            guard case let .object(sources) = o["sources"], case let .string(s) = sources[f], !s.isEmpty else {
-                throw .wrongType(path: path, field: "sources", expected: "an object with a '\(f)' entry naming where it was measured")
-            }
-        }
+        guard try ModelFile.group(o, fields, path) else { throw .missingField(path: path, field: fields[0]) }
         return WarpgroupPipeline(
             maxLatency: try ModelFile.number(o, fields[0], path, max: Range.perClock),
             shuffleLatency: try ModelFile.number(o, fields[1], path, max: Range.perClock),

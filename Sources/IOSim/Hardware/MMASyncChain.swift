@@ -58,13 +58,7 @@ public struct MMASyncChain: Sendable, Equatable {
 
     /// The optional fields: absent (nil), or both, positive, each with its own `sources` entry.
     static func parse(_ o: [String: StrictJSON], _ path: String) throws(ModelError) -> MMASyncChain? {
-        guard fields.contains(where: { o[$0] != nil }) else { return nil }
-        for f in fields where o[f] == nil { throw .missingField(path: path, field: f) }
-        for f in fields {
-            guard case let .object(sources) = o["sources"], case let .string(s) = sources[f], !s.isEmpty else {
-                throw .wrongType(path: path, field: "sources", expected: "an object with a '\(f)' entry naming where it was measured")
-            }
-        }
+        guard try ModelFile.group(o, fields, path) else { return nil }
         return MMASyncChain(
             hmmaLatency: try ModelFile.number(o, fields[0], path, max: HardwareModel.Range.perClock),
             crossWarpRoundTrip: try ModelFile.number(o, fields[1], path, max: HardwareModel.Range.perClock))

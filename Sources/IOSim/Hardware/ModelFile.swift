@@ -68,6 +68,19 @@ public enum ModelFile {
         return o
     }
 
+    /// Whether an optional group of measured fields is given: none (false) or all (true), each
+    /// with its own `sources` entry naming where `what` was measured; a partial group throws.
+    static func group(_ o: [String: StrictJSON], _ fields: [String], _ path: String, what: String = "it") throws(ModelError) -> Bool {
+        guard fields.contains(where: { o[$0] != nil }) else { return false }
+        for f in fields where o[f] == nil { throw .missingField(path: path, field: f) }
+        for f in fields {
+            guard case let .object(sources) = o["sources"], case let .string(s) = sources[f], !s.isEmpty else {
+                throw .wrongType(path: path, field: "sources", expected: "an object with a '\(f)' entry naming where \(what) was measured")
+            }
+        }
+        return true
+    }
+
     static func string(_ o: [String: StrictJSON], _ f: String, _ path: String) throws(ModelError) -> String {
         guard case let .string(s) = o[f], !s.isEmpty else { throw .wrongType(path: path, field: f, expected: "a non-empty string") }
         return s

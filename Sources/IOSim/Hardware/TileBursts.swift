@@ -45,13 +45,7 @@ public struct TileBursts: Sendable, Equatable {
     /// The optional fields: absent (nil), or all three, positive, below a second, not decreasing
     /// with the tile's size, each with its own `sources` entry.
     static func parse(_ o: [String: StrictJSON], _ path: String) throws(ModelError) -> TileBursts? {
-        guard fields.contains(where: { o[$0] != nil }) else { return nil }
-        for f in fields where o[f] == nil { throw .missingField(path: path, field: f) }
-        for f in fields {
-            guard case let .object(sources) = o["sources"], case let .string(s) = sources[f], !s.isEmpty else {
-                throw .wrongType(path: path, field: "sources", expected: "an object with a '\(f)' entry naming where it was measured")
-            }
-        }
+        guard try ModelFile.group(o, fields, path) else { return nil }
         var v: [Double] = []
         for f in fields { v.append(try ModelFile.number(o, f, path, max: HardwareModel.Range.latency)) }
         if let i = (1..<v.count).first(where: { v[$0] < v[$0 - 1] }) {
