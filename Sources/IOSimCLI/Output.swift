@@ -360,7 +360,9 @@ enum Render {
             lines.append("time = estimated kernel time on \(hardware.name) (HBM + tensor + exp per CTA; fa3 pipelined; see TimeEstimate)")
             // --stages 1 changes the estimate only where the hardware file has the measured round trips.
             if results.contains(where: { $0.tiles?.stages == 1 }), hardware.tileBursts != nil {
-                lines.append("time, --stages 1: unpipelined fa2, split-kv, lean, paged-v1, paged-v2 wait a measured round trip per K and V tile (docs/time-model.md)")
+                lines.append(
+                    "time, --stages 1: unpipelined fa2, split-kv, lean, paged-v1, paged-v2 wait a measured round trip per K and V tile "
+                        + "(docs/time-model.md)")
             }
             var said = Set<String>()
             for r in results { if let why = r.timeEstimateError, said.insert(why).inserted { lines.append("time – : " + why) } }
