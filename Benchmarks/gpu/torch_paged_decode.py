@@ -29,9 +29,10 @@ the mask_mod (noop, or the paged one with its physical->logical gathers) runs on
 full-block tensors, though all zero, still set HAS_FULL_BLOCKS.
 
 Modes:
-    python3 torch_paged_decode.py time [LAYOUT:NK,...]
+    [PD_B=b] [PD_PROFILE_CALLS=n] python3 torch_paged_decode.py time [LAYOUT:NK,...]
         CSV rows for Reports/gpu/paged_decode_times.csv on stdout; on stderr per variant the kernels of one
-        call (torch.profiler), the error against an fp32 reference (batches 0 and B-1), the largest
+        call (torch.profiler; with PD_PROFILE_CALLS=n each kernel's median time over n calls; PD_B=b runs
+        batch b instead of 8), the error against an fp32 reference (batches 0 and B-1), the largest
         difference to the contiguous output, graph-replay and eager median/min/max us
     python3 torch_paged_decode.py ncu [LAYOUT:NK,...]
         workload for Nsight Compute: per variant one warm-up call, then one call inside the NVTX range
@@ -53,10 +54,11 @@ CUDA graph) / REPS, after warm-up (eager calls if capture fails). Where K and V 
 50 MB L2 the calls rotate over several K/V copies (paged: several caches under one page table)."""
 import csv
 import inspect
+import os
 import statistics
 import sys
 
-B, H, HKV, NQ, D, PAGE = 8, 32, 8, 1, 128, 128
+B, H, HKV, NQ, D, PAGE = int(os.environ.get("PD_B", "8")), 32, 8, 1, 128, 128  # PD_B: another batch
 SAMPLES = 50
 VARIANTS = [("contiguous", 4096), ("contiguous-nomask", 4096), ("paged", 4096), ("paged-shuffled", 4096),
             ("paged-shuffled-noscoremod", 4096), ("paged-shuffled-split32", 4096),
@@ -178,12 +180,20 @@ def median_us(torch, fn, reps):
     return statistics.median(times), min(times), max(times)
 
 
-def kernels_of_one_call(torch, fn):
+def kernels_of_one_call(torch, fn, calls=1):
+    """The CUDA kernels of one call; with calls > 1 each kernel's median device time (us) over them."""
     from torch.profiler import ProfilerActivity, profile
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        fn()
+        for _ in range(calls):
+            fn()
         torch.cuda.synchronize()
-    return [e.name for e in prof.events() if str(e.device_type).endswith("CUDA")]
+    events = [e for e in prof.events() if str(e.device_type).endswith("CUDA")]
+    if calls == 1:
+        return [e.name for e in events]
+    times = {}
+    for e in events:
+        times.setdefault(e.name, []).append(getattr(e, "device_time", None) or getattr(e, "cuda_time", 0))
+    return [f"{name} {statistics.median(t):.2f}us" for name, t in times.items()]
 
 
 def time_mode(arg):
@@ -249,7 +259,8 @@ def time_mode(arg):
         except Exception as e:
             print(f"# {tag}: graph capture failed: {str(e).splitlines()[0][:300]}", file=sys.stderr)
         try:
-            names = kernels_of_one_call(torch, lambda: attend(flex, q, *kvs[0], mask, score_mod, opts))
+            names = kernels_of_one_call(torch, lambda: attend(flex, q, *kvs[0], mask, score_mod, opts),
+                                        calls=int(os.environ.get("PD_PROFILE_CALLS", "1")))
         except Exception as e:  # the profiler is a cross-check only
             names = [f"(profiler failed: {e})"]
         print(f"# {tag}: kernels per call ({len(names)}): " + " | ".join(names), file=sys.stderr)
