@@ -51,9 +51,7 @@ extension TimeEstimate {
             bytes = kind == .perWarpBlock ? tile * Double(warps) : tile
         }
 
-        func rounds(_ tiles: Int) -> Double {
-            kind == .perWarpBlock ? Double(2 * ceilDiv(tiles, warps)) : Double(2 * tiles)
-        }
+        func rounds(_ tiles: Int) -> Double { Double(kind.steps(tiles: tiles, warps: warps)) }
     }
 
     /// Resident warps per SM up to which a dependent block-table lookup is not hidden by other
@@ -76,26 +74,16 @@ extension TimeEstimate {
             (kind, warps) = (paged ? s.tableLookups : nil, max(1, t.warps))
         }
 
-        /// The block size of the cache a problem's K/V loads read (nil: contiguous).
-        static func pagedBlockSize(_ p: AttentionProblem) -> Int? { p.pagedBlockSize }
-
-        func steps(_ tiles: Int) -> Double {
-            switch kind {
-            case .perTileLoad?: Double(2 * tiles)
-            case .perWarpBlock?: Double(2 * ceilDiv(tiles, warps))
-            case .prefetched?, nil: 0
-            }
-        }
+        func steps(_ tiles: Int) -> Double { Double(kind?.steps(tiles: tiles, warps: warps) ?? 0) }
     }
 
     /// The latency each exposed lookup costs in this launch: the hardware's L2-hit latency when the
     /// SMs hold at most ``lookupHidingWarps`` resident warps — `warps` per CTA times the CTAs with
     /// work per SM (⌈working CTAs / SMs⌉, at most as many as fit the SM's shared memory and
     /// registers) — else 0; 0 when the hardware file gives no latencies.
-    static func lookupLatency(_ launch: Launch, _ r: ScheduleResult, _ hw: HardwareModel) -> Double {
+    static func lookupLatency(_ launch: Launch, _ r: ScheduleResult, _ hw: HardwareModel, perSM: Double) -> Double {
         guard let latency = hw.latencies?.l2Hit, let warps = r.tiles?.warps else { return 0 }
         guard launch.parts.contains(where: { $0.lookups.contains { $0 > 0 } }) else { return 0 }
-        let perSM = residency(launch, r, hw).perSM
         // The SM's resident CTAs wait on their lookups side by side: each is charged its share.
         return Double(max(1, warps)) * perSM <= Double(lookupHidingWarps) ? latency / perSM : 0
     }
@@ -115,9 +103,9 @@ extension TimeEstimate {
     /// f = Σ rounds·t / (Σ rounds·t + Σ chains) of its time (over the launch), so f·n of the n CTAs
     /// in flight queue at once; t(f) and f(t) meet at a fixed point, found by iteration (each step
     /// shrinks the error by a factor below 1 − f; f = 1 without chains, the probe's case).
-    static func roundTrips(_ launch: Launch, _ r: ScheduleResult, _ hw: HardwareModel) -> [Double]? {
+    static func roundTrips(_ launch: Launch, _ hw: HardwareModel, inFlight: Int) -> [Double]? {
         guard let bursts = hw.tileBursts, launch.parts.contains(where: { $0.roundBytes != nil }) else { return nil }
-        let n = Double(residency(launch, r, hw).inFlight)
+        let n = Double(inFlight)
         func trips(_ f: Double) -> [Double] {
             launch.parts.map { part in part.roundBytes.map { bursts.seconds(bytes: $0, concurrent: n * f, bandwidth: hw.hbmBandwidth) } ?? 0 }
         }
@@ -135,11 +123,12 @@ extension TimeEstimate {
     /// ``simulatedCTAs``, the work per SM plus half the longest CTA), lookups included.
     static func place(_ launch: Launch, _ r: ScheduleResult, _ problem: AttentionProblem, _ hw: HardwareModel) -> Breakdown {
         if let seconds = launch.bulkSeconds { return Breakdown(seconds: seconds, ctas: 0, waves: 0, hbmBytes: launch.bytes) }
-        let latency = lookupLatency(launch, r, hw)
+        let (perSM, inFlight) = residency(launch, r, hw)
+        let latency = lookupLatency(launch, r, hw, perSM: perSM)
         // An unpipelined CTA: its rounds and its tiles' chains one after the other, the SM's
         // resident CTAs side by side (on their own schedulers: each is charged its share), never
         // less than its arithmetic at the SM's throughput nor its bandwidth-share time.
-        let trips = roundTrips(launch, r, hw), perSM = residency(launch, r, hw).perSM
+        let trips = roundTrips(launch, hw, inFlight: inFlight)
         let parts = zip(launch.parts, trips ?? launch.parts.map { _ in 0 }).map { part, trip in
             var times = part.times
             if trips != nil, part.roundBytes != nil, part.rounds.count == times.count {

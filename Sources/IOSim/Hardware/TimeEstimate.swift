@@ -84,16 +84,18 @@ public enum TimeEstimate {
             return try streamLaunch(stream, counts, p, t, hw, smRate: smRate, lookups: lookups, rounds: LoadRounds(s, p, t, hw))
         }
         let bytes = hbmBytes(counts, p, t, hw, launch: s.launchModel)
-        // The CTA's arithmetic alone (an unpipelined CTA waits for it between its loads).
-        func compute(_ share: Double) -> Double {
-            flops * share / smRate.flops + exps * share / smRate.exp + softmaxFP32Ops * exps * share / smRate.fp32
-        }
-        func cta(_ share: Double) -> Double {
-            if let perScore = pipelinePerScore { return max(bytes * share / smRate.bw, exps * share * perScore) }
-            let parts = [
+        // A CTA's bytes, then its arithmetic (tensor, exponentials, fp32) at one SM's rates.
+        func phases(_ share: Double) -> [Double] {
+            [
                 bytes * share / smRate.bw, flops * share / smRate.flops, exps * share / smRate.exp,
                 softmaxFP32Ops * exps * share / smRate.fp32,
             ]
+        }
+        // The CTA's arithmetic alone (an unpipelined CTA waits for it between its loads).
+        func compute(_ share: Double) -> Double { phases(share).dropFirst().reduce(0, +) }
+        func cta(_ share: Double) -> Double {
+            if let perScore = pipelinePerScore { return max(bytes * share / smRate.bw, exps * share * perScore) }
+            let parts = phases(share)
             return s.overlapsPhases ? parts.max()! : parts.reduce(0, +)
         }
         let rounds = LoadRounds(s, p, t, hw)
@@ -160,7 +162,7 @@ public enum TimeEstimate {
     /// (then re-reads of a KV head's tiles hit there); nil when they do not.
     /// Under a paged cache the keys are whole blocks (the last one read whole, DESIGN §13).
     static func compulsoryKV(_ p: AttentionProblem, _ hw: HardwareModel, headsInFlight: Int) -> Double? {
-        let b = LookupSteps.pagedBlockSize(p)
+        let b = p.pagedBlockSize
         let keys = b.map { ceilDiv(p.nk, $0) * $0 } ?? p.nk
         let kvPerHead = 2 * Double(keys) * Double(p.d) * Double(p.dtype.size)
         guard Double(headsInFlight) * kvPerHead <= Double(hw.l2Bytes) else { return nil }

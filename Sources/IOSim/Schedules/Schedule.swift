@@ -50,6 +50,18 @@ public enum TableLookups: Sendable {
     case perWarpBlock
     /// Lookups run ahead of the loads that need them (FA3's producer warps): none is waited on.
     case prefetched
+
+    /// The dependent steps on a CTA's chain for `tiles` column tiles read by `warps` warps: one per
+    /// K and one per V tile load, one block per warp per loop in parallel, or none. The time
+    /// estimate charges a step a block-table lookup (paged caches) and, in an unpipelined kernel,
+    /// a tile round trip.
+    public func steps(tiles: Int, warps: Int) -> Int {
+        switch self {
+        case .perTileLoad: 2 * tiles
+        case .perWarpBlock: 2 * ceilDiv(tiles, max(1, warps))
+        case .prefetched: 0
+        }
+    }
 }
 
 /// A tiled attention schedule: its on-chip footprint for given tiles, and its tile loop, written
