@@ -369,6 +369,17 @@ extension TileMachine {
         }
     }
 
+    /// Ends what ``startRows(_:)`` began, for a kernel that writes no LSE: O = acc / ℓ for rows
+    /// `rows` of `instance`, stored in the output dtype; frees acc, m and ℓ.
+    @inline(__always)
+    public mutating func finishRows(instance: Int, rows: Range<Int>) throws(SimulationError) {
+        try compute(.normalizeRows(acc: .acc, sum: .l, max: nil))
+        try store(.O, instance: instance, rows: rows, cols: 0..<problem.d, format: .output, from: .acc)
+        free(.acc)
+        free(.m)
+        free(.l)
+    }
+
     /// Allocates the fp32 accumulator and row statistics of `rows` rows: acc = 0, m = −∞, ℓ = 0.
     @inline(__always)
     public mutating func startRows(_ rows: Int) throws(SimulationError) {

@@ -157,11 +157,7 @@ public enum ChunkAttnSchedule: Schedule {
             // last chunk is read whole (its tail counted, never used).
             try m.attend(chunks, kvInstance: inst, rows: rows, columnTiles: own, blockSize: c, keyEnd: length, table: false, masked: false)
             m.free(.q)
-            try m.compute(.normalizeRows(acc: .acc, sum: .l, max: nil))
-            try m.store(.O, instance: inst, rows: rows, cols: d, format: .output, from: .acc)
-            m.free(.acc)
-            m.free(.m)
-            m.free(.l)
+            try m.finishRows(instance: inst, rows: rows)
         }
     }
 }

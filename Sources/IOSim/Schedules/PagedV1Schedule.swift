@@ -45,11 +45,7 @@ public enum PagedV1Schedule: Schedule {
                     try m.attend(t, kvInstance: kv, rows: rows, columnTiles: live, blockSize: p.blockSize)
                     m.free(.q)
                 }
-                try m.compute(.normalizeRows(acc: .acc, sum: .l, max: nil))
-                try m.store(.O, instance: inst, rows: rows, cols: d, format: .output, from: .acc)
-                m.free(.acc)
-                m.free(.m)
-                m.free(.l)
+                try m.finishRows(instance: inst, rows: rows)
             }
         }
     }
