@@ -55,9 +55,11 @@ public struct IOSimCommand: ParsableCommand {
     }
 }
 
-/// Writes one line to standard error.
+/// Writes one line to standard error, with any control character in it (from a file name or a
+/// file's contents echoed in the message) escaped so that the line stays one line and cannot
+/// drive the terminal.
 func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    FileHandle.standardError.write(Data((TerminalText.escape(line) + "\n").utf8))
 }
 
 func Foundation_exit(_ code: Int32) -> Never { exit(code) }

@@ -78,35 +78,66 @@ public struct HardwareModel: Sendable, Equatable {
         static let perClock = 1e6
         static let clock = 1e11
         static let latency = 1.0
+        /// Smallest values: below these no GPU was ever built, and the time estimate's quotients
+        /// would leave the finite range.
+        static let minRate = 1e3
+        static let minPerClock = 1e-6
+        static let minClock = 1e3
+        static let minLatency = 1e-12
     }
 
     /// Parses a hardware file; every field must be present (`tensor_flops_fp8` may be null) and
-    /// every number positive.
+    /// every number positive and physically possible (``Range``). Every error in the file is
+    /// reported at once (``ModelError/several(path:_:)``), not one per run.
     public init(json data: Data, path: String) throws(ModelError) {
-        let o = try ModelFile.object(data, path: path, fields: Self.fields)
-        name = try ModelFile.string(o, "name", path)
-        sms = try ModelFile.int(o, "sms", path, max: Range.sms)
-        smemPerSM = try ModelFile.int(o, "smem_per_sm_bytes", path, max: Range.bytes)
-        smemPerBlock = try ModelFile.int(o, "smem_per_block_bytes", path, max: Range.bytes)
-        registersPerSM = try ModelFile.int(o, "registers_per_sm_bytes", path, max: Range.bytes)
-        hbmBandwidth = try ModelFile.number(o, "hbm_bandwidth_bytes_per_s", path, max: Range.rate)
-        l2Bytes = try ModelFile.int(o, "l2_bytes", path, max: Range.bytes)
+        let o = try ModelFile.object(data, path: path, fields: [])
+        var e = FieldErrors(path: path)
+        let missing = Self.fields.filter { o[$0] == nil }
+        e.errors += missing.map { ModelError.missingField(path: path, field: $0) }
+        func present(_ f: String) -> Bool { !missing.contains(f) }
+        name = present("name") ? e.read("?") { () throws(ModelError) in try ModelFile.string(o, "name", path) } : "?"
+        func int(_ f: String, _ max: Int) -> Int {
+            present(f) ? e.read(1) { () throws(ModelError) in try ModelFile.int(o, f, path, max: max) } : 1
+        }
+        func number(_ f: String, _ min: Double, _ max: Double, nullable: Bool = false) -> Double? {
+            present(f) ? e.read(1) { () throws(ModelError) in try ModelFile.number(o, f, path, min: min, max: max, nullable: nullable) } : 1
+        }
+        sms = int("sms", Range.sms)
+        smemPerSM = int("smem_per_sm_bytes", Range.bytes)
+        smemPerBlock = int("smem_per_block_bytes", Range.bytes)
+        registersPerSM = int("registers_per_sm_bytes", Range.bytes)
+        hbmBandwidth = number("hbm_bandwidth_bytes_per_s", Range.minRate, Range.rate)!
+        l2Bytes = int("l2_bytes", Range.bytes)
         tensorFlops = [
-            .fp16: try ModelFile.number(o, "tensor_flops_fp16", path, max: Range.rate),
-            .bf16: try ModelFile.number(o, "tensor_flops_bf16", path, max: Range.rate),
+            .fp16: number("tensor_flops_fp16", Range.minRate, Range.rate)!,
+            .bf16: number("tensor_flops_bf16", Range.minRate, Range.rate)!,
         ]
-        tensorFlops[.fp8] = try ModelFile.number(o, "tensor_flops_fp8", path, max: Range.rate, nullable: true)
-        mmaSyncFlops = try ModelFile.number(o, "tensor_flops_mma_sync", path, max: Range.rate, nullable: true)
-        expPerClockPerSM = try ModelFile.number(o, "exp_per_clock_per_sm", path, max: Range.perClock)
-        fp32PerClockPerSM = try ModelFile.number(o, "fp32_per_clock_per_sm", path, max: Range.perClock)
-        clockHz = try ModelFile.number(o, "clock_hz", path, max: Range.clock)
-        latencies = try Self.latencies(o, path)
-        tileBursts = try TileBursts.parse(o, path)
-        mmaSyncChain = try MMASyncChain.parse(o, path)
-        guard case let .bool(wgmma) = o["has_wgmma_tma"] else { throw .wrongType(path: path, field: "has_wgmma_tma", expected: "true or false") }
+        tensorFlops[.fp8] = number("tensor_flops_fp8", Range.minRate, Range.rate, nullable: true)
+        mmaSyncFlops = number("tensor_flops_mma_sync", Range.minRate, Range.rate, nullable: true)
+        expPerClockPerSM = number("exp_per_clock_per_sm", Range.minPerClock, Range.perClock)!
+        fp32PerClockPerSM = number("fp32_per_clock_per_sm", Range.minPerClock, Range.perClock)!
+        clockHz = number("clock_hz", Range.minClock, Range.clock)!
+        latencies = e.read(nil) { () throws(ModelError) in try Self.latencies(o, path) }
+        tileBursts = e.read(nil) { () throws(ModelError) in try TileBursts.parse(o, path) }
+        mmaSyncChain = e.read(nil) { () throws(ModelError) in try MMASyncChain.parse(o, path) }
+        var wgmma = false
+        if case let .bool(b) = o["has_wgmma_tma"] {
+            wgmma = b
+        } else if present("has_wgmma_tma") {
+            e.errors.append(.wrongType(path: path, field: "has_wgmma_tma", expected: "true or false" + ModelFile.got(o["has_wgmma_tma"])))
+        }
         hasWgmmaTMA = wgmma
-        warpgroupPipeline = try Self.warpgroupPipeline(o, path, required: wgmma)
-        guard case .object = o["sources"] else { throw .wrongType(path: path, field: "sources", expected: "an object") }
+        warpgroupPipeline = e.read(nil) { () throws(ModelError) in try Self.warpgroupPipeline(o, path, required: wgmma) }
+        if present("sources"), o["sources"].map({ if case .object = $0 { false } else { true } }) ?? true {
+            e.errors.append(.wrongType(path: path, field: "sources", expected: "an object"))
+        }
+        if present("smem_per_sm_bytes"), present("smem_per_block_bytes"), smemPerBlock > smemPerSM {
+            e.errors.append(
+                .wrongType(
+                    path: path, field: "smem_per_block_bytes",
+                    expected: "at most 'smem_per_sm_bytes' (\(smemPerSM)): a block's shared memory is part of an SM's (got \(smemPerBlock))"))
+        }
+        try e.check()
     }
 
     /// The optional latencies: absent (nil), or all three positive and below a second, each with
@@ -114,9 +145,9 @@ public struct HardwareModel: Sendable, Equatable {
     static func latencies(_ o: [String: StrictJSON], _ path: String) throws(ModelError) -> Latencies? {
         guard try ModelFile.group(o, latencyFields, path, what: "the latency") else { return nil }
         return Latencies(
-            l1Hit: try ModelFile.number(o, "latency_l1_hit_s", path, max: Range.latency),
-            l2Hit: try ModelFile.number(o, "latency_l2_hit_s", path, max: Range.latency),
-            dram: try ModelFile.number(o, "latency_dram_s", path, max: Range.latency))
+            l1Hit: try ModelFile.number(o, "latency_l1_hit_s", path, min: Range.minLatency, max: Range.latency),
+            l2Hit: try ModelFile.number(o, "latency_l2_hit_s", path, min: Range.minLatency, max: Range.latency),
+            dram: try ModelFile.number(o, "latency_dram_s", path, min: Range.minLatency, max: Range.latency))
     }
 
     /// fa3's pipeline fields (``WarpgroupPipeline/fields``): all, each with its source, where the GPU
@@ -131,12 +162,12 @@ public struct HardwareModel: Sendable, Equatable {
         }
         guard try ModelFile.group(o, fields, path) else { throw .missingField(path: path, field: fields[0]) }
         return WarpgroupPipeline(
-            maxLatency: try ModelFile.number(o, fields[0], path, max: Range.perClock),
-            shuffleLatency: try ModelFile.number(o, fields[1], path, max: Range.perClock),
-            ex2Latency: try ModelFile.number(o, fields[2], path, max: Range.perClock),
-            addLatency: try ModelFile.number(o, fields[3], path, max: Range.perClock),
-            wgmmaLossPerSoftmaxCycle: try ModelFile.number(o, fields[4], path, max: Range.perClock),
-            softmaxLossPerWgmmaCycle: try ModelFile.number(o, fields[5], path, max: Range.perClock))
+            maxLatency: try ModelFile.number(o, fields[0], path, min: Range.minPerClock, max: Range.perClock),
+            shuffleLatency: try ModelFile.number(o, fields[1], path, min: Range.minPerClock, max: Range.perClock),
+            ex2Latency: try ModelFile.number(o, fields[2], path, min: Range.minPerClock, max: Range.perClock),
+            addLatency: try ModelFile.number(o, fields[3], path, min: Range.minPerClock, max: Range.perClock),
+            wgmmaLossPerSoftmaxCycle: try ModelFile.number(o, fields[4], path, min: Range.minPerClock, max: Range.perClock),
+            softmaxLossPerWgmmaCycle: try ModelFile.number(o, fields[5], path, min: Range.minPerClock, max: Range.perClock))
     }
 
     /// Tensor throughput for a problem dtype: fp32/fp64 problems run on the fp16 rate's CUDA-core
@@ -256,6 +287,17 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     case missingField(path: String, field: String)
     case wrongType(path: String, field: String, expected: String)
     case unsupported(String)
+    /// Several errors in one file, each in ``detail``'s words.
+    indirect case several(path: String, [ModelError])
+
+    /// The error without the file's path in front (for ``several(path:_:)``'s list).
+    public var detail: String {
+        switch self {
+        case let .missingField(_, field): "missing field '\(field)'"
+        case let .wrongType(_, field, expected): "field '\(field)' must be \(expected)"
+        default: description
+        }
+    }
 
     public var description: String {
         switch self {
@@ -266,6 +308,7 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
         case let .missingField(path, field): "\(path): missing field '\(field)'"
         case let .wrongType(path, field, expected): "\(path): field '\(field)' must be \(expected)"
         case let .unsupported(s): s
+        case let .several(path, errors): "\(path): \(errors.count) errors: " + errors.map(\.detail).joined(separator: "; ")
         }
     }
 }

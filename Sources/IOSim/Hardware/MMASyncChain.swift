@@ -60,7 +60,7 @@ public struct MMASyncChain: Sendable, Equatable {
     static func parse(_ o: [String: StrictJSON], _ path: String) throws(ModelError) -> MMASyncChain? {
         guard try ModelFile.group(o, fields, path) else { return nil }
         return MMASyncChain(
-            hmmaLatency: try ModelFile.number(o, fields[0], path, max: HardwareModel.Range.perClock),
-            crossWarpRoundTrip: try ModelFile.number(o, fields[1], path, max: HardwareModel.Range.perClock))
+            hmmaLatency: try ModelFile.number(o, fields[0], path, min: HardwareModel.Range.minPerClock, max: HardwareModel.Range.perClock),
+            crossWarpRoundTrip: try ModelFile.number(o, fields[1], path, min: HardwareModel.Range.minPerClock, max: HardwareModel.Range.perClock))
     }
 }

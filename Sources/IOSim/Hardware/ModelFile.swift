@@ -86,28 +86,69 @@ public enum ModelFile {
         return s
     }
 
-    /// A positive number no larger than `max` (booleans are not numbers here, whatever JSON readers do).
+    /// A positive number in `min...max` (booleans are not numbers here, whatever JSON readers do).
+    /// `min` keeps a physically meaningless value (a clock of 10⁻³⁰⁰ Hz) from turning every
+    /// derived figure into infinity.
     static func number(
-        _ o: [String: StrictJSON], _ f: String, _ path: String, max: Double,
+        _ o: [String: StrictJSON], _ f: String, _ path: String, min: Double = 0, max: Double,
         nullable: Bool = false
     ) throws(ModelError) -> Double? {
         if nullable, o[f] == .null { return nil }
         guard case let .number(n) = o[f], n > 0 else {
-            throw .wrongType(path: path, field: f, expected: nullable ? "a positive number or null" : "a positive number")
+            throw .wrongType(path: path, field: f, expected: (nullable ? "a positive number or null" : "a positive number") + got(o[f]))
         }
+        guard n >= min else { throw .wrongType(path: path, field: f, expected: "at least \(min) (got \(n))") }
         guard n <= max else { throw .wrongType(path: path, field: f, expected: "at most \(max) (got \(n))") }
         return n
     }
 
-    static func number(_ o: [String: StrictJSON], _ f: String, _ path: String, max: Double) throws(ModelError) -> Double {
-        try number(o, f, path, max: max, nullable: false)!
+    static func number(_ o: [String: StrictJSON], _ f: String, _ path: String, min: Double = 0, max: Double) throws(ModelError) -> Double {
+        try number(o, f, path, min: min, max: max, nullable: false)!
+    }
+
+    /// " (got …)" for an error message: the value as the file wrote it, shortened.
+    static func got(_ v: StrictJSON?) -> String {
+        guard let v else { return " (it is missing)" }
+        let text: String
+        switch v {
+        case let .number(n): text = "\(n)"
+        case let .string(s): text = "\"" + (s.count > 40 ? String(s.prefix(40)) + "…" : s) + "\""
+        case let .bool(b): text = "\(b)"
+        case .null: text = "null"
+        case .array: text = "an array"
+        case .object: text = "an object"
+        }
+        return " (got \(text))"
     }
 
     static func int(_ o: [String: StrictJSON], _ f: String, _ path: String, max: Int) throws(ModelError) -> Int {
         guard case let .number(x) = o[f], x > 0, x == x.rounded() else {
-            throw .wrongType(path: path, field: f, expected: "a positive integer")
+            throw .wrongType(path: path, field: f, expected: "a positive integer" + got(o[f]))
         }
         guard x <= Double(max) else { throw .wrongType(path: path, field: f, expected: "at most \(max) (got \(x))") }
         return Int(x)
+    }
+}
+
+/// Reads a model file's fields one by one and keeps every error instead of stopping at the first,
+/// so that one run names everything wrong with a file.
+struct FieldErrors {
+    let path: String
+    var errors: [ModelError] = []
+
+    init(path: String) { self.path = path }
+
+    /// `body`'s value, or `fallback` with its error kept.
+    mutating func read<T>(_ fallback: T, _ body: () throws(ModelError) -> T) -> T {
+        do { return try body() } catch {
+            errors.append(error)
+            return fallback
+        }
+    }
+
+    /// Throws the one error, or all of them as ``ModelError/several(path:_:)``.
+    func check() throws(ModelError) {
+        if errors.count == 1 { throw errors[0] }
+        if errors.count > 1 { throw .several(path: path, errors) }
     }
 }

@@ -47,7 +47,7 @@ public struct TileBursts: Sendable, Equatable {
     static func parse(_ o: [String: StrictJSON], _ path: String) throws(ModelError) -> TileBursts? {
         guard try ModelFile.group(o, fields, path) else { return nil }
         var v: [Double] = []
-        for f in fields { v.append(try ModelFile.number(o, f, path, max: HardwareModel.Range.latency)) }
+        for f in fields { v.append(try ModelFile.number(o, f, path, min: HardwareModel.Range.minLatency, max: HardwareModel.Range.latency)) }
         if let i = (1..<v.count).first(where: { v[$0] < v[$0 - 1] }) {
             throw .wrongType(path: path, field: fields[i], expected: "at least '\(fields[i - 1])': a larger tile takes no less time")
         }
