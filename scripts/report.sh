@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-bash scripts/setup_python.sh
+venv_bin=$(bash scripts/setup_python.sh)   # .venv: `iosim report` runs python3 (the notebooks) from PATH
+export PATH="$venv_bin:$PATH"
 swift build -c release --product iosim >/dev/null
 .build/release/iosim report --out Reports "$@"

@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-bash scripts/setup_python.sh
+# The project's virtual environment (.venv, pinned packages) first on PATH: the Swift tests' NumPy
+# check, python/run_tests.sh, and `iosim report`'s python3 and notebooks all use it.
+venv_bin=$(bash scripts/setup_python.sh)
+export PATH="$venv_bin:$PATH"
 # Lint first: the tree must stay as `swift format` (the toolchain's) leaves it (.swift-format).
 swift format lint --strict --configuration .swift-format -r Sources Tests Package.swift
 swift build --build-tests

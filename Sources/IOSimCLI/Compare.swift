@@ -82,7 +82,9 @@ struct Compare: ParsableCommand {
                     "\(ncu): cannot be read (\(FileManager.default.fileExists(atPath: ncu) ? "not UTF-8 text?" : "no such file"))")
             }
             let csv: NcuCSV
-            do { csv = try NcuCSV.parse(text) } catch { throw CompareInputError("\(ncu): \(error.description)") }
+            do { csv = try NcuCSV.parse(text, quantities: NcuComparison.quantities) } catch {
+                throw CompareInputError("\(ncu): \(error.description)")
+            }
             let comparison = NcuComparison(csv: csv, kernels: counts.kernels, kind: kind, timeEstimate: r.timeEstimate?.seconds)
             var positions: [Int]?
             if let launches {
@@ -130,6 +132,9 @@ struct NcuComparison {
     static let writeMetric = "l1tex__m_l1tex2xbar_write_bytes.sum"
     static let dramMetrics = ["dram__bytes_read.sum", "dram__bytes_write.sum"]
     static let timeMetric = "gpu__time_duration.sum"
+    /// The metrics compared, checked as they are read.
+    static let quantities: [String: NcuCSV.Quantity] = Dictionary(
+        uniqueKeysWithValues: ([readMetric, writeMetric] + dramMetrics).map { ($0, .bytes) } + [(timeMetric, .seconds)])
 
     struct Row {
         /// Position in the CSV's launch order (from 0).
@@ -182,6 +187,12 @@ struct NcuComparison {
                 "\(launches.count) launches selected, but \(kind.rawValue) launches \(kernels.count) kernels per run "
                     + "(\(kernels.map(\.name).joined(separator: ", "))); use --match to select whole runs")
         }
+        if let (position, launch) = launches.first(where: { $0.element.metrics[Self.readMetric] == nil }) {
+            throw CompareInputError("launch \(position) (ID \(launch.id), \(Self.shortName(launch.kernelName))) has no value for \(Self.readMetric)")
+        }
+        if needTime, let (position, launch) = launches.first(where: { $0.element.metrics[Self.timeMetric] == nil }) {
+            throw CompareInputError("launch \(position) (ID \(launch.id), \(Self.shortName(launch.kernelName))) has no value for \(Self.timeMetric)")
+        }
         var rows: [Row] = []
         for (i, (position, launch)) in launches.enumerated() {
             let k = kernels[i % kernels.count]
@@ -220,12 +231,12 @@ struct NcuComparison {
 
     static func table(_ rows: [Row], header: String) -> String {
         func number(_ x: Double, _ metric: String) -> String {
-            metric == "time_s" ? String(format: "%.1f us", x * 1e6) : x >= 1e15 ? "\(x)" : "\(Int(x.rounded()))"
+            metric == "time_s" ? String(format: "%.1f us", x * 1e6) : x.isFinite && abs(x) < 1e15 ? "\(Int(x.rounded()))" : "\(x)"
         }
         var cells = [["launch", "ncu kernel", "kernel", "metric", "measured", "predicted", "ratio"]]
         for r in rows {
             cells.append([
-                "\(r.launch)", shortName(r.ncuName), r.kernel, r.metric, number(r.measured, r.metric), number(r.predicted, r.metric),
+                "\(r.launch)", TerminalText.escape(shortName(r.ncuName)), r.kernel, r.metric, number(r.measured, r.metric), number(r.predicted, r.metric),
                 r.ratio.map { String(format: "%.3f", $0) } ?? "n/a",
             ])
         }

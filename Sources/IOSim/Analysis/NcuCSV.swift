@@ -40,7 +40,20 @@ public struct NcuCSV: Sendable, Equatable {
         "Section Name", "Metric Name", "Metric Unit", "Metric Value", "Kernel Time", "Invocations",
     ]
 
-    public static func parse(_ text: String) throws(NcuCSVError) -> NcuCSV {
+    /// What a metric measures, for ``parse(_:quantities:)``'s checks.
+    public enum Quantity: Sendable, Equatable {
+        /// A byte count (`.sum` of bytes): finite, ≥ 0, whole in plain bytes, a byte unit.
+        case bytes
+        /// A duration: finite, ≥ 0, a time unit.
+        case seconds
+    }
+
+    /// Reads `text`. The metrics named in `quantities` are checked for what they can physically
+    /// be: a number (after thousands separators), finite, not negative, in a unit of their
+    /// quantity (a byte count in `nsecond` is refused), whole when counted in plain bytes; a value
+    /// that breaks one of these is an error naming the line, the metric and the value. An ID that
+    /// appears twice in one section (twice for one metric, on the details page) is an error too.
+    public static func parse(_ text: String, quantities: [String: Quantity] = [:]) throws(NcuCSVError) -> NcuCSV {
         let lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).map(String.init)
         guard let headerIndex = lines.firstIndex(where: { $0.hasPrefix("\"ID\",") || $0.hasPrefix("ID,") }) else {
             throw .noHeader
@@ -61,7 +74,7 @@ public struct NcuCSV: Sendable, Equatable {
         if let metricName = header.firstIndex(of: "Metric Name") {
             guard let unit = header.firstIndex(of: "Metric Unit") else { throw .missingColumn("Metric Unit") }
             guard let value = header.firstIndex(of: "Metric Value") else { throw .missingColumn("Metric Value") }
-            return try details(rows, name: nameColumn, metric: metricName, unit: unit, value: value)
+            return try details(rows, name: nameColumn, metric: metricName, unit: unit, value: value, quantities: quantities)
         }
         // Raw page: the units row, if any, has an empty ID.
         var units = [String](repeating: "", count: header.count)
@@ -71,12 +84,18 @@ public struct NcuCSV: Sendable, Equatable {
         }
         let metricColumns = header.indices.filter { !fixedColumns.contains(header[$0]) }
         var launches: [Launch] = []
+        var seen: [[Int]: Int] = [:]
         for row in rows {
             let cells = row.cells
             guard let id = Int(cells[0]) else { throw .badRow(line: row.line, "its ID '\(cells[0])' is not an integer") }
+            if let first = seen.updateValue(row.line, forKey: [row.section, id]) {
+                throw .badRow(line: row.line, "launch ID \(id) appears again (first on line \(first)); one row per launch")
+            }
             var metrics: [String: Double] = [:]
             for c in metricColumns {
-                if let v = try value(cells[c], unit: units[c], line: row.line) { metrics[header[c]] = v }
+                if let v = try cell(cells[c], unit: units[c], metric: header[c], quantities: quantities, line: row.line) {
+                    metrics[header[c]] = v
+                }
             }
             launches.append(Launch(id: id, kernelName: cells[nameColumn], metrics: metrics))
         }
@@ -84,7 +103,9 @@ public struct NcuCSV: Sendable, Equatable {
     }
 
     /// The details page: rows of (launch, metric) grouped by ID in the order launches first appear.
-    static func details(_ rows: [Row], name: Int, metric: Int, unit: Int, value valueColumn: Int) throws(NcuCSVError) -> NcuCSV {
+    static func details(
+        _ rows: [Row], name: Int, metric: Int, unit: Int, value valueColumn: Int, quantities: [String: Quantity]
+    ) throws(NcuCSVError) -> NcuCSV {
         var launches: [Launch] = []
         var index: [[Int]: Int] = [:]
         var names = Set<String>()
@@ -98,22 +119,60 @@ public struct NcuCSV: Sendable, Equatable {
                 launches.append(Launch(id: id, kernelName: cells[name], metrics: [:]))
             }
             names.insert(cells[metric])
-            if let v = try value(cells[valueColumn], unit: cells[unit], line: row.line) { launches[index[key]!].metrics[cells[metric]] = v }
+            guard let v = try cell(cells[valueColumn], unit: cells[unit], metric: cells[metric], quantities: quantities, line: row.line)
+            else { continue }
+            if launches[index[key]!].metrics.updateValue(v, forKey: cells[metric]) != nil {
+                throw .badRow(line: row.line, "launch ID \(id) has a second value for \(cells[metric]); one row per launch and metric")
+            }
         }
         return NcuCSV(launches: launches, metricNames: names)
     }
+
+    static let byteUnits: [String: Double] = [
+        "byte": 1, "bytes": 1, "B": 1, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9, "Tbyte": 1e12, "KB": 1e3, "MB": 1e6, "GB": 1e9,
+        "TB": 1e12, "KiB": 1024, "MiB": 1_048_576, "GiB": 1_073_741_824, "TiB": 1_099_511_627_776,
+    ]
+    static let timeUnits: [String: Double] = [
+        "nsecond": 1e-9, "ns": 1e-9, "usecond": 1e-6, "us": 1e-6, "msecond": 1e-3, "ms": 1e-3, "second": 1, "s": 1,
+    ]
 
     /// A cell's number in base units; nil for an empty cell or text that is not a number (device
     /// attributes such as a display name).
     static func value(_ cell: String, unit: String, line: Int) throws(NcuCSVError) -> Double? {
         let digits = cell.replacingAll(",", "").trimmed
         guard !digits.isEmpty, let x = Double(digits) else { return nil }
-        let scales: [String: Double] = [
-            "byte": 1, "bytes": 1, "B": 1, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9, "Tbyte": 1e12, "KB": 1e3, "MB": 1e6, "GB": 1e9,
-            "KiB": 1024, "MiB": 1_048_576, "GiB": 1_073_741_824, "nsecond": 1e-9, "ns": 1e-9, "usecond": 1e-6, "us": 1e-6,
-            "msecond": 1e-3, "ms": 1e-3, "second": 1, "s": 1,
-        ]
-        return x * (scales[unit.trimmed] ?? 1)
+        return x * (byteUnits[unit.trimmed] ?? timeUnits[unit.trimmed] ?? 1)
+    }
+
+    /// A cell's value: checked when `quantities` names its metric, read as it is otherwise.
+    static func cell(_ text: String, unit: String, metric: String, quantities: [String: Quantity], line: Int) throws(NcuCSVError) -> Double? {
+        guard let q = quantities[metric] else { return try value(text, unit: unit, line: line) }
+        return try checked(text, unit: unit, metric: metric, quantity: q, line: line)
+    }
+
+    /// A measured metric's value in base units, checked (see ``parse(_:quantities:)``); nil for an
+    /// empty cell (the metric was not collected for that launch).
+    static func checked(_ cell: String, unit rawUnit: String, metric: String, quantity: Quantity, line: Int) throws(NcuCSVError) -> Double? {
+        let text = cell.trimmed
+        guard !text.isEmpty else { return nil }
+        func bad(_ why: String) -> NcuCSVError { .badValue(line: line, metric: metric, value: text, why) }
+        let unit = rawUnit.trimmed
+        let scales = quantity == .bytes ? byteUnits : timeUnits
+        let scale: Double
+        if unit.isEmpty {
+            scale = 1
+        } else if let s = scales[unit] {
+            scale = s
+        } else {
+            throw bad("its unit '\(unit)' is not a unit of \(quantity == .bytes ? "bytes" : "time")")
+        }
+        guard text.allSatisfy({ $0.isASCII && ($0.isNumber || ",.eE+-".contains($0)) }), let x = Double(text.replacingAll(",", "")) else {
+            throw bad("not a number")
+        }
+        guard x.isFinite, (x * scale).isFinite else { throw bad("not finite") }
+        guard x >= 0 else { throw bad("negative") }
+        if quantity == .bytes, scale == 1, x != x.rounded() { throw bad("not a whole number of bytes") }
+        return x * scale
     }
 
     /// One CSV line's fields: RFC 4180 quoting (`"a, b"`, `""` for a quote inside quotes).
@@ -154,12 +213,15 @@ public enum NcuCSVError: Error, Equatable, CustomStringConvertible {
     case noHeader
     case missingColumn(String)
     case badRow(line: Int, String)
+    /// A measured value that cannot be what its metric measures.
+    case badValue(line: Int, metric: String, value: String, String)
 
     public var description: String {
         switch self {
         case .noHeader: "no Nsight Compute CSV header (a line starting \"ID\",) found; record with ncu --csv --page raw"
         case let .missingColumn(name): "the CSV header has no \"\(name)\" column"
         case let .badRow(line, why): "line \(line) of the CSV: \(why)"
+        case let .badValue(line, metric, value, why): "line \(line) of the CSV: \(metric) = '\(value)' is \(why)"
         }
     }
 }
