@@ -15,4 +15,4 @@ cp -R python "$tmp/src"
   --no-deps --target "$tmp/site" "$tmp/src" >&2
 # PATH: the README's shell example runs python3 (with NumPy) from PATH.
 PATH="$venv_bin:$PATH" PYTHONPATH="$tmp/site" IOSIM="$binary" \
-  "$venv_bin/python" -m pytest -q -p no:cacheprovider python/tests
+  "$venv_bin/python" -m pytest -q -W error -p no:cacheprovider python/tests

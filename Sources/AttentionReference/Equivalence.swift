@@ -1,8 +1,9 @@
 /// How far one output array is from the reference, and what the tolerance rule allows.
 public struct Comparison: Sendable, Equatable {
-    /// max |candidate − reference| over all elements (∞ when NaN or an infinity disagrees).
+    /// max |candidate − reference| over all elements: NaN when the candidate has a NaN where the
+    /// reference is finite, ∞ when an infinity disagrees.
     public var maxAbsError: Double
-    /// Flat index of the worst element.
+    /// Flat index of the worst element (the first NaN, if any).
     public var worstIndex: Int
     /// max |baseline − reference|: the error of plain attention in the implementation's precision.
     public var baselineError: Double
@@ -11,7 +12,50 @@ public struct Comparison: Sendable, Equatable {
     public var atol: Double
     /// rtol · baselineError + atol.
     public var allowed: Double
-    public var passed: Bool { maxAbsError <= allowed }
+    /// Elements where the candidate is NaN or infinite and the reference finite.
+    public var nonFiniteCandidates = 0
+    /// Elements where the reference itself is NaN or +∞ (inputs holding NaN or Inf): nothing
+    /// there can be vouched for. (−∞ is the LSE of a row that sees no key; it must be matched.)
+    public var unvouchedReferences = 0
+    /// Flat index of the first of those.
+    public var firstUnvouchedReference: Int? = nil
+
+    /// Why the comparison fails, or nil when it passes (``Comparison/verdict(maxAbsError:allowed:baselineError:nonFiniteCandidates:unvouchedReferences:)``).
+    public var failure: String? {
+        Self.verdict(
+            maxAbsError: maxAbsError, allowed: allowed, baselineError: baselineError, nonFiniteCandidates: nonFiniteCandidates,
+            unvouchedReferences: unvouchedReferences)
+    }
+    public var passed: Bool { failure == nil }
+
+    /// The tolerance rule's verdict, never a pass it cannot vouch for: a reference that is not
+    /// finite, a candidate NaN or infinity where the reference is finite, and an allowance that is
+    /// not finite (the baseline overflowed, so any error would be "allowed") all fail, each with
+    /// its reason; otherwise the output fails when its largest error is above the allowance.
+    public static func verdict(
+        maxAbsError: Double, allowed: Double, baselineError: Double, nonFiniteCandidates: Int, unvouchedReferences: Int
+    ) -> String? {
+        if unvouchedReferences > 0 {
+            return "the reference is NaN or infinite at \(unvouchedReferences) element\(unvouchedReferences == 1 ? "" : "s") "
+                + "(the inputs hold NaN or Inf?): nothing there can be checked"
+        }
+        if nonFiniteCandidates > 0 {
+            return "\(nonFiniteCandidates) element\(nonFiniteCandidates == 1 ? " is" : "s are") NaN or infinite where the reference is finite"
+        }
+        if !allowed.isFinite {
+            return "the allowance is not finite (baseline error \(Self.text(baselineError))): the plain attention in this precision "
+                + "overflows, so no error bound can be vouched for"
+        }
+        return maxAbsError <= allowed ? nil : "max|err| is above the allowance"
+    }
+
+    /// A number for a report: NaN as `NaN`, infinities as `Inf` / `-Inf` (never `nan` or `inf`,
+    /// which read like a typo), others as Swift prints them.
+    public static func text(_ x: Double) -> String {
+        if x.isNaN { return "NaN" }
+        if x.isInfinite { return x < 0 ? "-Inf" : "Inf" }
+        return "\(x)"
+    }
 }
 
 /// The result of checking an attention implementation against the fp64 reference.
@@ -31,9 +75,9 @@ public struct EquivalenceReport: Sendable, CustomStringConvertible {
 extension Comparison {
     /// One line of a report: the error, where it is, and what was allowed.
     func line(_ name: String) -> String {
-        "\(name): max|err| = \(maxAbsError) at index \(worstIndex), allowed \(allowed)"
-            + " = \(rtol)·\(baselineError) (baseline error) + \(atol) (atol)"
-            + (passed ? " — pass" : " — FAIL")
+        "\(name): max|err| = \(Self.text(maxAbsError)) at index \(worstIndex), allowed \(Self.text(allowed))"
+            + " = \(rtol)·\(Self.text(baselineError)) (baseline error) + \(Self.text(atol)) (atol)"
+            + (failure.map { " — FAIL: \($0)" } ?? " — pass")
     }
 }
 
@@ -68,29 +112,48 @@ public enum Equivalence {
     public static let backwardRtol = 3.0
     public static let atolUlps = 2.0
 
-    /// Compares element by element. Equal infinities and NaN against NaN count as exact;
-    /// any other disagreement involving a non-finite value is an infinite error.
+    /// Compares element by element. Equal infinities and NaN against NaN count as exact; a NaN
+    /// candidate where the reference is finite is a NaN error, and any other disagreement
+    /// involving a non-finite value an infinite one. Such elements, and a reference that is NaN or
+    /// +∞, are counted: the comparison then fails whatever the allowance (``Comparison/failure``).
     public static func compare(
         candidate: [Double], reference: [Double], baseline: [Double], format: Precision,
         rtol: Double = forwardRtol
     ) -> Comparison {
         precondition(candidate.count == reference.count && baseline.count == reference.count)
         func error(_ a: Double, _ r: Double) -> Double {
-            if a.isNaN || r.isNaN { return a.isNaN && r.isNaN ? 0 : .infinity }
+            if a.isNaN || r.isNaN { return a.isNaN && r.isNaN ? 0 : r.isNaN ? .infinity : .nan }
             if a.isInfinite || r.isInfinite { return a == r ? 0 : .infinity }
             return Swift.abs(a - r)
         }
         var worst = 0.0, worstIndex = 0, base = 0.0, scale = 0.0
+        var nonFinite = 0, unvouched = 0, firstUnvouched: Int?
         for i in reference.indices {
-            let e = error(candidate[i], reference[i])
-            if e > worst || (e.isInfinite && !worst.isInfinite) { worst = e; worstIndex = i }
-            base = Swift.max(base, error(baseline[i], reference[i]))
-            if reference[i].isFinite { scale = Swift.max(scale, Swift.abs(reference[i])) }
+            let (a, r) = (candidate[i], reference[i])
+            let e = error(a, r)
+            if worse(e, than: worst) { worst = e; worstIndex = i }
+            base = Swift.max(base, error(baseline[i], r))
+            if r.isFinite {
+                scale = Swift.max(scale, Swift.abs(r))
+                if !a.isFinite { nonFinite += 1 }
+            } else if r.isNaN || r > 0 {
+                unvouched += 1
+                if firstUnvouched == nil { firstUnvouched = i }
+            }
         }
         let atol = atolUlps * format.ulp(at: scale)
         return Comparison(
             maxAbsError: worst, worstIndex: worstIndex, baselineError: base, rtol: rtol,
-            atol: atol, allowed: rtol * base + atol)
+            atol: atol, allowed: rtol * base + atol, nonFiniteCandidates: nonFinite, unvouchedReferences: unvouched,
+            firstUnvouchedReference: firstUnvouched)
+    }
+
+    /// Whether error `e` replaces `worst` as the largest: NaN above everything (the first one
+    /// stays), then infinity, then magnitude.
+    public static func worse(_ e: Double, than worst: Double) -> Bool {
+        if worst.isNaN { return false }
+        if e.isNaN { return true }
+        return e > worst
     }
 
     /// Checks a forward result computed by an implementation in `precision` from `q`, `k`, `v`

@@ -24,8 +24,9 @@ enum Check {
     static func json(_ r: Verification.Report) -> JSON {
         func cmp(_ c: Comparison) -> JSON {
             .object([
-                ("max_abs_error", .double(c.maxAbsError)), ("allowed", .double(c.allowed)),
-                ("baseline_error", .double(c.baselineError)), ("atol", .double(c.atol)), ("passed", .bool(c.passed)),
+                ("max_abs_error", .number(c.maxAbsError)), ("allowed", .number(c.allowed)),
+                ("baseline_error", .number(c.baselineError)), ("atol", .number(c.atol)), ("passed", .bool(c.passed)),
+                ("reason", c.failure.map(JSON.string) ?? .null),
             ])
         }
         var f: [(String, JSON)] = [("passed", .bool(r.passed)), ("O", cmp(r.equivalence.output))]

@@ -232,8 +232,21 @@ struct KernelCheck {
         var baselineError = 0.0
         var rtol: Double
         var atol = 0.0
+        /// Elements NaN or infinite in the output where the reference is finite.
+        var nonFiniteOutputs = 0
+        /// Elements where the reference is NaN or +∞, and where the first is.
+        var unvouchedReferences = 0
+        var firstUnvouched: Location?
         var allowed: Double { rtol * baselineError + atol }
-        var passed: Bool { maxAbsError <= allowed }
+        /// Why the tensor fails (``Comparison/verdict(maxAbsError:allowed:baselineError:nonFiniteCandidates:unvouchedReferences:)``), nil when it passes.
+        var failure: String? {
+            let why = Comparison.verdict(
+                maxAbsError: maxAbsError, allowed: allowed, baselineError: baselineError, nonFiniteCandidates: nonFiniteOutputs,
+                unvouchedReferences: unvouchedReferences)
+            guard let why, unvouchedReferences > 0, let at = firstUnvouched else { return why }
+            return why + ", the first at \(at.text)"
+        }
+        var passed: Bool { failure == nil }
 
         /// Folds in one block's comparison. Blocks come in C order (batch, head, row), and within
         /// a block ``Equivalence/compare(candidate:reference:baseline:format:rtol:)`` keeps the
@@ -241,13 +254,15 @@ struct KernelCheck {
         /// atol is two ulps at the largest |ref|; the ulp grows with the magnitude, so the largest
         /// block atol is the whole array's.
         mutating func fold(_ c: Comparison, at location: (Int) -> Location) {
-            let e = c.maxAbsError
-            if e > maxAbsError || (e.isInfinite && !maxAbsError.isInfinite) {
-                maxAbsError = e
+            if Equivalence.worse(c.maxAbsError, than: maxAbsError) {
+                maxAbsError = c.maxAbsError
                 self.location = location(c.worstIndex)
             }
             baselineError = max(baselineError, c.baselineError)
             atol = max(atol, c.atol)
+            nonFiniteOutputs += c.nonFiniteCandidates
+            if let first = c.firstUnvouchedReference, firstUnvouched == nil { firstUnvouched = location(first) }
+            unvouchedReferences += c.unvouchedReferences
         }
     }
 
@@ -283,7 +298,8 @@ struct KernelCheck {
             }
             let widths = header.indices.map { i in rows.map { $0[i].count }.max()! }
             for r in rows { lines.append(zip(r, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")) }
-            lines += ["", passed ? "PASS" : "FAIL: " + tensors.filter { !$0.passed }.map(\.name).joined(separator: ", ") + " above the allowance"]
+            lines.append("")
+            lines += passed ? ["PASS"] : tensors.compactMap { t in t.failure.map { "FAIL: \(t.name): \($0)" } }
             return lines.map { $0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) }.joined(separator: "\n") + "\n"
         }
 
@@ -305,10 +321,11 @@ struct KernelCheck {
                     .array(
                         tensors.map { t in
                             .object([
-                                ("name", .string(t.name)), ("passed", .bool(t.passed)), ("max_abs_error", .double(t.maxAbsError)),
-                                ("where", t.location.json), ("allowed", .double(t.allowed)), ("rtol", .double(t.rtol)),
-                                ("baseline_error", .double(t.baselineError)), ("atol", .double(t.atol)),
-                                ("file_dtype", .string(t.fileDType.rawValue)),
+                                ("name", .string(t.name)), ("passed", .bool(t.passed)), ("max_abs_error", .number(t.maxAbsError)),
+                                ("where", t.location.json), ("allowed", .number(t.allowed)), ("rtol", .double(t.rtol)),
+                                ("baseline_error", .number(t.baselineError)), ("atol", .number(t.atol)),
+                                ("file_dtype", .string(t.fileDType.rawValue)), ("reason", t.failure.map(JSON.string) ?? .null),
+                                ("non_finite_outputs", .int(t.nonFiniteOutputs)), ("non_finite_reference", .int(t.unvouchedReferences)),
                             ])
                         })
                 ),
@@ -316,7 +333,7 @@ struct KernelCheck {
             ])
         }
 
-        func sci(_ x: Double) -> String { x.isFinite ? String(format: "%.3e", x) : "\(x)" }
+        func sci(_ x: Double) -> String { x.isFinite ? String(format: "%.3e", x) : Comparison.text(x) }
     }
 
     let files: Files

@@ -10,16 +10,49 @@ indirect enum JSON {
     case int(Int)
     case double(Double)
     case bool(Bool)
+    case null
+
+    /// A measured or derived number that may be non-finite: finite as a JSON number, NaN and the
+    /// infinities as the strings "NaN", "Infinity" and "-Infinity" (JSON has no such numbers, and
+    /// `null` would hide which it was; docs/output.md).
+    static func number(_ x: Double) -> JSON {
+        if x.isFinite { return .double(x) }
+        return .string(x.isNaN ? "NaN" : x > 0 ? "Infinity" : "-Infinity")
+    }
 
     var text: String {
         switch self {
         case let .object(fields): "{" + fields.map { "\"\($0.0)\": \($0.1.text)" }.joined(separator: ", ") + "}"
         case let .array(items): "[" + items.map(\.text).joined(separator: ", ") + "]"
-        case let .string(s): "\"" + s.replacingAll("\\", "\\\\").replacingAll("\"", "\\\"") + "\""
+        case let .string(s): Self.quoted(s)
         case let .int(i): "\(i)"
         case let .double(x): x.isFinite ? "\(x)" : "null"
         case let .bool(b): "\(b)"
+        case .null: "null"
         }
+    }
+
+    /// A JSON string literal: quotes, backslashes and every control character escaped (a kernel
+    /// name or path from a user's file may hold any of them).
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default:
+                if u.value < 0x20 || u.value == 0x7F {
+                    let hex = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
     }
 }
 
@@ -185,8 +218,8 @@ enum Render {
         guard let c else { return ",,,," }
         let e = c.equivalence
         return [
-            "\(e.passed)", "\(e.output.maxAbsError)", "\(e.output.allowed)",
-            e.lse.map { "\($0.maxAbsError)" } ?? "", e.lse.map { "\($0.allowed)" } ?? "",
+            "\(e.passed)", Comparison.text(e.output.maxAbsError), Comparison.text(e.output.allowed),
+            e.lse.map { Comparison.text($0.maxAbsError) } ?? "", e.lse.map { Comparison.text($0.allowed) } ?? "",
         ].joined(separator: ",")
     }
 

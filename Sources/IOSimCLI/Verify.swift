@@ -144,9 +144,9 @@ extension Verify {
         return .array(
             list.map { name, c, at in
                 .object([
-                    ("name", .string(name)), ("max_abs_error", .double(c.maxAbsError)), ("where", at.json),
-                    ("allowed", .double(c.allowed)), ("baseline_error", .double(c.baselineError)), ("atol", .double(c.atol)),
-                    ("rtol", .double(c.rtol)), ("passed", .bool(c.passed)),
+                    ("name", .string(name)), ("max_abs_error", .number(c.maxAbsError)), ("where", at.json),
+                    ("allowed", .number(c.allowed)), ("baseline_error", .number(c.baselineError)), ("atol", .number(c.atol)),
+                    ("rtol", .double(c.rtol)), ("passed", .bool(c.passed)), ("reason", c.failure.map(JSON.string) ?? .null),
                 ])
             })
     }

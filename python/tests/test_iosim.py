@@ -99,7 +99,8 @@ def test_ml_dtypes_bfloat16_arrays_are_read_as_raw_bits():
 
 
 def readme_section():
-    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
     start = text.index("## Use iosim in your CI")
     end = text.find("\n## ", start + 1)
     return text[start:end if end > 0 else len(text)]
