@@ -175,7 +175,16 @@ struct CheckCommand: ParsableCommand {
             if let dk { files.dk = try open("--dk", dk) }
             if let dv { files.dv = try open("--dv", dv) }
         }
-        return try KernelCheck(files: files, dtype: dtype, mask: mask, scale: scale, blockRows: rows)
+        let check = try KernelCheck(files: files, dtype: dtype, mask: mask, scale: scale, blockRows: rows)
+        // Refused before reading a byte, rather than aborting half-way under a ulimit or cgroup.
+        let budget = MemoryBudget.current()
+        if check.memoryBound > budget.bytes {
+            throw CheckInputError(
+                "checking these files needs about \(check.memoryBound / 1_000_000) MB, more than the \(budget.bytes / 1_000_000) MB "
+                    + "this process may use now (limited by \(budget.limitedBy))"
+                    + (files.dO == nil ? "; a smaller --block-rows lowers it" : ""))
+        }
+        return check
     }
 }
 
@@ -431,7 +440,12 @@ struct KernelCheck {
     var memoryBound: Int {
         let (nk, d, dv) = (shape.nk, shape.d, shape.dv)
         let scoreBlock = max(ReferenceAttention.defaultChunkBytes, ReferenceAttention.gemmRows * nk * 8)
-        return 20 * nk * (d + dv) + 8 * blockRows * (3 * d + 6 * dv + 8) + 2 * scoreBlock
+        let forward = 20 * nk * (d + dv) + 8 * blockRows * (3 * d + 6 * dv + 8) + 2 * scoreBlock
+        guard files.dO != nil else { return forward }
+        // The gradient check holds one KV group whole (see ``gradients()``), three times over:
+        // the files' values, the reference's and the baseline's.
+        let group = 8 * (shape.groupSize * shape.nq + nk) * (2 * d + 2 * dv)
+        return max(forward, 3 * group + 2 * scoreBlock)
     }
 
     /// The mask of rows `r0 ..< r0 + c` as a problem of its own (c query rows, all Nk keys) that

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IOSim
+import NpyIO
 
 /// The `iosim` root command: `simulate` runs when no subcommand is named.
 public struct IOSimCommand: ParsableCommand {
@@ -40,6 +41,7 @@ public struct IOSimCommand: ParsableCommand {
     /// EX_USAGE = 64: parse errors and `ValidationError`s from `validate()`), 1 for everything else
     /// (``RunFailure``, file and model errors). Help and `--version` print as usual and exit 0.
     public static func runMain(_ arguments: [String]? = nil) -> Never {
+        Interrupts.install()
         do {
             var command = try parseAsRoot(arguments)
             try command.run()

@@ -260,7 +260,7 @@ enum Wording {
             "\(what) would exceed 2^63 - 1 = 9223372036854775807, the largest count iosim reports; use a smaller --N, --batch or --heads"
         case let .dataModeMemory(schedule, needed, available):
             "data mode for \(schedule.rawValue) would need about \(megabytes(needed)) MB, more than the "
-                + "\(available / 1_000_000) MB this machine allows; use a smaller --N, --batch or --heads"
+                + "\(available / 1_000_000) MB this process may use now (half the machine's memory, free memory, ulimit -v/-d and cgroup limits); use a smaller --N, --batch or --heads"
         default:
             error.description
         }

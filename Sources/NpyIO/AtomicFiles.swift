@@ -79,6 +79,11 @@ public enum AtomicFiles {
     /// ``write(_:)`` with a hook run after staging, just before the renames (tests use it to make a
     /// rename fail).
     static func write(_ files: [(path: String, bytes: [UInt8])], beforeRenaming: () -> Void) throws(NpyError) {
+        try Interrupts.deferred { () throws(NpyError) in try commit(files, beforeRenaming: beforeRenaming) }
+    }
+
+    /// ``write(_:beforeRenaming:)``'s work, with interrupts held back.
+    private static func commit(_ files: [(path: String, bytes: [UInt8])], beforeRenaming: () -> Void) throws(NpyError) {
         var destinations: [Destination] = []
         for file in files { destinations.append(try resolve(file.path)) }
         try checkDistinct(destinations, flags: nil)

@@ -27,11 +27,12 @@ public enum DataMode {
         return 8 * 2 * perInstance * Double(p.instances)
     }
 
-    /// Refuses, before allocating anything, a problem that would need more than half this
-    /// machine's memory (``SimulationError/dataModeMemory(schedule:neededBytes:availableBytes:)``).
+    /// Refuses, before allocating anything, a problem that would need more memory than this
+    /// process may use (``MemoryBudget``: half the machine, free memory, its ulimits and cgroup)
+    /// (``SimulationError/dataModeMemory(schedule:neededBytes:availableBytes:)``).
     public static func checkMemory(_ kind: ScheduleKind, _ p: AttentionProblem, pass: Pass = .forward) throws(SimulationError) {
-        let need = memoryEstimate(kind, p, pass: pass), have = Int(clamping: ProcessInfo.processInfo.physicalMemory / 2)
-        if need > Double(have) { throw .dataModeMemory(schedule: kind, neededBytes: need, availableBytes: have) }
+        let need = memoryEstimate(kind, p, pass: pass), have = MemoryBudget.current()
+        if need > Double(have.bytes) { throw .dataModeMemory(schedule: kind, neededBytes: need, availableBytes: have.bytes) }
     }
 
     /// Data mode runs one problem: a batch of `--lengths` would run every sequence at one length.

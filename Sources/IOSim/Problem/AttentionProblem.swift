@@ -234,7 +234,7 @@ public enum SimulationError: Error, Equatable, CustomStringConvertible {
         case let .dataModeMemory(schedule, needed, available):
             let mb = needed / 1e6 < 1e15 ? "\(Int(needed / 1e6))" : "\(needed / 1e6)"
             return "data mode for \(schedule.rawValue) would need about \(mb) MB, more than the \(available / 1_000_000) MB "
-                + "this machine allows; use a smaller problem (N, batch or heads)"
+                + "this process may use now (half the machine's memory, free memory, ulimit -v/-d and cgroup limits); use a smaller problem (N, batch or heads)"
         }
     }
 }

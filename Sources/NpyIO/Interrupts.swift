@@ -1,0 +1,58 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Ctrl-C (SIGINT) and SIGTERM during a long computation end the process at once, with one line
+/// on stderr and exit status 128 + the signal (130 for Ctrl-C), as a shell expects. Outputs are
+/// all-or-none: a signal that arrives while ``AtomicFiles`` stages and renames them waits until
+/// every output is in place (or removed), so an interrupted run never leaves a half-written file or
+/// a temporary behind.
+public enum Interrupts {
+    nonisolated(unsafe) static var committing: sig_atomic_t = 0
+    nonisolated(unsafe) static var pending: sig_atomic_t = 0
+
+    /// Installs the handlers (not over a signal the caller ignores, as `nohup` does).
+    public static func install() {
+        for sig in [SIGINT, SIGTERM] {
+            var old = sigaction()
+            guard sigaction(sig, nil, &old) == 0 else { continue }
+            // A handler pointer equal to SIG_IGN's (1) means the signal is ignored.
+            if unsafeBitCast(old.__sigaction_handler.sa_handler, to: Int.self) == 1 { continue }
+            _ = signal(sig, handle)
+        }
+    }
+
+    /// Runs `body` (staging and renaming outputs) with interrupts held back until it ends.
+    static func deferred<T>(_ body: () throws(NpyError) -> T) throws(NpyError) -> T {
+        committing = 1
+        defer {
+            committing = 0
+            if pending != 0 { exitInterrupted(pending) }
+        }
+        return try body()
+    }
+
+    /// Only async-signal-safe calls: write(2) and _exit(2).
+    private static let handle: @convention(c) (Int32) -> Void = { sig in
+        if Interrupts.committing != 0 {
+            Interrupts.pending = sig
+            return
+        }
+        exitInterrupted(sig)
+    }
+
+    private static func exitInterrupted(_ sig: Int32) -> Never {
+        let message: StaticString = "\niosim: interrupted\n"
+        _ = message.withUTF8Buffer { Glibc_write2(2, $0.baseAddress!, $0.count) }
+        _exit(128 + sig)
+    }
+}
+
+/// The C library's `write(2)`.
+private func Glibc_write2(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    write(fd, buffer, count)
+}
