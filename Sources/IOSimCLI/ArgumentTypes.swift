@@ -22,11 +22,14 @@ extension KVLayout: ExpressibleByArgument {
 extension TilePolicy: ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument.lowercased()) }
 
-    public static var allValueStrings: [String] { [TilePolicy.optimal, .auto, .paper].map(\.rawValue) }
+    public static var allValueStrings: [String] { [TilePolicy.optimal, .kernel, .auto, .paper].map(\.rawValue) }
     public static var allValueDescriptions: [String: String] {
         [
             TilePolicy.optimal.rawValue: "the feasible pair with the least HBM bytes by the closed forms (then the larger Br·Bc, "
                 + "then the larger Br). Its search space: " + optimalSearchSpace,
+            TilePolicy.kernel.rawValue: "the tiles and warps the real kernels launch with on the --hardware GPU (H100 without it): "
+                + "FlashAttention-2's and -3's per d, dtype and mask, FA2's decode block_n, PyTorch's (FA2's) backward; "
+                + "the paper's rule, else optimal, for schedules without such a kernel (docs/tiles.md).",
             TilePolicy.auto.rawValue: "the feasible pair of multiples of 16 (any positive integers when none fits) with the "
                 + "largest Br·Bc, ties to the larger Br; small-m keeps Br = Bc, fa3 takes FA3's published tiles when they fit.",
             TilePolicy.paper.rawValue: "the paper's rule: Bc = ⌈M/4d⌉, Br = min(Bc, d) (M in elements) for fa1 and fa2, "

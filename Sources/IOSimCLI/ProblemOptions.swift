@@ -86,13 +86,18 @@ struct ProblemOptions: ParsableArguments {
             "K/V pipeline stages: fa3's footprint holds this many K/V tile pairs; 1 marks fa2, split-kv, lean, paged-v1 and paged-v2 unpipelined, so their time estimate waits a round trip per K and per V tile."
     )
     var stages: Int = 2
-    @Option(parsing: .unconditional, help: "Warps per thread block: fa1 splits K/V over them, fa2 splits Q (SRAM-side counts).") var warps: Int = 4
+    @Option(
+        name: .customLong("warps"), parsing: .unconditional,
+        help: "Warps per thread block: fa1 splits K/V over them, fa2 splits Q (SRAM-side counts). Default 4, or the kernel's with --tiles kernel."
+    )
+    var warpsOption: Int?
+    var warps: Int { warpsOption ?? 4 }
     @Option(help: ProblemOptions.hardwareHelp) var hardware: String?
     @Option(help: ProblemOptions.modelHelp) var model: String?
 
     /// `--tiles`'s help (each policy's own line comes from `TilePolicy.allValueDescriptions`).
     static let tilesHelp = ArgumentHelp(
-        "Tile choice when --Br and --Bc do not fix both (default: optimal; split-kv then takes its kernel's tiles, 64 × FA2's block_n).")
+        "Tile choice when --Br and --Bc do not fix both (default: kernel with --hardware, else optimal; split-kv then takes its kernel's tiles, 64 × FA2's block_n).")
 
     /// `--hardware`'s help, with the hardware files this run finds.
     static var hardwareHelp: ArgumentHelp {
@@ -215,9 +220,34 @@ struct ProblemOptions: ParsableArguments {
         let hw = try hardwareModel()
         let s = splits ?? hw.map { SplitKVHeuristic.splits(for: problem, sms: $0.sms) } ?? 1
         return TileRequest(
-            br: br, bc: bc, policy: tiles ?? .optimal, stages: stages, warps: warps, splits: s,
-            ctas: ctas ?? hw.map { 2 * $0.sms } ?? 0, policyExplicit: tiles != nil)
+            br: br, bc: bc, policy: tilePolicy, stages: stages, warps: warps, splits: s,
+            ctas: ctas ?? hw.map { 2 * $0.sms } ?? 0, policyExplicit: tiles != nil, target: hw.map(KernelTarget.init) ?? .sm90,
+            warpsExplicit: warpsOption != nil)
     }
+
+    /// Under a table with `--hardware`: which GPU, which M and why, and which tiles.
+    func settingLines(_ hw: HardwareModel) -> String {
+        let target = KernelTarget(hw)
+        let name = TerminalText.escape(hw.name)
+        let mLine =
+            m == nil
+            ? "M = \(hw.onChipPerBlock) B: its shared memory per block (\(hw.smemPerBlock) B) + register file (\(hw.registersPerSM) B), "
+                + "everything a kernel keeps on chip (--M to change)"
+            : "M = --M \(m!) as given"
+        let tileLine: String =
+            switch tilePolicy {
+            case .kernel:
+                "tiles: kernel, those FlashAttention's kernels launch with on \(target.rawValue) (docs/tiles.md); "
+                    + "--tiles optimal gives each schedule at its best"
+            case .optimal: "tiles: optimal, each schedule's least-traffic tiles (no kernel uses most of them)"
+            case .auto: "tiles: auto, the largest-area feasible tiles"
+            case .paper: "tiles: paper, the papers' rules"
+            }
+        return "hardware: \(name) (\(target.rawValue)); \(mLine)\n\(tileLine)\n"
+    }
+
+    /// `--tiles`, else `kernel` when `--hardware` names a GPU (its kernels' own tiles), else `optimal`.
+    var tilePolicy: TilePolicy { tiles ?? (hardware != nil ? .kernel : .optimal) }
 
     /// M in bytes (`--M`, or the default of ``mSpec()``).
     func capacity() throws -> Int { try Units.bytes(mSpec()) }

@@ -87,6 +87,7 @@ struct Simulate: ParsableCommand {
                     results, p, capacity: capacity, mText: try options.mSpec(), hardware: hardware,
                     checks: checked ? checks : nil, kernels: kernels))
             if let sharing { print(PrefixSharing.line(sharing, p)) }
+            if let hardware { print(options.settingLines(hardware), terminator: "") }
         }
         if results.allSatisfy({ !$0.feasible }) {
             throw RunFailure("no schedule can run: " + (results.first?.reason ?? "infeasible"))

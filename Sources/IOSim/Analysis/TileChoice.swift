@@ -15,6 +15,11 @@ public enum TilePolicy: String, CaseIterable, Sendable, Codable {
     /// for each side (every multiple of 16 up to 2048, and above 2048 the largest multiple of 16
     /// for each tile count ⌈N/B⌉) plus the best integer pair found at 4d², which still fits.
     case optimal
+    /// The tiles and warps of the real kernel the schedule is modelled on, for the GPU
+    /// (``KernelTileTable``: FlashAttention-2's and -3's launch code, FA2's decode block_n,
+    /// PyTorch's backward); schedules without one use their own kernel tiles, else the paper's
+    /// rule when it fits, else `optimal`. Reported infeasible when the kernel's tiles do not fit M.
+    case kernel
 }
 
 /// A request for tiles: explicit sizes, a policy for the rest.
@@ -31,11 +36,17 @@ public struct TileRequest: Hashable, Sendable {
     /// Whether the policy was asked for: schedules with a kernel's own tiles (split-kv) use them
     /// unless it was.
     public var policyExplicit: Bool
+    /// The GPU whose kernel tiles `kernel` looks up (H100 unless a hardware model says otherwise).
+    public var target: KernelTarget
+    /// Whether `warps` was asked for: `kernel` otherwise takes the kernel's warps.
+    public var warpsExplicit: Bool
 
     public init(
         br: Int? = nil, bc: Int? = nil, policy: TilePolicy = .auto, stages: Int = 2, warps: Int = 4,
-        splits: Int = 1, ctas: Int = 0, policyExplicit: Bool = true
+        splits: Int = 1, ctas: Int = 0, policyExplicit: Bool = true, target: KernelTarget = .sm90, warpsExplicit: Bool = true
     ) {
+        self.target = target
+        self.warpsExplicit = warpsExplicit
         self.br = br
         self.bc = bc
         self.policy = policy
@@ -73,6 +84,15 @@ public enum TileChoice {
         if let br = request.br, let bc = request.bc { return try checked(request.tiles(br, bc), "the requested") }
         let paper = request.br == nil && request.bc == nil ? schedule.paperTiles(p, capacity: capacity) : nil
         if request.policy == .paper, let t = paper { return try checked(request.tiles(t.br, t.bc), "the paper's") }
+        if request.policy == .kernel {
+            if let k = KernelTileTable.lookup(schedule.kind, pass: schedule.pass, p, target: request.target) {
+                var r = request
+                if !r.warpsExplicit { r.warps = k.warps }
+                return try checked(r.tiles(r.br ?? k.br, r.bc ?? k.bc), "the kernel's")
+            }
+            if let t = schedule.kernelTiles(p) { return try checked(request.tiles(request.br ?? t.br, request.bc ?? t.bc), "the kernel's") }
+            if let t = paper, footprint(request.tiles(t.br, t.bc)) <= capacity { return request.tiles(t.br, t.bc).clamped(to: p) }
+        }
         // A schedule modelled on one kernel runs that kernel's tiles unless a policy was asked
         // for (or they do not fit: then the policy chooses).
         if !request.policyExplicit, let t = schedule.kernelTiles(p),
@@ -85,7 +105,7 @@ public enum TileChoice {
             return request.tiles(t.br, t.bc).clamped(to: p)
         }
         let brMax = roundUp16(p.n), bcMax = roundUp16(p.nk)
-        if request.policy == .optimal,
+        if request.policy == .optimal || request.policy == .kernel,
             let t = optimal(schedule, p, capacity: capacity, request, brMax: brMax, bcMax: bcMax)
         {
             return t.clamped(to: p)
