@@ -58,7 +58,7 @@ struct Compare: ParsableCommand {
 
     func validate() throws {
         _ = try options.problem()
-        _ = try options.capacity()
+        _ = try compareCapacity()
         _ = try options.schedule.kinds(for: pass)
         guard options.schedule.kinds.count == 1 else {
             throw ValidationError("compare needs one --schedule (the one the kernels implement), e.g. --schedule fa2")
@@ -70,21 +70,13 @@ struct Compare: ParsableCommand {
         let header: String
         do {
             let p = try options.problem()
-            let capacity = try options.capacity()
+            let capacity = try compareCapacity()
             let kind = options.schedule.kinds[0]
+            let csv = try readCSV()
+            let (request, tileSource) = try tileRequest(p, csv: csv)
             let r = Estimates.attach(
-                Simulator.simulate(kind, p, capacity: capacity, tiles: try options.tileRequest(for: p), pass: pass), p,
-                try options.hardwareModel())
+                Simulator.simulate(kind, p, capacity: capacity, tiles: request, pass: pass), p, try options.hardwareModel())
             guard let counts = r.counts else { throw CompareInputError("\(kind.rawValue) cannot run this problem: \(r.reason ?? "infeasible")") }
-            let text: String
-            do { text = try String(contentsOfFile: ncu, encoding: .utf8) } catch {
-                throw CompareInputError(
-                    "\(ncu): cannot be read (\(FileManager.default.fileExists(atPath: ncu) ? "not UTF-8 text?" : "no such file"))")
-            }
-            let csv: NcuCSV
-            do { csv = try NcuCSV.parse(text, quantities: NcuComparison.quantities) } catch {
-                throw CompareInputError("\(ncu): \(error.description)")
-            }
             let comparison = NcuComparison(csv: csv, kernels: counts.kernels, kind: kind, timeEstimate: r.timeEstimate?.seconds)
             var positions: [Int]?
             if let launches {
@@ -95,15 +87,16 @@ struct Compare: ParsableCommand {
                 positions = parts.map { $0! }
             }
             rows = try comparison.rows(launches: positions, match: match, needTime: options.hardware != nil)
+            if let warning = comparison.gridWarning(rows) { printError("iosim: compare: warning: " + warning) }
             let tiles = r.tiles.map { " Br=\($0.br) Bc=\($0.bc)" } ?? ""
             header =
-                "iosim compare: \(kind.rawValue)\(tiles) on N=\(p.n) Nk=\(p.nk) d=\(p.d) batch=\(p.batch) heads=\(p.heads) "
-                + "kv_heads=\(p.kvHeads) \(p.dtype.rawValue)\(p.causal ? " causal" : ""), M=\(capacity) B; \(ncu)"
+                "iosim compare: \(kind.rawValue)\(tiles) (\(tileSource)) on N=\(p.n) Nk=\(p.nk) d=\(p.d) batch=\(p.batch) heads=\(p.heads) "
+                + "kv_heads=\(p.kvHeads) \(p.dtype.rawValue)\(p.causal ? " causal" : ""), M=\(capacity) B; \(TerminalText.escape(ncu))"
             if format == .json {
                 print(
                     JSON.object([
                         ("problem", Render.problem(p, capacity: capacity, pass: pass)), ("schedule", .string(kind.rawValue)),
-                        ("kernels", .array(rows.map(\.json))),
+                        ("tiles", .string(tileSource)), ("kernels", .array(rows.map(\.json))),
                     ]).text)
                 return
             }
@@ -112,6 +105,49 @@ struct Compare: ParsableCommand {
             Foundation_exit(2)
         }
         print(NcuComparison.table(rows, header: header), terminator: "")
+    }
+
+    /// M: --M, else the --hardware GPU's on-chip memory per block, else the H100's (the GPU the
+    /// kernel was measured on has one; 100KB would refuse the kernels' own tiles).
+    func compareCapacity() throws -> Int {
+        if options.m != nil || options.hardware != nil { return try options.capacity() }
+        if let h100 = try? ModelFile.hardware("h100-sxm") { return h100.onChipPerBlock }
+        return try options.capacity()
+    }
+
+    func readCSV() throws(CompareInputError) -> NcuCSV {
+        let text: String
+        do { text = try String(contentsOfFile: ncu, encoding: .utf8) } catch {
+            throw CompareInputError(
+                "\(ncu): cannot be read (\(FileManager.default.fileExists(atPath: ncu) ? "not UTF-8 text?" : "no such file"))")
+        }
+        do { return try NcuCSV.parse(text, quantities: NcuComparison.quantities) } catch {
+            throw CompareInputError("\(ncu): \(error.description)")
+        }
+    }
+
+    /// The tiles to predict with, and where they come from: --Br/--Bc (or --tiles) as given;
+    /// else the tiles in the measured kernel's own name (FlashAttention-2's traits, in the first
+    /// launch --match selects); else the kernels' tiles (`--tiles kernel`), so that the
+    /// prediction is for the kernel that was measured rather than for tiles no kernel uses.
+    func tileRequest(_ p: AttentionProblem, csv: NcuCSV) throws -> (TileRequest, String) {
+        var request = try options.tileRequest(for: p)
+        if options.br != nil || options.bc != nil { return (request, "tiles as given") }
+        if let policy = options.tiles { return (request, "--tiles \(policy.rawValue)") }
+        if pass != .training {
+            let regex = try match.map { text in
+                do { return try Regex(text) } catch { throw CompareInputError("--match '\(text)' is not a valid regular expression") }
+            }
+            let named = csv.launches.lazy.filter { l in regex.map { l.kernelName.contains($0) } ?? true }
+                .compactMap { KernelNameTiles($0.kernelName, backward: pass == .backward) }.first
+            if let t = named {
+                (request.br, request.bc) = (t.br, t.bc)
+                if options.warpsOption == nil { request.warps = t.warps }
+                return (request, "tiles from the kernel's name")
+            }
+        }
+        request.policy = .kernel
+        return (request, "--tiles kernel")
     }
 }
 
@@ -220,6 +256,19 @@ struct NcuComparison {
             }
         }
         return rows
+    }
+
+    /// A warning when the measured grids disagree with the predicted CTAs (the first such launch):
+    /// the kernel then runs other tiles, splits or problem than the flags describe.
+    func gridWarning(_ rows: [Row]) -> String? {
+        for row in rows where row.metric == "l2_to_sm_read_bytes" {
+            guard let grid = csv.launches[row.launch].gridSize, let k = kernels.first(where: { $0.name == row.kernel }),
+                grid != k.ctas
+            else { continue }
+            return "launch \(row.launch) (\(Self.shortName(row.ncuName))) ran \(grid) CTAs, but \(kind.rawValue)'s \(k.name) "
+                + "launches \(k.ctas) with these flags; the tiles (--Br/--Bc), splits or problem may not be the kernel's"
+        }
+        return nil
     }
 
     /// A kernel name without its template arguments and parameters, for messages and tables.

@@ -22,6 +22,23 @@ public struct NcuCSV: Sendable, Equatable {
         public var kernelName: String
         /// Metric name → value in base units.
         public var metrics: [String: Double]
+        /// CTAs in the launch's grid (the product of the `Grid Size` column's `(x, y, z)`), where
+        /// the CSV has that column.
+        public var gridSize: Int? = nil
+
+        /// The CTAs of a `Grid Size` cell, `"(128, 1, 32)"`; nil for anything else.
+        static func grid(_ cell: String) -> Int? {
+            let inner = cell.filter { $0 != "(" && $0 != ")" && $0 != " " }
+            let dims = inner.split(separator: ",").map { Int($0) }
+            guard (1...3).contains(dims.count), dims.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
+            var product = 1
+            for d in dims {
+                let (r, o) = product.multipliedReportingOverflow(by: d!)
+                if o { return nil }
+                product = r
+            }
+            return product
+        }
     }
 
     public var launches: [Launch]
@@ -74,7 +91,8 @@ public struct NcuCSV: Sendable, Equatable {
         if let metricName = header.firstIndex(of: "Metric Name") {
             guard let unit = header.firstIndex(of: "Metric Unit") else { throw .missingColumn("Metric Unit") }
             guard let value = header.firstIndex(of: "Metric Value") else { throw .missingColumn("Metric Value") }
-            return try details(rows, name: nameColumn, metric: metricName, unit: unit, value: value, quantities: quantities)
+            return try details(
+                rows, name: nameColumn, metric: metricName, unit: unit, value: value, grid: header.firstIndex(of: "Grid Size"), quantities: quantities)
         }
         // Raw page: the units row, if any, has an empty ID.
         var units = [String](repeating: "", count: header.count)
@@ -97,14 +115,15 @@ public struct NcuCSV: Sendable, Equatable {
                     metrics[header[c]] = v
                 }
             }
-            launches.append(Launch(id: id, kernelName: cells[nameColumn], metrics: metrics))
+            launches.append(
+                Launch(id: id, kernelName: cells[nameColumn], metrics: metrics, gridSize: header.firstIndex(of: "Grid Size").flatMap { Launch.grid(cells[$0]) }))
         }
         return NcuCSV(launches: launches, metricNames: Set(metricColumns.map { header[$0] }))
     }
 
     /// The details page: rows of (launch, metric) grouped by ID in the order launches first appear.
     static func details(
-        _ rows: [Row], name: Int, metric: Int, unit: Int, value valueColumn: Int, quantities: [String: Quantity]
+        _ rows: [Row], name: Int, metric: Int, unit: Int, value valueColumn: Int, grid: Int?, quantities: [String: Quantity]
     ) throws(NcuCSVError) -> NcuCSV {
         var launches: [Launch] = []
         var index: [[Int]: Int] = [:]
@@ -116,7 +135,7 @@ public struct NcuCSV: Sendable, Equatable {
             let key = [row.section, id]
             if index[key] == nil {
                 index[key] = launches.count
-                launches.append(Launch(id: id, kernelName: cells[name], metrics: [:]))
+                launches.append(Launch(id: id, kernelName: cells[name], metrics: [:], gridSize: grid.flatMap { Launch.grid(cells[$0]) }))
             }
             names.insert(cells[metric])
             guard let v = try cell(cells[valueColumn], unit: cells[unit], metric: cells[metric], quantities: quantities, line: row.line)
