@@ -62,8 +62,12 @@ import Testing
 
     @Test func nonFiniteValuesCompareExactlyOrFail() {
         let ref = [1.0, -.infinity, .nan]
+        // Matching values agree exactly, but a NaN reference vouches for nothing: a failure.
         let same = Equivalence.compare(candidate: ref, reference: ref, baseline: ref, format: .fp32)
-        #expect(same.maxAbsError == 0 && same.passed)
+        #expect(same.maxAbsError == 0 && !same.passed && same.unvouchedReferences == 1 && same.firstUnvouchedReference == 2)
+        let finite = Array(ref.prefix(2))
+        let emptyRow = Equivalence.compare(candidate: finite, reference: finite, baseline: finite, format: .fp32)
+        #expect(emptyRow.maxAbsError == 0 && emptyRow.passed, "−∞ (a row that sees nothing) matched exactly passes")
         let wrong = Equivalence.compare(candidate: [1, 0, .nan], reference: ref, baseline: ref, format: .fp32)
         #expect(wrong.maxAbsError == .infinity && !wrong.passed && wrong.worstIndex == 1)
         let nan = Equivalence.compare(candidate: [.nan, -.infinity, .nan], reference: ref, baseline: ref, format: .fp32)

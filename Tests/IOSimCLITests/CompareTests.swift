@@ -78,7 +78,7 @@ import Testing
         let csv = "==PROF== x\n\"ID\",\"Kernel Name\",\"gpu__time_duration.sum\"\n\"\",\"\",\"ns\"\n\"0\",\"k\",\"1,000\"\n"
         try csv.write(toFile: folder.file("r.csv"), atomically: true, encoding: .utf8)
         let r = try Repo.run(["compare", "--ncu", folder.file("r.csv"), "--schedule", "fa2"])
-        #expect(r.status == 2 && r.err.contains("no metric l1tex__m_xbar2l1tex_read_bytes.sum"))
+        #expect(r.status == 2 && r.err.contains("no metric l1tex__m_xbar2l1tex_read_bytes.sum"), "\(r.err)")
         let t = try Repo.run(["compare", "--ncu", Repo.path("Reports/gpu/torch_flash_ncu_raw.csv"), "--schedule", "fa2", "--hardware", "h100-sxm"])
         #expect(t.status == 0, "the torch file has the time metric: \(t.err)")
     }

@@ -207,7 +207,7 @@ import Testing
             let help = try Repo.run([command, "--help"]).out
                 .split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
             #expect(help.contains(space), "\(command) --help")
-            #expect(help.contains("(default: optimal"), "\(command) --help")
+            #expect(help.contains("(default: kernel with --hardware, else optimal"), "\(command) --help")
         }
     }
 }

@@ -107,7 +107,7 @@ import Testing
         #expect(throws: ModelError.self) { try HardwareModel(json: JSONSerialization.data(withJSONObject: unsourced), path: "x.json") }
         var numeric = good
         numeric["has_wgmma_tma"] = 1
-        #expect(throws: ModelError.wrongType(path: "x.json", field: "has_wgmma_tma", expected: "true or false")) {
+        #expect(throws: ModelError.wrongType(path: "x.json", field: "has_wgmma_tma", expected: "true or false (got 1.0)")) {
             try HardwareModel(json: JSONSerialization.data(withJSONObject: numeric), path: "x.json")
         }
     }

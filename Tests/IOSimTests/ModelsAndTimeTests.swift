@@ -43,7 +43,7 @@ import Testing
         }
         var wrong = good
         wrong["sms"] = "many"
-        #expect(throws: ModelError.wrongType(path: "x.json", field: "sms", expected: "a positive integer")) {
+        #expect(throws: ModelError.wrongType(path: "x.json", field: "sms", expected: "a positive integer (got \"many\")")) {
             try HardwareModel(json: JSONSerialization.data(withJSONObject: wrong), path: "x.json")
         }
         #expect(throws: ModelError.self) { try HardwareModel(json: Data("{\"name\": ".utf8), path: "x.json") }

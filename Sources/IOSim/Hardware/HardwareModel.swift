@@ -120,14 +120,16 @@ public struct HardwareModel: Sendable, Equatable {
         latencies = e.read(nil) { () throws(ModelError) in try Self.latencies(o, path) }
         tileBursts = e.read(nil) { () throws(ModelError) in try TileBursts.parse(o, path) }
         mmaSyncChain = e.read(nil) { () throws(ModelError) in try MMASyncChain.parse(o, path) }
-        var wgmma = false
+        var wgmma: Bool?
         if case let .bool(b) = o["has_wgmma_tma"] {
             wgmma = b
         } else if present("has_wgmma_tma") {
             e.errors.append(.wrongType(path: path, field: "has_wgmma_tma", expected: "true or false" + ModelFile.got(o["has_wgmma_tma"])))
         }
-        hasWgmmaTMA = wgmma
-        warpgroupPipeline = e.read(nil) { () throws(ModelError) in try Self.warpgroupPipeline(o, path, required: wgmma) }
+        hasWgmmaTMA = wgmma ?? false
+        // The pipeline fields are checked against has_wgmma_tma only when it could be read (an
+        // unreadable flag would make every one of them a second, misleading error).
+        warpgroupPipeline = wgmma.flatMap { w in e.read(nil) { () throws(ModelError) in try Self.warpgroupPipeline(o, path, required: w) } }
         if present("sources"), o["sources"].map({ if case .object = $0 { false } else { true } }) ?? true {
             e.errors.append(.wrongType(path: path, field: "sources", expected: "an object"))
         }
