@@ -42,6 +42,10 @@ public struct IOSimCommand: ParsableCommand {
     /// (``RunFailure``, file and model errors). Help and `--version` print as usual and exit 0.
     public static func runMain(_ arguments: [String]? = nil) -> Never {
         Interrupts.install()
+        if let word = (arguments ?? Array(CommandLine.arguments.dropFirst())).first, let message = unknownSubcommand(word) {
+            printError("iosim: " + message)
+            Foundation_exit(ExitCode.validationFailure.rawValue)
+        }
         do {
             var command = try parseAsRoot(arguments)
             try command.run()
@@ -54,6 +58,37 @@ public struct IOSimCommand: ParsableCommand {
             printError("iosim: " + message)
             Foundation_exit(code.rawValue == 0 ? 1 : code.rawValue)
         }
+    }
+}
+
+extension IOSimCommand {
+    /// The subcommands' names, and `help`.
+    static var subcommandNames: [String] { configuration.subcommands.map { $0._commandName } + ["help"] }
+
+    /// A first argument that is a word but no subcommand: `simulate` (the default) takes no
+    /// positional argument, so it is a mistyped subcommand; the message suggests the closest.
+    static func unknownSubcommand(_ word: String) -> String? {
+        guard !word.hasPrefix("-"), !subcommandNames.contains(word) else { return nil }
+        let ranked = subcommandNames.map { ($0, editDistance(word.lowercased(), $0)) }.sorted { $0.1 < $1.1 }
+        let guess = ranked.first.flatMap { $0.1 <= max(2, word.count / 3) ? $0.0 : nil }
+        return "unknown subcommand '\(word)'" + (guess.map { "; did you mean '\($0)'?" } ?? "")
+            + " (subcommands: \(subcommandNames.joined(separator: ", ")); without one, iosim runs simulate)"
+    }
+
+    /// Levenshtein distance between two short words.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var row = Array(0...b.count)
+        for i in 1...max(1, a.count) where !a.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in 1...max(1, b.count) where !b.isEmpty {
+                let current = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                previous = current
+            }
+        }
+        return a.isEmpty ? b.count : row[b.count]
     }
 }
 

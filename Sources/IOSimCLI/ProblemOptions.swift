@@ -43,7 +43,7 @@ struct ProblemOptions: ParsableArguments {
         parsing: .unconditional,
         help: ArgumentHelp(
             "Sliding window: a query at position pos sees the L keys at positions pos − L + 1 … pos (FlashAttention's window_size = (L − 1, 0)); implies --causal.",
-            valueName: "L"))
+            valueName: "L"), transform: Units.length)
     var window: Int?
     /// Optional so that the help shows the command-line spelling of the default (the parser
     /// would print a case-iterable default's raw value, `bottomRight`).
@@ -63,7 +63,7 @@ struct ProblemOptions: ParsableArguments {
     var kvLayout: KVLayout = .contiguous
     @Option(
         name: .customLong("block-size"), parsing: .unconditional,
-        help: "Token slots per block of a paged cache (--kv-layout paged, paged-v1, paged-v2); --Bc must be a multiple of it.")
+        help: "Token slots per block of a paged cache (--kv-layout paged, paged-v1, paged-v2); --Bc must be a multiple of it.", transform: Units.length)
     var blockSize: Int = 16
     @Option(
         help: ArgumentHelp(
@@ -74,11 +74,11 @@ struct ProblemOptions: ParsableArguments {
         name: .customLong("shared-prefix"), parsing: .unconditional,
         help: ArgumentHelp(
             "Tokens every sequence of the batch shares at its start (a system prompt); chunk-attn reads their ⌊P/--chunk⌋ whole chunks once per head, every other schedule once per sequence as before.",
-            valueName: "P"))
+            valueName: "P"), transform: Units.length)
     var sharedPrefix: Int = 0
     @Option(
         parsing: .unconditional,
-        help: "Tokens per chunk of chunk-attn's prefix tree (ChunkAttention's default 64); chunk-attn's column tile, whatever --Bc says.")
+        help: "Tokens per chunk of chunk-attn's prefix tree (ChunkAttention's default 64); chunk-attn's column tile, whatever --Bc says.", transform: Units.length)
     var chunk: Int = 64
     @Option(
         parsing: .unconditional,

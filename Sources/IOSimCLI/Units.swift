@@ -80,6 +80,21 @@ enum Units {
     }
 
     /// Counts of `--<name>`: a doubling range or a list (see ``range(_:_:double:less:)``).
+    /// A token count as an option's value: an integer with an optional K (1024) or M (1024²)
+    /// suffix, as `--N` takes (`--max-len 8K`). The sign is kept: the option's own check says
+    /// what range it needs, in its own words.
+    static func length(_ text: String) throws -> Int {
+        var s = text.trimmedOfWhitespace().lowercased(), factor = 1
+        if s.hasSuffix("k") { factor = 1024; s.removeLast() } else if s.hasSuffix("m") { factor = 1 << 20; s.removeLast() }
+        let sign = s.hasPrefix("-") ? -1 : 1
+        let digits = s.hasPrefix("-") || s.hasPrefix("+") ? s.dropFirst() : Substring(s)
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            throw ValidationError("an integer, optionally with K = 1024 or M = 1024², is needed")
+        }
+        guard let v = Int(digits), let n = Limits.product(v, factor) else { throw ValidationError("above iosim's limit of \(Limits.maxSequence)") }
+        return sign * n
+    }
+
     static func counts(_ text: String, name: String) throws(ValidationError) -> [Int] {
         try range(text, { (s: String) throws(ValidationError) in try count(s, name: name) }, double: { $0 * 2 }, less: <)
     }

@@ -305,6 +305,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
         switch self {
         case let .notFound(name, kind, searched):
             "no \(kind) model '\(name)': not a file, and not in \(searched.joined(separator: ", ")) (set IOSIM_MODELS to the Models folder)"
+                + { (names: [String]) in names.isEmpty ? "" : "; the \(kind) models are: " + names.joined(separator: ", ") }(
+                    ModelFile.available(kind: kind))
         case let .unreadable(path): "\(path): cannot be read"
         case let .malformed(path, detail): "\(path): not valid JSON (\(detail))"
         case let .missingField(path, field): "\(path): missing field '\(field)'"
