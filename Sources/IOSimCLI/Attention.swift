@@ -1,5 +1,6 @@
 import ArgumentParser
 import AttentionReference
+import IOSim
 import NpyIO
 
 /// `iosim attention`: the exact fp64 reference on `.npy` inputs.
@@ -7,8 +8,11 @@ struct Attention: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compute exact attention (fp64) from .npy files: O = softmax(scale·QKᵀ + mask)·V.",
         discussion: """
-            Inputs are NumPy .npy files (float64 or float32, little-endian, C order) of shape [N, d] or
-            [batch, heads, N, d]; K and V may have fewer heads than Q (GQA/MQA) and their own length.
+            Inputs are NumPy .npy files (float64, float32 or float16, little-endian, C order; bfloat16
+            and fp8 raw bits with --bf16-bits and --fp8-bits, as for check) of shape [N, d],
+            [heads, N, d] or [batch, heads, N, d]; K and V may have fewer heads than Q (GQA/MQA) and
+            their own length. With --dtype the inputs are first rounded to that format, as a kernel in
+            it sees them (the arithmetic stays fp64): the reference iosim check compares with.
             Outputs are float64: O [.., Nq, dv] and, with --lse, the log-sum-exp of each row [.., Nq].
             With --do (dO = ∂L/∂O, shaped as O) the exact fp64 gradients are written too: --dq [.., Nq, d],
             --dk [.., Nk, d] and --dv [.., Nk, dv] (any of them; with GQA, dK and dV of a K/V head sum
@@ -34,6 +38,20 @@ struct Attention: ParsableCommand {
     @Option(help: "Where to write O (.npy, float64).") var out: String
     @Option(help: "Where to write the row log-sum-exp (.npy, float64).") var lse: String?
     @Flag(help: "Causal mask (top-left aligned as PyTorch's is_causal; see --alignment).") var causal = false
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Sliding window: a query at position pos sees the L keys at positions pos − L + 1 … pos (FlashAttention's window_size = (L − 1, 0)); implies --causal.",
+            valueName: "L"), transform: Units.length)
+    var window: Int?
+    @Option(help: ArgumentHelp("Round Q, K, V (and dO) to this format first, as a kernel in it sees them: fp16, bf16, fp8 (e4m3), fp32 or fp64.", valueName: "dtype"))
+    var dtype: String?
+    @Flag(name: .customLong("bf16-bits"), help: "Read 16-bit raw files ('<u2', '<i2', '<V2', '|V2') as bfloat16 bit patterns.")
+    var bf16Bits = false
+    @Option(
+        name: .customLong("fp8-bits"),
+        help: ArgumentHelp("Read raw byte files ('|u1', '|i1', '<V1', '|V1', '<f1') as fp8 of this format: e4m3 or e5m2.", valueName: "format"))
+    var fp8Bits: String?
     @Option(help: "Where the causal diagonal sits when Nq ≠ Nk (default: top-left, as PyTorch).")
     var alignment: CausalAlignment?
     /// `.unconditional` so that a negative scale (`--scale -1`) is read as the value, not as a flag.
@@ -54,12 +72,49 @@ struct Attention: ParsableCommand {
     /// anything, then writes all outputs or none.
     func validate() throws {
         if let scale, !scale.isFinite { throw ValidationError("--scale must be finite, got \(scale)") }
+        if let window, window <= 0 { throw ValidationError("--window must be a positive integer, got \(window)") }
+        _ = try precision()
+        _ = try rawFormats()
         if upstream == nil, let first = gradientOutputs.first {
             throw ValidationError("\(first.flag) needs --do, the gradient of the loss with respect to O (.npy, shaped as O)")
         }
         if upstream != nil, gradientOutputs.isEmpty {
             throw ValidationError("--do is only read for gradients; add --dq, --dk and/or --dv")
         }
+    }
+
+    /// `--dtype`'s rounding, nil without it.
+    func precision() throws -> Precision? {
+        guard let text = dtype else { return nil }
+        guard let d = DType(argument: text) else { throw ValidationError("unknown --dtype '\(text)'; use fp16, bf16, fp8, fp32 or fp64") }
+        return d.precision
+    }
+
+    /// The raw-bit formats `--bf16-bits` and `--fp8-bits` name.
+    func rawFormats() throws -> [Npy.RawFormat] {
+        var raws: [Npy.RawFormat] = bf16Bits ? [.bfloat16] : []
+        if let text = fp8Bits {
+            switch text.lowercased() {
+            case "e4m3", "e4m3fn": raws.append(.float8e4m3fn)
+            case "e5m2": raws.append(.float8e5m2)
+            default: throw ValidationError("unknown --fp8-bits '\(text)'; use e4m3 or e5m2")
+            }
+        }
+        return raws
+    }
+
+    /// An input read with the first raw format it takes, then rounded to `--dtype`.
+    func read(_ path: String) throws -> NpyArray {
+        var lastError: (any Error)?
+        let raws = try rawFormats()
+        for raw in raws.isEmpty ? [nil] : raws.map(Optional.some) {
+            do {
+                var a = try AtomicFiles.readNpy(path, raw: raw)
+                if let p = try precision() { a = NpyArray(shape: a.shape, data: p.round(a.data)) }
+                return a
+            } catch { lastError = error }
+        }
+        throw lastError!
     }
 
     func run() throws {
@@ -69,15 +124,16 @@ struct Attention: ParsableCommand {
         var inputs = [(flag: "--q", path: q), (flag: "--k", path: k), (flag: "--v", path: v)]
         if let upstream { inputs.append((flag: "--do", path: upstream)) }
         try AtomicFiles.checkDestinations(outputs, inputs: inputs)
-        let (qa, ka, va) = (try AtomicFiles.readNpy(q), try AtomicFiles.readNpy(k), try AtomicFiles.readNpy(v))
+        let (qa, ka, va) = (try read(q), try read(k), try read(v))
         let shape = try Self.shape(q: qa, k: ka, v: va)
         let lead = Array(qa.shape.dropLast(2))
         let oShape = lead + [shape.nq, shape.dv]
-        let mask: AttentionMask = causal ? .causal(alignment ?? .topLeft) : .none
+        var mask: AttentionMask = causal ? .causal(alignment ?? .topLeft) : .none
+        if let window { mask = .slidingWindow(left: window - 1, right: 0, alignment: alignment ?? .topLeft) }
         let result: AttentionResult<Double>
         var gradients: AttentionGradients<Double>?
         if let upstream {
-            let doa = try AtomicFiles.readNpy(upstream)
+            let doa = try read(upstream)
             guard doa.shape == oShape else {
                 throw RunFailure("do has shape \(doa.shape) but O has shape \(oShape); --do must be shaped as O")
             }
@@ -103,13 +159,18 @@ struct Attention: ParsableCommand {
     /// Reads the attention shape off the three arrays, or says which one does not fit.
     static func shape(q: NpyArray, k: NpyArray, v: NpyArray) throws -> AttentionShape {
         for (name, a) in [("q", q), ("k", k), ("v", v)] {
-            guard a.shape.count == 2 || a.shape.count == 4 else {
-                throw RunFailure("\(name) has shape \(a.shape); expected [N, d] or [batch, heads, N, d]")
+            guard (2...4).contains(a.shape.count) else {
+                throw RunFailure("\(name) has shape \(a.shape); expected [N, d], [heads, N, d] or [batch, heads, N, d]")
             }
             guard !a.shape.contains(0) else { throw RunFailure("\(name) is empty (shape \(a.shape))") }
         }
         guard q.shape.count == k.shape.count, k.shape.count == v.shape.count else {
-            throw RunFailure("q, k and v must all be 2-D or all 4-D; got \(q.shape), \(k.shape), \(v.shape)")
+            throw RunFailure("q, k and v must have the same number of dimensions; got \(q.shape), \(k.shape), \(v.shape)")
+        }
+        if q.shape.count == 3 {
+            // [heads, N, d]: one batch.
+            func batched(_ a: NpyArray) -> NpyArray { NpyArray(shape: [1] + a.shape, data: a.data) }
+            return try shape(q: batched(q), k: batched(k), v: batched(v))
         }
         let (qs, ks, vs) = (q.shape.suffix(2).map { $0 }, k.shape.suffix(2).map { $0 }, v.shape.suffix(2).map { $0 })
         guard qs[1] == ks[1] else { throw RunFailure("q has d = \(qs[1]) but k has d = \(ks[1])") }
