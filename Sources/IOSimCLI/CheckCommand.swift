@@ -51,10 +51,14 @@ struct CheckCommand: ParsableCommand {
 
             Exit codes:
               0   every tensor passes
-              1   a tensor fails the tolerance rule
+              1   a tensor fails: above the allowance, NaN or Inf where the
+                  reference is finite, a reference that is not finite (NaN or Inf in
+                  the inputs), or an allowance that is not finite; the FAIL line says
+                  which
               2   bad input: a missing or unreadable file, a shape mismatch, a dtype
                   the kernel cannot have written, a missing or unknown --dtype, an
-                  unknown option or value
+                  unknown option or value, or a check needing more memory than the
+                  process may use (ulimit, cgroup, free memory)
             (An option given without its value is the argument parser's usage error,
             exit 64.)
             Errors are one line on standard error, starting "iosim: check: ".

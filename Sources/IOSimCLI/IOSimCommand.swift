@@ -24,7 +24,10 @@ public struct IOSimCommand: ParsableCommand {
               1   a failed check (verify or --mode data found a mismatch, or verify
                   checked nothing), no schedule able to run, or a runtime failure
                   (a file that cannot be read or written, a model file with an
-                  error, data mode refusing a problem larger than memory)
+                  error, data mode refusing a problem larger than the memory this
+                  process may use: half the machine, free memory, ulimit -v/-d,
+                  cgroup limits)
+              130, 143  interrupted (Ctrl-C, SIGTERM): one line, no output half-written
             Every error is one line on standard error, starting "iosim: ".
             """,
         version: Resources.version,
