@@ -11,6 +11,8 @@ public struct KernelNameTiles: Sendable, Equatable {
     public var bc: Int
     public var warps: Int
 
+    public init(headDim: Int, br: Int, bc: Int, warps: Int) { (self.headDim, self.br, self.bc, self.warps) = (headDim, br, bc, warps) }
+
     /// The forward (`backward == false`) or backward traits in `name`, or nil.
     public init?(_ name: String, backward: Bool) {
         let marker = backward ? "Flash_bwd_kernel_traits<" : "Flash_fwd_kernel_traits<"
