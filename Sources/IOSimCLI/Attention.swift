@@ -44,7 +44,9 @@ struct Attention: ParsableCommand {
             "Sliding window: a query at position pos sees the L keys at positions pos − L + 1 … pos (FlashAttention's window_size = (L − 1, 0)); implies --causal.",
             valueName: "L"), transform: Units.length)
     var window: Int?
-    @Option(help: ArgumentHelp("Round Q, K, V (and dO) to this format first, as a kernel in it sees them: fp16, bf16, fp8 (e4m3), fp32 or fp64.", valueName: "dtype"))
+    @Option(
+        help: ArgumentHelp(
+            "Round Q, K, V (and dO) to this format first, as a kernel in it sees them: fp16, bf16, fp8 (e4m3), fp32 or fp64.", valueName: "dtype"))
     var dtype: String?
     @Flag(name: .customLong("bf16-bits"), help: "Read 16-bit raw files ('<u2', '<i2', '<V2', '|V2') as bfloat16 bit patterns.")
     var bf16Bits = false

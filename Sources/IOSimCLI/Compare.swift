@@ -285,7 +285,8 @@ struct NcuComparison {
         var cells = [["launch", "ncu kernel", "kernel", "metric", "measured", "predicted", "ratio"]]
         for r in rows {
             cells.append([
-                "\(r.launch)", TerminalText.escape(shortName(r.ncuName)), r.kernel, r.metric, number(r.measured, r.metric), number(r.predicted, r.metric),
+                "\(r.launch)", TerminalText.escape(shortName(r.ncuName)), r.kernel, r.metric, number(r.measured, r.metric),
+                number(r.predicted, r.metric),
                 r.ratio.map { String(format: "%.3f", $0) } ?? "n/a",
             ])
         }

@@ -14,11 +14,13 @@ struct KVMemoryOptions: ParsableArguments {
         name: .customLong("max-len"), parsing: .unconditional,
         help: "Tokens reserve holds per sequence (its per-sequence capacity; default: the longest length).", transform: Units.length)
     var maxLen: Int?
-    @Option(name: .customLong("block-size"), parsing: .unconditional, help: "paged's block, in token slots (vLLM's default).", transform: Units.length)
+    @Option(
+        name: .customLong("block-size"), parsing: .unconditional, help: "paged's block, in token slots (vLLM's default).", transform: Units.length)
     var blockSize: Int = 16
     @Option(
         parsing: .unconditional,
-        help: "pow2's first capacity in tokens; it doubles when full (default 2048: the Paged-FlexAttention paper's memory steps past 2048 tokens).", transform: Units.length)
+        help: "pow2's first capacity in tokens; it doubles when full (default 2048: the Paged-FlexAttention paper's memory steps past 2048 tokens).",
+        transform: Units.length)
     var initial: Int = 2048
     @Option(help: "Workload model with a 'layers' field: a name in Models/workloads or a .json path.")
     var model: String

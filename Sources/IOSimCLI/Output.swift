@@ -390,7 +390,8 @@ enum Render {
             }
         }
         if let hardware {
-            lines.append("time = estimated kernel time on \(TerminalText.escape(hardware.name)) (HBM + tensor + exp per CTA; fa3 pipelined; see TimeEstimate)")
+            lines.append(
+                "time = estimated kernel time on \(TerminalText.escape(hardware.name)) (HBM + tensor + exp per CTA; fa3 pipelined; see TimeEstimate)")
             // --stages 1 changes the estimate only where the hardware file has the measured round trips.
             if results.contains(where: { $0.tiles?.stages == 1 }), hardware.tileBursts != nil {
                 lines.append(

@@ -63,7 +63,8 @@ struct ProblemOptions: ParsableArguments {
     var kvLayout: KVLayout = .contiguous
     @Option(
         name: .customLong("block-size"), parsing: .unconditional,
-        help: "Token slots per block of a paged cache (--kv-layout paged, paged-v1, paged-v2); --Bc must be a multiple of it.", transform: Units.length)
+        help: "Token slots per block of a paged cache (--kv-layout paged, paged-v1, paged-v2); --Bc must be a multiple of it.",
+        transform: Units.length)
     var blockSize: Int = 16
     @Option(
         help: ArgumentHelp(
@@ -78,7 +79,8 @@ struct ProblemOptions: ParsableArguments {
     var sharedPrefix: Int = 0
     @Option(
         parsing: .unconditional,
-        help: "Tokens per chunk of chunk-attn's prefix tree (ChunkAttention's default 64); chunk-attn's column tile, whatever --Bc says.", transform: Units.length)
+        help: "Tokens per chunk of chunk-attn's prefix tree (ChunkAttention's default 64); chunk-attn's column tile, whatever --Bc says.",
+        transform: Units.length)
     var chunk: Int = 64
     @Option(
         parsing: .unconditional,
@@ -97,7 +99,8 @@ struct ProblemOptions: ParsableArguments {
 
     /// `--tiles`'s help (each policy's own line comes from `TilePolicy.allValueDescriptions`).
     static let tilesHelp = ArgumentHelp(
-        "Tile choice when --Br and --Bc do not fix both (default: kernel with --hardware, else optimal; split-kv then takes its kernel's tiles, 64 × FA2's block_n).")
+        "Tile choice when --Br and --Bc do not fix both (default: kernel with --hardware, else optimal; split-kv then takes its kernel's tiles, 64 × FA2's block_n)."
+    )
 
     /// `--hardware`'s help, with the hardware files this run finds.
     static var hardwareHelp: ArgumentHelp {

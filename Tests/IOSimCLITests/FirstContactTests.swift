@@ -74,12 +74,15 @@ import Testing
         // [heads, N, d] bf16 raw bits, as a PyTorch user saves them.
         let (heads, n, d) = (2, 40, 16)
         var rng = SeededGenerator(seed: 25)
-        func bits(_ count: Int) -> [UInt16] { (0..<count).map { _ in UInt16(truncatingIfNeeded: (Float.random(in: -2...2, using: &rng)).bitPattern >> 16) } }
+        func bits(_ count: Int) -> [UInt16] {
+            (0..<count).map { _ in UInt16(truncatingIfNeeded: (Float.random(in: -2...2, using: &rng)).bitPattern >> 16) }
+        }
         for name in ["q", "k", "v"] {
             try Self.writeRaw16(folder.file("\(name).npy"), shape: [heads, n, d], words: bits(heads * n * d))
         }
         let common = ["--q", folder.file("q.npy"), "--k", folder.file("k.npy"), "--v", folder.file("v.npy"), "--bf16-bits", "--window", "8"]
-        let a = try Repo.run(["attention"] + common + ["--out", folder.file("o.npy"), "--lse", folder.file("l.npy"), "--dtype", "bf16", "--alignment", "bottom-right"])
+        let a = try Repo.run(
+            ["attention"] + common + ["--out", folder.file("o.npy"), "--lse", folder.file("l.npy"), "--dtype", "bf16", "--alignment", "bottom-right"])
         #expect(a.status == 0, "\(a.err)")
         let c = try Repo.run(["check"] + common + ["--o", folder.file("o.npy"), "--lse", folder.file("l.npy"), "--dtype", "bf16"])
         #expect(c.status == 0 && c.out.contains("PASS"), "the fp64 reference of the same inputs passes: \(c.out) \(c.err)")

@@ -113,7 +113,8 @@ import Testing
         #expect(!error.description.contains("--"))
         #expect(
             Wording.message(error)
-                == "data mode for fa2 would need about 3500000 MB, more than the 8000 MB this process may use now (half the machine's memory, free memory, ulimit -v/-d and cgroup limits); use a smaller --N, --batch or --heads")
+                == "data mode for fa2 would need about 3500000 MB, more than the 8000 MB this process may use now (half the machine's memory, free memory, ulimit -v/-d and cgroup limits); use a smaller --N, --batch or --heads"
+        )
         let r = try Repo.run(["--N", "64K", "--batch", "512", "--heads", "512", "--mode", "data"])
         #expect(
             r.status == 1 && r.err.hasPrefix("iosim: data mode for standard would need about ")

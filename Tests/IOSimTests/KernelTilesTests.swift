@@ -61,12 +61,15 @@ import Testing
     }
 
     @Test func kernelNamesGiveTheirTiles() {
-        let fwd = "void pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits<128, 128, 64, 4, false, false, cutlass::half_t, "
+        let fwd =
+            "void pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits<128, 128, 64, 4, false, false, cutlass::half_t, "
             + "Flash_kernel_traits<128, 128, 64, 4, cutlass::half_t>>, false, true>(Flash_fwd_params)"
         let t = KernelNameTiles(fwd, backward: false)
         #expect(t == KernelNameTiles(headDim: 128, br: 128, bc: 64, warps: 4))
         #expect(KernelNameTiles(fwd, backward: true) == nil)
-        #expect(KernelNameTiles("flash_bwd_dq_dk_dv_loop_seqk_parallel_kernel<Flash_bwd_kernel_traits<64, 128, 128, 8, 4, 4, 4", backward: true)?.br == 128)
+        #expect(
+            KernelNameTiles("flash_bwd_dq_dk_dv_loop_seqk_parallel_kernel<Flash_bwd_kernel_traits<64, 128, 128, 8, 4, 4, 4", backward: true)?.br
+                == 128)
         #expect(KernelNameTiles("Flash_fwd_kernel_traits<128, x, 64, 4>", backward: false) == nil)
         #expect(NcuCSV.Launch.grid("(32, 1, 8)") == 256 && NcuCSV.Launch.grid("(0, 1, 1)") == nil && NcuCSV.Launch.grid("big") == nil)
     }

@@ -92,7 +92,8 @@ public struct NcuCSV: Sendable, Equatable {
             guard let unit = header.firstIndex(of: "Metric Unit") else { throw .missingColumn("Metric Unit") }
             guard let value = header.firstIndex(of: "Metric Value") else { throw .missingColumn("Metric Value") }
             return try details(
-                rows, name: nameColumn, metric: metricName, unit: unit, value: value, grid: header.firstIndex(of: "Grid Size"), quantities: quantities)
+                rows, name: nameColumn, metric: metricName, unit: unit, value: value, grid: header.firstIndex(of: "Grid Size"), quantities: quantities
+            )
         }
         // Raw page: the units row, if any, has an empty ID.
         var units = [String](repeating: "", count: header.count)
@@ -116,7 +117,9 @@ public struct NcuCSV: Sendable, Equatable {
                 }
             }
             launches.append(
-                Launch(id: id, kernelName: cells[nameColumn], metrics: metrics, gridSize: header.firstIndex(of: "Grid Size").flatMap { Launch.grid(cells[$0]) }))
+                Launch(
+                    id: id, kernelName: cells[nameColumn], metrics: metrics,
+                    gridSize: header.firstIndex(of: "Grid Size").flatMap { Launch.grid(cells[$0]) }))
         }
         return NcuCSV(launches: launches, metricNames: Set(metricColumns.map { header[$0] }))
     }
