@@ -24,18 +24,26 @@ public enum FP8Experiment {
         return (0..<count).map { _ in normal() + (uniform() < outlierRate ? outlierStd * normal() : 0) }
     }
 
-    /// Runs fa3 in data mode (fp8, tiles `tiles`) on the three quantizations of the same inputs.
-    public static func run(n: Int, d: Int, heads: Int = 1, tiles: Tiles, seed: UInt64) throws -> Outcome {
+    /// Runs fa3 in data mode (fp8, tiles `tiles`) on the three quantizations of the same inputs;
+    /// `progress` gets the fraction of the three runs' HBM reads done (each a third).
+    public static func run(
+        n: Int, d: Int, heads: Int = 1, tiles: Tiles, seed: UInt64, progress: ((Double) -> Void)? = nil
+    ) throws -> Outcome {
         let p = AttentionProblem(n: n, d: d, heads: heads, dtype: .fp8)
         let count = heads * n * d
         let (q, k, v) = (inputs(count: count, seed: seed), inputs(count: count, seed: seed + 1), inputs(count: count, seed: seed + 2))
         let shape = AttentionShape(heads: heads, nq: n, d: d)
         let ref = try ReferenceAttention.forward(q: q, k: k, v: v, shape: shape)
+        var done = 0.0
         func rmse(_ scaling: FP8Scaling, hadamard: Bool) throws -> Double {
+            defer { done += 1 }
+            let base = done
             let (qh, kh) =
                 hadamard ? (try FP8Quantizer.hadamard(q, d: d, seed: seed ^ 0xABCD), try FP8Quantizer.hadamard(k, d: d, seed: seed ^ 0xABCD)) : (q, k)
             let (qq, kq, vq) = DataMode.fp8Inputs(p, tiles: tiles, q: qh, k: kh, v: v, scaling: scaling)
-            let out = try DataMode.run(.fa3, p, capacity: 1 << 24, tiles: tiles, q: qq, k: kq, v: vq)
+            let out = try DataMode.run(
+                .fa3, p, capacity: 1 << 24, tiles: tiles, q: qq, k: kq, v: vq,
+                progress: progress.map { report in { f in report(min(1, (base + f) / 3)) } })
             let sq = zip(out.result.o, ref.o).reduce(0.0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
             return (sq / Double(ref.o.count)).squareRoot()
         }
