@@ -2,23 +2,40 @@ import Foundation
 import Testing
 
 /// Golden files pin what users see: every subcommand's help, the main table, JSON and CSV, and
-/// the JSON of a grid of problems. A missing or different snapshot fails; `RECORD_SNAPSHOTS=1`
-/// re-records (review the diff before committing it).
+/// the JSON of a grid of problems. A missing or different snapshot fails with the first differing
+/// lines; `RECORD_SNAPSHOTS=1` re-records a changed one and fails all the same, so that a recording
+/// run can never pass as a check (review `git diff`, then run again without it).
 @Suite struct Snapshots {
     static let folder = Repo.root.appendingPathComponent("Tests/IOSimCLITests/Snapshots")
     static let recording = ProcessInfo.processInfo.environment["RECORD_SNAPSHOTS"] == "1"
 
     static func check(_ name: String, _ actual: String) throws {
         let file = folder.appendingPathComponent(name)
+        let expected = try? String(contentsOf: file, encoding: .utf8)
         if recording {
+            guard expected != actual else { return }
             try Data(actual.utf8).write(to: file)
+            Issue.record("snapshot \(name) re-recorded; review git diff and run again without RECORD_SNAPSHOTS")
             return
         }
-        guard let expected = try? String(contentsOf: file, encoding: .utf8) else {
+        guard let expected else {
             Issue.record("snapshot \(name) is missing; record it with RECORD_SNAPSHOTS=1")
             return
         }
-        #expect(actual == expected, "snapshot \(name) differs; re-record with RECORD_SNAPSHOTS=1 if the change is intended")
+        if actual != expected {
+            Issue.record("snapshot \(name) differs (re-record with RECORD_SNAPSHOTS=1 if intended):\n\(Self.lineDiff(expected, actual))")
+        }
+    }
+
+    /// The first differing lines of two texts, `-` expected and `+` actual, at most `limit` pairs.
+    static func lineDiff(_ expected: String, _ actual: String, limit: Int = 8) -> String {
+        let (e, a) = (expected.split(separator: "\n", omittingEmptySubsequences: false), actual.split(separator: "\n", omittingEmptySubsequences: false))
+        var out: [String] = []
+        for i in 0..<max(e.count, a.count) where out.count < 2 * limit {
+            let x = i < e.count ? String(e[i]) : "(end)", y = i < a.count ? String(a[i]) : "(end)"
+            if x != y { out += ["line \(i + 1):", "- " + x, "+ " + y] }
+        }
+        return out.joined(separator: "\n")
     }
 
     static let outputs: [(name: String, args: [String])] = [
@@ -92,29 +109,7 @@ import Testing
             let r = try Repo.run(args + ["--format", "json"])
             lines.append(args.joined(separator: " ") + "\t" + r.out.trimmingCharacters(in: .newlines))
         }
-        let actual = lines.joined(separator: "\n") + "\n"
-        let file = Self.folder.appendingPathComponent("grid.tsv")
-        if Self.recording { try Data(actual.utf8).write(to: file); return }
-        let expected = try #require(try? String(contentsOf: file, encoding: .utf8), "grid.tsv missing; RECORD_SNAPSHOTS=1")
-        let (a, e) = (actual.split(separator: "\n"), expected.split(separator: "\n"))
-        #expect(a.count == e.count)
-        for (x, y) in zip(a, e) {
-            // The per-kernel lists (core v2) are additions: compare everything else.
-            #expect(try Self.withoutKernels(x) == Self.withoutKernels(y), "\(x.prefix(80))")
-        }
-    }
-
-    static func withoutKernels(_ line: Substring) throws -> NSDictionary {
-        let parts = line.split(separator: "\t", maxSplits: 1)
-        guard parts.count == 2 else { return ["args": String(parts.first ?? "")] }
-        let json = try JSONSerialization.jsonObject(with: Data(parts[1].utf8)) as? [String: Any] ?? [:]
-        var copy = json
-        if let results = json["results"] as? [[String: Any]] {
-            copy["results"] = results.map { r -> [String: Any] in
-                var r = r; r["kernels"] = nil; return r
-            }
-        }
-        copy["args"] = String(parts[0])
-        return copy as NSDictionary
+        // Whole lines, the per-kernel counts included.
+        try Self.check("grid.tsv", lines.joined(separator: "\n") + "\n")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Finding and reading `Models/` data files, with errors that name the file and the field.
 public enum ModelFile {
@@ -45,10 +46,19 @@ public enum ModelFile {
         return try locate(base, kind: "workloads")
     }
 
+    /// The hardware model of a name or path, parsed once per process (a run asks for it from
+    /// validation, the tile request, M and the estimates alike).
     public static func hardware(_ nameOrPath: String) throws(ModelError) -> HardwareModel {
         let path = try locate(nameOrPath, kind: "hardware")
-        return try HardwareModel(json: read(path), path: path)
+        let data = try read(path)
+        // Keyed by the bytes too, so that a file rewritten during a process is parsed again.
+        if let cached = parsedHardware.withLock({ $0[path] }), cached.data == data { return try cached.result.get() }
+        let result = Result { () throws(ModelError) in try HardwareModel(json: data, path: path) }
+        parsedHardware.withLock { $0[path] = (data, result) }
+        return try result.get()
     }
+
+    static let parsedHardware = Mutex<[String: (data: Data, result: Result<HardwareModel, ModelError>)]>([:])
 
     public static func workload(_ nameOrPath: String) throws(ModelError) -> WorkloadModel {
         let path = try locate(nameOrPath, kind: "workloads")
