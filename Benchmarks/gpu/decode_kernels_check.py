@@ -3,7 +3,7 @@ The real check is the Swift suite's, on the CPU, over the committed recordings.
 
     python3 decode_kernels_check.py check DIR...   each DIR (a recording: command.txt, o.npy,
                                                     lse.npy) against an fp64 reference of the same
-                                                    regenerated inputs, with DESIGN §7's rule:
+                                                    regenerated inputs, with the tolerance rule:
                                                     max|O − ref| ≤ 2·max|base − ref| + atol, base =
                                                     plain attention in the dtype (fp32 scores and
                                                     sums, P rounded to the dtype, O rounded), atol =

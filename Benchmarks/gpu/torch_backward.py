@@ -215,7 +215,7 @@ def live_pairs(n, br, bc, causal):
 
 
 def predicted(kind, n, d, causal, br, bc, h=NCU_H):
-    """DESIGN §11 fa2 backward bytes (reads, writes) of one launch, fp16 operands, fp32 LSE/D/dQ accumulator.
+    """iosim's fa2 backward bytes (docs/counting-rules.md §8a; reads, writes) of one launch, fp16 operands, fp32 LSE/D/dQ accumulator.
     copy: one [B, N, H, d] fp16 tensor made contiguous."""
     nd = n * d * h
     if kind == "preprocess":
@@ -240,7 +240,7 @@ def summary_mode(raw_path):
     config = configs_of(raw)
     traits = set()
     print("N d causal | kernel | grid block smem regs | L2->SM read, SM->L2 write, DRAM read, DRAM write | us"
-          " | predicted read, write (DESIGN 11) | measured/predicted read, write")
+          " | predicted read, write (iosim) | measured/predicted read, write")
     tile_of = {}
     for r in raw:
         if tiles(r)[0]:

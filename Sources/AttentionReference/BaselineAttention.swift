@@ -1,5 +1,5 @@
 /// Plain (non-tiled) attention computed the way an ordinary implementation in a given precision
-/// would, emulated on the CPU. It is the `base` of the tolerance rule (DESIGN §7).
+/// would, emulated on the CPU. It is the `base` of the tolerance rule (docs/numerics.md).
 ///
 /// - fp64: the fp64 reference itself (dgemm, fp64 softmax).
 /// - fp32: the same algorithm in fp32 (sgemm, fp32 softmax).

@@ -1,6 +1,6 @@
 /// The plain (non-tiled) attention backward pass computed the way an ordinary implementation in a
 /// given precision would, emulated on the CPU: the `base` of the tolerance rule for gradients
-/// (DESIGN §7, rtol = 3). Inputs (Q, K, V, dO) must already be in the format.
+/// (docs/numerics.md, "Gradients"; rtol = 3). Inputs (Q, K, V, dO) must already be in the format.
 ///
 /// - fp64: the fp64 reference gradients themselves (``ReferenceGradients``).
 /// - fp32: the same algorithm in fp32 (sgemm, fp32 softmax and elementwise work).

@@ -96,7 +96,7 @@ public struct BackwardEquivalenceReport: Sendable, CustomStringConvertible {
     }
 }
 
-/// The tolerance rule of DESIGN §7: an implementation passes when, against the reference,
+/// The tolerance rule (docs/numerics.md): an implementation passes when, against the reference,
 /// `max|out − ref| ≤ rtol · max|base − ref| + atol`, with `base` the plain attention in the
 /// implementation's own precision (``BaselineAttention``), rtol 2 forward and 3 backward, and atol
 /// two ulps of the output format at the output's scale. Inputs are rounded to the implementation's

@@ -5,7 +5,8 @@ import IOSim
 import NpyIO
 
 /// `iosim check`: a user's kernel output (O, and optionally its LSE) against the fp64 reference
-/// under the tolerance rule (DESIGN §7, §14). Exit 0 pass, 1 fail, 2 bad input.
+/// under the tolerance rule (docs/numerics.md; the command: docs/cli.md §5). Exit 0 pass, 1 fail,
+/// 2 bad input.
 ///
 /// Every option is read as text and checked here, not by the argument parser, so that a bad
 /// value is "bad input" (exit 2, one line) like a bad file, rather than the parser's usage exit

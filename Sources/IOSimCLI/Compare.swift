@@ -3,7 +3,7 @@ import Foundation
 import IOSim
 
 /// `iosim compare --ncu report.csv`: Nsight Compute's measured traffic (and time) per kernel
-/// launch beside the simulator's prediction for the same problem and schedule (DESIGN §14).
+/// launch beside the simulator's prediction for the same problem and schedule (docs/cli.md §6).
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Set Nsight Compute measurements (ncu --csv) beside the simulator's per-kernel prediction.",

@@ -15,7 +15,8 @@ struct KVMemoryOptions: ParsableArguments {
         help: "Tokens reserve holds per sequence (its per-sequence capacity; default: the longest length).", transform: Units.length)
     var maxLen: Int?
     @Option(
-        name: .customLong("block-size"), parsing: .unconditional, help: "paged's block, in token slots (vLLM's default).", transform: Units.length)
+        name: .customLong("block-size"), parsing: .unconditional, help: "paged's block, in token slots (vLLM's default). (default: 16)",
+        transform: Units.length)
     var blockSize: Int = 16
     @Option(
         parsing: .unconditional,
@@ -56,7 +57,7 @@ struct KVMemoryOptions: ParsableArguments {
     var parameters: KVCachePolicyParameters { KVCachePolicyParameters(maxLength: maxLen ?? 0, blockSize: blockSize, initial: initial) }
 }
 
-/// `iosim kv-memory`: KV-cache bytes allocated, used and wasted per allocation policy (DESIGN §13).
+/// `iosim kv-memory`: KV-cache bytes allocated, used and wasted per allocation policy (docs/cli.md §7).
 struct KVMemory: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kv-memory",

@@ -346,13 +346,13 @@ enum Render {
             "batch·max((4·Nq·d + Nq)·heads + 4·Nk·d·kv_heads, heads·" + (large ? "(Nq·Nk·d² + Nq·d³)/M" : "(Nq·Nk·d + Nq·d²)/√M") + ")"
         switch pass {
         case .forward: lines.append("bound = " + forwardBound + regime)
-        case .backward: lines.append("bound = " + backwardBound + regime + " (backward, DESIGN §11)")
+        case .backward: lines.append("bound = " + backwardBound + regime + " (backward, docs/counting-rules.md §9)")
         case .training:
             lines.append("bound = " + forwardBound + " + " + backwardBound + regime)
             lines.append("tiles = forward+backward (each pass chooses its own); footprint = the larger")
         }
         if let groups = p.lengthGroups {
-            // Variable lengths (DESIGN §13): the rows are totals over the sequences; the means here.
+            // Variable lengths (docs/counting-rules.md §13): the rows are totals over the sequences; the means here.
             let sequences = groups.reduce(0) { $0 + $1.count }
             let tokens = groups.reduce(0) { $0 + $1.length * $1.count }
             lines.append(
@@ -382,7 +382,7 @@ enum Render {
                     "  " + (r.kind.rawValue + ":").padding(width) + " " + (c.passed ? "pass" : "FAIL") + "  O max|err| " + sci(e.output.maxAbsError)
                     + (e.output.passed ? " ≤ " : " > ") + sci(e.output.allowed)
                 if let l = e.lse { line += ", LSE max|err| " + sci(l.maxAbsError) + (l.passed ? " ≤ " : " > ") + sci(l.allowed) }
-                // Gradients are checked at rtol 3 (DESIGN §7).
+                // Gradients are checked at rtol 3 (docs/numerics.md, "Gradients").
                 for (name, g) in [("dQ", c.gradients?.dq), ("dK", c.gradients?.dk), ("dV", c.gradients?.dv)] {
                     if let g { line += ", \(name) max|err| " + sci(g.maxAbsError) + (g.passed ? " ≤ " : " > ") + sci(g.allowed) }
                 }

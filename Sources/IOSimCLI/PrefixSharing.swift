@@ -1,8 +1,8 @@
 import IOSim
 
 /// chunk-attn beside the schedules that read a shared prefix once per sequence, on the same batch
-/// (DESIGN §13: the tool reports the ratio, so that ChunkAttention's 3.2–4.8× kernel speedup at
-/// 1024–4096 shared tokens can be set beside it): paged-v1's and split-kv's HBM bytes, and with
+/// (docs/counting-rules.md §14: the tool reports the ratio, so that ChunkAttention's 3.2–4.8×
+/// kernel speedup at 1024–4096 shared tokens can be set beside it): paged-v1's and split-kv's HBM bytes, and with
 /// `--hardware` their estimated times, divided by chunk-attn's (docs/output.md).
 enum PrefixSharing {
     /// The schedules chunk-attn is compared with, in this order.

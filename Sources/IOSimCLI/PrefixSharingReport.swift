@@ -1,6 +1,6 @@
 import IOSim
 
-/// The report's prefix-sharing sweep (DESIGN §13; Notebooks/chunk_attention.ipynb draws it):
+/// The report's prefix-sharing sweep (docs/counting-rules.md §14; Notebooks/chunk_attention.ipynb draws it):
 /// chunk-attn against paged-v1 and split-kv on one decode batch as the shared prefix grows, in the
 /// setting of ChunkAttention's kernel benchmark (microsoft/chunk-attention
 /// `tests/benchmark_chunk_attn.py`: 32 heads, d = 128, chunks of 64 tokens, fp16) with a batch of

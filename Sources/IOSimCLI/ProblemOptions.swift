@@ -63,7 +63,7 @@ struct ProblemOptions: ParsableArguments {
     var kvLayout: KVLayout = .contiguous
     @Option(
         name: .customLong("block-size"), parsing: .unconditional,
-        help: "Token slots per block of a paged cache (--kv-layout paged, paged-v1, paged-v2); --Bc must be a multiple of it.",
+        help: "Token slots per block of a paged cache (--kv-layout paged, paged-v1, paged-v2); --Bc must be a multiple of it. (default: 16)",
         transform: Units.length)
     var blockSize: Int = 16
     @Option(
@@ -74,12 +74,13 @@ struct ProblemOptions: ParsableArguments {
     @Option(
         name: .customLong("shared-prefix"), parsing: .unconditional,
         help: ArgumentHelp(
-            "Tokens every sequence of the batch shares at its start (a system prompt); chunk-attn reads their ⌊P/--chunk⌋ whole chunks once per head, every other schedule once per sequence as before.",
+            "Tokens every sequence of the batch shares at its start (a system prompt); chunk-attn reads their ⌊P/--chunk⌋ whole chunks once per head, every other schedule once per sequence as before. (default: 0)",
             valueName: "P"), transform: Units.length)
     var sharedPrefix: Int = 0
     @Option(
         parsing: .unconditional,
-        help: "Tokens per chunk of chunk-attn's prefix tree (ChunkAttention's default 64); chunk-attn's column tile, whatever --Bc says.",
+        help:
+            "Tokens per chunk of chunk-attn's prefix tree (ChunkAttention's default 64); chunk-attn's column tile, whatever --Bc says. (default: 64)",
         transform: Units.length)
     var chunk: Int = 64
     @Option(

@@ -130,7 +130,7 @@ enum ReportFiles {
     }
 }
 
-/// The decode figures' sweeps (DESIGN §12): Llama-3 8B's attention shape (`Models/workloads`),
+/// The decode figures' sweeps (README.md, "Decode"): Llama-3 8B's attention shape (`Models/workloads`),
 /// one query row per sequence, the query heads of a KV group packed as FlashAttention-2 packs
 /// them for decode, fp16, on the `h100-sxm` model with its M. Each schedule gets what the CLI
 /// gives it with `--hardware`: fa2 its optimal tiles, split-kv FA2's split heuristic and the

@@ -1,7 +1,7 @@
 import Foundation
 import IOSim
 
-/// The report's KV-cache memory sweeps (DESIGN §13; Notebooks/serving.ipynb draws them). Rows are
+/// The report's KV-cache memory sweeps (docs/cli.md §7; Notebooks/serving.ipynb draws them). Rows are
 /// `kv-memory`'s CSV rows, so `iosim kv-memory --format csv` with the same options gives each one.
 enum ServingReport {
     /// The model of the Paged-FlexAttention paper.

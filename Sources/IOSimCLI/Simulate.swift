@@ -19,9 +19,9 @@ struct Simulate: ParsableCommand {
             a line per schedule with its errors, CSV has the columns check_passed,
             max_abs_error, allowed, lse_max_abs_error, lse_allowed, JSON has
             "equivalence"; the run exits 1 when a check fails.
-            --pass backward counts dQ, dK, dV (standard, fa1, fa2; DESIGN §11); its data
-            mode runs the schedule's forward, then its backward, and checks O, LSE and
-            the gradients (rtol 3). --pass training adds the two passes.
+            --pass backward counts dQ, dK, dV (standard, fa1, fa2; docs/counting-rules.md
+            §8a); its data mode runs the schedule's forward, then its backward, and checks
+            O, LSE and the gradients (rtol 3). --pass training adds the two passes.
             """
     )
 

@@ -4,7 +4,7 @@ import Testing
 
 @testable import AttentionReference
 
-/// The tolerance rule for gradients (DESIGN §7, rtol = 3) and the baseline backward it measures
+/// The tolerance rule for gradients (docs/numerics.md, "Gradients"; rtol = 3) and the baseline backward it measures
 /// candidates against.
 @Suite struct BackwardToleranceRule {
     static let shape = AttentionShape(batch: 1, heads: 4, kvHeads: 2, nq: 67, nk: 45, d: 32, dv: 24)

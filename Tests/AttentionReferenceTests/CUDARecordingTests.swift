@@ -142,7 +142,7 @@ struct Recording: Decodable, CustomTestStringConvertible, Sendable {
 
     func result() throws -> AttentionResult<Double> { AttentionResult(o: try read(o), lse: try read(lse)) }
 
-    /// O (and LSE unless empty) under the rule of DESIGN §7; fp8 on its recorded dequantized
+    /// O (and LSE unless empty) under the rule of docs/numerics.md; fp8 on its recorded dequantized
     /// inputs, not rounded again (as iosim's fp8 data mode is checked).
     func check(_ candidate: AttentionResult<Double>) throws -> EquivalenceReport {
         let (q, k, v) = try kernelInputs()
@@ -157,7 +157,7 @@ struct Recording: Decodable, CustomTestStringConvertible, Sendable {
         return AttentionGradients(dq: try read(files[0]), dk: try read(files[1]), dv: try read(files[2]))
     }
 
-    /// Gradients against the fp64 reference from Q, K, V, dO under the rule with rtol 3 (DESIGN §7).
+    /// Gradients against the fp64 reference from Q, K, V, dO under the rule with rtol 3 (docs/numerics.md).
     func check(_ candidate: AttentionGradients<Double>) throws -> BackwardEquivalenceReport {
         try Equivalence.checkBackward(
             candidate: candidate, q: input(0), k: input(1), v: input(2), dO: input(3), shape: shape, mask: mask,

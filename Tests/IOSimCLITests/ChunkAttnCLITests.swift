@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// `--shared-prefix`, `--chunk` and chunk-attn on the command line (DESIGN §13): the ratio fields,
+/// `--shared-prefix`, `--chunk` and chunk-attn on the command line (docs/counting-rules.md §14): the ratio fields,
 /// the line under the table, and bad input as one line with exit 64.
 @Suite struct ChunkAttnCLI {
     static let batch = ["--N", "1", "--Nk", "1100", "--batch", "8", "--heads", "4", "--d", "64", "--M", "228KiB"]

@@ -52,7 +52,7 @@ import Testing
         let all = try ScheduleSelection.parse("fa2,all")
         #expect(all.kinds == ScheduleKind.prefill && all.includesAll)
         #expect(try ScheduleSelection.parse("decode").kinds == [.fa2, .splitKV, .lean, .pagedV1, .pagedV2])
-        #expect(!ScheduleKind.prefill.contains(.splitKV), "all is the prefill schedules (DESIGN §6)")
+        #expect(!ScheduleKind.prefill.contains(.splitKV), "all is the prefill schedules (docs/cli.md §2)")
         #expect(!(try ScheduleSelection.parse("fa3")).includesAll)
         #expect(throws: ValidationError.self) { try ScheduleSelection.parse("fa2,") }
     }

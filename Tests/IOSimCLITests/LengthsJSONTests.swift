@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// `--lengths` in JSON (DESIGN §13): totals over the sequences, and `per_sequence` means that are
+/// `--lengths` in JSON (docs/counting-rules.md §13, docs/output.md): totals over the sequences, and `per_sequence` means that are
 /// those totals over the number of sequences; absent without `--lengths`.
 @Suite struct LengthsJSON {
     func firstResult(_ args: [String]) throws -> [String: Any] {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// `--window`, `--alignment` and `--pack-gqa` (DESIGN §10) reach the problem the schedules run —
+/// `--window`, `--alignment` and `--pack-gqa` (docs/counting-rules.md §5) reach the problem the schedules run —
 /// echoed in JSON and in the table's problem line, only when they differ from the defaults — and
 /// data mode with them passes the reference check.
 @Suite struct MaskOptions {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// `--pass` (DESIGN §11) on the command line: which schedules run, what the outputs say, and the
+/// `--pass` (docs/counting-rules.md §8a) on the command line: which schedules run, what the outputs say, and the
 /// usage errors.
 @Suite struct PassOption {
     func json(_ args: [String]) throws -> [String: Any] {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// The serving flags (DESIGN §13): one line and exit 64 for bad input; the paged layout shows in
+/// The serving flags (docs/cli.md §2): one line and exit 64 for bad input; the paged layout shows in
 /// the output; `--schedule paged` applies vLLM's v1/v2 rule.
 @Suite struct ServingOptions {
     @Test(arguments: [

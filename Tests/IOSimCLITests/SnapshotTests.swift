@@ -29,7 +29,9 @@ import Testing
 
     /// The first differing lines of two texts, `-` expected and `+` actual, at most `limit` pairs.
     static func lineDiff(_ expected: String, _ actual: String, limit: Int = 8) -> String {
-        let (e, a) = (expected.split(separator: "\n", omittingEmptySubsequences: false), actual.split(separator: "\n", omittingEmptySubsequences: false))
+        let (e, a) = (
+            expected.split(separator: "\n", omittingEmptySubsequences: false), actual.split(separator: "\n", omittingEmptySubsequences: false)
+        )
         var out: [String] = []
         for i in 0..<max(e.count, a.count) where out.count < 2 * limit {
             let x = i < e.count ? String(e[i]) : "(end)", y = i < a.count ? String(a[i]) : "(end)"

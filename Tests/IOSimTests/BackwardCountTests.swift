@@ -3,7 +3,7 @@ import Testing
 
 @testable import IOSim
 
-/// The backward schedules' executed counts (DESIGN §11) against their closed forms, per kernel,
+/// The backward schedules' executed counts (docs/counting-rules.md §8a) against their closed forms, per kernel,
 /// over the ragged grid of the forward's tests, with masks and Nq ≠ Nk.
 @Suite struct BackwardCountsEqualClosedForms {
     static let capacity = 1 << 22
@@ -59,7 +59,7 @@ import Testing
     }
 
     @Test func fa2BackwardNonCausalTotalsMatchTheDesignFormula() throws {
-        // DESIGN §11, per head in elements: reads 5Nd + Tc·(2Nd + 2N), writes N + 4Nd + Tc·Nd.
+        // FA2BackwardSchedule.swift's closed form, per head in elements: reads 5Nd + Tc·(2Nd + 2N), writes N + 4Nd + Tc·Nd.
         let (n, d) = (1000, 64)
         let p = AttentionProblem(n: n, d: d, dtype: .fp16)
         let tc = Tiles(br: 64, bc: 96).tc(p)

@@ -21,7 +21,7 @@ let backwardDataCases: [BackwardDataCase] = ScheduleKind.backward.flatMap { kind
     }
 }
 
-/// Data mode of the backward schedules (DESIGN §11): each runs its forward, then its backward
+/// Data mode of the backward schedules (docs/counting-rules.md §8a): each runs its forward, then its backward
 /// through the simulated SRAM, and its dQ, dK, dV pass the tolerance rule (rtol 3) against the
 /// reference gradients, ragged and masked; fp64 agrees with the reference to 1e-12 relative.
 @Suite struct BackwardDataModeEquivalence {

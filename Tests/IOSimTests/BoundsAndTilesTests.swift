@@ -91,7 +91,7 @@ import Testing
     }
 
     /// With `optimal` tiles fa2's traffic never grows with M (the feasible set only grows). With
-    /// DESIGN's `auto` rule (largest Br·Bc) it can: at N = 4096, d = 64, M = 32 KB → 48 KB the
+    /// the `auto` rule (largest Br·Bc, docs/tiles.md) it can: at N = 4096, d = 64, M = 32 KB → 48 KB the
     /// largest-area pair moves from a wider to a shorter Br, raising Tr (see the next test).
     @Test func fa2TrafficWithOptimalTilesNeverGrowsWithM() {
         for (n, d) in [(4096, 64), (3000, 128), (1000, 80)] {

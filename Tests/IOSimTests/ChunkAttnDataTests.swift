@@ -3,7 +3,7 @@ import Testing
 
 @testable import IOSim
 
-/// chunk-attn in data mode (DESIGN §7 tolerance rule): O through both phases, partials rounded
+/// chunk-attn in data mode (the tolerance rule of docs/numerics.md): O through both phases, partials rounded
 /// to the dtype in the simulated HBM, on inputs whose first P K/V rows are the same in every
 /// sequence.
 @Suite struct ChunkAttnDataMode {

@@ -69,7 +69,7 @@ let chunkCases: [ChunkCase] = [
     }
 
     @Test func countsFollowTheDesignSums() throws {
-        // DESIGN §13 by hand: H = 3, d = 24, n = 3 sequences of 100, 130, 200 tokens, P = 70,
+        // docs/counting-rules.md §14 by hand: H = 3, d = 24, n = 3 sequences of 100, 130, 200 tokens, P = 70,
         // c = 32: S = 2 shared chunks; own chunks ⌈(L − 64)/32⌉ = 2, 3, 5.
         let (h, d, n, s, c) = (3, 24, 3, 2, 32), own = 2 + 3 + 5
         let counts = try #require(Simulator.simulate(.chunkAttn, try sharedBatch([100, 130, 200], prefix: 70, chunk: c), capacity: 1 << 22).counts)

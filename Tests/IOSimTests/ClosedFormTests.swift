@@ -34,7 +34,7 @@ let grid: [GridCase] = [1, 7, 127, 1000, 1023, 4097].flatMap { n in
     }
 
     @Test func nonCausalTotalsMatchTheDesignFormulas() throws {
-        // DESIGN §4, in elements and (fp16) bytes, N = 1000 with ragged 128×96 tiles.
+        // docs/counting-rules.md §4 in elements, §2 for the (fp16) bytes; N = 1000 with ragged 128×96 tiles.
         let (n, d) = (1000, 64)
         let p = AttentionProblem(n: n, d: d, dtype: .fp16)
         let t = Tiles(br: 128, bc: 96)

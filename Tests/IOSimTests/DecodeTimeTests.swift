@@ -5,7 +5,7 @@ import Testing
 
 @testable import IOSim
 
-/// Lean Attention's time estimate (DESIGN §12: one wave, each CTA's work its units, the hosts'
+/// Lean Attention's time estimate (docs/time-model.md, README.md "Decode": one wave, each CTA's work its units, the hosts'
 /// merges): its per-CTA loads against the counts, and its estimate against split-kv's and fa2's.
 @Suite struct LeanTimeEstimate {
     let h100: HardwareModel

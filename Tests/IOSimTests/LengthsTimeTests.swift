@@ -3,7 +3,7 @@ import Testing
 
 @testable import IOSim
 
-/// The time estimate under `--lengths` (DESIGN §13): one kernel launch over every sequence, so
+/// The time estimate under `--lengths` (docs/time-model.md, "Variable lengths"): one kernel launch over every sequence, so
 /// the CTAs of all lengths share the SMs (longest sequence first), not one wave per length.
 @Suite struct VariableLengthsTime {
     let h100: HardwareModel

@@ -4,7 +4,7 @@ import Testing
 
 @testable import IOSim
 
-/// DESIGN §13: the paged K/V layout (whole blocks and block-table reads) for fa2, split-kv and
+/// docs/counting-rules.md §12: the paged K/V layout (whole blocks and block-table reads) for fa2, split-kv and
 /// lean, and vLLM's PagedAttention v1 and v2 kernels.
 @Suite struct PagedLayout {
     static let capacity = 1 << 22
@@ -39,7 +39,7 @@ import Testing
     }
 
     @Test func pagedFa2ReadsWholeBlocksAndTwoTableEntriesPerBlockPerRowTile() throws {
-        // DESIGN §13 by hand, unmasked: every row tile reads all ⌈Nk/b⌉ blocks of K and of V, and
+        // docs/counting-rules.md §12 by hand, unmasked: every row tile reads all ⌈Nk/b⌉ blocks of K and of V, and
         // the table once in each loop.
         let (nq, nk, d, b) = (200, 1000, 64, 16)
         let p = Self.paged(AttentionProblem(n: nq, nk: nk, d: d), blockSize: b)
@@ -98,7 +98,7 @@ import Testing
     static let capacity = 1 << 22
 
     @Test func pagedV1NonMaskedTotalsMatchTheDesignFormula() throws {
-        // DESIGN §13: q once, every block of K and V whole, the table in both loops, O; no LSE.
+        // docs/counting-rules.md §12 (paged-v1): q once, every block of K and V whole, the table in both loops, O; no LSE.
         let (nk, d, b, batch, heads) = (1000, 128, 16, 3, 8)
         let p = AttentionProblem(n: 1, nk: nk, d: d, batch: batch, heads: heads, kvHeads: 2)
         let c = try #require(Simulator.simulate(.pagedV1, p, capacity: Self.capacity, tiles: TileRequest(policyExplicit: false)).counts)
@@ -153,7 +153,7 @@ import Testing
     }
 }
 
-/// DESIGN §13, `--lengths`: each sequence its own Nk; counts are the per-sequence counts summed.
+/// docs/counting-rules.md §13, `--lengths`: each sequence its own Nk; counts are the per-sequence counts summed.
 @Suite struct VariableLengths {
     @Test func variableLengthCountsAreThePerSequenceClosedFormsSummed() throws {
         let lengths = [1, 700, 700, 513, 4097, 700]

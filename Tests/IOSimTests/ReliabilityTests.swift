@@ -117,7 +117,7 @@ import Testing
 }
 
 @Suite struct OptimalTileSearch {
-    /// Every pair of the documented space (DESIGN §4, TilePolicy.optimal), ranked as `optimal` ranks.
+    /// Every pair of the documented space (docs/tiles.md, TilePolicy.optimal), ranked as `optimal` ranks.
     static func bruteForce(_ kind: ScheduleKind, _ p: AttentionProblem, _ m: Int) -> Tiles? {
         let s = kind.implementation!, r = TileRequest(policy: .optimal)
         let fine = 4 * p.d * p.d * p.dtype.size
@@ -215,7 +215,7 @@ import Testing
     }
 }
 
-/// Core v2 (DESIGN §10): masks other than top-left causal, Nq ≠ Nk and GQA packing, per kernel.
+/// Core v2 (docs/counting-rules.md §4–§5): masks other than top-left causal, Nq ≠ Nk and GQA packing, per kernel.
 @Suite struct MaskedCountsEqualClosedForms {
     static let masks: [AttentionMask] = [
         .none, .causal(.topLeft), .causal(.bottomRight),

@@ -42,7 +42,7 @@ import Testing
     }
 }
 
-/// split-kv (DESIGN §12) against its closed form, fa2, the reference and the H100.
+/// split-kv (flash-decoding; README.md, "Decode") against its closed form, fa2, the reference and the H100.
 @Suite struct SplitKVCountsAndData {
     static let masks: [AttentionMask] = [.none, .causal(.bottomRight), .slidingWindow(left: 300, right: 0, alignment: .bottomRight)]
 
@@ -169,7 +169,7 @@ import Testing
     }
 }
 
-/// Lean Attention (DESIGN §12): counts against an enumeration of its unit stream, and data mode.
+/// Lean Attention (Sanovar et al. 2024, arXiv:2405.10480): counts against an enumeration of its unit stream, and data mode.
 @Suite struct LeanCountsAndData {
     static let masks: [AttentionMask] = [.none, .causal(.bottomRight), .slidingWindow(left: 200, right: 0, alignment: .topLeft)]
 

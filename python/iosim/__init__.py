@@ -1,4 +1,4 @@
-"""Check attention kernel outputs against iosim's exact reference (DESIGN §7, §14).
+"""Check attention kernel outputs against iosim's exact reference (docs/numerics.md, docs/cli.md §5).
 
 ``check()`` writes the arrays to temporary ``.npy`` files, runs ``iosim check`` (the executable
 named by the ``IOSIM`` environment variable, else ``iosim`` on ``PATH``) and returns its

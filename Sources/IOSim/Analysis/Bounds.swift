@@ -1,4 +1,4 @@
-/// The I/O lower bounds of exact attention (DESIGN §5), per problem instance in elements.
+/// The I/O lower bounds of exact attention (docs/counting-rules.md §9), per problem instance in elements.
 ///
 /// Saha & Ye ("The I/O Complexity of Attention, or How Optimal is FlashAttention?", ICML 2024)
 /// prove Θ(N²d²/M) HBM accesses for M ≥ d² and Θ(N²d/√M) for M < d², M in elements; no constant is
@@ -18,9 +18,10 @@ public struct Bound: Hashable, Sendable {
     /// per head).
     public var compulsory: Int
 
-    /// DESIGN §10: batch · max(compulsory, heads · Nq·Nk·d²/M) for M ≥ d², with N²d/√M below;
+    /// docs/counting-rules.md §9: batch · max(compulsory, heads · Nq·Nk·d²/M) for M ≥ d², with N²d/√M below;
     /// K and V count once per KV head in the compulsory part (a packed decode kernel reads them
-    /// once per group), the quadratic part per query head. Without GQA this is §5's bound.
+    /// once per group), the quadratic part per query head. Without GQA and with Nq = Nk it
+    /// reduces to max(4Nd, N²d²/M) per head (N²d/√M below d²).
     /// `p` is the user's problem (not its packed view).
     public init(_ p: AttentionProblem, capacityBytes: Int) {
         let mElems = Double(capacityBytes) / Double(p.dtype.size)
@@ -32,7 +33,7 @@ public struct Bound: Hashable, Sendable {
         compulsory = perSequence * p.batch
     }
 
-    /// The bound of `pass` (DESIGN §11): the forward's above; the backward's after Li, Liang, Shi,
+    /// The bound of `pass` (docs/counting-rules.md §9): the forward's above; the backward's after Li, Liang, Shi,
     /// Song et al. ("Fine-grained attention I/O complexity: backward passes", arXiv 2410.09397),
     /// Θ(min{(N²d² + Nd³)/M, (N²d + Nd²)/√M}) with the crossover at M = d² and no constant proven:
     /// batch · max(compulsory, heads·(Nq·Nk·d² + Nq·d³)/M) for M ≥ d², with (Nq·Nk·d + Nq·d²)/√M

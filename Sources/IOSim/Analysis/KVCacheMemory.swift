@@ -1,4 +1,4 @@
-/// How a serving engine sizes each sequence's KV cache (DESIGN.md §13).
+/// How a serving engine sizes each sequence's KV cache (docs/cli.md §7).
 public enum KVAllocationPolicy: String, CaseIterable, Sendable {
     /// Contiguous, the maximum length reserved for every sequence up front: FasterTransformer and
     /// Orca, the PagedAttention paper's baseline (Kwon et al. 2023, §3).
@@ -86,7 +86,7 @@ public enum KVCacheMemoryError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// KV-cache bytes per allocation policy for a batch of sequence lengths (DESIGN.md §13).
+/// KV-cache bytes per allocation policy for a batch of sequence lengths (docs/cli.md §7).
 public enum KVCacheMemory {
     /// Token slots `policy` gives one sequence of `length` tokens.
     public static func capacity(_ policy: KVAllocationPolicy, length: Int, _ p: KVCachePolicyParameters) -> Int {

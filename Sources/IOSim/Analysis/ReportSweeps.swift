@@ -52,7 +52,7 @@ public enum ReportSweeps {
         }
     }
 
-    /// The backward's traffic against M (DESIGN §11): standard, fa1 and fa2 backward with their
+    /// The backward's traffic against M (docs/counting-rules.md §8a): standard, fa1 and fa2 backward with their
     /// `optimal` tiles at N = 4096, d = 64, fp16, over the M of ``trafficVsM(small:)``.
     public static func backwardVsM(small: Bool) -> [Point] {
         let ms =

@@ -88,7 +88,7 @@ public enum Simulator {
         }
     }
 
-    /// Variable lengths (DESIGN §13): each distinct length runs once, as a problem whose batch
+    /// Variable lengths (docs/counting-rules.md §13): each distinct length runs once, as a problem whose batch
     /// is the sequences of that length (its instances are identical, so the counting machine
     /// replays one), and the counts add up: tensors summed, kernels merged by name with their
     /// CTAs summed, bounds summed. Tiles are chosen per length; the result shows the longest
@@ -160,7 +160,7 @@ public enum Simulator {
         return r
     }
 
-    /// Under `--kv-layout paged` (DESIGN §13): only schedules that stream K/V through the paged
+    /// Under `--kv-layout paged` (docs/counting-rules.md §12): only schedules that stream K/V through the paged
     /// loads run, and column tiles are whole blocks. Requested tiles must be (Bc a multiple of
     /// the block size, or one tile over all of Nk); chosen tiles are rounded down to whole
     /// blocks (at least one), which only shrinks the footprint unless a block exceeds the tile.

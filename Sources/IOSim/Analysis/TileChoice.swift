@@ -1,6 +1,6 @@
 import Synchronization
 
-/// How tiles are picked when `--Br`/`--Bc` do not fix both (DESIGN §4).
+/// How tiles are picked when `--Br`/`--Bc` do not fix both (docs/tiles.md).
 public enum TilePolicy: String, CaseIterable, Sendable, Codable {
     /// The feasible pair of multiples of 16 (any positive integers when none fits), not above N
     /// rounded up to 16, with the largest Br·Bc; ties go to the larger Br.

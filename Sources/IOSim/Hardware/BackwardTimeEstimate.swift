@@ -1,4 +1,4 @@
-/// The time estimate of the backward schedules (DESIGN §11), on the forward's model
+/// The time estimate of the backward schedules (docs/counting-rules.md §8a), on the forward's model
 /// (``TimeEstimate``): per CTA, HBM bytes at 1/SMs of the bandwidth, tensor FLOPs at 1/SMs of the
 /// `mma.sync` rate, exponentials and fp32 work on the SM's own units, summed (no overlap); CTAs
 /// placed on the SM that frees first; nothing fitted to measurements.

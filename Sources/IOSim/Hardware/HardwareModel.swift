@@ -50,7 +50,7 @@ public struct HardwareModel: Sendable, Equatable {
     }
 
     /// M for a thread block on this GPU: its shared memory plus the SM's register file, since M
-    /// counts everything a schedule keeps on chip (DESIGN §3) — FA kernels keep S/P and the O
+    /// counts everything a schedule keeps on chip (docs/counting-rules.md §1) — FA kernels keep S/P and the O
     /// accumulator in registers.
     public var onChipPerBlock: Int { smemPerBlock + registersPerSM }
 

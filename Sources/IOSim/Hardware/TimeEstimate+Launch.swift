@@ -155,7 +155,7 @@ extension TimeEstimate {
         return Breakdown(seconds: total / Double(hw.sms) + longest / 2, ctas: count, waves: Double(count) / Double(hw.sms), hbmBytes: launch.bytes)
     }
 
-    /// `--lengths` (DESIGN §13): a kernel over a batch of sequences of several lengths is one grid,
+    /// `--lengths` (docs/time-model.md, "Variable lengths"): a kernel over a batch of sequences of several lengths is one grid,
     /// so the CTAs of every length are placed together, not length after length. The order of the
     /// sequences is not part of the problem (the counts do not depend on it), so the estimate
     /// takes them longest first — each sequence's CTAs in the kernel's own order — the order that

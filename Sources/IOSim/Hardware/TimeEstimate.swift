@@ -29,7 +29,7 @@
 /// an H100: PyTorch's FA2 reads ≈ Q, K, V once from DRAM at N = 4096, `Reports/gpu`).
 ///
 /// Schedules whose CTAs take ranges of one stream of work over every instance (``StreamLaunched``:
-/// Lean Attention, DESIGN §12) give each CTA's bytes and score entries themselves; a CTA's time is
+/// Lean Attention, docs/time-model.md) give each CTA's bytes and score entries themselves; a CTA's time is
 /// the same serial sum over its own loads, and the CTAs are placed as above. With lean's default
 /// 2·SMs CTAs that is one wave of balanced ranges, each SM's time its CTAs' units plus the hosts'
 /// merges of the partials (the contributors run in the same wave and finish with the host).
@@ -160,7 +160,7 @@ public enum TimeEstimate {
 
     /// K and V once per KV head, in bytes, when the K/V of `headsInFlight` instances fit in L2
     /// (then re-reads of a KV head's tiles hit there); nil when they do not.
-    /// Under a paged cache the keys are whole blocks (the last one read whole, DESIGN §13).
+    /// Under a paged cache the keys are whole blocks (the last one read whole, docs/counting-rules.md §12).
     static func compulsoryKV(_ p: AttentionProblem, _ hw: HardwareModel, headsInFlight: Int) -> Double? {
         let b = p.pagedBlockSize
         let keys = b.map { ceilDiv(p.nk, $0) * $0 } ?? p.nk
@@ -234,7 +234,7 @@ public enum TimeEstimate {
 }
 
 /// A schedule whose CTAs take ranges of one stream of work that spans instances (Lean Attention's
-/// stream-K ranges, DESIGN §12), so that its CTAs do not repeat from head to head: the time
+/// stream-K ranges; Sanovar et al. 2024, arXiv:2405.10480), so that its CTAs do not repeat from head to head: the time
 /// estimate asks it for every CTA's loads instead of sharing the counts out per row tile.
 public protocol StreamLaunched: Schedule {
     /// Calls `body` once per CTA, in launch order, with that CTA's loads.

@@ -15,8 +15,8 @@ public struct CountingMachine: TileMachine {
     private var residentCount = 0
     /// Buffers filled from HBM: they live in shared memory. Allocated buffers (S/P blocks,
     /// accumulators, statistics) live in the warps' registers, so their compute operands are not
-    /// SRAM traffic (DESIGN §3 lists what is: Q, K, V operand reads per warp, FA1's combine,
-    /// loads and stores).
+    /// SRAM traffic (docs/counting-rules.md §8 lists what is: Q, K, V operand reads per warp, FA1's
+    /// combine, loads and stores).
     private var isShared = [Bool](repeating: false, count: Operand.slots)
     private var sharedCount = 0
     /// Elements, bytes and rows of each resident buffer, by slot.
@@ -118,7 +118,7 @@ public struct CountingMachine: TileMachine {
         _ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
         into buffer: Operand
     ) throws(SimulationError) {
-        // An fp8 Q, K or V tile brings its fp32 scale along (DESIGN §6).
+        // An fp8 Q, K or V tile brings its fp32 scale along (docs/counting-rules.md §2).
         let scaled = problem.dtype == .fp8 && format == .input ? 1 : 0
         executedLoads += 1
         try alloc(buffer, rows: rows.count, cols: cols.count, format: format, scales: scaled)
@@ -157,7 +157,7 @@ public struct CountingMachine: TileMachine {
         try store(t, instance: instance, rows: row..<row + 1, cols: cols, format: format, from: buffer)
     }
 
-    /// A memory-side atomic add (DESIGN §10): an HBM write of the region, never a read.
+    /// A memory-side atomic add (docs/counting-rules.md §1): an HBM write of the region, never a read.
     @inline(__always)
     public mutating func reduce(
         _ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,

@@ -12,7 +12,7 @@ public enum Role: Int, CaseIterable, Sendable {
     case m, l
     /// A row (or row chunk) of S or P in standard attention's softmax kernel.
     case row
-    /// Backward pass (DESIGN §11): a loaded dOᵢ tile; the fp32 dQ, dK, dV accumulators; the dP/dS
+    /// Backward pass (docs/counting-rules.md §8a): a loaded dOᵢ tile; the fp32 dQ, dK, dV accumulators; the dP/dS
     /// block (or standard's dP row); the loaded LSEᵢ and Dᵢ = rowsum(dOᵢ ∘ Oᵢ).
     case dO, dq, dk, dv, dp, lse, delta
 }
@@ -155,7 +155,7 @@ public enum Operation: Sendable {
     /// Streaming pass 2: `dp` becomes P ∘ (dP − D) over the chunk.
     case rowGradientApply(p: Operand, dp: Operand)
 
-    /// How many warps read operand `b` from SRAM in this operation under `partition` (DESIGN §3):
+    /// How many warps read operand `b` from SRAM in this operation under `partition` (docs/counting-rules.md §8):
     /// a GEMM split over the rows of `a` (split-Q) has every warp read all of `b`; one split over
     /// the keys (split-K, FA1's a·bᵀ) has every warp read all of `a`; every other operand, and
     /// every other operation, is read once in total. `rows` gives a resident buffer's rows.
@@ -206,7 +206,7 @@ public enum Operation: Sendable {
     }
 }
 
-/// How a thread block's warps share one tile pair's operands (DESIGN §3, SRAM-side counts): an
+/// How a thread block's warps share one tile pair's operands (SRAM-side counts, docs/counting-rules.md §8): an
 /// operand tile is read from SRAM once per warp that uses it.
 public enum WarpPartition: Sendable, Equatable {
     /// One reader per operand (standard attention's kernels, small-m).
@@ -239,13 +239,13 @@ public protocol TileMachine {
         _ t: Tensor, instance: Int, row: Int, cols: Range<Int>, format: Format,
         from buffer: Operand, bufferRow: Int) throws(SimulationError)
     /// SRAM → HBM as an atomic add performed at the memory side (`atomicAdd`, TMA reduce-add):
-    /// counted as a write of the region, never as a read (DESIGN §10).
+    /// counted as a write of the region, never as a read (docs/counting-rules.md §1).
     mutating func reduce(
         _ t: Tensor, instance: Int, rows: Range<Int>, cols: Range<Int>, format: Format,
         from buffer: Operand) throws(SimulationError)
     /// HBM → SRAM reads of `elements` elements of tensor `t` that bring no value the arithmetic
     /// uses: the int32 block-table entries a paged load looks up, and the padded tail of a
-    /// partly filled cache block that a paged load reads whole (DESIGN §13). Counted as a load
+    /// partly filled cache block that a paged load reads whole (docs/counting-rules.md §12). Counted as a load
     /// is (HBM reads, SRAM writes); no buffer holds them.
     mutating func fetch(_ t: Tensor, elements: Int, format: Format) throws(SimulationError)
     /// Starts (or returns to) kernel `name`, a grid of `ctas` CTAs: the transfers that follow are
@@ -336,7 +336,7 @@ extension TileMachine {
     ///
     /// With a paged cache (`blockSize`, else the problem's ``AttentionProblem/pagedBlockSize``)
     /// each K and each V tile load reads the whole blocks it covers and one int32 `table` entry
-    /// per block (DESIGN §13): the table is looked up again for V, as vLLM's kernels do in their
+    /// per block (docs/counting-rules.md §12): the table is looked up again for V, as vLLM's kernels do in their
     /// second loop. Tiles start on block boundaries (Bc is a multiple of the block size, or the
     /// only tile), so only the last tile can end inside a block; its tail is read too.
     ///

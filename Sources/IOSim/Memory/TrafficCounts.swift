@@ -1,4 +1,4 @@
-/// Tensors the simulator counts, by their JSON names (DESIGN §3).
+/// Tensors the simulator counts, by their JSON names (docs/counting-rules.md §3).
 public enum Tensor: Int, CaseIterable, Sendable, CustomStringConvertible {
     case Q, K, V, O, S, P, m, l, LSE, scales, dO, dQ, dK, dV, D, dP, dS, Opart, LSEpart, table
 
@@ -70,7 +70,7 @@ public struct Transfer: Hashable, Sendable {
     }
 }
 
-/// One kernel launch of a schedule (DESIGN §10): its grid size and the HBM traffic it moved, per
+/// One kernel launch of a schedule (docs/counting-rules.md §4): its grid size and the HBM traffic it moved, per
 /// tensor. Nsight Compute measures one kernel at a time, so this is what it is compared with.
 public struct KernelCounts: Hashable, Sendable {
     public var name: String

@@ -39,7 +39,7 @@ public struct AttentionProblem: Hashable, Sendable {
     public var packGQA: Bool
     /// Packed rows per query position in this view (1 unless this is ``scheduled``'s packed view).
     public private(set) var packFactor = 1
-    /// How each sequence's K/V cache is stored (`--kv-layout`, DESIGN §13). It lives on the
+    /// How each sequence's K/V cache is stored (`--kv-layout`, docs/counting-rules.md §12). It lives on the
     /// problem, not on ``Tiles``, because it is a property of the data a schedule reads: every
     /// schedule that streams K/V through ``TileMachine/attend(_:kvInstance:rows:columnTiles:blockSize:)``
     /// reads it, and the data machine stores K and V in it.
@@ -49,14 +49,14 @@ public struct AttentionProblem: Hashable, Sendable {
     /// paged cache).
     public var blockSize: Int = 16
 
-    /// `--lengths`: the batch's sequences each with their own Nk, grouped by length (DESIGN §13).
+    /// `--lengths`: the batch's sequences each with their own Nk, grouped by length (docs/counting-rules.md §13).
     /// nil: every sequence has `nk` keys. With lengths, `batch` is the number of sequences and
     /// `nk` the longest; ``Simulator/simulate(_:_:capacity:tiles:pass:)`` runs each distinct length
     /// once as a problem of `count` sequences and adds the counts.
     public var lengthGroups: [SequenceLengths.Group]?
 
     /// `--shared-prefix`: the first P tokens of every sequence of the batch are the same (a system
-    /// prompt; DESIGN §13). Only `chunk-attn` reads them once for the batch; every other schedule
+    /// prompt; docs/counting-rules.md §14). Only `chunk-attn` reads them once for the batch; every other schedule
     /// reads each sequence's cache as it always did, so its counts do not depend on P.
     public var sharedPrefix: Int = 0
     /// `--chunk`: tokens per chunk of ChunkAttention's prefix tree (default 64, the paper's).
@@ -68,7 +68,7 @@ public struct AttentionProblem: Hashable, Sendable {
     /// The block size K/V loads round to under this problem's layout (nil: contiguous).
     @inline(__always) public var pagedBlockSize: Int? { kvLayout == .paged ? blockSize : nil }
 
-    /// `causal` without a `mask` means bottom-right causal (the simulator's default, DESIGN §10;
+    /// `causal` without a `mask` means bottom-right causal (the simulator's default, docs/counting-rules.md §5;
     /// with Nq = Nk both alignments are the same mask).
     public init(
         n: Int, nk: Int? = nil, d: Int = 64, batch: Int = 1, heads: Int = 1, kvHeads: Int? = nil,
@@ -165,7 +165,7 @@ public enum ProblemParameter: String, Sendable, CaseIterable {
     case chunk
 }
 
-/// How a sequence's K and V are stored in HBM (DESIGN §13).
+/// How a sequence's K and V are stored in HBM (docs/counting-rules.md §12).
 public enum KVLayout: String, Hashable, Sendable, CaseIterable {
     /// One array per sequence and KV head: a tile load reads exactly its rows.
     case contiguous

@@ -2,7 +2,7 @@ import AttentionReference
 
 /// The problem's data type (`--dtype`). Q, K, V are stored in it; O too, except that fp8
 /// problems write O in bf16. Softmax statistics and on-chip accumulators are fp32 for every
-/// dtype (DESIGN §3).
+/// dtype (docs/counting-rules.md §2).
 public enum DType: String, CaseIterable, Sendable, Codable {
     case fp16, bf16, fp32, fp64, fp8
 
@@ -39,7 +39,7 @@ public enum Format: Sendable {
     case output
     /// fp32: statistics, accumulators, FA1's running O.
     case fp32
-    /// int32: block-table entries of a paged KV cache (DESIGN §10, §13).
+    /// int32: block-table entries of a paged KV cache (docs/counting-rules.md §12).
     case int32
 
     @inline(__always)
@@ -52,7 +52,7 @@ public enum Format: Sendable {
     }
 
     /// The format values are rounded to in data mode. fp64 problems keep statistics and
-    /// accumulators in fp64 (they are still counted at 4 bytes, DESIGN §3).
+    /// accumulators in fp64 (they are still counted at 4 bytes, docs/counting-rules.md §2).
     public func precision(_ dtype: DType) -> Precision {
         switch self {
         case .input: dtype.precision

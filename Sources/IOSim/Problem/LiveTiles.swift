@@ -1,4 +1,4 @@
-/// Which tile pairs a mask leaves live (DESIGN §10), derived from the problem's column range per
+/// Which tile pairs a mask leaves live (docs/counting-rules.md §5), derived from the problem's column range per
 /// row (``AttentionProblem/visibleColumns(row:)``) and nowhere else. For the structured masks
 /// both ends of a row's range never decrease down the rows, so a row tile sees one contiguous
 /// run of keys — from the first row's lower end to the last row's upper end — and a column tile
@@ -46,7 +46,7 @@ extension Tiles {
 
 extension Tiles {
     /// K (or V) rows and blocks a schedule reads from a paged cache of `blockSize`-slot blocks
-    /// (DESIGN §13), given the rows its tile loads cover (`kvRows`) and how many of those loads
+    /// (docs/counting-rules.md §12), given the rows its tile loads cover (`kvRows`) and how many of those loads
     /// were of the last column tile. Tiles start on block boundaries (Bc a multiple of the block
     /// size, or a single tile), so whole tiles are whole blocks and only the last tile's tail,
     /// ⌈r/b⌉·b − r slots for its r rows, is read beyond the keys.

@@ -1,7 +1,7 @@
 /// ChunkAttention's two-phase partition decode kernels (Ye, Tao, Huang and Li, "ChunkAttention:
 /// Efficient Self-Attention with Prefix-Aware KV Cache and Two-Phase Partition", ACL 2024,
 /// arXiv 2402.15220; microsoft/chunk-attention `attn_chunk_first_kernel` and
-/// `attn_seq_first_kernel`; DESIGN §13). The batch's sequences share their first P tokens
+/// `attn_seq_first_kernel`; docs/counting-rules.md §14). The batch's sequences share their first P tokens
 /// (``AttentionProblem/sharedPrefix``); the cache is a prefix tree of chunks of c tokens
 /// (``AttentionProblem/chunk``), and the S = ⌊P/c⌋ whole chunks of the prefix are the tree's
 /// shared nodes (the rest of the prefix begins each sequence's own chunks).

@@ -1,4 +1,4 @@
-/// The schedules' traffic in closed form (DESIGN §4, §10), dispatched to each schedule's own
+/// The schedules' traffic in closed form (docs/counting-rules.md §4, §5 and §7), dispatched to each schedule's own
 /// `closedForm` (in its `+ClosedForm.swift` file). Each sums over the real (ragged) tile sizes
 /// and only live tile pairs. The simulator never uses these to count: tests check that executed
 /// counts equal them exactly, per kernel, and the `optimal` tile search ranks candidates with

@@ -10,7 +10,7 @@
 ///
 /// Footprint: fa2's + (stages − 1)·2·Bc·d·s, plus 4 bytes per resident tile scale in fp8.
 ///
-/// SRAM side: warpgroup MMAs read their shared-memory operands per warpgroup (DESIGN §3): with
+/// SRAM side: warpgroup MMAs read their shared-memory operands per warpgroup (docs/counting-rules.md §8): with
 /// the two consumer warpgroups splitting Qᵢ's rows, Qᵢ is read once and Kⱼ, Vⱼ twice per pair; P
 /// feeds the PV GEMM from registers (FA3's RS GEMM) and is not counted.
 ///

@@ -10,7 +10,7 @@ extension LeanSchedule: StreamLaunched {
         try checkSize(t, p)
         let stream = Stream(t, p), d = p.d
         let input = Format.input.bytes(p.dtype), output = Format.output.bytes(p.dtype), fp32 = Format.fp32.bytes(p.dtype)
-        // One fp32 scale per loaded Q, K or V tile in fp8 (DESIGN §6), as the counts have it.
+        // One fp32 scale per loaded Q, K or V tile in fp8 (docs/counting-rules.md §2), as the counts have it.
         let scale = p.dtype == .fp8 ? fp32 : 0
         let lastTile = t.cols(t.tc(p) - 1, p).count
         let empty = (0..<t.tr(p)).filter { stream.live[$0].isEmpty }.reduce(0) { $0 + t.rows($1, p).count }
@@ -41,7 +41,7 @@ extension LeanSchedule: StreamLaunched {
                     let lo = live.lowerBound + max(a, range.lowerBound) - a, hi = live.lowerBound + min(b, range.upperBound) - a
                     let kvRows = t.cols(hi - 1, p).upperBound - lo * t.bc
                     // A paged cache reads whole blocks (the last tile's tail too) and one int32
-                    // table entry per block for the K load and again for the V load (DESIGN §13).
+                    // table entry per block for the K load and again for the V load (docs/counting-rules.md §12).
                     let readRows = p.pagedBlockSize.map { hi == t.tc(p) ? kvRows + ceilDiv(lastTile, $0) * $0 - lastTile : kvRows } ?? kvRows
                     let table = p.pagedBlockSize.map { 2 * (readRows / $0) * Format.int32.bytes(p.dtype) } ?? 0
                     var load = TimeEstimate.CTALoad(

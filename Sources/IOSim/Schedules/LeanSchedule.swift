@@ -1,4 +1,4 @@
-/// Lean Attention (Sanovar et al. 2024, stream-K decode; DESIGN §12). The (row tile, live column
+/// Lean Attention (Sanovar et al. 2024, arXiv:2405.10480: stream-K decode). The (row tile, live column
 /// tile) units of every instance, in order, form one stream of T units; G CTAs (`--ctas`, at
 /// most T) take contiguous ranges, the first T mod G of them ⌈T/G⌉ units and the rest ⌊T/G⌋.
 /// Each CTA works through its range in runs, a run being its units inside one row tile of one

@@ -1,6 +1,6 @@
 /// vLLM's PagedAttention v1 decode kernel (Kwon et al. 2023, "Efficient Memory Management for
 /// Large Language Model Serving with PagedAttention"; vLLM `csrc/attention/attention_kernels.cuh`,
-/// `paged_attention_v1_kernel`; DESIGN §13). One CTA per (head, sequence) — per row tile when a
+/// `paged_attention_v1_kernel`; docs/counting-rules.md §12). One CTA per (head, sequence) — per row tile when a
 /// sequence has several query rows — and no GQA packing: it reads its q rows once, then every
 /// cache block's K in a first loop and every block's V in a second, looking the block up in the
 /// block table (one int32 entry per block) in each loop, and reading whole blocks (the slots of

@@ -1,5 +1,5 @@
 /// vLLM's PagedAttention v2 decode kernels (vLLM `csrc/attention/attention_kernels.cuh`,
-/// `paged_attention_v2_kernel` and `paged_attention_v2_reduce_kernel`; DESIGN §13). Each
+/// `paged_attention_v2_kernel` and `paged_attention_v2_reduce_kernel`; docs/counting-rules.md §12). Each
 /// sequence's cache is cut into partitions of `PARTITION_SIZE` = 512 tokens; kernel `paged` runs
 /// one CTA per (head, sequence, partition) — per row tile too when a sequence has several query
 /// rows — that reads its q rows and its partition's blocks as v1 does (whole blocks, the table

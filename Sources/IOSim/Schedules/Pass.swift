@@ -1,4 +1,4 @@
-/// Which pass of attention a run counts (`--pass`, DESIGN §11).
+/// Which pass of attention a run counts (`--pass`, docs/counting-rules.md §8a).
 public enum Pass: String, CaseIterable, Sendable, Codable, CustomStringConvertible {
     /// O (and the statistics the backward needs) from Q, K, V.
     case forward

@@ -16,7 +16,7 @@ public struct ScheduleKind: RawRepresentable, Hashable, Sendable, CaseIterable, 
     public static var allCases: [ScheduleKind] { ScheduleRegistry.entries.map(\.kind) }
     /// The prefill schedules (`--schedule all`), in report order.
     public static var prefill: [ScheduleKind] { allCases.filter { $0.implementation?.family == .prefill } }
-    /// The decode schedules with fa2 (`--schedule decode`, DESIGN §6), in report order.
+    /// The decode schedules with fa2 (`--schedule decode`, docs/cli.md §2), in report order.
     public static var decode: [ScheduleKind] {
         allCases.filter { $0 == .fa2 || $0.implementation?.family == .decode }
     }
@@ -117,7 +117,7 @@ public protocol Schedule: SendableMetatype {
     static func columnTiles(_ chosen: Tiles, _ p: AttentionProblem, requestedBc: Int?) throws(SimulationError) -> Tiles?
 }
 
-/// Which workloads a schedule is for (DESIGN §6: `all` is the prefill schedules, `decode` fa2 and
+/// Which workloads a schedule is for (docs/cli.md §2: `all` is the prefill schedules, `decode` fa2 and
 /// the decode schedules; a prefix-sharing schedule is only run when named).
 public enum ScheduleFamily: Sendable {
     case prefill, decode, prefixSharing
@@ -152,14 +152,14 @@ extension Schedule {
 
 /// Footprint pieces shared by the FlashAttention schedules (bytes).
 enum Footprint {
-    /// FA2 (DESIGN §4): Qᵢ, Kⱼ, Vⱼ in the dtype; S/P block, O accumulator, m and ℓ in fp32:
+    /// FA2 (docs/tiles.md, "Footprints"): Qᵢ, Kⱼ, Vⱼ in the dtype; S/P block, O accumulator, m and ℓ in fp32:
     /// s·(Br·d + 2·Bc·d) + 4·(Br·Bc + Br·d + 2·Br).
     static func fa2(_ t: Tiles, _ p: AttentionProblem) -> Int {
         let s = p.dtype.size
         return s * (t.br * p.d + 2 * t.bc * p.d) + 4 * (t.br * t.bc + t.br * p.d + 2 * t.br) + scales(3, p)
     }
 
-    /// In fp8 every resident Q, K or V tile carries one fp32 scale (DESIGN §6).
+    /// In fp8 every resident Q, K or V tile carries one fp32 scale (docs/counting-rules.md §2).
     @inline(__always) static func scales(_ tiles: Int, _ p: AttentionProblem) -> Int {
         p.dtype == .fp8 ? 4 * tiles : 0
     }

@@ -15,7 +15,7 @@ public enum ScheduleRegistry {
         ScheduleEntry(ChunkAttnSchedule.self),
     ]
 
-    /// The backward schedules (DESIGN §11), under the names of their forward schedules.
+    /// The backward schedules (docs/counting-rules.md §8a), under the names of their forward schedules.
     public static let backwardEntries: [ScheduleEntry] = [
         ScheduleEntry(StandardBackwardSchedule.self),
         ScheduleEntry(FA1BackwardSchedule.self),
@@ -38,7 +38,7 @@ public enum ScheduleRegistry {
 public struct ScheduleEntry: Sendable {
     public let kind: ScheduleKind
     public let type: any Schedule.Type
-    /// Whether its K/V loads follow `--kv-layout paged` (DESIGN §13): the schedules that stream
+    /// Whether its K/V loads follow `--kv-layout paged` (docs/counting-rules.md §12): the schedules that stream
     /// K/V through ``TileMachine/attend(_:kvInstance:rows:columnTiles:blockSize:)``. The others
     /// (standard, fa1, small-m) read a contiguous cache only and are reported as not running.
     public let readsPagedCache: Bool

@@ -13,7 +13,7 @@
 ///
 /// Footprint (bytes), with d split in blocks of b = min(Bc, d) columns:
 /// max(s·(Br·b + Bc·b) + 4·(Br·Bc + Br), s_out·Br·Bc + s·Bc·b + 4·(Br·b + Br)) — for B×B tiles
-/// s·2B² + 4·(B² + B) (DESIGN §4) — plus 4 bytes per resident tile scale in fp8.
+/// s·2B² + 4·(B² + B) (docs/tiles.md, "Footprints") — plus 4 bytes per resident tile scale in fp8.
 /// Closed form (non-causal, T_d = ⌈d/b⌉): reads Tc·Nd (Q) + 2·Tr·Nk·d (K, V) + T_d·N·Nk (A) + N (ℓ),
 /// writes N·Nk (A) + N (ℓ) + Nd (O).
 public enum SmallMSchedule: Schedule {

@@ -1,6 +1,6 @@
 /// FlashAttention-2's choice of the number of KV splits for its `splitkv` path (flash-attention,
 /// `csrc/flash_attn/flash_api.cpp`: `num_splits_heuristic`, called from `set_params_splitkv`),
-/// as the coming `split-kv` schedule's default (DESIGN §12): enough splits that the CTAs fill the
+/// as the `split-kv` schedule's default (`--splits`, docs/cli.md §2): enough splits that the CTAs fill the
 /// SMs in nearly whole waves, no more.
 public enum SplitKVHeuristic {
     /// FA2's K/V block (`block_n`) for head dimension d: 256 up to 64, 128 up to 128, 64 above.

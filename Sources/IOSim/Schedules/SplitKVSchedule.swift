@@ -1,4 +1,5 @@
-/// Split-KV decoding (flash-decoding; FlashAttention-2's `splitkv` kernels, DESIGN §12). Each row
+/// Split-KV decoding (flash-decoding; FlashAttention-2's `splitkv` kernels, `flash_fwd_splitkv_kernel` and
+/// `flash_fwd_splitkv_combine_kernel`). Each row
 /// tile's column tiles are cut into S contiguous ranges of ⌈Tc/S⌉ tiles; kernel `split` runs one
 /// CTA per (row tile, split, head) over its range with FA2's loop, writing a partial output
 /// `Opart` and its log-sum-exp `LSEpart` in fp32 — a split with no live tile loads nothing and

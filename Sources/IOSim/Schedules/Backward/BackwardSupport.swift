@@ -1,4 +1,4 @@
-/// What the backward schedules (DESIGN §11) share: the problems they model, and their footprint.
+/// What the backward schedules (docs/counting-rules.md §8a) share: the problems they model, and their footprint.
 enum BackwardSupport {
     /// The backward schedules model fp16, bf16, fp32 and fp64 (no FlashAttention release has an fp8
     /// backward). fa2 models GQA as FlashAttention-3's backward runs it (dK, dV accumulated per KV
@@ -19,7 +19,7 @@ enum BackwardSupport {
     /// accumulator and its final values), dK, dV and D.
     static func gradientValues(_ p: AttentionProblem) -> Double { 4 * Double(p.n) * Double(p.d) + 2 * Double(p.nk) * Double(p.d) }
 
-    /// FA2's backward main kernel (DESIGN §11): Kⱼ, Vⱼ, Qᵢ, dOᵢ in the dtype; the dKⱼ, dVⱼ
+    /// FA2's backward main kernel (docs/tiles.md, "Footprints"): Kⱼ, Vⱼ, Qᵢ, dOᵢ in the dtype; the dKⱼ, dVⱼ
     /// accumulators, the dQᵢ partial, LSEᵢ, Dᵢ and the S/P and dP/dS blocks in fp32:
     /// s·(2·Bc·d + 2·Br·d) + 4·(2·Bc·d + Br·d + 2·Br + 2·Br·Bc).
     static func fa2Footprint(_ t: Tiles, _ p: AttentionProblem) -> Int {

@@ -8,7 +8,7 @@
 /// dtype, for every j: zeros when no row sees j.
 ///
 /// Footprint: fa2 backward's + s·Br·d + 4·Br (Oᵢ, and a third row vector: ℓᵢ, mᵢ and Dᵢ where
-/// fa2 holds LSEᵢ and Dᵢ; DESIGN §11 leaves out the 4·Br).
+/// fa2 holds LSEᵢ and Dᵢ; docs/tiles.md, "Footprints").
 /// Closed form (non-causal, per head): reads 2Nk·d + Tc·(4Nd + 2N), writes (Tc + 1)·Nd + 4Nk·d.
 public enum FA1BackwardSchedule: Schedule {
     public static let kind = ScheduleKind.fa1

@@ -1,5 +1,5 @@
 /// FlashAttention-2's backward as its implementation runs it (the `seqk_parallel` kernels,
-/// DESIGN §11), which moves fewer bytes than the paper's Algorithm 2 (that one also loads Oᵢ and
+/// docs/counting-rules.md §8a), which moves fewer bytes than the paper's Algorithm 2 (that one also loads Oᵢ and
 /// reads dQᵢ per pair):
 /// 1. `preprocess`, a CTA per row tile: load Oᵢ, dOᵢ; write Dᵢ = rowsum(dOᵢ ∘ Oᵢ) (fp32) and zeros
 ///    to the fp32 dQ accumulator;
