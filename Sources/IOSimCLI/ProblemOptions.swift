@@ -221,12 +221,13 @@ struct ProblemOptions: ParsableArguments {
     /// The tile request for `problem`: `--splits`, else FlashAttention-2's split heuristic on
     /// the `--hardware` GPU, else 1.
     func tileRequest(for problem: AttentionProblem) throws -> TileRequest {
-        let hw = try hardwareModel()
-        let s = splits ?? hw.map { SplitKVHeuristic.splits(for: problem, sms: $0.sms) } ?? 1
-        return TileRequest(
-            br: br, bc: bc, policy: tilePolicy, stages: stages, warps: warps, splits: s,
-            ctas: ctas ?? hw.map { 2 * $0.sms } ?? 0, policyExplicit: tiles != nil, target: hw.map(KernelTarget.init) ?? .sm90,
-            warpsExplicit: warpsOption != nil)
+        var r = TileRequest.defaults(for: problem, on: try hardwareModel())
+        (r.br, r.bc, r.stages, r.warps) = (br, bc, stages, warps)
+        if let tiles { (r.policy, r.policyExplicit) = (tiles, true) }
+        if let splits { r.splits = splits }
+        if let ctas { r.ctas = ctas }
+        r.warpsExplicit = warpsOption != nil
+        return r
     }
 
     /// Under a table with `--hardware`: which GPU, which M and why, and which tiles.

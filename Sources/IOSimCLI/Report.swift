@@ -146,9 +146,8 @@ enum DecodeReport {
         }
         func splits(_ p: AttentionProblem) -> Int { SplitKVHeuristic.splits(for: p, sms: hw.sms) }
         func run(_ kind: ScheduleKind, _ p: AttentionProblem) throws -> (ScheduleResult, TimeEstimate.Breakdown) {
-            // As `iosim --hardware h100-sxm` runs it: the kernels' own tiles.
-            let request = TileRequest(
-                policy: .kernel, splits: splits(p), ctas: 2 * hw.sms, policyExplicit: false, target: KernelTarget(hw), warpsExplicit: false)
+            // As `iosim --hardware h100-sxm` runs it.
+            let request = TileRequest.defaults(for: p, on: hw)
             let r = Simulator.simulate(kind, p, capacity: hw.onChipPerBlock, tiles: request)
             guard r.feasible, let t = try TimeEstimate.estimate(r, p, hw) else {
                 throw RunFailure("the decode sweep's \(kind.rawValue) at batch \(p.batch), Nk \(p.nk) cannot run: \(r.reason ?? "no time estimate")")

@@ -22,6 +22,23 @@ import Testing
         #expect(!plain.out.contains("tiles: "), "without --hardware the default stays optimal and no line is added")
     }
 
+    @Test func theLibraryWithTheHardwareDefaultsGivesWhatTheCommandPrints() throws {
+        let hw = try ModelFile.hardware("h100-sxm")
+        let p = AttentionProblem(n: 1, nk: 32768, d: 128, heads: 32, kvHeads: 8, packGQA: true)
+        for kind in [ScheduleKind.fa2, .splitKV, .lean] {
+            let r = Simulator.simulate(kind, p, capacity: hw.onChipPerBlock, tiles: TileRequest.defaults(for: p, on: hw))
+            let cli = try Repo.run([
+                "--N", "1", "--Nk", "32K", "--d", "128", "--heads", "32", "--kv-heads", "8", "--pack-gqa", "--schedule", kind.rawValue,
+                "--hardware", "h100-sxm", "--format", "json",
+            ])
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(cli.out.utf8)) as? [String: Any])
+            let result = try #require((json["results"] as? [[String: Any]])?.first)
+            let hbm = try #require(result["hbm"] as? [String: Any])
+            #expect(result["Br"] as? Int == r.tiles?.br && result["Bc"] as? Int == r.tiles?.bc, "\(kind)")
+            #expect(hbm["read_bytes"] as? Int == r.counts?.hbm.readBytes, "\(kind)")
+        }
+    }
+
     @Test func compareTakesTheMeasuredKernelsTilesFromItsName() throws {
         let r = try Repo.run([
             "compare", "--ncu", Repo.path("Reports/gpu/torch_flash_ncu_raw.csv"), "--N", "4096", "--d", "64", "--heads", "8",
