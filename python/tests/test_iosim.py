@@ -23,9 +23,9 @@ def fp16_kernel(q, k, v, causal=False):
         s = np.where(np.tril(np.ones((n, nk), bool), k=nk - n), s, -np.inf)  # bottom-right
     m = s.max(-1, keepdims=True)
     p = np.exp(s - m)
-    l = p.sum(-1, keepdims=True)
-    o = ((p.astype(np.float16).astype(np.float32) @ v32) / l).astype(np.float16)
-    return o, (m + np.log(l))[..., 0].astype(np.float32)
+    row_sum = p.sum(-1, keepdims=True)
+    o = ((p.astype(np.float16).astype(np.float32) @ v32) / row_sum).astype(np.float16)
+    return o, (m + np.log(row_sum))[..., 0].astype(np.float32)
 
 
 def inputs(shape_q, shape_kv, seed=0, dtype=np.float16):
