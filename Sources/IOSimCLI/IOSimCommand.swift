@@ -56,7 +56,12 @@ public struct IOSimCommand: ParsableCommand {
         } catch {
             let code = exitCode(for: error)
             if code == .success || error is CleanExit { exit(withError: error) }
-            var message = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            // iosim's own errors are one line already (a newline in one comes from the user's
+            // text, a path say, and printError escapes it); the parser's may add usage lines.
+            var message = message(for: error)
+            for marker in ["\nUsage:", "\nHelp:", "\nSee '"] {
+                if let cut = message.range(of: marker) { message = String(message[..<cut.lowerBound]) }
+            }
             if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
             printError("iosim: " + message)
             Foundation_exit(code.rawValue == 0 ? 1 : code.rawValue)
@@ -65,6 +70,7 @@ public struct IOSimCommand: ParsableCommand {
 }
 
 extension IOSimCommand {
+
     /// The subcommands' names, and `help`.
     static var subcommandNames: [String] { configuration.subcommands.map { $0._commandName } + ["help"] }
 

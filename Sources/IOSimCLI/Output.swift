@@ -234,7 +234,7 @@ enum Render {
                 "\(t.br)", "\(t.bc)", "\(r.footprint ?? 0)", "\(h.reads)", "\(h.writes)", "\(h.readBytes)",
                 "\(h.writeBytes)", "\(c.sram.reads)", "\(c.sram.writes)", "\(r.bound.elements)",
                 r.bound.regime.rawValue, "\(r.ratio!)",
-                r.timeEstimateError.map { "\"no time estimate: " + $0.replacingAll("\"", "'") + "\"" } ?? "",
+                r.timeEstimateError.map { "\"no time estimate: " + TerminalText.escape($0).replacingAll("\"", "'") + "\"" } ?? "",
                 r.timeEstimate.map { "\($0.seconds)" } ?? "",
             ]
         } else {
@@ -399,7 +399,7 @@ enum Render {
                         + "(docs/time-model.md)")
             }
             var said = Set<String>()
-            for r in results { if let why = r.timeEstimateError, said.insert(why).inserted { lines.append("time – : " + why) } }
+            for r in results { if let why = r.timeEstimateError, said.insert(why).inserted { lines.append("time – : " + TerminalText.escape(why)) } }
         }
         return lines.joined(separator: "\n")
     }

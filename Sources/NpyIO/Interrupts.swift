@@ -15,8 +15,15 @@ public enum Interrupts {
     nonisolated(unsafe) static var committing: sig_atomic_t = 0
     nonisolated(unsafe) static var pending: sig_atomic_t = 0
 
-    /// Installs the handlers (not over a signal the caller ignores, as `nohup` does).
+    /// Installs the handlers (not over a signal the caller ignores, as `nohup` does), and unblocks
+    /// both signals: a process inherits its parent's signal mask, and a parent that blocked them
+    /// (some test runners and launchers do) would leave iosim deaf to Ctrl-C and SIGTERM.
     public static func install() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         for sig in [SIGINT, SIGTERM] {
             var old = sigaction()
             guard sigaction(sig, nil, &old) == 0 else { continue }

@@ -178,9 +178,7 @@ import Testing
         #expect(r.err.contains("gpu\\u{1B}[31mname"), "\(r.err)")
         // The message goes on after the newline in the path (the command's error path keeps only
         // the first line of a message, so a newline in a file name cuts the rest off).
-        withKnownIssue("an error echoed through IOSimCommand.runMain is cut at a newline in the user's text") {
-            #expect(r.err.contains("name\\u{A}second.json") && r.err.contains("IOSIM_MODELS"), "\(r.err)")
-        }
+        #expect(r.err.contains("name\\u{A}second.json") && r.err.contains("IOSIM_MODELS"), "\(r.err)")
     }
 
     @Test func aHardwareNameWithEscapeAndNewlineNeverReachesTheTerminalRaw() throws {
@@ -191,9 +189,7 @@ import Testing
         let r = try Repo.run(["simulate", "--N", "1024", "--dtype", "fp32", "--hardware", file])
         #expect(r.status == 0 && r.err.isEmpty, "\(r.err)")
         #expect(r.out.contains("Evil\\u{1B}[31mGPU\\u{A}second line"), "the header line escapes it")
-        withKnownIssue("the table's 'time – :' footnote (Output.swift) prints the estimate error, with the GPU name, unescaped") {
-            #expect(!Self.hasRawControl(r.out), "\(r.out.debugDescription)")
-        }
+        #expect(!Self.hasRawControl(r.out), "\(r.out.debugDescription)")
     }
 
     // MARK: - check: non-finite outputs and inputs
@@ -381,8 +377,6 @@ import Testing
 
     @Test func aSignalEndsAVerifyStartedWithSignalsBlocked() throws {
         let r = try Self.interruptedVerify(SIGTERM, blocked: true, patience: 3)
-        withKnownIssue("Interrupts.install() does not unblock SIGINT/SIGTERM: a child started with them blocked cannot be interrupted") {
-            #expect(r.ended && r.reason == .exit && r.status == 143, "reason \(r.reason.rawValue), status \(r.status)")
-        }
+        #expect(r.ended && r.reason == .exit && r.status == 143, "reason \(r.reason.rawValue), status \(r.status)")
     }
 }

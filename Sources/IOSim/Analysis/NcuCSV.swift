@@ -194,7 +194,7 @@ public struct NcuCSV: Sendable, Equatable {
         guard x.isFinite, (x * scale).isFinite else { throw bad("not finite") }
         guard x >= 0 else { throw bad("negative") }
         if quantity == .bytes, scale == 1, x != x.rounded() { throw bad("not a whole number of bytes") }
-        return x * scale
+        return x == 0 ? 0 : x * scale  // "-0" is zero, not a negative ratio
     }
 
     /// One CSV line's fields: RFC 4180 quoting (`"a, b"`, `""` for a quote inside quotes).
