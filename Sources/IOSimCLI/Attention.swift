@@ -40,20 +40,13 @@ struct Attention: ParsableCommand {
     @Flag(help: "Causal mask (top-left aligned as PyTorch's is_causal; see --alignment).") var causal = false
     @Option(
         parsing: .unconditional,
-        help: ArgumentHelp(
-            "Sliding window: a query at position pos sees the L keys at positions pos − L + 1 … pos (FlashAttention's window_size = (L − 1, 0)); implies --causal.",
-            valueName: "L"), transform: Units.length)
+        help: ProblemOptions.windowHelp, transform: Units.length)
     var window: Int?
     @Option(
         help: ArgumentHelp(
             "Round Q, K, V (and dO) to this format first, as a kernel in it sees them: fp16, bf16, fp8 (e4m3), fp32 or fp64.", valueName: "dtype"))
     var dtype: String?
-    @Flag(name: .customLong("bf16-bits"), help: "Read 16-bit raw files ('<u2', '<i2', '<V2', '|V2') as bfloat16 bit patterns.")
-    var bf16Bits = false
-    @Option(
-        name: .customLong("fp8-bits"),
-        help: ArgumentHelp("Read raw byte files ('|u1', '|i1', '<V1', '|V1', '<f1') as fp8 of this format: e4m3 or e5m2.", valueName: "format"))
-    var fp8Bits: String?
+    @OptionGroup var rawBits: RawBitsOptions
     @Option(help: "Where the causal diagonal sits when Nq ≠ Nk (default: top-left, as PyTorch).")
     var alignment: CausalAlignment?
     /// `.unconditional` so that a negative scale (`--scale -1`) is read as the value, not as a flag.
@@ -76,7 +69,7 @@ struct Attention: ParsableCommand {
         if let scale, !scale.isFinite { throw ValidationError("--scale must be finite, got \(scale)") }
         if let window, window <= 0 { throw ValidationError("--window must be a positive integer, got \(window)") }
         _ = try precision()
-        _ = try rawFormats()
+        do { _ = try rawBits.formats() } catch { throw ValidationError(error.message) }
         if upstream == nil, let first = gradientOutputs.first {
             throw ValidationError("\(first.flag) needs --do, the gradient of the loss with respect to O (.npy, shaped as O)")
         }
@@ -92,31 +85,13 @@ struct Attention: ParsableCommand {
         return d.precision
     }
 
-    /// The raw-bit formats `--bf16-bits` and `--fp8-bits` name.
-    func rawFormats() throws -> [Npy.RawFormat] {
-        var raws: [Npy.RawFormat] = bf16Bits ? [.bfloat16] : []
-        if let text = fp8Bits {
-            switch text.lowercased() {
-            case "e4m3", "e4m3fn": raws.append(.float8e4m3fn)
-            case "e5m2": raws.append(.float8e5m2)
-            default: throw ValidationError("unknown --fp8-bits '\(text)'; use e4m3 or e5m2")
-            }
-        }
-        return raws
-    }
-
     /// An input read with the first raw format it takes, then rounded to `--dtype`.
     func read(_ path: String) throws -> NpyArray {
-        var lastError: (any Error)?
-        let raws = try rawFormats()
-        for raw in raws.isEmpty ? [nil] : raws.map(Optional.some) {
-            do {
-                var a = try AtomicFiles.readNpy(path, raw: raw)
-                if let p = try precision() { a = NpyArray(shape: a.shape, data: p.round(a.data)) }
-                return a
-            } catch { lastError = error }
-        }
-        throw lastError!
+        let raws: [Npy.RawFormat]
+        do { raws = try rawBits.formats() } catch { throw ValidationError(error.message) }
+        var a = try RawBitsOptions.first(raws) { (raw) throws(NpyError) in try AtomicFiles.readNpy(path, raw: raw) }
+        if let p = try precision() { a = NpyArray(shape: a.shape, data: p.round(a.data)) }
+        return a
     }
 
     func run() throws {

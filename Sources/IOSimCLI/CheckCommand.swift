@@ -80,9 +80,7 @@ struct CheckCommand: ParsableCommand {
     @Flag(help: "Causal mask (see --alignment).") var causal = false
     @Option(
         parsing: .unconditional,
-        help: ArgumentHelp(
-            "Sliding window: a query at position pos sees the L keys at positions pos − L + 1 … pos (FlashAttention's window_size = (L − 1, 0)); implies --causal.",
-            valueName: "L"))
+        help: ProblemOptions.windowHelp)
     var window: String?
     @Option(
         help: ArgumentHelp(
@@ -90,12 +88,7 @@ struct CheckCommand: ParsableCommand {
             valueName: "alignment"))
     var alignment: String?
     @Option(parsing: .unconditional, help: "Score scale (default 1/√d).") var scale: String?
-    @Flag(name: .customLong("bf16-bits"), help: "Read 16-bit raw files ('<u2', '<i2', '<V2', '|V2') as bfloat16 bit patterns.")
-    var bf16Bits = false
-    @Option(
-        name: .customLong("fp8-bits"),
-        help: ArgumentHelp("Read raw byte files ('|u1', '|i1', '<V1', '|V1', '<f1') as fp8 of this format: e4m3 or e5m2.", valueName: "format"))
-    var fp8Bits: String?
+    @OptionGroup var rawBits: RawBitsOptions
     @Option(
         name: .customLong("block-rows"), parsing: .unconditional,
         help: ArgumentHelp("Rows of Q and O checked at a time (rounded up to a multiple of 32; default 1024).", valueName: "R"))
@@ -148,14 +141,8 @@ struct CheckCommand: ParsableCommand {
             guard let s = Double(text), s.isFinite else { throw CheckInputError("--scale must be a finite number, got '\(text)'") }
             scale = s
         }
-        var raws: [Npy.RawFormat] = bf16Bits ? [.bfloat16] : []
-        if let text = fp8Bits {
-            switch text.lowercased() {
-            case "e4m3", "e4m3fn": raws.append(.float8e4m3fn)
-            case "e5m2": raws.append(.float8e5m2)
-            default: throw CheckInputError("unknown --fp8-bits '\(text)'; use e4m3 or e5m2")
-            }
-        }
+        let raws: [Npy.RawFormat]
+        do { raws = try rawBits.formats() } catch { throw CheckInputError(error.message) }
         var rows = 1024
         if let text = blockRows {
             guard let r = Int(text), r > 0, r <= Limits.maxSequence else {

@@ -82,11 +82,9 @@ struct KernelCheck {
 
     /// Opens a file with the first raw format it takes (`--bf16-bits` and `--fp8-bits` may both be given).
     static func open(_ path: String, raws: [Npy.RawFormat]) throws(CheckInputError) -> NpyFile {
-        var lastError: NpyError?
-        for raw in raws.isEmpty ? [nil] : raws.map(Optional.some) {
-            do { return try NpyFile(path: path, raw: raw) } catch { lastError = error }
+        do { return try RawBitsOptions.first(raws) { (raw) throws(NpyError) in try NpyFile(path: path, raw: raw) } } catch {
+            throw CheckInputError(error.description)
         }
-        throw CheckInputError(lastError!.description)
     }
 
     init(files: Files, dtype: DType, mask: AttentionMask, scale: Double?, blockRows: Int) throws(CheckInputError) {

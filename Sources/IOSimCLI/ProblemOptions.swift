@@ -41,9 +41,7 @@ struct ProblemOptions: ParsableArguments {
     @Flag(help: "Causal mask; fully masked tile pairs are skipped (see --alignment).") var causal = false
     @Option(
         parsing: .unconditional,
-        help: ArgumentHelp(
-            "Sliding window: a query at position pos sees the L keys at positions pos − L + 1 … pos (FlashAttention's window_size = (L − 1, 0)); implies --causal.",
-            valueName: "L"), transform: Units.length)
+        help: ProblemOptions.windowHelp, transform: Units.length)
     var window: Int?
     /// Optional so that the help shows the command-line spelling of the default (the parser
     /// would print a case-iterable default's raw value, `bottomRight`).
@@ -97,6 +95,11 @@ struct ProblemOptions: ParsableArguments {
     var warps: Int { warpsOption ?? 4 }
     @Option(help: ProblemOptions.hardwareHelp) var hardware: String?
     @Option(help: ProblemOptions.modelHelp) var model: String?
+
+    /// `--window`'s help, shared by every command that takes a window.
+    static let windowHelp = ArgumentHelp(
+        "Sliding window: a query at position pos sees the L keys at positions pos − L + 1 … pos (FlashAttention's window_size = (L − 1, 0)); implies --causal.",
+        valueName: "L")
 
     /// `--tiles`'s help (each policy's own line comes from `TilePolicy.allValueDescriptions`).
     static let tilesHelp = ArgumentHelp(
