@@ -105,11 +105,10 @@ struct CheckCommand: ParsableCommand {
             format = self.format?.lowercased() ?? "table"
             report = try check.run()
         } catch {
-            printError("iosim: check: \(error.message)")
-            Foundation_exit(2)
+            throw BadInput(command: "check", message: error.message)
         }
         print(format == "json" ? report.json.text : report.table, terminator: format == "json" ? "\n" : "")
-        Foundation_exit(report.passed ? 0 : 1)
+        if !report.passed { throw FailedCheck() }
     }
 
     /// Every option checked and every file opened and measured, before any arithmetic.

@@ -101,8 +101,7 @@ struct Compare: ParsableCommand {
                 return
             }
         } catch let error as CompareInputError {
-            printError("iosim: compare: \(error.description)")
-            Foundation_exit(2)
+            throw BadInput(command: "compare", message: error.description)
         }
         print(NcuComparison.table(rows, header: header), terminator: "")
     }

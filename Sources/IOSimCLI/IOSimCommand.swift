@@ -39,32 +39,25 @@ public struct IOSimCommand: ParsableCommand {
 
     public init() {}
 
-    /// Parses and runs; any error becomes one line on stderr (the parser's usage text is left out)
-    /// and a non-zero exit: the parser's own code for usage errors (`ExitCode.validationFailure`,
-    /// EX_USAGE = 64: parse errors and `ValidationError`s from `validate()`), 1 for everything else
-    /// (``RunFailure``, file and model errors). Help and `--version` print as usual and exit 0.
+    /// Parses and runs; any error becomes at most one line on stderr (the parser's usage text is
+    /// left out) and the exit status ``ExitStatus/of(_:parserCode:parserMessage:)`` gives it. Help and
+    /// `--version` print as usual and exit 0.
     public static func runMain(_ arguments: [String]? = nil) -> Never {
         Interrupts.install()
         if let word = (arguments ?? Array(CommandLine.arguments.dropFirst())).first, let message = unknownSubcommand(word) {
             printError("iosim: " + message)
-            Foundation_exit(ExitCode.validationFailure.rawValue)
+            Foundation_exit(ExitStatus.usage)
         }
         do {
             var command = try parseAsRoot(arguments)
             try command.run()
-            Foundation_exit(0)
+            Foundation_exit(ExitStatus.success)
         } catch {
             let code = exitCode(for: error)
             if code == .success || error is CleanExit { exit(withError: error) }
-            // iosim's own errors are one line already (a newline in one comes from the user's
-            // text, a path say, and printError escapes it); the parser's may add usage lines.
-            var message = message(for: error)
-            for marker in ["\nUsage:", "\nHelp:", "\nSee '"] {
-                if let cut = message.range(of: marker) { message = String(message[..<cut.lowerBound]) }
-            }
-            if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
-            printError("iosim: " + message)
-            Foundation_exit(code.rawValue == 0 ? 1 : code.rawValue)
+            let (status, line) = ExitStatus.of(error, parserCode: code) { message(for: error) }
+            if let line { printError(line) }
+            Foundation_exit(status)
         }
     }
 }
