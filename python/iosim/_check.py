@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -35,6 +36,9 @@ class TensorReport:
     baseline_error: float
     atol: float
     rtol: float
+    reason: Optional[str] = None
+    """Why the tensor fails (NaN where the reference is finite, an allowance that is not finite, …);
+    None when it passes."""
 
 
 @dataclass
@@ -118,7 +122,8 @@ def check(q, k, v, o, *, lse=None, do=None, dq=None, dk=None, dv=None, dtype: st
             raise RuntimeError(f"iosim check exited {done.returncode}: {done.stderr.strip()}")
     out = json.loads(done.stdout)
     reports = {t["name"]: TensorReport(t["name"], t["passed"], _f(t["max_abs_error"]), t["where"], _f(t["allowed"]),
-                                       _f(t["baseline_error"]), _f(t["atol"]), _f(t["rtol"])) for t in out["tensors"]}
+                                       _f(t["baseline_error"]), _f(t["atol"]), _f(t["rtol"]), t.get("reason"))
+               for t in out["tensors"]}
     return Report(out["passed"], reports, out["problem"], _table(out, reports), out)
 
 
@@ -129,16 +134,26 @@ def _table(out: Dict[str, Any], reports: Dict[str, TensorReport]) -> str:
              f"N={p['N']} Nk={p['Nk']} d={p['d']} dv={p['dv']}, causal={p['causal']}, scale {p['scale']}"]
     for t in reports.values():
         where = ", ".join(str(t.where[key]) for key in ("batch", "head", "row", "column") if key in t.where)
-        lines.append(f"{t.name}: max|err| {t.max_abs_error:.3e} at ({where}), allowed {t.allowed:.3e} = "
-                     f"{t.rtol:g}*{t.baseline_error:.3e} (baseline error) + {t.atol:.3e} (atol): "
-                     + ("pass" if t.passed else "FAIL"))
+        lines.append(f"{t.name}: max|err| {_num(t.max_abs_error)} at ({where}), allowed {_num(t.allowed)} = "
+                     f"{t.rtol:g}*{_num(t.baseline_error)} (baseline error) + {_num(t.atol)} (atol): "
+                     + ("pass" if t.passed else "FAIL" + (f": {t.reason}" if t.reason else "")))
     lines.append("PASS" if out["passed"] else "FAIL")
     return "\n".join(lines)
 
 
 def _f(x) -> float:
-    # JSON null is a non-finite number (iosim prints infinities as null).
+    # iosim writes non-finite numbers as the strings "NaN", "Infinity" and "-Infinity", which
+    # float() reads; null (older iosim) stood for a non-finite number.
     return float("inf") if x is None else float(x)
+
+
+def _num(x: float) -> str:
+    """A number as iosim's table prints it: NaN as NaN (never nan or inf), infinities as Inf."""
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "Inf" if x > 0 else "-Inf"
+    return f"{x:.3e}"
 
 
 def assert_attention_close(q, k, v, o, **kwargs) -> Report:

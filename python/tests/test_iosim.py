@@ -1,4 +1,5 @@
 """Tests of the iosim Python package against the built iosim binary ($IOSIM)."""
+import math
 import os
 import re
 
@@ -126,3 +127,14 @@ def test_the_readme_shell_example_passes_and_a_corruption_fails(tmp_path):
     done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS" in done.stdout
+
+
+def test_a_nan_output_fails_with_its_reason_and_prints_nan():
+    rng = np.random.default_rng(5)
+    q, k, v = (rng.standard_normal((2, 32, 16)) for _ in range(3))
+    o = np.full((2, 32, 16), np.nan)
+    report = iosim.check(q, k, v, o, dtype="fp32")
+    t = report.tensors["O"]
+    assert not report.passed and math.isnan(t.max_abs_error)
+    assert "NaN or infinite where the reference is finite" in t.reason
+    assert "max|err| NaN" in str(report) and "nan" not in str(report).replace("NaN", "")
