@@ -97,6 +97,10 @@ public protocol Schedule: SendableMetatype {
     static var family: ScheduleFamily { get }
     /// The tiles of the kernel the schedule models, used unless a tile policy is asked for.
     static func kernelTiles(_ p: AttentionProblem) -> Tiles?
+    /// The tiles and warps the real kernel it models launches with on `target`, with their source
+    /// (`--tiles kernel`, docs/tiles.md "Kernel tiles"); nil where it models no one kernel or the
+    /// kernel does not run there.
+    static func kernelTiles(_ p: AttentionProblem, on target: KernelTarget) -> KernelTiles?
     /// Whether the time estimate has a model of this schedule's launches.
     static var hasTimeModel: Bool { get }
     /// For `.perRowTile` launches whose CTAs are not one per row tile: the live score entries of
@@ -134,6 +138,7 @@ extension Schedule {
     public static func extraDataValues(_ p: AttentionProblem) -> Double { 0 }
     public static var family: ScheduleFamily { .prefill }
     public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { nil }
+    public static func kernelTiles(_ p: AttentionProblem, on target: KernelTarget) -> KernelTiles? { nil }
     public static var hasTimeModel: Bool { true }
     public static func ctaWork(_ p: AttentionProblem, _ t: Tiles) -> [Double]? { nil }
     public static func partialSlots(_ p: AttentionProblem, _ t: Tiles) -> Int { t.splits }

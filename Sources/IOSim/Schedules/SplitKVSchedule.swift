@@ -30,6 +30,13 @@ public enum SplitKVSchedule: Schedule {
     }
 
     public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { Tiles(br: 64, bc: SplitKVHeuristic.blockN(d: p.d)) }
+    /// FlashAttention-2's `flash_fwd_splitkv_kernel`: kBlockM 64, block_n by d, 4 warps.
+    public static func kernelTiles(_ p: AttentionProblem, on target: KernelTarget) -> KernelTiles? {
+        guard KernelTileTable.roundedHeadDim(p.d) != nil else { return nil }
+        return KernelTiles(
+            br: 64, bc: SplitKVHeuristic.blockN(d: p.d), warps: 4,
+            source: "FlashAttention-2 flash_fwd_splitkv_kernel (flash_fwd_launch_template.h: kBlockM 64, block_n by d)")
+    }
 
     /// CTAs of FA2's combine kernel: it takes kBlockM query rows per CTA (4 when 128 divides d,
     /// 8 when 64 does, else 16; flash-attention `flash_fwd_launch_template.h`).
