@@ -41,12 +41,12 @@ extension TimeEstimate {
 
         init?(_ s: any Schedule.Type, _ p: AttentionProblem, _ t: Tiles, _ hw: HardwareModel) {
             let single = ScheduleRegistry.entry(s.kind, s.pass)?.readsPagedCache == true
-            guard t.stages == 1, single, !s.usesWarpgroupMMA, s.tableLookups != .prefetched else { return nil }
+            guard t.stages == 1, single, !s.launch.warpgroupMMA, s.launch.tableLookups != .prefetched else { return nil }
             let tile = Double(t.bc) * Double(p.d) * Double(p.dtype.size)
-            (kind, warps) = (s.tableLookups, max(1, t.warps))
+            (kind, warps) = (s.launch.tableLookups, max(1, t.warps))
             // vLLM's kernels compute their dot products with thread groups, not mma.sync: their
             // arithmetic chain is not modelled (rounds only).
-            let cycles = s.tableLookups == .perWarpBlock ? 0 : hw.mmaSyncChain?.cycles(br: t.br, bc: t.bc, d: p.d, warps: warps, hw) ?? 0
+            let cycles = s.launch.tableLookups == .perWarpBlock ? 0 : hw.mmaSyncChain?.cycles(br: t.br, bc: t.bc, d: p.d, warps: warps, hw) ?? 0
             chainPerTile = cycles / hw.clockHz
             bytes = kind == .perWarpBlock ? tile * Double(warps) : tile
         }
@@ -71,7 +71,7 @@ extension TimeEstimate {
         init(_ s: any Schedule.Type, _ p: AttentionProblem, _ t: Tiles) {
             let entry = ScheduleRegistry.entry(s.kind, s.pass)
             let paged = entry?.readsPagedCache == true && (entry?.alwaysPaged == true || p.pagedBlockSize != nil)
-            (kind, warps) = (paged ? s.tableLookups : nil, max(1, t.warps))
+            (kind, warps) = (paged ? s.launch.tableLookups : nil, max(1, t.warps))
         }
 
         func steps(_ tiles: Int) -> Double { Double(kind?.steps(tiles: tiles, warps: warps) ?? 0) }

@@ -48,7 +48,7 @@ public enum TimeEstimate {
         // Schedules of several kernels with their own CTA loads (chunk-attn) are placed kernel by
         // kernel, their whole batch at once (they see every length together).
         if let s = r.kind.implementation, let kernels = s as? any KernelLaunched.Type, let t = r.tiles, r.counts != nil {
-            guard s.hasTimeModel else { throw .unsupported("no time model for \(r.kind.rawValue) yet") }
+            guard s.launch.timeModel else { throw .unsupported("no time model for \(r.kind.rawValue) yet") }
             return try kernelEstimate(kernels, problem.scheduled, t, hw)
         }
         if let groups = problem.lengthGroups, let each = r.perLength, each.count == groups.count {
@@ -61,11 +61,11 @@ public enum TimeEstimate {
     /// The CTAs of one result's launch with their times (nil without counts or tiles).
     static func launch(_ r: ScheduleResult, _ problem: AttentionProblem, _ hw: HardwareModel) throws(ModelError) -> Launch? {
         guard let counts = r.counts, let t = r.tiles, let s = r.kind.implementation else { return nil }
-        guard s.hasTimeModel else { throw .unsupported("no time model for \(r.kind.rawValue) yet") }
+        guard s.launch.timeModel else { throw .unsupported("no time model for \(r.kind.rawValue) yet") }
         if s is any KernelLaunched.Type { throw .unsupported("\(r.kind.rawValue) is placed kernel by kernel, not as one launch") }
         let p = problem.scheduled
         // FA3 issues warpgroup MMAs (wgmma); the other schedules' kernels warp-level mma.sync.
-        let peak = try hw.tensorFlops(p.dtype, mmaSync: !s.usesWarpgroupMMA)
+        let peak = try hw.tensorFlops(p.dtype, mmaSync: !s.launch.warpgroupMMA)
         let pipelinePerScore = try warpgroupSecondsPerScore(s, t, p, hw, peak)
         let smRate = (
             bw: hw.hbmBandwidth / Double(hw.sms), flops: peak / Double(hw.sms), exp: hw.expRatePerSM,
@@ -83,7 +83,7 @@ public enum TimeEstimate {
         if let stream = s as? any StreamLaunched.Type {
             return try streamLaunch(stream, counts, p, t, hw, smRate: smRate, lookups: lookups, rounds: LoadRounds(s, p, t, hw))
         }
-        let bytes = hbmBytes(counts, p, t, hw, launch: s.launchModel)
+        let bytes = hbmBytes(counts, p, t, hw, launch: s.launch.model)
         // A CTA's bytes, then its arithmetic (tensor, exponentials, fp32) at one SM's rates.
         func phases(_ share: Double) -> [Double] {
             [
@@ -96,10 +96,10 @@ public enum TimeEstimate {
         func cta(_ share: Double) -> Double {
             if let perScore = pipelinePerScore { return max(bytes * share / smRate.bw, exps * share * perScore) }
             let parts = phases(share)
-            return s.overlapsPhases ? parts.max()! : parts.reduce(0, +)
+            return s.launch.overlapsPhases ? parts.max()! : parts.reduce(0, +)
         }
         let rounds = LoadRounds(s, p, t, hw)
-        switch s.launchModel {
+        switch s.launch.model {
         case .bulk:
             // Bulk kernels spread evenly: the whole GPU's time is one SM's for 1/SMs of the work.
             return Launch(bytes: bytes, bulkSeconds: cta(1 / Double(hw.sms)))
@@ -123,7 +123,7 @@ public enum TimeEstimate {
     static func warpgroupSecondsPerScore(
         _ s: any Schedule.Type, _ t: Tiles, _ p: AttentionProblem, _ hw: HardwareModel, _ peak: Double
     ) throws(ModelError) -> Double? {
-        guard s.usesWarpgroupMMA else { return nil }
+        guard s.launch.warpgroupMMA else { return nil }
         guard hw.hasWgmmaTMA, let pipeline = hw.warpgroupPipeline else {
             throw .unsupported("\(s.kind.rawValue) needs wgmma and TMA (Hopper, sm_90a); \(hw.name) has neither")
         }
@@ -203,7 +203,7 @@ public enum TimeEstimate {
                     b / smRate.bw, 4 * load.scores * Double(p.d) / smRate.flops, load.scores / smRate.exp,
                     softmaxFP32Ops * load.scores / smRate.fp32,
                 ]
-                part.times.append(s.overlapsPhases ? parts.max()! : parts.reduce(0, +))
+                part.times.append(s.launch.overlapsPhases ? parts.max()! : parts.reduce(0, +))
                 part.lookups.append(lookups.steps(load.tiles))
                 if let rounds {
                     part.rounds.append(rounds.rounds(load.tiles))

@@ -53,7 +53,7 @@ extension TimeEstimate {
     static func kernelEstimate(_ s: any KernelLaunched.Type, _ p: AttentionProblem, _ t: Tiles, _ hw: HardwareModel)
         throws(ModelError) -> Breakdown
     {
-        let peak = try hw.tensorFlops(p.dtype, mmaSync: !s.usesWarpgroupMMA)
+        let peak = try hw.tensorFlops(p.dtype, mmaSync: !s.launch.warpgroupMMA)
         let (bw, flops) = (hw.hbmBandwidth / Double(hw.sms), peak / Double(hw.sms))
         var kernels: [(times: [Double], total: Double, longest: Double, count: Int)] = []
         var bytes = 0.0

@@ -13,7 +13,7 @@
 /// Closed form (non-causal): reads 2Nd + Tc·(2Nd + 2N), writes (Tc + 1)·(Nd + 2N).
 public enum FA1Schedule: Schedule {
     public static let kind = ScheduleKind.fa1
-    public static var launchModel: LaunchModel { .perHead }
+    public static var launch: LaunchTraits { LaunchTraits(model: .perHead) }
 
     public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
         let t = tiles.clamped(to: p)

@@ -21,10 +21,9 @@
 public enum FA3Schedule: Schedule {
     public static let kind = ScheduleKind.fa3
     public static var autoPrefersPaperTiles: Bool { true }
-    public static var overlapsPhases: Bool { true }
-    public static var usesWarpgroupMMA: Bool { true }
-    /// The producer warp looks blocks up and issues their TMA loads `stages` tiles ahead.
-    public static var tableLookups: TableLookups { .prefetched }
+    /// Warp-specialised (loads, wgmma and softmax overlap); its producer warp looks blocks up and
+    /// issues their TMA loads `stages` tiles ahead.
+    public static var launch: LaunchTraits { LaunchTraits(overlapsPhases: true, warpgroupMMA: true, tableLookups: .prefetched) }
     /// Consumer warpgroups sharing a row tile (FA3's ping-pong pair).
     public static let consumerWarpgroups = 2
 

@@ -26,7 +26,7 @@ public enum PagedV1Schedule: Schedule {
 
     /// vLLM's warps each take one block at a time: `physical_block_number = block_table[block_idx]`,
     /// then its K (and, in the second loop, its V) — one dependent lookup per block per loop.
-    public static var tableLookups: TableLookups { .perWarpBlock }
+    public static var launch: LaunchTraits { LaunchTraits(tableLookups: .perWarpBlock) }
 
     /// vLLM has no partial results in v1.
     public static func partialSlots(_ p: AttentionProblem, _ t: Tiles) -> Int { 1 }

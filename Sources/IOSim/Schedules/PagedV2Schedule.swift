@@ -28,7 +28,7 @@ public enum PagedV2Schedule: Schedule {
     public static func ctaColumnTiles(_ p: AttentionProblem, _ t: Tiles) -> [Int]? { runs(t, p).ctaTiles(t, p) }
 
     /// Each warp looks its block up in the K loop and again in the V loop (as v1).
-    public static var tableLookups: TableLookups { .perWarpBlock }
+    public static var launch: LaunchTraits { LaunchTraits(tableLookups: .perWarpBlock) }
 
     public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
         Footprint.fa2(tiles.clamped(to: p), p)

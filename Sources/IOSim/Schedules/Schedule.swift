@@ -37,6 +37,30 @@ public enum LaunchModel: Sendable {
     case perRowTile
 }
 
+/// How a schedule's kernels run, as the time estimate sees them: what it needs to know of a
+/// schedule besides its counts, in one value that the schedule declares in its own file.
+public struct LaunchTraits: Sendable, Equatable {
+    /// How its work is placed on the SMs.
+    public var model: LaunchModel = .perRowTile
+    /// Whether loads, tensor work and softmax overlap (FA3's warp specialisation): the estimate
+    /// takes their maximum instead of their sum.
+    public var overlapsPhases = false
+    /// Whether its GEMMs are warpgroup MMAs (wgmma, Hopper's full rate) rather than `mma.sync`.
+    public var warpgroupMMA = false
+    /// How its kernel waits on block-table lookups under a paged cache.
+    public var tableLookups: TableLookups = .perTileLoad
+    /// Whether the time estimate has a model of its launches.
+    public var timeModel = true
+
+    public init(
+        model: LaunchModel = .perRowTile, overlapsPhases: Bool = false, warpgroupMMA: Bool = false,
+        tableLookups: TableLookups = .perTileLoad, timeModel: Bool = true
+    ) {
+        (self.model, self.overlapsPhases, self.warpgroupMMA, self.tableLookups, self.timeModel) =
+            (model, overlapsPhases, warpgroupMMA, tableLookups, timeModel)
+    }
+}
+
 /// How a kernel waits on its block-table lookups under a paged K/V cache: which lookups sit
 /// between a load and the one before it, so that a CTA with too few warps to hide them pays one
 /// memory latency each (docs/time-model.md, Reports/gpu/paged_decode_findings.txt §4–5).
@@ -72,6 +96,8 @@ public protocol Schedule: SendableMetatype {
     static var pass: Pass { get }
     /// Peak on-chip bytes for full tiles `tiles` (clamped to the problem).
     static func footprint(_ tiles: Tiles, _ problem: AttentionProblem, capacity: Int) -> Int
+    /// How its kernels run, as the time estimate sees them (one value: ``LaunchTraits``).
+    static var launch: LaunchTraits { get }
     /// Runs every tile operation of the schedule on `machine`.
     static func run<Machine: TileMachine>(_ machine: inout Machine, tiles: Tiles) throws(SimulationError)
     /// The paper's tiles for this problem (`--tiles paper`), where the paper gives a rule.
@@ -84,13 +110,6 @@ public protocol Schedule: SendableMetatype {
     /// prediction; `optimal` tiles are ranked by it). `p` is the problem the schedule runs
     /// (``AttentionProblem/scheduled``), `t` clamped to it.
     static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: Tiles, capacity: Int) throws(SimulationError)
-    /// How the time estimate places its work on the SMs.
-    static var launchModel: LaunchModel { get }
-    /// Whether loads, tensor work and softmax overlap (FA3's warp specialisation): the time
-    /// estimate takes their maximum instead of their sum.
-    static var overlapsPhases: Bool { get }
-    /// Whether its GEMMs are warpgroup MMAs (wgmma, Hopper's full rate) rather than `mma.sync`.
-    static var usesWarpgroupMMA: Bool { get }
     /// Values a data-mode run holds per instance besides Q, K, V, O and statistics.
     static func extraDataValues(_ p: AttentionProblem) -> Double
     /// Prefill schedules make up `--schedule all`; decode schedules are named (or `decode`).
@@ -101,8 +120,6 @@ public protocol Schedule: SendableMetatype {
     /// (`--tiles kernel`, docs/tiles.md "Kernel tiles"); nil where it models no one kernel or the
     /// kernel does not run there.
     static func kernelTiles(_ p: AttentionProblem, on target: KernelTarget) -> KernelTiles?
-    /// Whether the time estimate has a model of this schedule's launches.
-    static var hasTimeModel: Bool { get }
     /// For `.perRowTile` launches whose CTAs are not one per row tile: the live score entries of
     /// each CTA of one instance, in launch order (nil: one CTA per row tile).
     static func ctaWork(_ p: AttentionProblem, _ t: Tiles) -> [Double]?
@@ -111,8 +128,6 @@ public protocol Schedule: SendableMetatype {
     /// For `.perRowTile` launches: the live column tiles each CTA of one instance loads, in the
     /// order of ``ctaWork(_:_:)`` (nil: one CTA per row tile, all its live column tiles).
     static func ctaColumnTiles(_ p: AttentionProblem, _ t: Tiles) -> [Int]?
-    /// How its kernel waits on block-table lookups under a paged cache.
-    static var tableLookups: TableLookups { get }
     /// Whether it runs the batch's sequences together (a prefix shared across them): under
     /// `--lengths` it sees every length at once instead of one run per distinct length.
     static var seesWholeBatch: Bool { get }
@@ -129,21 +144,17 @@ public enum ScheduleFamily: Sendable {
 
 extension Schedule {
     public static var pass: Pass { .forward }
+    public static var launch: LaunchTraits { LaunchTraits() }
     public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles? { nil }
     public static var squareTiles: Bool { false }
     public static var autoPrefersPaperTiles: Bool { false }
-    public static var launchModel: LaunchModel { .perRowTile }
-    public static var overlapsPhases: Bool { false }
-    public static var usesWarpgroupMMA: Bool { false }
     public static func extraDataValues(_ p: AttentionProblem) -> Double { 0 }
     public static var family: ScheduleFamily { .prefill }
     public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { nil }
     public static func kernelTiles(_ p: AttentionProblem, on target: KernelTarget) -> KernelTiles? { nil }
-    public static var hasTimeModel: Bool { true }
     public static func ctaWork(_ p: AttentionProblem, _ t: Tiles) -> [Double]? { nil }
     public static func partialSlots(_ p: AttentionProblem, _ t: Tiles) -> Int { t.splits }
     public static func ctaColumnTiles(_ p: AttentionProblem, _ t: Tiles) -> [Int]? { nil }
-    public static var tableLookups: TableLookups { .perTileLoad }
     public static var seesWholeBatch: Bool { false }
     public static func columnTiles(_ chosen: Tiles, _ p: AttentionProblem, requestedBc: Int?) throws(SimulationError) -> Tiles? { nil }
 

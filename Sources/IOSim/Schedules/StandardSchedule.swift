@@ -12,7 +12,7 @@
 /// Closed form: reads Nd + 2·Tr·Nk·d + 2·N·Nk (3·N·Nk when a row does not fit), writes 2·N·Nk + Nd.
 public enum StandardSchedule: Schedule {
     public static let kind = ScheduleKind.standard
-    public static var launchModel: LaunchModel { .bulk }
+    public static var launch: LaunchTraits { LaunchTraits(model: .bulk) }
     /// S and P live in HBM.
     public static func extraDataValues(_ p: AttentionProblem) -> Double { 2 * Double(p.n) * Double(p.nk) }
 

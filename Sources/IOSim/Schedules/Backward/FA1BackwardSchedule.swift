@@ -13,8 +13,7 @@
 public enum FA1BackwardSchedule: Schedule {
     public static let kind = ScheduleKind.fa1
     public static var pass: Pass { .backward }
-    public static var launchModel: LaunchModel { .perHead }
-    public static var hasTimeModel: Bool { false }
+    public static var launch: LaunchTraits { LaunchTraits(model: .perHead, timeModel: false) }
 
     public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
         let t = tiles.clamped(to: p)

@@ -19,7 +19,7 @@
 public enum FA2BackwardSchedule: Schedule {
     public static let kind = ScheduleKind.fa2
     public static var pass: Pass { .backward }
-    public static var hasTimeModel: Bool { false }
+    public static var launch: LaunchTraits { LaunchTraits(timeModel: false) }
 
     public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
         BackwardSupport.fa2Footprint(tiles.clamped(to: p), p)

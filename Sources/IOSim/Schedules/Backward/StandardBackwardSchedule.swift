@@ -14,8 +14,7 @@
 public enum StandardBackwardSchedule: Schedule {
     public static let kind = ScheduleKind.standard
     public static var pass: Pass { .backward }
-    public static var launchModel: LaunchModel { .bulk }
-    public static var hasTimeModel: Bool { false }
+    public static var launch: LaunchTraits { LaunchTraits(model: .bulk, timeModel: false) }
     /// P, dP and dS live in HBM besides the gradients.
     public static func extraDataValues(_ p: AttentionProblem) -> Double {
         3 * Double(p.n) * Double(p.nk) + BackwardSupport.gradientValues(p)
