@@ -38,55 +38,16 @@ extension TimeEstimate {
         return b
     }
 
-    /// The estimate of a backward result (nil without counts or tiles).
+    /// The estimate of a backward result (nil without counts or tiles): the backward schedule's
+    /// own model (``Schedule/backwardTime(_:)``, in its `+TimeModel` file) on a ``BackwardTimeContext``.
     public static func backwardEstimate(_ r: ScheduleResult, _ problem: AttentionProblem, _ hw: HardwareModel) throws(ModelError)
         -> Breakdown?
     {
         guard let counts = r.counts, let tiles = r.pass == .training ? r.backwardTiles : r.tiles else { return nil }
-        let p = problem.scheduled, t = tiles.clamped(to: problem.scheduled)
-        let peak = try hw.tensorFlops(p.dtype, mmaSync: true)
-        let sms = Double(hw.sms)
-        let rate = (bw: hw.hbmBandwidth / sms, flops: peak / sms, exp: hw.expRatePerSM, fp32: hw.fp32RatePerSM)
-        func kernel(_ name: String) -> KernelCounts? { counts.kernels.last { $0.name == name } }
-        func bulkSeconds(_ names: [String]) -> Double {
-            names.compactMap(kernel).reduce(0) { $0 + Double($1.hbm.bytes) } / hw.hbmBandwidth
-        }
-        /// One CTA's time for `entries` live scores with `bytes` of DRAM traffic.
-        func cta(entries: Double, bytes: Double) -> Double {
-            bytes / rate.bw + 10 * entries * Double(p.d) / rate.flops + entries / rate.exp + fp32OpsPerScore * entries / rate.fp32
-        }
-        switch r.kind {
-        case .fa2:
-            guard let main = kernel("main") else { return nil }
-            // Live scores of each column tile's CTA (one head).
-            let work = (0..<t.tc(p)).map { j -> Double in
-                let live = t.liveRowTiles(j, p)
-                guard !live.isEmpty else { return 0 }
-                let rows = t.rows(live.upperBound - 1, p).upperBound - live.lowerBound * t.br
-                return Double(rows * t.cols(j, p).count)
-            }
-            let perHead = work.reduce(0, +)
-            let bytes = mainDRAMBytes(main, p, t, hw)
-            let scores = perHead * Double(p.instances)
-            let times = work.map { w in cta(entries: w, bytes: scores > 0 ? bytes * w / scores : 0) }
-            let main_ = schedule(perHead: times, heads: p.instances, hw, bytes)
-            let bulk = bulkSeconds(["preprocess", "convert"])
-            return Breakdown(seconds: main_.seconds + bulk, ctas: main_.ctas, waves: main_.waves, hbmBytes: bytes)
-        case .fa1:
-            guard let k = kernel("backward") else { return nil }
-            let scores = LiveSums(t, p).entries
-            let one = cta(entries: Double(scores), bytes: Double(k.hbm.bytes) / Double(p.instances))
-            return schedule(perHead: [one], heads: p.instances, hw, Double(k.hbm.bytes))
-        case .standard:
-            let scores = Double(p.n) * Double(p.nk) * Double(p.instances)
-            let gemms = 8 * scores * Double(p.d) / peak
-            // dS = P ∘ (dP − D): a multiply-add and a product per score, on every SM's fp32 units.
-            let elementwise = 2 * scores / (rate.fp32 * sms)
-            let bytes = bulkSeconds(["dv", "dp", "ds", "dq", "dk"])
-            return Breakdown(seconds: gemms + elementwise + bytes, ctas: 0, waves: 0, hbmBytes: Double(counts.hbm.bytes))
-        default:
+        guard let s = r.kind.implementation(for: .backward) else {
             throw .unsupported("no backward time model for \(r.kind.rawValue)")
         }
+        return try s.backwardTime(try BackwardTimeContext(counts: counts, problem: problem, tiles: tiles, hw))
     }
 
     /// The main kernel's DRAM bytes under the L2 rule (see above).
@@ -100,5 +61,46 @@ extension TimeEstimate {
         func bytes(_ x: Tensor) -> Double { Double(k.byTensor[x.rawValue].bytes) }
         let reread = bytes(.Q) + bytes(.dO) + bytes(.LSE) + bytes(.D) + bytes(.dQ)
         return counted - reread + rereadPerHead * Double(p.instances)
+    }
+}
+
+/// What a backward schedule's time model works from: its counts per kernel, the problem it ran
+/// (``AttentionProblem/scheduled``), its tiles clamped to it, and the GPU's per-SM rates; with
+/// the pieces every backward model shares (docs/counting-rules.md §8a, ``TimeEstimate``).
+public struct BackwardTimeContext {
+    public let counts: TrafficCounts
+    public let p: AttentionProblem
+    public let t: Tiles
+    public let hw: HardwareModel
+    /// The `mma.sync` tensor rate of the whole GPU.
+    public let peak: Double
+    let rate: (bw: Double, flops: Double, exp: Double, fp32: Double)
+
+    init(counts: TrafficCounts, problem: AttentionProblem, tiles: Tiles, _ hw: HardwareModel) throws(ModelError) {
+        (self.counts, self.hw) = (counts, hw)
+        (p, t) = (problem.scheduled, tiles.clamped(to: problem.scheduled))
+        peak = try hw.tensorFlops(p.dtype, mmaSync: true)
+        let sms = Double(hw.sms)
+        rate = (bw: hw.hbmBandwidth / sms, flops: peak / sms, exp: hw.expRatePerSM, fp32: hw.fp32RatePerSM)
+    }
+
+    /// The last launch of the kernel `name`.
+    func kernel(_ name: String) -> KernelCounts? { counts.kernels.last { $0.name == name } }
+
+    /// Memory-bound bulk kernels: their bytes over the whole GPU's bandwidth.
+    func bulkSeconds(_ names: [String]) -> Double {
+        names.compactMap(kernel).reduce(0) { $0 + Double($1.hbm.bytes) } / hw.hbmBandwidth
+    }
+
+    /// One CTA's time for `entries` live scores with `bytes` of DRAM traffic: five GEMMs per
+    /// score, one exponential and ``TimeEstimate/fp32OpsPerScore`` fp32 operations, summed.
+    func cta(entries: Double, bytes: Double) -> Double {
+        bytes / rate.bw + 10 * entries * Double(p.d) / rate.flops + entries / rate.exp
+            + TimeEstimate.fp32OpsPerScore * entries / rate.fp32
+    }
+
+    /// CTAs of one head, repeated over every head, placed on the SM that frees first.
+    func schedule(perHead: [Double], bytes: Double) -> TimeEstimate.Breakdown {
+        TimeEstimate.schedule(perHead: perHead, heads: p.instances, hw, bytes)
     }
 }

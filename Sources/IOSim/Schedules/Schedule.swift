@@ -98,6 +98,9 @@ public protocol Schedule: SendableMetatype {
     static func footprint(_ tiles: Tiles, _ problem: AttentionProblem, capacity: Int) -> Int
     /// How its kernels run, as the time estimate sees them (one value: ``LaunchTraits``).
     static var launch: LaunchTraits { get }
+    /// A backward schedule's time (docs/time-model.md): its own model of its kernels; the default
+    /// says there is none.
+    static func backwardTime(_ c: BackwardTimeContext) throws(ModelError) -> TimeEstimate.Breakdown?
     /// Runs every tile operation of the schedule on `machine`.
     static func run<Machine: TileMachine>(_ machine: inout Machine, tiles: Tiles) throws(SimulationError)
     /// The paper's tiles for this problem (`--tiles paper`), where the paper gives a rule.
@@ -145,6 +148,9 @@ public enum ScheduleFamily: Sendable {
 extension Schedule {
     public static var pass: Pass { .forward }
     public static var launch: LaunchTraits { LaunchTraits() }
+    public static func backwardTime(_ c: BackwardTimeContext) throws(ModelError) -> TimeEstimate.Breakdown? {
+        throw .unsupported("no backward time model for \(kind.rawValue)")
+    }
     public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles? { nil }
     public static var squareTiles: Bool { false }
     public static var autoPrefersPaperTiles: Bool { false }
