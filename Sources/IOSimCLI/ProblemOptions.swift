@@ -167,17 +167,17 @@ struct ProblemOptions: ParsableArguments {
         }
         if let splits {
             try Wording.checkPositive("splits", splits, limit: Limits.maxSplits)
-            guard scheduleOption.mayRun(.splitKV) else { throw ValidationError("--splits applies to the split-kv schedule only") }
+            try checkKnob(.splits)
         }
         if let ctas {
             try Wording.checkPositive("ctas", ctas, limit: Limits.maxBatchOrHeads)
-            guard scheduleOption.mayRun(.lean) else { throw ValidationError("--ctas applies to the lean schedule only") }
+            try checkKnob(.ctas)
         }
         for (name, v) in [("Br", br), ("Bc", bc), ("window", window)] {
             if let v { try Wording.checkPositive(name, v, limit: Limits.maxSequence) }
         }
         try Wording.checkPositive("block-size", blockSize, limit: Limits.maxSequence)
-        let readsBlocks = kvLayout == .paged || scheduleOption.mayRun(.pagedV1) || scheduleOption.mayRun(.pagedV2)
+        let readsBlocks = kvLayout == .paged || ScheduleKind.reading(.paged).contains(where: scheduleOption.mayRun)
         if let bc, readsBlocks, bc % blockSize != 0 {
             throw ValidationError("--Bc (\(bc)) must be a multiple of --block-size (\(blockSize)): a paged cache is read in whole blocks")
         }
@@ -202,6 +202,14 @@ struct ProblemOptions: ParsableArguments {
         return p
     }
 
+    /// A knob given for schedules none of which takes it (each schedule declares its knobs).
+    private func checkKnob(_ knob: ScheduleKnob) throws {
+        let takers = ScheduleKind.taking(knob)
+        guard !takers.contains(where: scheduleOption.mayRun) else { return }
+        let names = takers.map(\.rawValue).joined(separator: ", ")
+        throw ValidationError("--\(knob.rawValue) applies to the \(names) schedule\(takers.count == 1 ? "" : "s") only")
+    }
+
     /// `--shared-prefix` and `--chunk` on the problem: P ≥ 0 and no longer than any sequence
     /// (naming the first sequence it does not fit), c ≥ 1, and chunk-attn only without GQA.
     private func checkPrefix(_ p: inout AttentionProblem, lengths parsed: SequenceLengths?) throws {
@@ -214,9 +222,9 @@ struct ProblemOptions: ParsableArguments {
         if parsed == nil, sharedPrefix > p.nk {
             throw ValidationError("--shared-prefix (\(sharedPrefix) tokens) is longer than the sequences (--Nk \(p.nk) tokens)")
         }
-        if scheduleOption.mayRun(.chunkAttn), p.kvHeads != p.heads {
+        if let kind = ScheduleKind.reading(.prefixChunks).first(where: scheduleOption.mayRun), p.kvHeads != p.heads {
             throw ValidationError(
-                "chunk-attn: ChunkAttention has no GQA (--kv-heads \(p.kvHeads) ≠ --heads \(p.heads)); give --kv-heads equal to --heads")
+                "\(kind.rawValue): ChunkAttention has no GQA (--kv-heads \(p.kvHeads) ≠ --heads \(p.heads)); give --kv-heads equal to --heads")
         }
         (p.sharedPrefix, p.chunk) = (sharedPrefix, chunk)
     }

@@ -66,6 +66,7 @@ public enum ChunkAttnSchedule: Schedule {
     }
 
     public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { Tiles(br: 64, bc: p.chunk) }
+    public static var kvCache: KVCacheReading { .prefixChunks }
 
     /// The column tile is the chunk (a property of the cache, `--chunk`), whatever a tile policy
     /// or `--Bc` chose: only Br is the schedule's to choose.

@@ -19,6 +19,7 @@ public enum LeanSchedule: Schedule {
     }
 
     public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { Tiles(br: 64, bc: SplitKVHeuristic.blockN(d: p.d)) }
+    public static var knobs: Set<ScheduleKnob> { [.ctas] }
     /// FlashAttention-2's `flash_fwd_splitkv_kernel`: kBlockM 64, block_n by d, 4 warps.
     public static func kernelTiles(_ p: AttentionProblem, on target: KernelTarget) -> KernelTiles? {
         guard KernelTileTable.roundedHeadDim(p.d) != nil else { return nil }

@@ -23,6 +23,7 @@ public enum PagedV1Schedule: Schedule {
     }
 
     public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { Tiles(br: 64, bc: p.blockSize) }
+    public static var kvCache: KVCacheReading { .paged }
 
     /// vLLM's warps each take one block at a time: `physical_block_number = block_table[block_idx]`,
     /// then its K (and, in the second loop, its V) — one dependent lookup per block per loop.

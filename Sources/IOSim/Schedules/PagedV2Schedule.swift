@@ -35,6 +35,7 @@ public enum PagedV2Schedule: Schedule {
     }
 
     public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { Tiles(br: 64, bc: p.blockSize) }
+    public static var kvCache: KVCacheReading { .paged }
 
     /// Column tiles per partition.
     static func tilesPerPartition(_ t: Tiles) -> Int { max(1, partitionTokens / t.bc) }

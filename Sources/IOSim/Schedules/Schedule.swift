@@ -23,6 +23,16 @@ public struct ScheduleKind: RawRepresentable, Hashable, Sendable, CaseIterable, 
 
     public var description: String { rawValue }
 
+    /// The registered schedules that take `knob`, in report order.
+    public static func taking(_ knob: ScheduleKnob) -> [ScheduleKind] {
+        allCases.filter { $0.implementation?.knobs.contains(knob) == true }
+    }
+
+    /// The registered schedules that read the K/V cache as `reading`, in report order.
+    public static func reading(_ reading: KVCacheReading) -> [ScheduleKind] {
+        allCases.filter { $0.implementation?.kvCache == reading }
+    }
+
     /// The schedule's implementation.
     public var implementation: (any Schedule.Type)? { ScheduleRegistry.entry(self)?.type }
 }
@@ -96,6 +106,10 @@ public protocol Schedule: SendableMetatype {
     static var pass: Pass { get }
     /// Peak on-chip bytes for full tiles `tiles` (clamped to the problem).
     static func footprint(_ tiles: Tiles, _ problem: AttentionProblem, capacity: Int) -> Int
+    /// The knobs it takes beyond the tiles (`--splits`, `--ctas`).
+    static var knobs: Set<ScheduleKnob> { get }
+    /// How it reads the K/V cache.
+    static var kvCache: KVCacheReading { get }
     /// How its kernels run, as the time estimate sees them (one value: ``LaunchTraits``).
     static var launch: LaunchTraits { get }
     /// A backward schedule's time (docs/time-model.md): its own model of its kernels; the default
@@ -139,6 +153,25 @@ public protocol Schedule: SendableMetatype {
     static func columnTiles(_ chosen: Tiles, _ p: AttentionProblem, requestedBc: Int?) throws(SimulationError) -> Tiles?
 }
 
+/// A command-line knob that only some schedules take (docs/cli.md §2); each schedule lists its
+/// own (``Schedule/knobs``), and the command line refuses a knob none of the chosen schedules takes.
+public enum ScheduleKnob: String, Sendable, CaseIterable {
+    /// `--splits`: the splits of each row tile's K/V (split-KV).
+    case splits
+    /// `--ctas`: a fixed grid of CTAs sharing the work (Lean Attention).
+    case ctas
+}
+
+/// How a schedule reads the K/V cache.
+public enum KVCacheReading: Sendable, Equatable {
+    /// K and V rows at fixed strides, or paged when `--kv-layout paged` asks.
+    case contiguous
+    /// Always in whole blocks of a paged cache (vLLM's kernels): `--Bc` must be a multiple of the block.
+    case paged
+    /// Chunks of a prefix tree shared across sequences (ChunkAttention): no GQA.
+    case prefixChunks
+}
+
 /// Which workloads a schedule is for (docs/cli.md §2: `all` is the prefill schedules, `decode` fa2 and
 /// the decode schedules; a prefix-sharing schedule is only run when named).
 public enum ScheduleFamily: Sendable {
@@ -148,6 +181,8 @@ public enum ScheduleFamily: Sendable {
 extension Schedule {
     public static var pass: Pass { .forward }
     public static var launch: LaunchTraits { LaunchTraits() }
+    public static var knobs: Set<ScheduleKnob> { [] }
+    public static var kvCache: KVCacheReading { .contiguous }
     public static func backwardTime(_ c: BackwardTimeContext) throws(ModelError) -> TimeEstimate.Breakdown? {
         throw .unsupported("no backward time model for \(kind.rawValue)")
     }
