@@ -68,7 +68,7 @@ import Testing
             case .timeUnitOnByteMetric:
                 #expect(l[4].contains("\"dram__bytes_read.sum\",\"byte\",\"12,653,056\""))
                 l[4] = l[4].replacingOccurrences(of: "\"byte\",\"12,653,056\"", with: "\"nsecond\",\"12,653,056\"")
-                names = ["line 5 of the CSV", "dram__bytes_read.sum = '12,653,056'", "'nsecond' is not a unit of bytes"]
+                names = ["line 5 of the CSV", "dram__bytes_read.sum = '12,653,056'", "in 'nsecond', not a unit of bytes"]
             case .fractionalPlainBytes:
                 #expect(l[5].contains("\"dram__bytes_write.sum\",\"byte\",\"69,632\""))
                 l[5] = try MeasuredDataCLI.withValue(l[5], "69,632.5")

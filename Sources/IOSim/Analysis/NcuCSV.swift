@@ -186,7 +186,7 @@ public struct NcuCSV: Sendable, Equatable {
         } else if let s = scales[unit] {
             scale = s
         } else {
-            throw bad("its unit '\(unit)' is not a unit of \(quantity == .bytes ? "bytes" : "time")")
+            throw bad("in '\(unit)', not a unit of \(quantity == .bytes ? "bytes" : "time")")
         }
         guard text.allSatisfy({ $0.isASCII && ($0.isNumber || ",.eE+-".contains($0)) }), let x = Double(text.replacingAll(",", "")) else {
             throw bad("not a number")
