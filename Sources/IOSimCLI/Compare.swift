@@ -289,14 +289,7 @@ struct NcuComparison {
                 r.ratio.map { String(format: "%.3f", $0) } ?? "n/a",
             ])
         }
-        let widths = cells[0].indices.map { i in cells.map { $0[i].count }.max()! }
-        let right: Set<Int> = [0, 4, 5, 6]
-        let lines = cells.map { row in
-            row.enumerated().map { i, c in
-                let pad = String(repeating: " ", count: widths[i] - c.count)
-                return right.contains(i) ? pad + c : c + pad
-            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
-        }
+        let lines = TextTable.lines(cells, right: [0, 4, 5, 6])
         return
             ([header, ""] + lines + ["", "ratio = measured / predicted (bytes: Nsight's L2↔SM and DRAM traffic against the simulated HBM traffic)"])
             .joined(separator: "\n") + "\n"

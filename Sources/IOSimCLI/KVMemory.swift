@@ -155,10 +155,7 @@ struct KVMemory: ParsableCommand {
                 Render.fixed(Double(u.allocatedBytes) / 1_073_741_824, 3), Render.fixed(100 * u.utilization, 2) + "%",
             ]
         }
-        let widths = header.indices.map { i in ([header[i]] + rows.map { $0[i] }).map(\.count).max()! }
-        for row in [header] + rows {
-            out += zip(row, widths).map { $0.padding($1) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n"
-        }
+        for line in TextTable.lines([header] + rows) { out += line + "\n" }
         return out
     }
 }

@@ -35,8 +35,7 @@ extension KernelCheck {
                     t.passed ? "pass" : "FAIL",
                 ])
             }
-            let widths = header.indices.map { i in rows.map { $0[i].count }.max()! }
-            for r in rows { lines.append(zip(r, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")) }
+            lines += TextTable.lines(rows)
             lines.append("")
             lines += passed ? ["PASS"] : tensors.compactMap { t in t.failure.map { "FAIL: \(t.name): \($0)" } }
             return lines.map { $0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) }.joined(separator: "\n") + "\n"

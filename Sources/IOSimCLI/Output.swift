@@ -331,13 +331,7 @@ enum Render {
                         + Array(repeating: "", count: header.count - 11))
             }
         }
-        let widths = header.indices.map { i in rows.filter { $0.count == header.count }.map { $0[i].count }.max()! }
-        for row in rows {
-            if row.count < header.count { lines.append(row[0].padding(widths[0]) + "  " + row[1]); continue }
-            lines.append(
-                row.enumerated().map { i, cell in i < 2 ? cell.padding(widths[i]) : cell.leftPadding(widths[i]) }
-                    .joined(separator: "  ").trailingSpacesRemoved())
-        }
+        lines += TextTable.lines(rows, right: Set(2..<header.count))
         lines.append("")
         lines.append("counts are elements (K/M/G = 10³ⁿ) summed over batch·heads; B = bytes; ratio = total / bound")
         let regime = " elements, M in elements (regime " + (large ? "M ≥ d²" : "M < d²") + ")"
