@@ -401,7 +401,4 @@ enum Render {
 
 extension String {
     func padding(_ w: Int) -> String { self + String(repeating: " ", count: max(0, w - count)) }
-    func leftPadding(_ w: Int) -> String { String(repeating: " ", count: max(0, w - count)) + self }
-    /// Without trailing spaces (a kernel line leaves the last columns empty).
-    func trailingSpacesRemoved() -> String { String(reversed().drop { $0 == " " }.reversed()) }
 }
