@@ -133,7 +133,8 @@ struct Compare: ParsableCommand {
         var request = try options.tileRequest(for: p)
         if options.br != nil || options.bc != nil { return (request, "tiles as given") }
         if let policy = options.tiles { return (request, "--tiles \(policy.rawValue)") }
-        if pass != .training {
+        // FlashAttention-2's traits name the tiles of the kernels fa2, split-kv and lean model.
+        if pass != .training, [ScheduleKind.fa2, .splitKV, .lean].contains(options.schedule.kinds[0]) {
             let regex = try match.map { text in
                 do { return try Regex(text) } catch { throw CompareInputError("--match '\(text)' is not a valid regular expression") }
             }
@@ -260,11 +261,14 @@ struct NcuComparison {
     /// A warning when the measured grids disagree with the predicted CTAs (the first such launch):
     /// the kernel then runs other tiles, splits or problem than the flags describe.
     func gridWarning(_ rows: [Row]) -> String? {
+        // FA3's persistent scheduler launches one CTA per SM whatever the problem: no check there.
+        guard kind.implementation?.launch.overlapsPhases != true else { return nil }
         for row in rows where row.metric == "l2_to_sm_read_bytes" {
             guard let grid = csv.launches[row.launch].gridSize, let k = kernels.first(where: { $0.name == row.kernel }),
                 grid != k.ctas
             else { continue }
-            return "launch \(row.launch) (\(Self.shortName(row.ncuName))) ran \(grid) CTAs, but \(kind.rawValue)'s \(k.name) "
+            let predicted = kernels.count == 1 ? kind.rawValue : "\(kind.rawValue)'s \(k.name) kernel"
+            return "launch \(row.launch) (\(Self.shortName(row.ncuName))) ran \(grid) CTAs, but \(predicted) "
                 + "launches \(k.ctas) with these flags; the tiles (--Br/--Bc), splits or problem may not be the kernel's"
         }
         return nil

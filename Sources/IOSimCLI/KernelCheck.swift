@@ -241,7 +241,9 @@ struct KernelCheck {
                             o.fold(co) { Location(batch: b, head: h, row: r0 + $0 / dv, column: $0 % dv) }
                             if let file = files.lse {
                                 let lBlock = lseFormat.round(try file.read(row0..<row0 + c))
-                                let cl = Equivalence.compare(candidate: lBlock, reference: ref.lse, baseline: base.lse, format: lseFormat)
+                                let cl = Equivalence.compare(
+                                    candidate: lBlock, reference: ref.lse, baseline: base.lse, format: lseFormat,
+                                    emptyRowsAsPositiveInfinity: true)
                                 lse?.fold(cl) { Location(batch: b, head: h, row: r0 + $0) }
                             }
                         }

@@ -24,12 +24,13 @@ public enum Interrupts {
         sigaddset(&set, SIGINT)
         sigaddset(&set, SIGTERM)
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        // Touched here, before any handler can run: a first access from inside the handler could
+        // run their lazy initialisation, which is not async-signal-safe.
+        (committing, pending) = (0, 0)
         for sig in [SIGINT, SIGTERM] {
-            var old = sigaction()
-            guard sigaction(sig, nil, &old) == 0 else { continue }
-            // A handler pointer equal to SIG_IGN's (1) means the signal is ignored.
-            if unsafeBitCast(old.__sigaction_handler.sa_handler, to: Int.self) == 1 { continue }
-            _ = signal(sig, handle)
+            // SIG_IGN is the handler value 1 on every platform iosim builds for; one ignored (as
+            // nohup does) is put back.
+            if let previous = signal(sig, handle), unsafeBitCast(previous, to: Int.self) == 1 { _ = signal(sig, SIG_IGN) }
         }
     }
 

@@ -68,6 +68,10 @@ import Testing
         let finite = Array(ref.prefix(2))
         let emptyRow = Equivalence.compare(candidate: finite, reference: finite, baseline: finite, format: .fp32)
         #expect(emptyRow.maxAbsError == 0 && emptyRow.passed, "−∞ (a row that sees nothing) matched exactly passes")
+        // FlashAttention-2 writes +∞ for such a row's LSE: accepted for an LSE only.
+        let fa2 = [1.0, .infinity]
+        #expect(Equivalence.compare(candidate: fa2, reference: finite, baseline: finite, format: .fp32, emptyRowsAsPositiveInfinity: true).passed)
+        #expect(!Equivalence.compare(candidate: fa2, reference: finite, baseline: finite, format: .fp32).passed)
         let wrong = Equivalence.compare(candidate: [1, 0, .nan], reference: ref, baseline: ref, format: .fp32)
         #expect(wrong.maxAbsError == .infinity && !wrong.passed && wrong.worstIndex == 1)
         let nan = Equivalence.compare(candidate: [.nan, -.infinity, .nan], reference: ref, baseline: ref, format: .fp32)

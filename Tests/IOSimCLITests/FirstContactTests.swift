@@ -51,6 +51,25 @@ import Testing
         #expect(!reads.isEmpty && reads.allSatisfy { $0["ratio"] as? Double == 1 }, "the kernel's own tiles predict its bytes exactly")
     }
 
+    @Test func kernelNameTilesAreOnlyForTheSchedulesThatRunThoseKernels() throws {
+        let r = try Repo.run([
+            "compare", "--ncu", Repo.path("Reports/gpu/torch_flash_ncu_raw.csv"), "--N", "4096", "--d", "64", "--heads", "8",
+            "--schedule", "fa3", "--match", "traits<64", "--format", "json",
+        ])
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any], "\(r.err)")
+        #expect(obj["tiles"] as? String == "--tiles kernel")
+    }
+
+    @Test func aBrokenSharedMemoryFieldIsOneErrorNotTwo() throws {
+        let folder = try TemporaryFolder(prefix: "iosim-hw")
+        defer { folder.remove() }
+        var hw = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: Repo.hardwareModel("h100-sxm"))) as? [String: Any])
+        hw["smem_per_sm_bytes"] = "abc"
+        try JSONSerialization.data(withJSONObject: hw).write(to: URL(fileURLWithPath: folder.file("hw.json")))
+        let r = try Repo.run(["--N", "1024", "--hardware", folder.file("hw.json")])
+        #expect(Self.oneLine(r, 1) && r.err.contains("smem_per_sm_bytes") && !r.err.contains("errors:"), "\(r.err)")
+    }
+
     @Test func compareWarnsWhenTheMeasuredGridIsNotThePredictedOne() throws {
         let base = [
             "compare", "--ncu", Repo.path("Reports/gpu/ncu_sample_torch_fwd_bwd.csv"), "--N", "1024", "--d", "64", "--heads", "2",

@@ -133,7 +133,11 @@ public struct HardwareModel: Sendable, Equatable {
         if present("sources"), o["sources"].map({ if case .object = $0 { false } else { true } }) ?? true {
             e.errors.append(.wrongType(path: path, field: "sources", expected: "an object"))
         }
-        if present("smem_per_sm_bytes"), present("smem_per_block_bytes"), smemPerBlock > smemPerSM {
+        // Compared only when both were read: a broken one would make a second, false error.
+        let broken = Set(e.errors.compactMap(\.field))
+        if present("smem_per_sm_bytes"), present("smem_per_block_bytes"), broken.isDisjoint(with: ["smem_per_sm_bytes", "smem_per_block_bytes"]),
+            smemPerBlock > smemPerSM
+        {
             e.errors.append(
                 .wrongType(
                     path: path, field: "smem_per_block_bytes",
@@ -291,6 +295,14 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     case unsupported(String)
     /// Several errors in one file, each in ``detail``'s words.
     indirect case several(path: String, [ModelError])
+
+    /// The field at fault, where the error names one.
+    public var field: String? {
+        switch self {
+        case let .missingField(_, field), let .wrongType(_, field, _): field
+        default: nil
+        }
+    }
 
     /// The error without the file's path in front (for ``several(path:_:)``'s list).
     public var detail: String {
