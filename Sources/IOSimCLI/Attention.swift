@@ -44,8 +44,8 @@ struct Attention: ParsableCommand {
     var window: Int?
     @Option(
         help: ArgumentHelp(
-            "Round Q, K, V (and dO) to this format first, as a kernel in it sees them: fp16, bf16, fp8 (e4m3), fp32 or fp64.", valueName: "dtype"))
-    var dtype: String?
+            "Round Q, K, V (and dO) to this format first, as a kernel in it sees them (fp8: e4m3).", valueName: "dtype"))
+    var dtype: DType?
     @OptionGroup var rawBits: RawBitsOptions
     @Option(help: "Where the causal diagonal sits when Nq ≠ Nk (default: top-left, as PyTorch).")
     var alignment: CausalAlignment?
@@ -68,8 +68,7 @@ struct Attention: ParsableCommand {
     func validate() throws {
         if let scale, !scale.isFinite { throw ValidationError("--scale must be finite, got \(scale)") }
         if let window, window <= 0 { throw ValidationError("--window must be a positive integer, got \(window)") }
-        _ = try precision()
-        do { _ = try rawBits.formats() } catch { throw ValidationError(error.message) }
+        _ = try rawFormats()
         if upstream == nil, let first = gradientOutputs.first {
             throw ValidationError("\(first.flag) needs --do, the gradient of the loss with respect to O (.npy, shaped as O)")
         }
@@ -78,20 +77,9 @@ struct Attention: ParsableCommand {
         }
     }
 
-    /// `--dtype`'s rounding, nil without it.
-    func precision() throws -> Precision? {
-        guard let text = dtype else { return nil }
-        guard let d = DType(argument: text) else { throw ValidationError("unknown --dtype '\(text)'; use fp16, bf16, fp8, fp32 or fp64") }
-        return d.precision
-    }
-
-    /// An input read with the first raw format it takes, then rounded to `--dtype`.
-    func read(_ path: String) throws -> NpyArray {
-        let raws: [Npy.RawFormat]
-        do { raws = try rawBits.formats() } catch { throw ValidationError(error.message) }
-        var a = try RawBitsOptions.first(raws) { (raw) throws(NpyError) in try AtomicFiles.readNpy(path, raw: raw) }
-        if let p = try precision() { a = NpyArray(shape: a.shape, data: p.round(a.data)) }
-        return a
+    /// `--bf16-bits` and `--fp8-bits`, a bad value a usage error.
+    func rawFormats() throws -> [Npy.RawFormat] {
+        do { return try rawBits.formats() } catch { throw ValidationError(error.message) }
     }
 
     func run() throws {
@@ -101,6 +89,13 @@ struct Attention: ParsableCommand {
         var inputs = [(flag: "--q", path: q), (flag: "--k", path: k), (flag: "--v", path: v)]
         if let upstream { inputs.append((flag: "--do", path: upstream)) }
         try AtomicFiles.checkDestinations(outputs, inputs: inputs)
+        let raws = try rawFormats()
+        /// An input read with the first raw format it takes, then rounded to `--dtype`.
+        func read(_ path: String) throws -> NpyArray {
+            let a = try RawBitsOptions.first(raws) { (raw) throws(NpyError) in try AtomicFiles.readNpy(path, raw: raw) }
+            guard let p = dtype?.precision else { return a }
+            return NpyArray(shape: a.shape, data: p.round(a.data))
+        }
         let (qa, ka, va) = (try read(q), try read(k), try read(v))
         let shape = try Self.shape(q: qa, k: ka, v: va)
         let lead = Array(qa.shape.dropLast(2))

@@ -263,7 +263,7 @@ struct ProblemOptions: ParsableArguments {
     }
 
     /// `--tiles`, else `kernel` when `--hardware` names a GPU (its kernels' own tiles), else `optimal`.
-    var tilePolicy: TilePolicy { tiles ?? (hardware != nil ? .kernel : .optimal) }
+    var tilePolicy: TilePolicy { tiles ?? TileRequest.defaultPolicy(hardware: hardware != nil) }
 
     /// M in bytes (`--M`, or the default of ``mSpec()``).
     func capacity() throws -> Int { try Units.bytes(mSpec()) }

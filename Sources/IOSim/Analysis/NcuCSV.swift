@@ -104,6 +104,7 @@ public struct NcuCSV: Sendable, Equatable {
         let metricColumns = header.indices.filter { !fixedColumns.contains(header[$0]) }
         var launches: [Launch] = []
         var seen: [[Int]: Int] = [:]
+        let gridColumn = header.firstIndex(of: "Grid Size")
         for row in rows {
             let cells = row.cells
             guard let id = Int(cells[0]) else { throw .badRow(line: row.line, "its ID '\(cells[0])' is not an integer") }
@@ -119,7 +120,7 @@ public struct NcuCSV: Sendable, Equatable {
             launches.append(
                 Launch(
                     id: id, kernelName: cells[nameColumn], metrics: metrics,
-                    gridSize: header.firstIndex(of: "Grid Size").flatMap { Launch.grid(cells[$0]) }))
+                    gridSize: gridColumn.flatMap { Launch.grid(cells[$0]) }))
         }
         return NcuCSV(launches: launches, metricNames: Set(metricColumns.map { header[$0] }))
     }

@@ -16,7 +16,7 @@ public enum TilePolicy: String, CaseIterable, Sendable, Codable {
     /// for each tile count ⌈N/B⌉) plus the best integer pair found at 4d², which still fits.
     case optimal
     /// The tiles and warps of the real kernel the schedule is modelled on, for the GPU
-    /// (``KernelTileTable``: FlashAttention-2's and -3's launch code, FA2's decode block_n,
+    /// (``Schedule/kernelTiles(_:on:)``: FlashAttention-2's and -3's launch code, FA2's decode block_n,
     /// PyTorch's backward); schedules without one use their own kernel tiles, else the paper's
     /// rule when it fits, else `optimal`. Reported infeasible when the kernel's tiles do not fit M.
     case kernel
@@ -85,7 +85,7 @@ public enum TileChoice {
         let paper = request.br == nil && request.bc == nil ? schedule.paperTiles(p, capacity: capacity) : nil
         if request.policy == .paper, let t = paper { return try checked(request.tiles(t.br, t.bc), "the paper's") }
         if request.policy == .kernel {
-            if let k = KernelTileTable.lookup(schedule.kind, pass: schedule.pass, p, target: request.target) {
+            if let k = schedule.kernelTiles(p, on: request.target) {
                 var r = request
                 if !r.warpsExplicit { r.warps = k.warps }
                 return try checked(r.tiles(r.br ?? k.br, r.bc ?? k.bc), "the kernel's")

@@ -7,9 +7,13 @@ extension TileRequest {
     /// gives what `iosim` prints.
     public static func defaults(for problem: AttentionProblem, on hardware: HardwareModel?) -> TileRequest {
         TileRequest(
-            policy: hardware == nil ? .optimal : .kernel,
+            policy: defaultPolicy(hardware: hardware != nil),
             splits: hardware.map { SplitKVHeuristic.splits(for: problem, sms: $0.sms) } ?? 1,
             ctas: hardware.map { 2 * $0.sms } ?? 0, policyExplicit: false,
             target: hardware.map(KernelTarget.init) ?? .sm90, warpsExplicit: false)
     }
+
+    /// The tile policy when none is asked for: the kernels' own tiles on a GPU, else each schedule
+    /// at its best.
+    public static func defaultPolicy(hardware: Bool) -> TilePolicy { hardware ? .kernel : .optimal }
 }

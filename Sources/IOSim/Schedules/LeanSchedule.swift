@@ -18,14 +18,12 @@ public enum LeanSchedule: Schedule {
         Footprint.fa2(tiles.clamped(to: p), p)
     }
 
-    public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { Tiles(br: 64, bc: SplitKVHeuristic.blockN(d: p.d)) }
+    public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { SplitKVSchedule.kernelTiles(p) }
     public static var knobs: Set<ScheduleKnob> { [.ctas] }
     /// FlashAttention-2's `flash_fwd_splitkv_kernel`: kBlockM 64, block_n by d, 4 warps.
+    /// Lean Attention is modelled on FlashAttention-2's split-KV kernel: its tiles.
     public static func kernelTiles(_ p: AttentionProblem, on target: KernelTarget) -> KernelTiles? {
-        guard KernelTileTable.roundedHeadDim(p.d) != nil else { return nil }
-        return KernelTiles(
-            br: 64, bc: SplitKVHeuristic.blockN(d: p.d), warps: 4,
-            source: "FlashAttention-2 flash_fwd_splitkv_kernel (flash_fwd_launch_template.h: kBlockM 64, block_n by d)")
+        SplitKVSchedule.kernelTiles(p, on: target)
     }
 
     /// Row tiles over all instances lean enumerates (its CTAs do not repeat from head to head,
