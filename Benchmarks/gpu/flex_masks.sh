@@ -51,8 +51,9 @@ M=$M,launch__grid_size,launch__block_size,launch__grid_dim_x,launch__grid_dim_y,
 M=$M,launch__registers_per_thread,launch__shared_mem_per_block_dynamic,sm__ctas_launched.sum
 M=$M,l1tex__t_sectors_pipe_lsu_mem_global_op_ld.sum,l1tex__t_requests_pipe_lsu_mem_global_op_ld.sum
 INC=$(python3 $PY ranges)
-echo "ncu --clock-control none --cache-control all --nvtx $INC --metrics $M -f -o masks python3 $PY ncu"
-TORCHINDUCTOR_COMPILE_THREADS=1 timeout "${NCU_S:-200}" ncu --clock-control none --cache-control all --nvtx $INC \
+# same inductor settings as prepare, so that every graph is an FX-graph-cache hit; compile workers not profiled
+echo "ncu --clock-control none --cache-control all --target-processes application-only --nvtx $INC --metrics $M -f -o masks python3 $PY ncu"
+timeout "${NCU_S:-200}" ncu --clock-control none --cache-control all --target-processes application-only --nvtx $INC \
   --metrics "$M" -f -o "$X/masks" python3 $PY ncu > "$X/ncu_log.txt" 2>&1
 echo "ncu rc=$?  [t=${SECONDS}s]"; grep -v "^==PROF== Profiling" "$X/ncu_log.txt" | tail -25
 ncu --import "$X/masks.ncu-rep" --csv --page raw --print-units base > "$OUT/ncu_raw.csv"
