@@ -2,13 +2,17 @@
 FlashAttention-2's varlen forward (torch.ops.aten._flash_attention_forward). Run by
 Benchmarks/gpu/flex_masks.sh, which says what each mode's output becomes.
 
-    python3 flex_masks.py prepare DIR   (GPU) compile every case, check it against a reference, time it
-                                        (triton do_bench, median), save the block masks (DIR/blocks), the
-                                        small-case recordings (DIR/rec), the forward kernels' tile configs
-                                        read off inductor's generated code (DIR/configs.json, DIR/code)
-                                        and DIR/speed.csv
+    python3 flex_masks.py prepare DIR [large|small|all]
+                                        (GPU) compile every case, check it against a reference, time it
+                                        (triton do_bench, median; FM_BENCH=0: not), save the block masks
+                                        (DIR/blocks), the small-case recordings (DIR/rec), the forward
+                                        kernels' tile configs read off inductor's generated code
+                                        (DIR/configs.json, DIR/code) and DIR/speed.csv; FM_PROFILE=1: per
+                                        large case one more call inside the NVTX range fm_<case> / vl_<case>
+                                        (what flex_masks.sh runs under ncu)
     python3 flex_masks.py ncu           (GPU, under ncu) per case one warm-up call outside any range, then
                                         one call inside the NVTX push/pop range fm_<case> or vl_<case>
+                                        (a re-profile without the checks; the driver uses prepare large)
     python3 flex_masks.py ranges        the ncu arguments --nvtx-include <range>/ for every case
     python3 flex_masks.py split RAW FLEX VARLEN
                                         split ncu's raw page into the flex and the varlen launches
@@ -351,7 +355,10 @@ def reference(torch, q, k, v, mm, heads_rows, n, dev, gqa_ratio=1):
     return res
 
 
-def prepare_mode(outdir):
+def prepare_mode(outdir, part="all"):
+    """part: large (the N = 8192 cases: block masks, configs, checks and, with FM_PROFILE=1, one more call per
+    case inside its NVTX range for ncu), small (the d = 256 probe and the small recordings), or all.
+    FM_BENCH=0 skips the do_bench timing (under ncu it would be perturbed)."""
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", "/tmp/inductor_cache")
     import numpy as np
     import torch
@@ -366,11 +373,35 @@ def prepare_mode(outdir):
     print("torch", torch.__version__, "triton", triton.__version__,
           torch.cuda.get_device_name() if dev == "cuda" else dev, flush=True)
     print("flash_attention_forward schema:", torch.ops.aten._flash_attention_forward.default._schema, flush=True)
+    if dev == "cuda":
+        try:
+            from torch._inductor.template_heuristics.triton import CUDAConfigHeuristic
+            for d in (64, 128, 256):
+                print(f"installed heuristic, fp16 d = {d}:",
+                      CUDAConfigHeuristic().get_flex_attn_fwd_configs(d, torch.float16), flush=True)
+        except Exception as e:
+            print("installed heuristic: not read:", e, flush=True)
     # FM_EAGER=1: uncompiled flex_attention (a CPU test of this script only; never for measurements)
     flex = flex_attention if os.environ.get("FM_EAGER") else torch.compile(flex_attention, dynamic=False)
     configs = {"cases": {}, "probes": {}}
+    if os.path.exists(os.path.join(outdir, "configs.json")):  # the other part's, kept
+        configs = json.load(open(os.path.join(outdir, "configs.json")))
     speed = [("kernel", "case", "N", "heads", "kv_heads", "d", "dtype", "time_us_median", "note")]
+    if os.path.exists(os.path.join(outdir, "speed.csv")):
+        speed = [tuple(r) for r in csv.reader(open(os.path.join(outdir, "speed.csv")))]
     meta = {}
+    profile = os.environ.get("FM_PROFILE") == "1" and dev == "cuda"
+    do_bench = os.environ.get("FM_BENCH", "1") == "1"
+
+    def profiled(rng, fn):  # one more call inside the NVTX range that ncu --nvtx-include selects
+        if not profile:
+            return
+        torch.cuda.synchronize()
+        torch.cuda.nvtx.range_push(rng)
+        fn()
+        torch.cuda.synchronize()
+        torch.cuda.nvtx.range_pop()
+        print(f"# profiled {rng}", flush=True)
 
     def flush():  # everything so far, so that a run cut short still leaves its files
         with open(os.path.join(outdir, "configs.json"), "w") as f:
@@ -383,12 +414,12 @@ def prepare_mode(outdir):
     write_large_meta(blocks_dir)
 
     def bench(fn):
-        if dev != "cuda":
+        if dev != "cuda" or not do_bench:
             return float("nan")
         return triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median") * 1000
 
     # ---- large flex cases
-    for name in FLEX_CASES:
+    for name in (FLEX_CASES if part in ("large", "all") else ()):
         try:
             kind, hq, hkv, grad, lse, mm, bm, extra, (q, k, v) = build_flex_case(torch, name, dev)
             if bm is not None:
@@ -417,6 +448,7 @@ def prepare_mode(outdir):
                 lerr = max((l[0, h, rows].double() - ref[h][1]).abs().max().item() for h in ref)
                 msg += f"; max|lse - ref lse (natural log)| = {lerr:.2e}"
             print(msg, flush=True)
+            profiled(fm_range(name), lambda: call_flex(torch, flex, q, k, v, bm, hq != hkv, grad, lse))
             t = bench(lambda: call_flex(torch, flex, q, k, v, bm, hq != hkv, grad, lse))
             speed.append(("torch-flex", name, N, hq, hkv, D, "fp16", f"{t:.2f}",
                           f"grad={grad} lse={lse}"))
@@ -427,7 +459,7 @@ def prepare_mode(outdir):
         flush()
 
     # ---- varlen large cases
-    for name, (docs, causal) in VARLEN_CASES.items():
+    for name, (docs, causal) in (VARLEN_CASES.items() if part in ("large", "all") else ()):
         try:
             q, k, v = (packed(t) for t in flex_inputs(torch, H, H, N, D, dev, SEED))
             cu = cu_seqlens(torch, docs, dev)
@@ -441,6 +473,7 @@ def prepare_mode(outdir):
             ref = reference(torch, q4, k4, v4, mm, [(0, rows), (H - 1, rows)], N, dev)
             err = max(rel_err(out[rows, h], ref[h][0]) for h in ref)
             print(f"# varlen {name}: rel_err(o) = {err:.2e}", flush=True)
+            profiled(vl_range(name), lambda: call_varlen(torch, q, k, v, cu, max(docs), causal))
             t = bench(lambda: call_varlen(torch, q, k, v, cu, max(docs), causal))
             speed.append(("torch-flash-varlen", name, N, H, H, D, "fp16", f"{t:.2f}", f"docs={docs}"))
             print(f"# varlen {name}: {t:.2f} us", flush=True)
@@ -449,6 +482,9 @@ def prepare_mode(outdir):
         flush()
 
     # ---- tile-config probe at d = 256 (d = 64 comes from the small cases, d = 128 from the large)
+    if part == "large":
+        flush()
+        return
     for d in (256,):
         try:
             q, k, v = flex_inputs(torch, 2, 2, 1024, d, dev, SEED)
@@ -768,7 +804,7 @@ def model_mode(tidy_path, blocks_dir):
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     if mode == "prepare":
-        prepare_mode(sys.argv[2])
+        prepare_mode(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "all")
     elif mode == "ncu":
         ncu_mode()
     elif mode == "ranges":
