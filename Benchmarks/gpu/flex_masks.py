@@ -34,6 +34,7 @@ import os
 import re
 import statistics
 import sys
+import time
 
 N, H, D, BS = 8192, 8, 128, 128
 GQA_HQ, GQA_HKV = 16, 2
@@ -61,21 +62,21 @@ BYTE_METRICS = ("l1tex__m_xbar2l1tex_read_bytes.sum", "l1tex__m_l1tex2xbar_write
 TIME_METRIC = "gpu__time_duration.sum"
 
 # name -> (mask kind, heads, kv_heads, grad mode, lse asked)
-FLEX_CASES = {
-    "none": ("none", H, H, False, False),
+FLEX_CASES = {  # in the order run (most wanted first, in case a deadline cuts the run short)
     "causal": ("causal", H, H, False, False),
-    "causal_grad": ("causal", H, H, True, False),
-    "causal_lse": ("causal", H, H, False, True),
-    "doc4": ("doc4", H, H, False, False),
     "doc4_causal": ("doc4_causal", H, H, False, False),
-    "doc5": ("doc5", H, H, False, False),
-    "doc5_causal": ("doc5_causal", H, H, False, False),
+    "doc4": ("doc4", H, H, False, False),
     "prefix": ("prefix", H, H, False, False),
     "sinks_window": ("sinks_window", H, H, False, False),
     "blocksparse": ("blocksparse", H, H, False, False),
     "perhead": ("perhead", H, H, False, False),
     "empty_rows": ("empty_rows", H, H, False, False),
+    "none": ("none", H, H, False, False),
+    "causal_lse": ("causal", H, H, False, True),
+    "causal_grad": ("causal", H, H, True, False),
     "gqa_causal": ("causal", GQA_HQ, GQA_HKV, False, False),
+    "doc5_causal": ("doc5_causal", H, H, False, False),
+    "doc5": ("doc5", H, H, False, False),
 }
 VARLEN_CASES = {f"{name}_c{int(c)}": (docs, c) for name, docs in (("doc4", DOCS4), ("doc5", DOCS5))
                 for c in (False, True)}
@@ -391,6 +392,13 @@ def prepare_mode(outdir, part="all"):
         speed = [tuple(r) for r in csv.reader(open(os.path.join(outdir, "speed.csv")))]
     meta = {}
     profile = os.environ.get("FM_PROFILE") == "1" and dev == "cuda"
+    deadline = time.time() + float(os.environ.get("FM_DEADLINE_S", "1e9"))
+
+    def late(what):  # past the deadline: skip the rest so that the process (and ncu) ends cleanly
+        if time.time() > deadline:
+            print(f"# {what}: SKIPPED (past FM_DEADLINE_S)", flush=True)
+            return True
+        return False
     do_bench = os.environ.get("FM_BENCH", "1") == "1"
 
     def profiled(rng, fn):  # one more call inside the NVTX range that ncu --nvtx-include selects
@@ -418,8 +426,35 @@ def prepare_mode(outdir, part="all"):
             return float("nan")
         return triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median") * 1000
 
+    # ---- varlen large cases
+    for name, (docs, causal) in (VARLEN_CASES.items() if part in ("large", "all") else ()):
+        if late(f"varlen {name}"):
+            continue
+        try:
+            q, k, v = (packed(t) for t in flex_inputs(torch, H, H, N, D, dev, SEED))
+            cu = cu_seqlens(torch, docs, dev)
+            out, l = call_varlen(torch, q, k, v, cu, max(docs), causal)
+            print(f"# varlen {name}: out {tuple(out.shape)}, lse {tuple(l.shape)} {l.dtype}", flush=True)
+            kind = "doc4" if name.startswith("doc4") else "doc5"
+            mm, _, _ = make_mask_mod(torch, kind + ("_causal" if causal else ""), dev)
+            g = torch.Generator().manual_seed(5)
+            rows = torch.randperm(N, generator=g)[:96].to(dev)
+            q4, k4, v4 = (t.transpose(0, 1)[None] for t in (q, k, v))
+            ref = reference(torch, q4, k4, v4, mm, [(0, rows), (H - 1, rows)], N, dev)
+            err = max(rel_err(out[rows, h], ref[h][0]) for h in ref)
+            print(f"# varlen {name}: rel_err(o) = {err:.2e}", flush=True)
+            profiled(vl_range(name), lambda: call_varlen(torch, q, k, v, cu, max(docs), causal))
+            t = bench(lambda: call_varlen(torch, q, k, v, cu, max(docs), causal))
+            speed.append(("torch-flash-varlen", name, N, H, H, D, "fp16", f"{t:.2f}", f"docs={docs}"))
+            print(f"# varlen {name}: {t:.2f} us", flush=True)
+        except Exception as e:
+            print(f"# varlen {name}: FAILED {type(e).__name__}: {str(e)[:600]}", flush=True)
+        flush()
+
     # ---- large flex cases
     for name in (FLEX_CASES if part in ("large", "all") else ()):
+        if late(name):
+            continue
         try:
             kind, hq, hkv, grad, lse, mm, bm, extra, (q, k, v) = build_flex_case(torch, name, dev)
             if bm is not None:
@@ -458,34 +493,14 @@ def prepare_mode(outdir, part="all"):
             print(f"# {name}: FAILED {type(e).__name__}: {str(e)[:600]}", flush=True)
         flush()
 
-    # ---- varlen large cases
-    for name, (docs, causal) in (VARLEN_CASES.items() if part in ("large", "all") else ()):
-        try:
-            q, k, v = (packed(t) for t in flex_inputs(torch, H, H, N, D, dev, SEED))
-            cu = cu_seqlens(torch, docs, dev)
-            out, l = call_varlen(torch, q, k, v, cu, max(docs), causal)
-            print(f"# varlen {name}: out {tuple(out.shape)}, lse {tuple(l.shape)} {l.dtype}", flush=True)
-            kind = "doc4" if name.startswith("doc4") else "doc5"
-            mm, _, _ = make_mask_mod(torch, kind + ("_causal" if causal else ""), dev)
-            g = torch.Generator().manual_seed(5)
-            rows = torch.randperm(N, generator=g)[:96].to(dev)
-            q4, k4, v4 = (t.transpose(0, 1)[None] for t in (q, k, v))
-            ref = reference(torch, q4, k4, v4, mm, [(0, rows), (H - 1, rows)], N, dev)
-            err = max(rel_err(out[rows, h], ref[h][0]) for h in ref)
-            print(f"# varlen {name}: rel_err(o) = {err:.2e}", flush=True)
-            profiled(vl_range(name), lambda: call_varlen(torch, q, k, v, cu, max(docs), causal))
-            t = bench(lambda: call_varlen(torch, q, k, v, cu, max(docs), causal))
-            speed.append(("torch-flash-varlen", name, N, H, H, D, "fp16", f"{t:.2f}", f"docs={docs}"))
-            print(f"# varlen {name}: {t:.2f} us", flush=True)
-        except Exception as e:
-            print(f"# varlen {name}: FAILED {type(e).__name__}: {str(e)[:600]}", flush=True)
-        flush()
-
-    # ---- tile-config probe at d = 256 (d = 64 comes from the small cases, d = 128 from the large)
     if part == "large":
         flush()
         return
+
+    # ---- tile-config probe at d = 256 (d = 64 comes from the small cases, d = 128 from the large)
     for d in (256,):
+        if late(f"probe d={d}"):
+            continue
         try:
             q, k, v = flex_inputs(torch, 2, 2, 1024, d, dev, SEED)
             bm = create_block_mask(lambda b, h, qi, ki: qi >= ki, None, None, 1024, 1024, device=dev)
@@ -509,6 +524,8 @@ def prepare_mode(outdir, part="all"):
             "lse_note": "flex_attention returns lse = (kernel's base-2 LSE) * ln 2, i.e. natural log; "
                         "rows that see no key: lse -inf, o 0"})
     for kind in SMALL_FLEX:
+        if late(f"small flex {kind}"):
+            continue
         try:
             mm, bmh, extra = make_mask_mod(torch, kind, dev, small=True)
             bm = None if mm is None else create_block_mask(mm, None, bmh, SMALL_N, SMALL_N, device=dev,

@@ -43,13 +43,13 @@ M=$M,launch__registers_per_thread,launch__shared_mem_per_block_dynamic,sm__ctas_
 M=$M,l1tex__t_sectors_pipe_lsu_mem_global_op_ld.sum,l1tex__t_requests_pipe_lsu_mem_global_op_ld.sum
 INC=$(python3 $PY ranges)
 echo "== large cases under ncu  [t=${SECONDS}s]"
-echo "FM_PROFILE=1 FM_BENCH=0 ncu --clock-control none --cache-control all --target-processes application-only --nvtx $INC --metrics $M -f -o masks python3 $PY prepare $X large"
-FM_PROFILE=1 FM_BENCH=0 timeout "${LARGE_S:-230}" ncu --clock-control none --cache-control all \
+echo "FM_PROFILE=1 FM_BENCH=0 FM_DEADLINE_S=$(( ${LARGE_S:-230} - 50 )) ncu --clock-control none --cache-control all --target-processes application-only --nvtx $INC --metrics $M -f -o masks python3 $PY prepare $X large"
+FM_PROFILE=1 FM_BENCH=0 FM_DEADLINE_S=$(( ${LARGE_S:-230} - 50 )) timeout "${LARGE_S:-230}" ncu --clock-control none --cache-control all \
   --target-processes application-only --nvtx $INC --metrics "$M" -f -o "$X/masks" \
   python3 $PY prepare "$X" large > "$X/ncu_log.txt" 2>&1
 echo "ncu rc=$?  [t=${SECONDS}s]"; grep -v "^==PROF== Profiling" "$X/ncu_log.txt" | grep -v "^  \|^$" | cut -c1-400
 echo "== small recordings and the d = 256 probe  [t=${SECONDS}s]"
-FM_BENCH=0 timeout "${SMALL_S:-100}" python3 $PY prepare "$X" small
+FM_BENCH=0 FM_DEADLINE_S=$(( ${SMALL_S:-100} - 20 )) timeout "${SMALL_S:-100}" python3 $PY prepare "$X" small
 echo "small rc=$?  [t=${SECONDS}s]"
 ncu --import "$X/masks.ncu-rep" --csv --page raw --print-units base > "$OUT/ncu_raw.csv"
 python3 $PY split "$OUT/ncu_raw.csv" "$X/flex_raw.csv" "$X/varlen_raw.csv"
