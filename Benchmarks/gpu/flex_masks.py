@@ -20,6 +20,9 @@ Benchmarks/gpu/flex_masks.sh, which says what each mode's output becomes.
                                         Reports/gpu/flex_masks_traffic.csv (one row per launch)
     python3 flex_masks.py model TIDY BLOCKS_DIR
                                         the hand model of L2->SM reads and writes beside the measurements
+    python3 flex_masks.py predict [BLOCKS_DIR]
+                                        (CPU, torch needed) the hand model before any measurement, from the
+                                        block masks built on the CPU (Reports/gpu/flex_masks_predicted.csv)
 
 Large cases: fp16, batch 1, N = 8192, d = 128, 8 query heads (GQA: 16 query, 2 K/V heads), BlockMask from
 create_block_mask (BLOCK_SIZE 128), flex = torch.compile(flex_attention, dynamic=False), calls under
@@ -790,6 +793,44 @@ def varlen_model(docs, causal, block_m=128):
             "O": N * H * row_bytes, "LSE": N * H * 4, "write": N * H * row_bytes + N * H * 4}
 
 
+PREDICT_COLUMNS = ("kernel", "case", "N", "heads", "kv_heads", "d", "BLOCK_M", "grid", "ctas", "partial_blocks",
+                   "full_blocks", "kv_blocks_loaded", "Q_bytes", "KV_bytes", "index_bytes", "aux_bytes",
+                   "model_read_bytes", "O_bytes", "LSE_bytes", "model_write_bytes")
+
+
+def predict_mode(blocks_out=""):
+    """The hand model before any measurement: each large case's BlockMask built on the CPU with the same
+    create_block_mask call (the block tables are the ones the GPU run builds), BLOCK_M = 128 (the installed
+    H100 fp16 d = 128 heuristic: 128 x 64, 8 warps, 3 stages), and varlen's grid and bytes (kBlockM = 128)."""
+    import numpy as np
+    import torch
+    from torch.nn.attention.flex_attention import create_block_mask
+    w = csv.writer(sys.stdout, lineterminator="\n")
+    w.writerow(PREDICT_COLUMNS)
+    block_m = 128
+    for name, (kind, hq, hkv, grad, lse) in FLEX_CASES.items():
+        table = None
+        if kind != "none":
+            mm, bmh, _ = make_mask_mod(torch, kind, "cpu")
+            arr = block_arrays(create_block_mask(mm, None, bmh, N, N, device="cpu", BLOCK_SIZE=BS))
+            table = arr["block_table"]
+            if blocks_out:
+                os.makedirs(blocks_out, exist_ok=True)
+                for key, a in arr.items():
+                    np.save(os.path.join(blocks_out, f"{name}_{key}.npy"), a)
+        t = flex_model(name, block_m, table)
+        part = "" if table is None else int(sum((table[h % table.shape[0]] == 1).sum() for h in range(hq)))
+        full = "" if table is None else int(sum((table[h % table.shape[0]] == 2).sum() for h in range(hq)))
+        w.writerow(("torch-flex", name, N, hq, hkv, D, block_m, f"{math.ceil(N / block_m)}x1x{hq}", t["ctas"], part,
+                    full, t["kv_blocks"], t["Q"], t["KV"], t["index"], t["aux"], t["read"], t["O"], t["LSE"],
+                    t["write"]))
+    for name, (docs, causal) in VARLEN_CASES.items():
+        t = varlen_model(docs, causal, block_m)
+        w.writerow(("torch-flash-varlen", name, N, H, H, D, block_m,
+                    f"{math.ceil(max(docs) / block_m)}x{len(docs)}x{H}", f"{t['active_ctas']}/{t['grid']}", "", "",
+                    "", t["Q"], t["KV"], 0, 0, t["read"], t["O"], t["LSE"], t["write"]))
+
+
 def model_mode(tidy_path, blocks_dir):
     import numpy as np
     rows = list(csv.DictReader(open(tidy_path)))
@@ -833,5 +874,7 @@ if __name__ == "__main__":
         tidy_mode(sys.argv[2:])
     elif mode == "model":
         model_mode(sys.argv[2], sys.argv[3])
+    elif mode == "predict":
+        predict_mode(sys.argv[2] if len(sys.argv) > 2 else "")
     else:
         sys.exit(__doc__)
