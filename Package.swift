@@ -27,9 +27,23 @@ let package = Package(
             name: "AttentionReference",
             dependencies: ["COpenBLAS", .product(name: "RealModule", package: "swift-numerics")]
         ),
+        // The simulator in four modules whose dependencies point one way (docs/ARCHITECTURE.md):
+        // file formats know nothing of attention; the counting core knows no hardware; the time
+        // model reads hardware files and prices the core's counts; the checks run the core's
+        // machine against the reference. `IOSim` is the analysis on top and re-exports them all.
+        .target(name: "IOSimFormats"),
+        .target(
+            name: "IOSimCore",
+            dependencies: ["AttentionReference", .product(name: "RealModule", package: "swift-numerics")]
+        ),
+        .target(name: "IOSimTimeModel", dependencies: ["IOSimCore", "IOSimFormats"]),
+        .target(name: "IOSimChecking", dependencies: ["IOSimCore", "AttentionReference", "NpyIO"]),
         .target(
             name: "IOSim",
-            dependencies: ["AttentionReference", .product(name: "RealModule", package: "swift-numerics")]
+            dependencies: [
+                "IOSimCore", "IOSimTimeModel", "IOSimFormats", "IOSimChecking", "AttentionReference",
+                .product(name: "RealModule", package: "swift-numerics"),
+            ]
         ),
         .target(
             name: "IOSimCLI",

@@ -92,7 +92,7 @@ struct Attention: ParsableCommand {
         let raws = try rawFormats()
         /// An input read with the first raw format it takes, then rounded to `--dtype`.
         func read(_ path: String) throws -> NpyArray {
-            let a = try RawBitsOptions.first(raws) { (raw) throws(NpyError) in try AtomicFiles.readNpy(path, raw: raw) }
+            let a = try Npy.RawFormat.first(raws) { (raw) throws(NpyError) in try AtomicFiles.readNpy(path, raw: raw) }
             guard let p = dtype?.precision else { return a }
             return NpyArray(shape: a.shape, data: p.round(a.data))
         }

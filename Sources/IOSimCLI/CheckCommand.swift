@@ -8,9 +8,9 @@ import NpyIO
 /// under the tolerance rule (docs/numerics.md; the command: docs/cli.md §5). Exit 0 pass, 1 fail,
 /// 2 bad input.
 ///
-/// Every option is read as text and checked here, not by the argument parser, so that a bad
-/// value is "bad input" (exit 2, one line) like a bad file, rather than the parser's usage exit
-/// (64) that the other subcommands use: CI scripts branch on these three codes.
+/// Options are typed (the parser reads them); a value it refuses is "bad input" (exit 2, one
+/// line) like a bad file, not the parser's usage exit (64) that the other subcommands use: CI
+/// scripts branch on these three codes (``ExitStatus``).
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
@@ -60,8 +60,6 @@ struct CheckCommand: ParsableCommand {
                   the kernel cannot have written, a missing or unknown --dtype, an
                   unknown option or value, or a check needing more memory than the
                   process may use (ulimit, cgroup, free memory)
-            (An option given without its value is the argument parser's usage error,
-            exit 64.)
             Errors are one line on standard error, starting "iosim: check: ".
             """
     )
@@ -75,125 +73,81 @@ struct CheckCommand: ParsableCommand {
     @Option(help: "The kernel's dQ (.npy, shaped as Q), checked against the reference gradient (rtol 3).") var dq: String?
     @Option(help: "The kernel's dK (.npy, shaped as K).") var dk: String?
     @Option(help: "The kernel's dV (.npy, shaped as V).") var dv: String?
-    @Option(help: ArgumentHelp("The kernel's data type: fp16, bf16, fp8 (e4m3 inputs, bf16 O), fp32 or fp64 (required).", valueName: "dtype"))
-    var dtype: String?
+    @Option(help: ArgumentHelp("The kernel's data type (required; fp8: e4m3 inputs, bf16 O).", valueName: "dtype"))
+    var dtype: DType?
     @Flag(help: "Causal mask (see --alignment).") var causal = false
-    @Option(
-        parsing: .unconditional,
-        help: ProblemOptions.windowHelp)
-    var window: String?
+    @Option(parsing: .unconditional, help: ProblemOptions.windowHelp, transform: Units.length) var window: Int?
     @Option(
         help: ArgumentHelp(
             "Where the causal diagonal sits when Nq ≠ Nk: bottom-right (default; FlashAttention ≥ 2.1) or top-left (PyTorch's is_causal).",
             valueName: "alignment"))
-    var alignment: String?
-    @Option(parsing: .unconditional, help: "Score scale (default 1/√d).") var scale: String?
+    var alignment: CausalAlignment?
+    @Option(parsing: .unconditional, help: "Score scale (default 1/√d).") var scale: Double?
     @OptionGroup var rawBits: RawBitsOptions
     @Option(
         name: .customLong("block-rows"), parsing: .unconditional,
         help: ArgumentHelp("Rows of Q and O checked at a time (rounded up to a multiple of 32; default 1024).", valueName: "R"))
-    var blockRows: String?
-    @Option(help: ArgumentHelp("table or json (default table).", valueName: "format")) var format: String?
-    /// Anything the parser does not know, refused in ``run()`` with exit 2 (see the type's comment).
-    @Argument(parsing: .allUnrecognized, help: .hidden) var unrecognized: [String] = []
+    var blockRows: Int?
+    @Option(help: ArgumentHelp("How to print the report.", valueName: "format")) var format: CheckFormat = .table
+
+    enum CheckFormat: String, CaseIterable, ExpressibleByArgument {
+        case table, json
+        init?(argument: String) { self.init(rawValue: argument.lowercased()) }
+    }
 
     func run() throws {
-        let report: KernelCheck.Report
-        let format: String
+        let report: KernelOutputCheck.Report
         do {
-            let check = try plan()
-            format = self.format?.lowercased() ?? "table"
-            report = try check.run()
+            report = try plan().run()
         } catch {
             throw BadInput(command: "check", message: error.message)
         }
-        print(format == "json" ? report.json.text : report.table, terminator: format == "json" ? "\n" : "")
+        Console.print(format == .json ? report.json.text : report.table, terminator: format == .json ? "\n" : "")
         if !report.passed { throw FailedCheck() }
     }
 
-    /// Every option checked and every file opened and measured, before any arithmetic.
-    func plan() throws(CheckInputError) -> KernelCheck {
-        if let first = unrecognized.first {
-            throw CheckInputError(first.hasPrefix("-") ? "unknown option '\(first)'" : "unexpected argument '\(first)'")
-        }
-        guard let dtypeText = dtype else { throw CheckInputError("--dtype is required: the kernel's data type (fp16, bf16, fp8, fp32, fp64)") }
-        guard let dtype = DType(argument: dtypeText) else {
-            throw CheckInputError("unknown --dtype '\(dtypeText)'; use fp16, bf16, fp8, fp32 or fp64")
-        }
-        if let format, !["table", "json"].contains(format.lowercased()) {
-            throw CheckInputError("unknown --format '\(format)'; use table or json")
-        }
-        var alignment = CausalAlignment.bottomRight
-        if let text = self.alignment {
-            guard let a = CausalAlignment(argument: text) else {
-                throw CheckInputError("unknown --alignment '\(text)'; use bottom-right or top-left")
-            }
-            alignment = a
-        }
+    /// Every option checked and every file opened and measured, before any arithmetic. (The
+    /// parser has checked each value's type; a value it refuses is bad input too, exit 2:
+    /// ``ExitStatus/of(_:command:parserCode:parserMessage:)``.)
+    func plan() throws(KernelOutputCheck.InputError) -> KernelOutputCheck {
+        guard let dtype else { throw .init("--dtype is required: the kernel's data type (fp16, bf16, fp8, fp32, fp64)") }
+        let alignment = self.alignment ?? .bottomRight
         var mask: AttentionMask = causal ? .causal(alignment) : .none
-        if let text = window {
-            guard let l = Int(text), l > 0 else { throw CheckInputError("--window must be a positive integer, got '\(text)'") }
-            mask = .slidingWindow(left: l - 1, right: 0, alignment: alignment)
+        if let window {
+            guard window > 0 else { throw .init("--window must be a positive integer, got \(window)") }
+            mask = .slidingWindow(left: window - 1, right: 0, alignment: alignment)
         }
-        var scale: Double?
-        if let text = self.scale {
-            guard let s = Double(text), s.isFinite else { throw CheckInputError("--scale must be a finite number, got '\(text)'") }
-            scale = s
-        }
+        if let scale, !scale.isFinite { throw .init("--scale must be a finite number, got \(scale)") }
         let raws: [Npy.RawFormat]
-        do { raws = try rawBits.formats() } catch { throw CheckInputError(error.message) }
-        var rows = 1024
-        if let text = blockRows {
-            guard let r = Int(text), r > 0, r <= Limits.maxSequence else {
-                throw CheckInputError("--block-rows must be a positive integer, got '\(text)'")
-            }
-            rows = r
+        do { raws = try rawBits.formats() } catch { throw .init(error.message) }
+        let rows = blockRows ?? 1024
+        guard rows > 0, rows <= Limits.maxSequence else { throw .init("--block-rows must be a positive integer, got \(rows)") }
+        func open(_ flag: String, _ path: String?) throws(KernelOutputCheck.InputError) -> NpyFile {
+            guard let path else { throw .init("\(flag) is required") }
+            return try KernelOutputCheck.open(path, raws: raws)
         }
-        func open(_ flag: String, _ path: String?) throws(CheckInputError) -> NpyFile {
-            guard let path else { throw CheckInputError("\(flag) is required") }
-            return try KernelCheck.open(path, raws: raws)
-        }
-        var files = KernelCheck.Files(q: try open("--q", q), k: try open("--k", k), v: try open("--v", v), o: try open("--o", o))
+        var files = KernelOutputCheck.Files(q: try open("--q", q), k: try open("--k", k), v: try open("--v", v), o: try open("--o", o))
         if let lse { files.lse = try open("--lse", lse) }
         let gradients = [("--dq", dq), ("--dk", dk), ("--dv", dv)].filter { $0.1 != nil }
         if dO == nil, let first = gradients.first {
-            throw CheckInputError("\(first.0) needs --do, the upstream gradient the kernel's backward was given")
+            throw .init("\(first.0) needs --do, the upstream gradient the kernel's backward was given")
         }
-        if dO != nil && gradients.isEmpty { throw CheckInputError("--do is given but no gradient to check (--dq, --dk, --dv)") }
+        if dO != nil && gradients.isEmpty { throw .init("--do is given but no gradient to check (--dq, --dk, --dv)") }
         if let dO {
             files.dO = try open("--do", dO)
             if let dq { files.dq = try open("--dq", dq) }
             if let dk { files.dk = try open("--dk", dk) }
             if let dv { files.dv = try open("--dv", dv) }
         }
-        let check = try KernelCheck(files: files, dtype: dtype, mask: mask, scale: scale, blockRows: rows)
+        let check = try KernelOutputCheck(files: files, dtype: dtype, mask: mask, scale: scale, blockRows: rows)
         // Refused before reading a byte, rather than aborting half-way under a ulimit or cgroup.
         let budget = MemoryBudget.current()
         if check.memoryBound > budget.bytes {
-            throw CheckInputError(
+            throw .init(
                 "checking these files needs about \(check.memoryBound / 1_000_000) MB, more than the \(budget.bytes / 1_000_000) MB "
                     + "this process may use now (limited by \(budget.limitedBy))"
                     + (files.dO == nil ? "; a smaller --block-rows lowers it" : ""))
         }
         return check
     }
-}
-
-/// Bad input to `iosim check`: one line, exit 2.
-struct CheckInputError: Error, CustomStringConvertible {
-    var message: String
-    init(_ message: String) { self.message = message }
-
-    /// An error met while reading and checking the files, in one line: the reader's or the
-    /// reference's own description.
-    init(reading error: any Error) {
-        switch error {
-        case let e as CheckInputError: message = e.message
-        case let e as NpyError: message = e.description
-        case let e as AttentionError: message = e.description
-        default: message = "\(error)"
-        }
-    }
-
-    var description: String { message }
 }

@@ -56,26 +56,24 @@ struct Compare: ParsableCommand {
         init?(argument: String) { self.init(rawValue: argument.lowercased()) }
     }
 
-    func validate() throws {
-        _ = try options.problem()
-        _ = try compareCapacity()
-        _ = try options.schedule.kinds(for: pass)
-        guard options.schedule.kinds.count == 1 else {
+    /// The options resolved once; compare needs exactly one schedule.
+    func setup() throws -> RunSetup {
+        let setup = try options.resolve(pass: pass, capacity: compareCapacity)
+        guard setup.selection.kinds.count == 1 else {
             throw ValidationError("compare needs one --schedule (the one the kernels implement), e.g. --schedule fa2")
         }
+        return setup
     }
 
     func run() throws {
         let rows: [NcuComparison.Row]
         let header: String
+        let setup = try self.setup()
         do {
-            let p = try options.problem()
-            let capacity = try compareCapacity()
-            let kind = options.schedule.kinds[0]
+            let (p, capacity, kind) = (setup.problem, setup.capacity, setup.selection.kinds[0])
             let csv = try readCSV()
-            let (request, tileSource) = try tileRequest(p, csv: csv)
-            let r = Estimates.attach(
-                Simulator.simulate(kind, p, capacity: capacity, tiles: request, pass: pass), p, try options.hardwareModel())
+            let (request, tileSource) = try tileRequest(setup, csv: csv)
+            let r = Estimates.attach(Simulator.simulate(kind, p, capacity: capacity, tiles: request, pass: pass), p, setup.hardware)
             guard let counts = r.counts else { throw CompareInputError("\(kind.rawValue) cannot run this problem: \(r.reason ?? "infeasible")") }
             let comparison = NcuComparison(csv: csv, kernels: counts.kernels, kind: kind, timeEstimate: r.timeEstimate?.seconds)
             var positions: [Int]?
@@ -93,7 +91,7 @@ struct Compare: ParsableCommand {
                 "iosim compare: \(kind.rawValue)\(tiles) (\(tileSource)) on N=\(p.n) Nk=\(p.nk) d=\(p.d) batch=\(p.batch) heads=\(p.heads) "
                 + "kv_heads=\(p.kvHeads) \(p.dtype.rawValue)\(p.causal ? " causal" : ""), M=\(capacity) B; \(TerminalText.escape(ncu))"
             if format == .json {
-                print(
+                Console.print(
                     JSON.object([
                         ("problem", Render.problem(p, capacity: capacity, pass: pass)), ("schedule", .string(kind.rawValue)),
                         ("tiles", .string(tileSource)), ("kernels", .array(rows.map(\.json))),
@@ -103,7 +101,7 @@ struct Compare: ParsableCommand {
         } catch let error as CompareInputError {
             throw BadInput(command: "compare", message: error.description)
         }
-        print(NcuComparison.table(rows, header: header), terminator: "")
+        Console.print(NcuComparison.table(rows, header: header), terminator: "")
     }
 
     /// M: --M, else the --hardware GPU's on-chip memory per block, else the H100's (the GPU the
@@ -129,12 +127,12 @@ struct Compare: ParsableCommand {
     /// else the tiles in the measured kernel's own name (FlashAttention-2's traits, in the first
     /// launch --match selects); else the kernels' tiles (`--tiles kernel`), so that the
     /// prediction is for the kernel that was measured rather than for tiles no kernel uses.
-    func tileRequest(_ p: AttentionProblem, csv: NcuCSV) throws -> (TileRequest, String) {
-        var request = try options.tileRequest(for: p)
+    func tileRequest(_ setup: RunSetup, csv: NcuCSV) throws -> (TileRequest, String) {
+        var request = setup.request
         if options.br != nil || options.bc != nil { return (request, "tiles as given") }
         if let policy = options.tiles { return (request, "--tiles \(policy.rawValue)") }
         // FlashAttention-2's traits name the tiles of the kernels fa2, split-kv and lean model.
-        if pass != .training, [ScheduleKind.fa2, .splitKV, .lean].contains(options.schedule.kinds[0]) {
+        if pass != .training, [ScheduleKind.fa2, .splitKV, .lean].contains(setup.selection.kinds[0]) {
             let regex = try match.map { text in
                 do { return try Regex(text) } catch { throw CompareInputError("--match '\(text)' is not a valid regular expression") }
             }

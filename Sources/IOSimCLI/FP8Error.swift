@@ -38,9 +38,9 @@ struct FP8Error: ParsableCommand {
             return try FP8Experiment.run(
                 n: n, d: d, heads: heads, tiles: Tiles(br: br, bc: bc), seed: seed, progress: Progress.timed("fp8-error, three fa3 runs"))
         }
-        print("fp8 (e4m3) fa3, N=\(n) d=\(d) heads=\(heads) tiles \(br)×\(bc), inputs with 0.1% outliers (std 10)")
-        print("RMSE per-tensor scale:          \(r.perTensor)")
-        print("RMSE block scales:              \(r.block)   (\(Render.fixed(r.perTensor / r.block, 2))× lower)")
-        print("RMSE block scales + Hadamard:   \(r.blockHadamard)   (\(Render.fixed(r.perTensor / r.blockHadamard, 2))× lower; paper: 2.6×)")
+        Console.print("fp8 (e4m3) fa3, N=\(n) d=\(d) heads=\(heads) tiles \(br)×\(bc), inputs with 0.1% outliers (std 10)")
+        Console.print("RMSE per-tensor scale:          \(r.perTensor)")
+        Console.print("RMSE block scales:              \(r.block)   (\(Render.fixed(r.perTensor / r.block, 2))× lower)")
+        Console.print("RMSE block scales + Hadamard:   \(r.blockHadamard)   (\(Render.fixed(r.perTensor / r.blockHadamard, 2))× lower; paper: 2.6×)")
     }
 }

@@ -44,7 +44,8 @@ public struct IOSimCommand: ParsableCommand {
     /// `--version` print as usual and exit 0.
     public static func runMain(_ arguments: [String]? = nil) -> Never {
         Interrupts.install()
-        if let word = (arguments ?? Array(CommandLine.arguments.dropFirst())).first, let message = unknownSubcommand(word) {
+        let word = (arguments ?? Array(CommandLine.arguments.dropFirst())).first
+        if let word, let message = unknownSubcommand(word) {
             printError("iosim: " + message)
             Foundation_exit(ExitStatus.usage)
         }
@@ -55,7 +56,9 @@ public struct IOSimCommand: ParsableCommand {
         } catch {
             let code = exitCode(for: error)
             if code == .success || error is CleanExit { exit(withError: error) }
-            let (status, line) = ExitStatus.of(error, parserCode: code) { message(for: error) }
+            let (status, line) = ExitStatus.of(error, command: word.flatMap { subcommandNames.contains($0) ? $0 : nil }, parserCode: code) {
+                message(for: error)
+            }
             if let line { printError(line) }
             Foundation_exit(status)
         }
@@ -92,13 +95,6 @@ extension IOSimCommand {
         }
         return a.isEmpty ? b.count : row[b.count]
     }
-}
-
-/// Writes one line to standard error, with any control character in it (from a file name or a
-/// file's contents echoed in the message) escaped so that the line stays one line and cannot
-/// drive the terminal.
-func printError(_ line: String) {
-    FileHandle.standardError.write(Data((TerminalText.escape(line) + "\n").utf8))
 }
 
 func Foundation_exit(_ code: Int32) -> Never { exit(code) }

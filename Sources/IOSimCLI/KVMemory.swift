@@ -98,9 +98,9 @@ struct KVMemory: ParsableCommand {
         let perToken = (try? shape.bytesPerToken()) ?? 0
         let problem = KVMemoryProblem(model: model.name, shape: shape, lengths: lengths, parameters: p, bytesPerToken: perToken)
         switch options.format {
-        case .table: print(Self.table(problem, usage), terminator: "")
-        case .json: print(Self.json(problem, usage).text)
-        case .csv: print(([Self.csvHeader] + usage.map { Self.csvRow(problem, $0) }).joined(separator: "\n"))
+        case .table: Console.print(Self.table(problem, usage), terminator: "")
+        case .json: Console.print(Self.json(problem, usage).text)
+        case .csv: Console.print(([Self.csvHeader] + usage.map { Self.csvRow(problem, $0) }).joined(separator: "\n"))
         }
     }
 

@@ -28,8 +28,6 @@ struct ProblemOptions: ParsableArguments {
     @Option(help: "Data type of Q, K and V (fp8: e4m3 Q/K/V with bf16 O).") var dtype: DType = .fp16
     @Option(name: .customLong("schedule"), help: ScheduleSelection.help, transform: ScheduleSelection.parse)
     var scheduleOption: ScheduleSelection = .all
-    /// The schedules to run: `--schedule` with `paged` resolved for this problem (vLLM's rule).
-    var schedule: ScheduleSelection { scheduleOption.resolvingPaged(try? problem()) }
     @Option(name: .customLong("Br"), parsing: .unconditional, help: "Row tile (rows of Q).") var br: Int?
     @Option(name: .customLong("Bc"), parsing: .unconditional, help: "Column tile (rows of K/V).") var bc: Int?
     @Option(help: ProblemOptions.tilesHelp) var tiles: TilePolicy?
@@ -82,11 +80,12 @@ struct ProblemOptions: ParsableArguments {
         transform: Units.length)
     var chunk: Int = 64
     @Option(
-        parsing: .unconditional,
-        help:
-            "K/V pipeline stages: fa3's footprint holds this many K/V tile pairs; 1 marks fa2, split-kv, lean, paged-v1 and paged-v2 unpipelined, so their time estimate waits a round trip per K and per V tile."
-    )
-    var stages: Int = 2
+        name: .customLong("stages"), parsing: .unconditional,
+        help: ArgumentHelp(
+            "K/V pipeline depth: the K/V tiles a CTA has in flight ahead of the one it computes on. 1 is unpipelined (the time estimate waits a round trip per K and per V tile); fa3's ring holds S tile pairs (its footprint grows); fa2, split-kv, lean, paged-v1 and paged-v2 are built with 1 or 2 and take min(S, 2). (default: 2)",
+            valueName: "S"))
+    var stagesOption: Int?
+    var stages: Int { stagesOption ?? 2 }
     @Option(
         name: .customLong("warps"), parsing: .unconditional,
         help: "Warps per thread block: fa1 splits K/V over them, fa2 splits Q (SRAM-side counts). Default 4, or the kernel's with --tiles kernel."
@@ -165,6 +164,7 @@ struct ProblemOptions: ParsableArguments {
         for (name, v, limit) in [("stages", stages, Limits.maxStages), ("warps", warps, Limits.maxWarps)] {
             try Wording.checkPositive(name, v, limit: limit)
         }
+        if let stagesOption { try checkStages(stagesOption) }
         if let splits {
             try Wording.checkPositive("splits", splits, limit: Limits.maxSplits)
             try checkKnob(.splits)
@@ -208,6 +208,23 @@ struct ProblemOptions: ParsableArguments {
         guard !takers.contains(where: scheduleOption.mayRun) else { return }
         let names = takers.map(\.rawValue).joined(separator: ", ")
         throw ValidationError("--\(knob.rawValue) applies to the \(names) schedule\(takers.count == 1 ? "" : "s") only")
+    }
+
+    /// `--stages S` given: some schedule that runs must be built with S stages (those built with
+    /// fewer take their deepest, as with `all`; docs/cli.md §2).
+    private func checkStages(_ s: Int) throws {
+        let takers = ScheduleKind.pipelined
+        let running = takers.filter(scheduleOption.mayRun)
+        guard !running.isEmpty else {
+            throw ValidationError("--stages applies to the \(takers.map(\.rawValue).joined(separator: ", ")) schedules only")
+        }
+        guard running.contains(where: { $0.implementation?.pipelineStages?.contains(s) == true }) else {
+            let ranges = running.compactMap { k in k.implementation?.pipelineStages.map { "\(k.rawValue) with \($0.lowerBound)–\($0.upperBound)" } }
+            let deeper = takers.filter { $0.implementation?.pipelineStages?.contains(s) == true }.map(\.rawValue)
+            throw ValidationError(
+                "--stages \(s): \(ranges.joined(separator: ", ")) K/V stages are built"
+                    + (deeper.isEmpty ? "" : "; \(s) stages apply to \(deeper.joined(separator: ", "))"))
+        }
     }
 
     /// `--shared-prefix` and `--chunk` on the problem: P ≥ 0 and no longer than any sequence

@@ -25,15 +25,6 @@ struct RawBitsOptions: ParsableArguments {
         return raws
     }
 
-    /// `read` with the first of `raws` the file takes (plain NumPy dtypes when `raws` is empty);
-    /// the last format's error when none does.
-    static func first<T>(_ raws: [Npy.RawFormat], _ read: (Npy.RawFormat?) throws(NpyError) -> T) throws(NpyError) -> T {
-        var lastError: NpyError?
-        for raw in raws.isEmpty ? [nil] : raws.map(Optional.some) {
-            do { return try read(raw) } catch { lastError = error }
-        }
-        throw lastError!
-    }
 }
 
 /// An `--fp8-bits` value that names no format.

@@ -36,10 +36,9 @@ struct Simulate: ParsableCommand {
     @Flag(help: "Per-kernel counts in the table (a line per kernel: name, CTAs, reads, writes, bytes) and in CSV (a row per kernel).")
     var kernels = false
 
+    /// Checks the flags that need no problem; the problem's own are checked once, in ``run()``
+    /// (``ProblemOptions/resolve(pass:n:capacity:)``), before anything runs.
     func validate() throws {
-        _ = try options.problem()
-        _ = try options.capacity()
-        _ = try options.schedule.kinds(for: pass)
         // Data mode runs one problem; a batch of lengths would run every sequence at one length.
         if mode == .data, options.lengths != nil {
             throw ValidationError("--mode data runs one problem, not a batch of --lengths; check one length at a time with --Nk")
@@ -47,22 +46,19 @@ struct Simulate: ParsableCommand {
     }
 
     func run() throws {
-        let p = try options.problem()
-        let capacity = try options.capacity()
-        let kinds = try options.schedule.kinds(for: pass)
-        let request = try options.tileRequest(for: p)
+        let setup = try options.resolve(pass: pass)
+        let (p, capacity, kinds, request, hardware) = (setup.problem, setup.capacity, setup.kinds, setup.request, setup.hardware)
         // Data mode's memory refusal comes before any counting.
         if mode == .data { try Wording.running { for kind in kinds { try DataMode.checkMemory(kind, p, pass: pass) } } }
-        let hardware = try options.hardwareModel()
         var results = kinds.map { Estimates.attach(Simulator.simulate($0, p, capacity: capacity, tiles: request, pass: pass), p, hardware) }
         var checks = [Verification.Report?](repeating: nil, count: results.count)
         if mode == .data {
             for (i, r) in results.enumerated() where r.feasible {
                 guard check else {
-                    results[i].counts = try Check.runUnchecked(r, p, capacity: capacity, seed: 0)
+                    results[i].counts = try Verification.runUncheckedShowingProgress(r, p, capacity: capacity, seed: 0)
                     continue
                 }
-                let report = try Wording.running { try Check.run(r, p, capacity: capacity, seed: 0) }
+                let report = try Wording.running { try Verification.runShowingProgress(r, p, capacity: capacity, seed: 0) }
                 checks[i] = report
                 results[i].counts = report.counts
             }
@@ -73,21 +69,21 @@ struct Simulate: ParsableCommand {
         case .json:
             let rendered = zip(results, checks).map { r, c in
                 let ratios = r.kind == .chunkAttn ? sharing.map(PrefixSharing.json) ?? [] : []
-                return Render.result(r, extra: (c.map { [("equivalence", Check.json($0))] } ?? []) + Render.perSequence(r, p) + ratios)
+                return Render.result(r, extra: (c.map { [("equivalence", Verification.json($0))] } ?? []) + Render.perSequence(r, p) + ratios)
             }
-            print(JSON.object([("problem", Render.problem(p, capacity: capacity, pass: pass)), ("results", .array(rendered))]).text)
+            Console.print(JSON.object([("problem", Render.problem(p, capacity: capacity, pass: pass)), ("results", .array(rendered))]).text)
         case .csv:
-            print(Render.csvHeader(kernels: kernels, checked: checked))
+            Console.print(Render.csvHeader(kernels: kernels, checked: checked))
             for (r, c) in zip(results, checks) {
-                for row in Render.csvRows(r, p, capacity: capacity, kernels: kernels, checked: checked, check: c) { print(row) }
+                for row in Render.csvRows(r, p, capacity: capacity, kernels: kernels, checked: checked, check: c) { Console.print(row) }
             }
         case .table:
-            print(
+            Console.print(
                 Render.table(
                     results, p, capacity: capacity, mText: try options.mSpec(), hardware: hardware,
                     checks: checked ? checks : nil, kernels: kernels))
-            if let sharing { print(PrefixSharing.line(sharing, p)) }
-            if let hardware { print(options.settingLines(hardware), terminator: "") }
+            if let sharing { Console.print(PrefixSharing.line(sharing, p)) }
+            if let hardware { Console.print(options.settingLines(hardware), terminator: "") }
         }
         if results.allSatisfy({ !$0.feasible }) {
             throw RunFailure("no schedule can run: " + (results.first?.reason ?? "infeasible"))

@@ -22,29 +22,21 @@ struct Sweep: ParsableCommand {
     /// The values of M (`--M`: a doubling range or a list).
     func capacities() throws -> [Int] { try Units.sizes(try options.mSpec()) }
 
-    /// Every point is checked here, so that a bad one is a usage error before any row is printed.
-    func validate() throws {
-        for n in try lengths() { _ = try options.problem(n: n) }
-        _ = try capacities()
-        _ = try options.schedule.kinds(for: pass)
-    }
-
     func run() throws {
-        let ns = try lengths(), ms = try capacities()
-        let kinds = try options.schedule.kinds(for: pass)
-        let hardware = try options.hardwareModel()
-        let total = ns.count * ms.count
+        // Every point resolved before any row is printed, so that a bad one is a usage error alone.
+        let ms = try capacities()
+        let setups = try lengths().map { n in try options.resolve(pass: pass, n: n, capacity: { ms[0] }) }
+        let total = setups.count * ms.count
         let start = Date()
         var done = 0, rows: [JSON] = []
-        if format == .csv { print(Render.csvHeader(kernels: kernels, checked: false)) }
-        for n in ns {
-            let p = try options.problem(n: n)
-            let request = try options.tileRequest(for: p)
+        if format == .csv { Console.print(Render.csvHeader(kernels: kernels, checked: false)) }
+        for setup in setups {
+            let p = setup.problem
             for m in ms {
-                for kind in kinds {
-                    let r = Estimates.attach(Simulator.simulate(kind, p, capacity: m, tiles: request, pass: pass), p, hardware)
+                for kind in setup.kinds {
+                    let r = Estimates.attach(Simulator.simulate(kind, p, capacity: m, tiles: setup.request, pass: pass), p, setup.hardware)
                     if format == .csv {
-                        for row in Render.csvRows(r, p, capacity: m, kernels: kernels) { print(row) }
+                        for row in Render.csvRows(r, p, capacity: m, kernels: kernels) { Console.print(row) }
                     } else {
                         rows.append(.object([("problem", Render.problem(p, capacity: m, pass: pass)), ("result", Render.result(r))]))
                     }
@@ -54,7 +46,7 @@ struct Sweep: ParsableCommand {
             }
         }
         if Date().timeIntervalSince(start) > 1 { Progress.finish() }
-        if format == .json { print(JSON.array(rows).text) }
+        if format == .json { Console.print(JSON.array(rows).text) }
     }
 }
 
@@ -63,10 +55,10 @@ enum Progress {
     static func show(_ done: Int, of total: Int) {
         let width = 30, filled = width * done / max(1, total)
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        FileHandle.standardError.write(Data("\r[\(bar)] \(done)/\(total)".utf8))
+        Console.error("\r[\(bar)] \(done)/\(total)")
     }
 
-    static func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
+    static func finish() { Console.error("\n") }
 
     /// A progress callback for a data-mode run: silent for its first two seconds, then a line on
     /// stderr rewritten at most every half second; the line ends when the run reaches 100%.
@@ -76,12 +68,12 @@ enum Progress {
         return { fraction in
             let now = Date()
             if fraction >= 1 {
-                if shown { FileHandle.standardError.write(Data("\r\(label): 100% of its HBM reads\n".utf8)) }
+                if shown { Console.error("\r\(label): 100% of its HBM reads\n") }
                 return
             }
             guard now.timeIntervalSince(start) > 2, now.timeIntervalSince(last) > 0.5 else { return }
             (last, shown) = (now, true)
-            FileHandle.standardError.write(Data("\r\(label): \(Int(fraction * 100))% of its HBM reads".utf8))
+            Console.error("\r\(label): \(Int(fraction * 100))% of its HBM reads")
         }
     }
 }

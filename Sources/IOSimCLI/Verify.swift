@@ -44,60 +44,60 @@ struct Verify: ParsableCommand {
     @Option(help: "text (one report per schedule) or json (one object, for CI; see above).")
     var format: VerifyFormat = .text
 
+    /// Checks the flags that need no problem; the problem's own are checked once, in ``run()``.
     func validate() throws {
-        _ = try options.problem()
-        _ = try options.capacity()
-        _ = try options.schedule.kinds(for: pass)
         if options.lengths != nil {
             throw ValidationError("verify runs one problem, not a batch of --lengths; verify one length at a time with --Nk")
         }
     }
 
     func run() throws {
-        var p = try options.problem()
+        let setup = try options.resolve(pass: pass)
+        var p = setup.problem
         // The fp64 check runs an extended-precision (80-bit) reference, which is slow at N = 4096;
         // an fp64 run that did not set N uses 1024 and says so.
         if options.n == "4096", options.nk == nil, p.dtype == .fp64 {
             p.n = 1024; p.nk = 1024
-            FileHandle.standardError.write(Data("iosim: fp64 verify uses N = 1024 unless --N is given (the extended-precision check is slow)\n".utf8))
+            Console.error("iosim: fp64 verify uses N = 1024 unless --N is given (the extended-precision check is slow)\n")
         }
-        let capacity = try options.capacity()
-        let kinds = try options.schedule.kinds(for: pass)
+        let (capacity, kinds) = (setup.capacity, setup.kinds)
         // Refused before any simulation: a problem too large for data mode.
         try Wording.running { for kind in kinds { try DataMode.checkMemory(kind, p, pass: pass) } }
         // A schedule named explicitly must be checked; with `all`, at least one must be.
-        let named = !options.schedule.includesAll
+        let named = !setup.selection.includesAll
         var failed: [String] = [], checked = 0, rendered: [JSON] = []
         let text = format == .text
-        if text { print("inputs: \(inputs.rawValue), seed \(seed)") }
+        if text { Console.print("inputs: \(inputs.rawValue), seed \(seed)") }
         for kind in kinds {
-            let r = Simulator.simulate(kind, p, capacity: capacity, tiles: try options.tileRequest(for: p), pass: pass)
+            let r = Simulator.simulate(kind, p, capacity: capacity, tiles: setup.request, pass: pass)
             guard r.feasible else {
-                if text { print("\(kind.rawValue): not checked (\(r.reason ?? "infeasible"))") }
+                if text { Console.print("\(kind.rawValue): not checked (\(r.reason ?? "infeasible"))") }
                 rendered.append(.object(Self.head(r) + [("checked", .bool(false)), ("reason", .string(r.reason ?? "infeasible"))]))
                 if named { failed.append("\(kind.rawValue) (not checked)") }
                 continue
             }
             checked += 1
             let report: Verification.Report
-            do { report = try Check.run(r, p, capacity: capacity, seed: seed, inputs: inputs) } catch let error as SimulationError {
+            do { report = try Verification.runShowingProgress(r, p, capacity: capacity, seed: seed, inputs: inputs) } catch let error
+                as SimulationError
+            {
                 // The schedule could not compute the values (small-m's exp overflowing, say): a failed check.
-                if text { print("\(kind.rawValue) (tiles \(r.tiles!)): FAIL: \(Wording.message(error))") }
+                if text { Console.print("\(kind.rawValue) (tiles \(r.tiles!)): FAIL: \(Wording.message(error))") }
                 rendered.append(
                     .object(Self.head(r) + [("checked", .bool(true)), ("passed", .bool(false)), ("error", .string(Wording.message(error)))]))
                 failed.append(kind.rawValue)
                 continue
             }
             if text {
-                print("\(kind.rawValue) (tiles \(r.tiles!)): \(report.equivalence)")
-                if let g = report.gradients { print(g) }
+                Console.print("\(kind.rawValue) (tiles \(r.tiles!)): \(report.equivalence)")
+                if let g = report.gradients { Console.print(g) }
             }
             rendered.append(
                 .object(Self.head(r) + [("checked", .bool(true)), ("passed", .bool(report.passed)), ("tensors", Self.tensors(report, p))]))
             if !report.passed { failed.append(kind.rawValue) }
         }
         if !text {
-            print(
+            Console.print(
                 JSON.object([
                     ("problem", Render.problem(p, capacity: capacity, pass: pass)), ("seed", .string("\(seed)")),
                     ("inputs", .string(inputs.rawValue)), ("results", .array(rendered)),
@@ -128,15 +128,15 @@ extension Verify {
     static func tensors(_ r: Verification.Report, _ p: AttentionProblem) -> JSON {
         let (n, nk, d) = (p.nq, p.nk, p.d)
         // Query-side tensors are [batch, heads, Nq, d] (LSE without d); dK, dV [batch, kv_heads, Nk, d].
-        func query(_ i: Int, width: Int) -> KernelCheck.Location {
-            KernelCheck.Location(
+        func query(_ i: Int, width: Int) -> KernelOutputCheck.Location {
+            KernelOutputCheck.Location(
                 batch: i / (p.heads * n * width), head: i / (n * width) % p.heads, row: i / width % n,
                 column: width == 1 ? nil : i % width)
         }
-        func kv(_ i: Int) -> KernelCheck.Location {
-            KernelCheck.Location(batch: i / (p.kvHeads * nk * d), head: i / (nk * d) % p.kvHeads, row: i / d % nk, column: i % d)
+        func kv(_ i: Int) -> KernelOutputCheck.Location {
+            KernelOutputCheck.Location(batch: i / (p.kvHeads * nk * d), head: i / (nk * d) % p.kvHeads, row: i / d % nk, column: i % d)
         }
-        var list: [(String, Comparison, KernelCheck.Location)] = [("O", r.equivalence.output, query(r.equivalence.output.worstIndex, width: d))]
+        var list: [(String, Comparison, KernelOutputCheck.Location)] = [("O", r.equivalence.output, query(r.equivalence.output.worstIndex, width: d))]
         if let l = r.equivalence.lse { list.append(("LSE", l, query(l.worstIndex, width: 1))) }
         if let g = r.gradients {
             list += [("dQ", g.dq, query(g.dq.worstIndex, width: d)), ("dK", g.dk, kv(g.dk.worstIndex)), ("dV", g.dv, kv(g.dv.worstIndex))]

@@ -363,3 +363,15 @@ struct HeaderParser {
         return .badHeader("expected \(wanted) at header offset \(i), found \(found)")
     }
 }
+
+extension Npy.RawFormat {
+    /// `read` with the first of `raws` the file takes (plain NumPy dtypes when `raws` is empty);
+    /// the last format's error when none does (`--bf16-bits` and `--fp8-bits` may both be given).
+    public static func first<T>(_ raws: [Npy.RawFormat], _ read: (Npy.RawFormat?) throws(NpyError) -> T) throws(NpyError) -> T {
+        var lastError: NpyError?
+        for raw in raws.isEmpty ? [nil] : raws.map(Optional.some) {
+            do { return try read(raw) } catch { lastError = error }
+        }
+        throw lastError!
+    }
+}

@@ -29,7 +29,7 @@ import Testing
         let w = try Self.workspace()
         defer { w.remove() }
         let mask = causal ? ["--causal"] : []
-        let r = try Repo.run(["attention"] + w.inputs + mask + ["--out", w.at("o.npy"), "--lse", w.at("l.npy")] + Self.gradientFlags(w))
+        let r = CLI.run(["attention"] + w.inputs + mask + ["--out", w.at("o.npy"), "--lse", w.at("l.npy")] + Self.gradientFlags(w))
         #expect(r.status == 0 && r.err.isEmpty, "\(r.err)")
         let expected = try ReferenceGradients.backward(
             q: Workspace.q.data, k: Workspace.k.data, v: Workspace.v.data, dO: Self.upstream.data, shape: Self.shape,
@@ -39,7 +39,7 @@ import Testing
         #expect(dq.data == expected.dq && dk.data == expected.dk && dv.data == expected.dv)
         // O and LSE are byte for byte those of a run without gradients.
         let o = w.bytes("o.npy"), lse = w.bytes("l.npy")
-        let plain = try Repo.run(["attention"] + w.inputs + mask + ["--out", w.at("o.npy"), "--lse", w.at("l.npy")])
+        let plain = CLI.run(["attention"] + w.inputs + mask + ["--out", w.at("o.npy"), "--lse", w.at("l.npy")])
         #expect(plain.status == 0)
         #expect(w.bytes("o.npy") == o && w.bytes("l.npy") == lse)
     }
@@ -53,7 +53,7 @@ import Testing
             (w.at("v2.npy"), Npy.encode(NpyArray(shape: [6, 3], data: v.data))),
             (w.at("do2.npy"), Npy.encode(NpyArray(shape: [5, 3], data: Array(Self.upstream.data[0..<15])))),
         ])
-        let r = try Repo.run([
+        let r = CLI.run([
             "attention", "--q", w.at("q2.npy"), "--k", w.at("k2.npy"), "--v", w.at("v2.npy"), "--out", w.at("o2.npy"),
             "--do", w.at("do2.npy"), "--dv", w.at("dv2.npy"),
         ])
@@ -69,7 +69,7 @@ import Testing
     func aGradientOutputWithoutDoIsAUsageError(flag: String) throws {
         let w = try Self.workspace()
         defer { w.remove() }
-        let r = try Repo.run(["attention"] + w.inputs + ["--out", w.at("o.npy"), flag, w.at("g.npy")])
+        let r = CLI.run(["attention"] + w.inputs + ["--out", w.at("o.npy"), flag, w.at("g.npy")])
         #expect(ExitCodes.oneLine(r, status: 64), "\(r.status) \(r.err)")
         #expect(r.err == "iosim: \(flag) needs --do, the gradient of the loss with respect to O (.npy, shaped as O)\n")
         #expect(w.contents == ["q.npy", "k.npy", "v.npy", "do.npy"])
@@ -78,7 +78,7 @@ import Testing
     @Test func doWithoutAGradientOutputIsAUsageError() throws {
         let w = try Self.workspace()
         defer { w.remove() }
-        let r = try Repo.run(["attention"] + w.inputs + ["--out", w.at("o.npy"), "--do", w.at("do.npy")])
+        let r = CLI.run(["attention"] + w.inputs + ["--out", w.at("o.npy"), "--do", w.at("do.npy")])
         #expect(ExitCodes.oneLine(r, status: 64), "\(r.status) \(r.err)")
         #expect(w.contents == ["q.npy", "k.npy", "v.npy", "do.npy"])
     }
@@ -91,7 +91,7 @@ import Testing
         try AtomicFiles.write([(w.at("bad.npy"), Npy.encode(NpyArray(shape: shape, data: [Double](repeating: 1, count: count))))])
         var flags = Self.gradientFlags(w)
         flags[1] = w.at("bad.npy")
-        let r = try Repo.run(["attention"] + w.inputs + ["--out", w.at("o.npy")] + flags)
+        let r = CLI.run(["attention"] + w.inputs + ["--out", w.at("o.npy")] + flags)
         #expect(ExitCodes.oneLine(r, status: 1), "\(r.status) \(r.err)")
         #expect(r.err == "iosim: do has shape \(shape) but O has shape [1, 2, 5, 3]; --do must be shaped as O\n")
         #expect(w.contents == ["q.npy", "k.npy", "v.npy", "do.npy", "bad.npy"])
@@ -104,14 +104,14 @@ import Testing
         for (flag, input, inputFlag) in [("--dq", "q.npy", "--q"), ("--dk", "do.npy", "--do"), ("--dv", "v.npy", "--v")] {
             var flags = Self.gradientFlags(w)
             flags[flags.firstIndex(of: flag)! + 1] = w.dir + "/./" + input
-            let r = try Repo.run(["attention"] + w.inputs + ["--out", w.at("o.npy")] + flags)
+            let r = CLI.run(["attention"] + w.inputs + ["--out", w.at("o.npy")] + flags)
             #expect(ExitCodes.oneLine(r, status: 1), "\(r.status) \(r.err)")
             #expect(r.err.contains("\(flag) is the same file as \(inputFlag)"), "\(r.err)")
         }
         // Two gradients into one file.
         var flags = Self.gradientFlags(w)
         flags[flags.firstIndex(of: "--dv")! + 1] = w.at("dk.npy")
-        let twice = try Repo.run(["attention"] + w.inputs + ["--out", w.at("o.npy")] + flags)
+        let twice = CLI.run(["attention"] + w.inputs + ["--out", w.at("o.npy")] + flags)
         #expect(ExitCodes.oneLine(twice, status: 1) && twice.err.contains("--dv is the same file as --dk"), "\(twice.err)")
         #expect(["q.npy", "k.npy", "v.npy", "do.npy"].map { w.bytes($0) } == before)
         #expect(w.contents == ["q.npy", "k.npy", "v.npy", "do.npy"])
@@ -124,7 +124,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: w.at("adir"), withIntermediateDirectories: false)
         var flags = Self.gradientFlags(w)
         flags[flags.firstIndex(of: "--dk")! + 1] = w.at("adir")
-        let r = try Repo.run(["attention"] + w.inputs + ["--out", w.at("o.npy")] + flags)
+        let r = CLI.run(["attention"] + w.inputs + ["--out", w.at("o.npy")] + flags)
         #expect(ExitCodes.oneLine(r, status: 1), "\(r.status) \(r.err)")
         #expect(r.err == "iosim: \(w.at("adir")): is a folder; give a file name\n")
         #expect(w.bytes("o.npy") == Data([1, 2, 3]))

@@ -38,7 +38,7 @@ import Testing
     }
 
     func iosim(_ args: [String]) throws -> (Int32, String, String) {
-        let r = try Repo.run(args)
+        let r = CLI.run(args)
         return (r.status, r.out, r.err)
     }
 

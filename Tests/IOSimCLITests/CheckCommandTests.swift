@@ -1,5 +1,6 @@
 import AttentionReference
 import Foundation
+import IOSim
 import NpyIO
 import Testing
 
@@ -102,10 +103,10 @@ import Testing
         defer { c.folder.remove() }
         c.o[(2 * shape.nq + 100) * shape.dv + 3] += 3e-3
         try c.writeOutputs()
-        func report(_ rows: Int) throws -> KernelCheck.Report {
+        func report(_ rows: Int) throws -> KernelOutputCheck.Report {
             let f = { (name: String) in try NpyFile(path: c.folder.file(name)) }
-            let files = KernelCheck.Files(q: try f("q.npy"), k: try f("k.npy"), v: try f("v.npy"), o: try f("o.npy"), lse: try f("lse.npy"))
-            return try KernelCheck(files: files, dtype: .fp16, mask: mask, scale: nil, blockRows: rows).run()
+            let files = KernelOutputCheck.Files(q: try f("q.npy"), k: try f("k.npy"), v: try f("v.npy"), o: try f("o.npy"), lse: try f("lse.npy"))
+            return try KernelOutputCheck(files: files, dtype: .fp16, mask: mask, scale: nil, blockRows: rows).run()
         }
         let (whole, blocked) = (try report(1 << 20), try report(32))
         #expect(whole.blockRows == 160 && blocked.blockRows == 32)
@@ -117,9 +118,9 @@ import Testing
         let c = try Case(AttentionShape(nq: 200, nk: 64, d: 8))
         defer { c.folder.remove() }
         let f = { (name: String) in try NpyFile(path: c.folder.file(name)) }
-        let files = KernelCheck.Files(q: try f("q.npy"), k: try f("k.npy"), v: try f("v.npy"), o: try f("o.npy"))
+        let files = KernelOutputCheck.Files(q: try f("q.npy"), k: try f("k.npy"), v: try f("v.npy"), o: try f("o.npy"))
         for mask in [AttentionMask.causal(.bottomRight), .causal(.topLeft), .slidingWindow(left: 9, right: 0, alignment: .bottomRight)] {
-            let check = try KernelCheck(files: files, dtype: .fp16, mask: mask, scale: nil, blockRows: 32)
+            let check = try KernelOutputCheck(files: files, dtype: .fp16, mask: mask, scale: nil, blockRows: 32)
             for r0 in stride(from: 0, to: 200, by: 32) {
                 let n = min(32, 200 - r0)
                 let m = check.blockMask(r0: r0, c: n)
@@ -157,15 +158,18 @@ import Testing
         (["--dtype", "fp16", "--v", "q.npy"], "k has 12 rows (Nk) but v has 20"),
         (["--dtype", "fp16", "--lse", "o.npy"], "lse has shape"),
         (["--causal"], "--dtype is required"),
-        (["--dtype", "fp12"], "unknown --dtype 'fp12'"),
+        (["--dtype", "fp12"], "The value 'fp12' is invalid for '--dtype <dtype>'"),
         (["--dtype", "fp32"], "narrower than the float32 O"),
         (["--dtype", "fp16", "--k", "missing.npy"], "missing.npy: no such file"),
         (["--dtype", "fp16", "--window", "0"], "--window must be a positive integer"),
         (["--dtype", "fp16", "--scale", "nan"], "--scale must be a finite number"),
-        (["--dtype", "fp16", "--alignment", "middle"], "unknown --alignment 'middle'"),
-        (["--dtype", "fp16", "--format", "xml"], "unknown --format 'xml'"),
+        (["--dtype", "fp16", "--alignment", "middle"], "The value 'middle' is invalid for '--alignment <alignment>'"),
+        (["--dtype", "fp16", "--format", "xml"], "The value 'xml' is invalid for '--format <format>'"),
         (["--dtype", "fp16", "--fp8-bits", "e3m4"], "unknown --fp8-bits 'e3m4'"),
-        (["--dtype", "fp16", "--frobnicate"], "unknown option '--frobnicate'"),
+        (["--dtype", "fp16", "--frobnicate"], "Unknown option '--frobnicate'"),
+        // The parser's own refusals are bad input too (exit 2), not its usage exit.
+        (["--dtype"], "Missing value for '--dtype <dtype>'"),
+        (["--dtype", "fp16", "--block-rows", "many"], "The value 'many' is invalid for '--block-rows <R>'"),
     ])
     func badInputExitsTwoWithOneLine(extra: [String], message: String) throws {
         let c = try Case(AttentionShape(batch: 1, heads: 3, kvHeads: 3, nq: 20, nk: 12, d: 8, dv: 4))
@@ -229,7 +233,7 @@ import Testing
     }
 
     @Test func helpMatchesItsSnapshotAndNamesTheExitCodes() throws {
-        let r = try Repo.run(["check", "--help"])
+        let r = CLI.run(["check", "--help"])
         #expect(r.status == 0)
         #expect(r.out.contains("0   every tensor passes") && r.out.contains("2   bad input"))
         try Snapshots.check("help-check.txt", r.out)

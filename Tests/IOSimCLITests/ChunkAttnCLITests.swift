@@ -7,7 +7,7 @@ import Testing
     static let batch = ["--N", "1", "--Nk", "1100", "--batch", "8", "--heads", "4", "--d", "64", "--M", "228KiB"]
 
     func results(_ args: [String]) throws -> [[String: Any]] {
-        let r = try Repo.run(args + ["--format", "json"])
+        let r = CLI.run(args + ["--format", "json"])
         #expect(r.status == 0, "\(r.err)")
         let obj = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [String: Any]
         return obj["results"] as! [[String: Any]]
@@ -49,7 +49,7 @@ import Testing
     }
 
     @Test func theTableEndsWithTheRatioLine() throws {
-        let r = try Repo.run(Self.batch + ["--shared-prefix", "1024", "--chunk", "64", "--schedule", "chunk-attn"])
+        let r = CLI.run(Self.batch + ["--shared-prefix", "1024", "--chunk", "64", "--schedule", "chunk-attn"])
         #expect(r.status == 0, "\(r.err)")
         let last = try #require(r.out.split(separator: "\n").last.map(String.init))
         #expect(last.hasPrefix("chunk-attn: 16 shared chunks of 64 tokens") && last.contains("paged-v1 ") && last.contains("split-kv "), "\(last)")
@@ -66,7 +66,7 @@ import Testing
 
     @Test func dataModeChecksChunkAttnOnASharedPrefix() throws {
         for dtype in ["fp32", "bf16"] {
-            let r = try Repo.run([
+            let r = CLI.run([
                 "--N", "2", "--Nk", "300", "--batch", "3", "--heads", "2", "--d", "59", "--shared-prefix", "130", "--chunk", "32",
                 "--schedule", "chunk-attn", "--mode", "data", "--dtype", dtype,
             ])
@@ -85,7 +85,7 @@ import Testing
         (["sweep", "--N", "1", "--Nk", "100", "--chunk", "0"], "--chunk"),
     ])
     func badPrefixesAndChunksAreOneLineUsageErrors(args: [String], says: String) throws {
-        let r = try Repo.run(["--N", "1"].filter { _ in !["verify", "sweep"].contains(args[0]) } + args)
+        let r = CLI.run(["--N", "1"].filter { _ in !["verify", "sweep"].contains(args[0]) } + args)
         #expect(r.status == 64 && r.err.split(separator: "\n").count == 1 && r.err.hasPrefix("iosim: "), "\(args): \(r.status) \(r.err)")
         #expect(r.err.contains(says), "\(r.err)")
     }

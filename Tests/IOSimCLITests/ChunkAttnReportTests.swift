@@ -15,7 +15,7 @@ import Testing
         let table = try CSVTable(contentsOf: dir.appendingPathComponent("chunk_attention.csv"))
         #expect(table.rows.count == 2 * 5)
         for row in table.rows.filter({ (try? $0.int("shared_prefix")) == 1024 || (try? $0.int("shared_prefix")) == 4096 }) {
-            let r = try Repo.run([
+            let r = CLI.run([
                 "--model", "llama-2-7b", "--N", "1", "--Nk", try row.string("Nk"), "--batch", try row.string("batch"),
                 "--shared-prefix", try row.string("shared_prefix"), "--chunk", try row.string("chunk"),
                 "--schedule", "chunk-attn", "--hardware", "h100-sxm", "--format", "json",

@@ -6,7 +6,7 @@ import Testing
 /// backward's kernels with tiles 128 × 128).
 @Suite struct CompareBackward {
     @Test func pytorchsFA2BackwardKernelsReadWhatTheBackwardScheduleCounts() throws {
-        let r = try Repo.run([
+        let r = CLI.run([
             "compare", "--ncu", Repo.url("Reports/gpu/ncu_sample_torch_fwd_bwd.csv").path, "--N", "1024", "--d", "64",
             "--heads", "2", "--M", "484KiB", "--schedule", "fa2", "--pass", "backward", "--Br", "128", "--Bc", "128",
             "--match", "bwd", "--format", "json",

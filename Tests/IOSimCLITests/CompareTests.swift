@@ -5,7 +5,7 @@ import Testing
 /// (Reports/gpu) beside the prediction.
 @Suite struct CompareTests {
     static func json(_ args: [String]) throws -> [[String: Any]] {
-        let r = try Repo.run(["compare"] + args + ["--format", "json"])
+        let r = CLI.run(["compare"] + args + ["--format", "json"])
         #expect(r.status == 0, "\(r.err)")
         let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
         return try #require(obj["kernels"] as? [[String: Any]])
@@ -51,7 +51,7 @@ import Testing
     }
 
     @Test func theTableNamesEachLaunchAndTheRatio() throws {
-        let r = try Repo.run(["compare"] + Self.torchFlash + ["--match", "traits<64"])
+        let r = CLI.run(["compare"] + Self.torchFlash + ["--match", "traits<64"])
         #expect(r.status == 0)
         #expect(r.out.contains("flash_fwd_kernel") && r.out.contains("1.000") && r.out.contains("ratio = measured / predicted"))
     }
@@ -67,7 +67,7 @@ import Testing
         (["--ncu", "/nonexistent.csv"], "/nonexistent.csv: cannot be read"),
     ])
     func badInputExitsTwoWithOneLine(extra: [String], message: String) throws {
-        let r = try Repo.run(["compare"] + Self.torchFlash + extra)
+        let r = CLI.run(["compare"] + Self.torchFlash + extra)
         #expect(r.status == 2, "\(r.err)")
         #expect(r.err.hasPrefix("iosim: compare: ") && r.err.contains(message) && r.err.split(separator: "\n").count == 1, "\(r.err)")
     }
@@ -77,14 +77,14 @@ import Testing
         defer { folder.remove() }
         let csv = "==PROF== x\n\"ID\",\"Kernel Name\",\"gpu__time_duration.sum\"\n\"\",\"\",\"ns\"\n\"0\",\"k\",\"1,000\"\n"
         try csv.write(toFile: folder.file("r.csv"), atomically: true, encoding: .utf8)
-        let r = try Repo.run(["compare", "--ncu", folder.file("r.csv"), "--schedule", "fa2"])
+        let r = CLI.run(["compare", "--ncu", folder.file("r.csv"), "--schedule", "fa2"])
         #expect(r.status == 2 && r.err.contains("no metric l1tex__m_xbar2l1tex_read_bytes.sum"), "\(r.err)")
-        let t = try Repo.run(["compare", "--ncu", Repo.path("Reports/gpu/torch_flash_ncu_raw.csv"), "--schedule", "fa2", "--hardware", "h100-sxm"])
+        let t = CLI.run(["compare", "--ncu", Repo.path("Reports/gpu/torch_flash_ncu_raw.csv"), "--schedule", "fa2", "--hardware", "h100-sxm"])
         #expect(t.status == 0, "the torch file has the time metric: \(t.err)")
     }
 
     @Test func helpMatchesItsSnapshot() throws {
-        let r = try Repo.run(["compare", "--help"])
+        let r = CLI.run(["compare", "--help"])
         #expect(r.status == 0)
         try Snapshots.check("help-compare.txt", r.out)
     }

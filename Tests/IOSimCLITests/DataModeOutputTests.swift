@@ -10,7 +10,7 @@ import Testing
     static let args = ["--N", "300", "--d", "64", "--M", "64KiB", "--schedule", "fa2,small-m", "--mode", "data"]
 
     @Test func tableHasACheckColumnAndAnErrorLinePerSchedule() throws {
-        let r = try Repo.run(Self.args)
+        let r = CLI.run(Self.args)
         #expect(r.status == 0, "\(r.err)")
         let lines = r.out.split(separator: "\n").map(String.init)
         let header = try #require(lines.first { $0.hasPrefix("schedule") })
@@ -21,7 +21,7 @@ import Testing
     }
 
     @Test func csvHasCheckColumns() throws {
-        let r = try Repo.run(Self.args + ["--format", "csv"])
+        let r = CLI.run(Self.args + ["--format", "csv"])
         #expect(r.status == 0, "\(r.err)")
         let rows = r.out.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
         let header = rows[0]
@@ -35,9 +35,9 @@ import Testing
     }
 
     @Test func countModeOutputHasNoCheckColumns() throws {
-        let r = try Repo.run(["--N", "300", "--schedule", "fa2", "--format", "csv"])
+        let r = CLI.run(["--N", "300", "--schedule", "fa2", "--format", "csv"])
         #expect(!r.out.contains("check_passed"))
-        #expect(!(try Repo.run(["--N", "300", "--schedule", "fa2"])).out.contains("check"))
+        #expect(!(CLI.run(["--N", "300", "--schedule", "fa2"])).out.contains("check"))
     }
 
     /// A check that fails (here a deliberately wrong candidate) reads FAIL in the table and false in CSV.
@@ -62,7 +62,7 @@ import Testing
 @Suite struct VerifyInputs {
     @Test(arguments: InputDistribution.allCases)
     func verifyTakesEveryInputChoice(inputs: InputDistribution) throws {
-        let r = try Repo.run(["verify", "--N", "300", "--d", "64", "--M", "64KiB", "--schedule", "fa2", "--inputs", inputs.rawValue])
+        let r = CLI.run(["verify", "--N", "300", "--d", "64", "--M", "64KiB", "--schedule", "fa2", "--inputs", inputs.rawValue])
         #expect(r.status == 0 && r.out.hasPrefix("inputs: \(inputs.rawValue), seed 0\n"), "\(r.out) \(r.err)")
     }
 }

@@ -36,27 +36,27 @@ import Testing
     }
 
     @Test func presetFillsTheProblemLine() throws {
-        let r = try Repo.run(["--model", "llama-3-8b-decode-32k", "--schedule", "decode"])
+        let r = CLI.run(["--model", "llama-3-8b-decode-32k", "--schedule", "decode"])
         #expect(r.status == 0, "\(r.err)")
         // Llama-3 8B: 32 query heads, 8 KV heads, d = 4096 / 32; one query row against 32K keys.
         #expect(r.out.hasPrefix("problem: N=1 Nk=32768 d=128 batch=1 heads=32 kv_heads=8 "), "\(r.out)")
-        let b64 = try Repo.run(["--model", "llama-3-70b-decode-128k-b64", "--schedule", "fa2"])
+        let b64 = CLI.run(["--model", "llama-3-70b-decode-128k-b64", "--schedule", "fa2"])
         #expect(b64.out.hasPrefix("problem: N=1 Nk=131072 d=128 batch=64 heads=64 kv_heads=8 "), "\(b64.out)")
     }
 
     @Test func explicitFlagsWinOverThePreset() throws {
-        let r = try Repo.run(["--model", "llama-3-8b-decode-32k", "--N", "4", "--Nk", "1000", "--batch", "3", "--kv-heads", "4", "--schedule", "fa2"])
+        let r = CLI.run(["--model", "llama-3-8b-decode-32k", "--N", "4", "--Nk", "1000", "--batch", "3", "--kv-heads", "4", "--schedule", "fa2"])
         #expect(r.status == 0, "\(r.err)")
         #expect(r.out.hasPrefix("problem: N=4 Nk=1000 d=128 batch=3 heads=32 kv_heads=4 "), "\(r.out)")
         // A sweep over N keeps the preset's cache and batch.
-        let sweep = try Repo.run(["sweep", "--model", "llama-3-8b-decode-8k", "--N", "1,2", "--schedule", "fa2", "--M", "200KB"])
+        let sweep = CLI.run(["sweep", "--model", "llama-3-8b-decode-8k", "--N", "1,2", "--schedule", "fa2", "--M", "200KB"])
         #expect(sweep.status == 0, "\(sweep.err)")
         let rows = sweep.out.split(separator: "\n").dropFirst().map { $0.split(separator: ",").map(String.init) }
         #expect(rows.map { [$0[2], $0[3], $0[5]] } == [["1", "8192", "1"], ["2", "8192", "1"]])
     }
 
     @Test func decodeSchedulesAllGetATimeWithHardware() throws {
-        let r = try Repo.run([
+        let r = CLI.run([
             "--model", "llama-3-8b-decode-32k-b64", "--pack-gqa", "--schedule", "decode", "--hardware", "h100-sxm", "--format", "json",
         ])
         #expect(r.status == 0, "\(r.err)")
@@ -87,7 +87,7 @@ import Testing
             let path = try file(
                 #"{"name": "p", "base": "shape", "Nq": \#(fields["Nq"]!), "Nk": \#(fields["Nk"]!), "batch": \#(fields["batch"]!), "sources": {}}"#)
             #expect(throws: ModelError.self, "\(field) = \(value)") { try parse(path) }
-            let r = try Repo.run(["--model", path])
+            let r = CLI.run(["--model", path])
             #expect(r.status == 1 && r.err.hasPrefix("iosim: \(path): field '\(field)'"), "\(r.err)")
         }
     }
@@ -95,7 +95,7 @@ import Testing
     @Test func aBaseMustBeAShapeFile() throws {
         let chained = try file(#"{"name": "p", "base": "preset", "Nq": 1, "Nk": 100, "batch": 1, "sources": {}}"#)
         #expect(throws: ModelError.self) { try parse(chained) }
-        let r = try Repo.run(["--model", chained])
+        let r = CLI.run(["--model", chained])
         #expect(r.status == 1 && r.err.contains("field 'base'") && r.err.split(separator: "\n").count == 1, "\(r.err)")
     }
 }

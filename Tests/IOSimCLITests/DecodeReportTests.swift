@@ -15,7 +15,7 @@ import Testing
         let table = try CSVTable(contentsOf: dir.appendingPathComponent("decode_vs_Nk.csv"))
         #expect(Set(try table.rows.map { try $0.string("schedule") }) == ["fa2", "split-kv", "lean"])
         for row in table.rows {
-            let r = try Repo.run([
+            let r = CLI.run([
                 "--model", "llama-3-8b", "--N", "1", "--Nk", try row.string("Nk"), "--batch", try row.string("batch"), "--pack-gqa",
                 "--schedule", try row.string("schedule"), "--hardware", "h100-sxm", "--format", "json",
             ])

@@ -20,7 +20,7 @@ import Testing
         let rows = try predictions()
         #expect(rows.count == 12)
         for row in rows {
-            let r = try Repo.run(row.args + ["--format", "json"])
+            let r = CLI.run(row.args + ["--format", "json"])
             #expect(r.status == 0, "\(r.err)")
             let o = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any]
             let t = try #require((o?["results"] as? [[String: Any]])?.first?["time_estimate_s"] as? Double)

@@ -11,7 +11,7 @@ import Testing
 @Suite struct HelpLists {
     @Test(arguments: ["simulate", "sweep", "verify"])
     func helpListsEveryScheduleHardwareAndModelName(command: String) throws {
-        let r = try Repo.run([command, "--help"])
+        let r = CLI.run([command, "--help"])
         #expect(r.status == 0)
         // The help wraps at 80 columns: compare without line breaks and indentation.
         let help = r.out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
@@ -29,7 +29,7 @@ import Testing
     }
 
     @Test func verifyHelpSaysWhatEachInputChoiceIs() throws {
-        let help = try Repo.run(["verify", "--help"]).out
+        let help = CLI.run(["verify", "--help"]).out
         for choice in InputDistribution.allCases { #expect(help.contains("  \(choice.rawValue)  "), "\(choice)") }
         #expect(help.contains("rescale"))
     }
@@ -115,7 +115,7 @@ import Testing
             Wording.message(error)
                 == "data mode for fa2 would need about 3500000 MB, more than the 8000 MB this process may use now (half the machine's memory, free memory, ulimit -v/-d and cgroup limits); use a smaller --N, --batch or --heads"
         )
-        let r = try Repo.run(["--N", "64K", "--batch", "512", "--heads", "512", "--mode", "data"])
+        let r = CLI.run(["--N", "64K", "--batch", "512", "--heads", "512", "--mode", "data"])
         #expect(
             r.status == 1 && r.err.hasPrefix("iosim: data mode for standard would need about ")
                 && r.err.hasSuffix("use a smaller --N, --batch or --heads\n"), "\(r.err)")

@@ -11,7 +11,7 @@ import Testing
     }
 
     static func jsonText(_ args: [String]) throws -> String {
-        let r = try Repo.run(["kv-memory", "--format", "json"] + args)
+        let r = CLI.run(["kv-memory", "--format", "json"] + args)
         #expect(r.status == 0, "\(r.err)")
         return r.out
     }
@@ -56,7 +56,7 @@ import Testing
         let args = ["--model", "llama-3-8b", "--block-size", "32", "--initial", "256", "--max-len", "8192"]
         let fromFile = try Self.jsonText(args + ["--lengths", file.path])
         #expect(fromFile == (try Self.jsonText(args + ["--lengths", "300,17,4100"])))
-        let csv = try Repo.run(["kv-memory", "--format", "csv", "--lengths", file.path] + args)
+        let csv = CLI.run(["kv-memory", "--format", "csv", "--lengths", file.path] + args)
         let rows = csv.out.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
         let header = rows[0]
         #expect(rows.count == 1 + 3)
@@ -84,7 +84,7 @@ import Testing
         ["--lengths", "16777217"],
     ])
     func badInputIsOneLineAndExit64(args: [String]) throws {
-        let r = try Repo.run(["kv-memory", "--model", "llama-2-7b"] + args)
+        let r = CLI.run(["kv-memory", "--model", "llama-2-7b"] + args)
         #expect(ExitCodes.oneLine(r, status: 64), "\(args): \(r.status) \(r.err)")
     }
 
@@ -93,7 +93,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("l.txt")
         try "12\n40\nabc\n".write(to: file, atomically: true, encoding: .utf8)
-        let r = try Repo.run(["kv-memory", "--model", "llama-2-7b", "--lengths", file.path])
+        let r = CLI.run(["kv-memory", "--model", "llama-2-7b", "--lengths", file.path])
         #expect(ExitCodes.oneLine(r, status: 64) && r.err.hasPrefix("iosim: --lengths: line 3 of l.txt: \"abc\""), "\(r.err)")
     }
 
@@ -103,7 +103,7 @@ import Testing
         let model = dir.appendingPathComponent("huge.json")
         try #"{"name": "huge", "heads": 16777216, "kv_heads": 16777216, "d": 16384, "layers": 65536, "sources": {"layers": "test"}}"#
             .write(to: model, atomically: true, encoding: .utf8)
-        let r = try Repo.run(["kv-memory", "--model", model.path, "--lengths", "100,200", "--dtype", "fp64"])
+        let r = CLI.run(["kv-memory", "--model", model.path, "--lengths", "100,200", "--dtype", "fp64"])
         #expect(ExitCodes.oneLine(r, status: 64) && r.err.contains("2^63 - 1"), "\(r.err)")
     }
 
@@ -112,12 +112,12 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let model = dir.appendingPathComponent("nolayers.json")
         try #"{"name": "x", "heads": 4, "kv_heads": 4, "d": 8, "sources": {}}"#.write(to: model, atomically: true, encoding: .utf8)
-        let r = try Repo.run(["kv-memory", "--model", model.path, "--lengths", "10"])
+        let r = CLI.run(["kv-memory", "--model", model.path, "--lengths", "10"])
         #expect(ExitCodes.oneLine(r, status: 1) && r.err.contains("'layers'"), "\(r.err)")
     }
 
     @Test func helpMatchesItsSnapshot() throws {
-        let r = try Repo.run(["kv-memory", "--help"])
+        let r = CLI.run(["kv-memory", "--help"])
         #expect(r.status == 0)
         try Snapshots.check("help-kv-memory.txt", r.out)
     }

@@ -7,7 +7,7 @@ import Testing
 /// Per-kernel counts in every output format (JSON always; table and CSV with `--kernels`).
 @Suite struct KernelOutput {
     static func json(_ args: [String]) throws -> [[String: Any]] {
-        let r = try Repo.run(args + ["--format", "json"])
+        let r = CLI.run(args + ["--format", "json"])
         #expect(r.status == 0, "\(args): \(r.err)")
         let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
         return try #require(obj["results"] as? [[String: Any]])
@@ -72,7 +72,7 @@ import Testing
 
     @Test func tableShowsAnIndentedLinePerKernelWithKernels() throws {
         let args = ["--N", "4096", "--M", "100KB", "--schedule", "standard,fa2,small-m"]
-        let plain = try Repo.run(args), detailed = try Repo.run(args + ["--kernels"])
+        let plain = CLI.run(args), detailed = CLI.run(args + ["--kernels"])
         #expect(plain.status == 0 && detailed.status == 0, "\(detailed.err)")
         #expect(!plain.out.contains("CTAs"))
         let lines = detailed.out.split(separator: "\n").map(String.init)
@@ -89,7 +89,7 @@ import Testing
 
     @Test func csvWithKernelsHasARowPerKernelThatSumsToItsSchedule() throws {
         let args = ["--N", "1000", "--d", "80", "--causal", "--M", "64KiB", "--heads", "2", "--format", "csv"]
-        let plain = try Repo.run(args), detailed = try Repo.run(args + ["--kernels"])
+        let plain = CLI.run(args), detailed = CLI.run(args + ["--kernels"])
         #expect(plain.out.split(separator: "\n").first.map(String.init) == Render.csvHeader, "unchanged without the flag")
         let rows = detailed.out.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
         let header = rows[0]
@@ -122,7 +122,7 @@ import Testing
     }
 
     @Test func sweepCSVTakesKernelsToo() throws {
-        let r = try Repo.run(["sweep", "--N", "1K,2K", "--M", "100KB", "--schedule", "standard", "--kernels"])
+        let r = CLI.run(["sweep", "--N", "1K,2K", "--M", "100KB", "--schedule", "standard", "--kernels"])
         #expect(r.status == 0, "\(r.err)")
         let lines = r.out.split(separator: "\n")
         #expect(lines.first.map(String.init) == Render.csvHeader + ",kernel,ctas")
@@ -147,7 +147,7 @@ import Testing
         (["--N", "4096", "--d", "128", "--M", "16KiB"], "M < d²", "heads·Nq·Nk·d/√M"),
     ])
     func footnoteStatesTheGQAAwareBound(args: [String], regime: String, quadratic: String) throws {
-        let r = try Repo.run(args)
+        let r = CLI.run(args)
         #expect(r.status == 0, "\(r.err)")
         #expect(r.out.contains("(\(regime), d² = "))
         #expect(r.out.contains("bound = batch·max((2·Nq·heads + 2·Nk·kv_heads)·d, \(quadratic)) elements"), "\(r.out)")
@@ -156,7 +156,7 @@ import Testing
 
     /// With GQA the bound counts K/V once per KV head: the table's bound column is the library's.
     @Test func gqaBoundColumnIsTheLibrarys() throws {
-        let r = try Repo.run([
+        let r = CLI.run([
             "--N", "16", "--Nk", "4096", "--d", "128", "--batch", "8", "--heads", "32", "--kv-heads", "8",
             "--schedule", "fa2", "--format", "csv",
         ])
@@ -170,8 +170,8 @@ import Testing
 /// `--tiles optimal` is the default; `--tiles auto` keeps the numbers it always gave.
 @Suite struct TilesDefault {
     @Test func theDefaultIsOptimal() throws {
-        let plain = try Repo.run(["--N", "4096", "--M", "100KB"])
-        let optimal = try Repo.run(["--N", "4096", "--M", "100KB", "--tiles", "optimal"])
+        let plain = CLI.run(["--N", "4096", "--M", "100KB"])
+        let optimal = CLI.run(["--N", "4096", "--M", "100KB", "--tiles", "optimal"])
         #expect(plain.status == 0 && plain.out == optimal.out)
         let p = AttentionProblem(n: 64)
         #expect(try Simulate.parse([]).options.tileRequest(for: p).policy == .optimal)
@@ -181,7 +181,7 @@ import Testing
 
     /// The main table as it was when `auto` was the default.
     @Test func explicitAutoGivesTheOldNumbers() throws {
-        let r = try Repo.run(["--N", "4096", "--M", "100KB", "--tiles", "auto"])
+        let r = CLI.run(["--N", "4096", "--M", "100KB", "--tiles", "auto"])
         #expect(r.status == 0)
         let rows = r.out.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
             .filter { ScheduleKind.allCases.map(\.rawValue).contains($0.first ?? "") }
@@ -204,7 +204,7 @@ import Testing
         let space = String(readme[start.upperBound..<end.upperBound])
         #expect(space == TilePolicy.optimalSearchSpace)
         for command in ["simulate", "sweep", "verify"] {
-            let help = try Repo.run([command, "--help"]).out
+            let help = CLI.run([command, "--help"]).out
                 .split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
             #expect(help.contains(space), "\(command) --help")
             #expect(help.contains("(default: kernel with --hardware, else optimal"), "\(command) --help")

@@ -5,7 +5,7 @@ import Testing
 /// those totals over the number of sequences; absent without `--lengths`.
 @Suite struct LengthsJSON {
     func firstResult(_ args: [String]) throws -> [String: Any] {
-        let r = try Repo.run(args + ["--format", "json"])
+        let r = CLI.run(args + ["--format", "json"])
         #expect(r.status == 0, "\(r.err)")
         let obj = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [String: Any]
         return (obj["results"] as! [[String: Any]])[0]

@@ -6,7 +6,7 @@ import Testing
 /// data mode with them passes the reference check.
 @Suite struct MaskOptions {
     static func json(_ args: [String]) throws -> [String: Any] {
-        let r = try Repo.run(args + ["--format", "json"])
+        let r = CLI.run(args + ["--format", "json"])
         #expect(r.status == 0, "\(args): \(r.err)")
         return try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
     }
@@ -53,7 +53,7 @@ import Testing
     }
 
     @Test func tableProblemLineEchoesMaskAndPacking() throws {
-        let r = try Repo.run([
+        let r = CLI.run([
             "--N", "300", "--Nk", "500", "--window", "64", "--alignment", "top-left", "--heads", "4",
             "--kv-heads", "2", "--pack-gqa", "--schedule", "fa2",
         ])
@@ -89,7 +89,7 @@ import Testing
     }
 
     @Test func verifyPassesUnderAWindowWithPacking() throws {
-        let r = try Repo.run([
+        let r = CLI.run([
             "verify", "--N", "200", "--Nk", "300", "--d", "32", "--M", "32KiB", "--window", "40",
             "--heads", "4", "--kv-heads", "2", "--pack-gqa", "--schedule", "fa2,fa3",
         ])

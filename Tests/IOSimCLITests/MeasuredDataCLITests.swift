@@ -91,7 +91,7 @@ import Testing
         defer { folder.remove() }
         let (text, args, names) = try bad.csv()
         try Self.write(text, to: folder.file("r.csv"))
-        let r = try Repo.run(["compare", "--ncu", folder.file("r.csv")] + args)
+        let r = CLI.run(["compare", "--ncu", folder.file("r.csv")] + args)
         #expect(r.status == 2, "\(r.err)")
         #expect(Self.oneLine(r.err, prefix: "iosim: compare: \(folder.file("r.csv")): "), "\(r.err)")
         for name in names { #expect(r.err.contains(name), "\(name) not in \(r.err)") }
@@ -121,7 +121,7 @@ import Testing
                 ("\"sms\": 132,", "\"sms\": \"many\","), ("\"clock_hz\": 1830000000.0,", "\"clock_hz\": -1,"),
                 ("\"hbm_bandwidth_bytes_per_s\": 3350000000000.0,", "\"hbm_bandwidth_bytes_per_s\": true,"),
             ])
-        let r = try Repo.run(["simulate", "--N", "1024", "--hardware", file])
+        let r = CLI.run(["simulate", "--N", "1024", "--hardware", file])
         #expect(r.status == 1, "\(r.err)")
         #expect(Self.oneLine(r.err, prefix: "iosim: \(file): 3 errors: "), "\(r.err)")
         for field in ["'sms'", "'clock_hz'", "'hbm_bandwidth_bytes_per_s'"] { #expect(r.err.contains(field), "\(field): \(r.err)") }
@@ -133,7 +133,7 @@ import Testing
         defer { folder.remove() }
         let file = try Self.hardwareFile(folder, [("\"clock_hz\": 1830000000.0,", "\"clock_hz\": 1e-300,")])
         for format in ["table", "json"] {
-            let r = try Repo.run(["simulate", "--N", "1024", "--schedule", "fa2", "--hardware", file, "--format", format])
+            let r = CLI.run(["simulate", "--N", "1024", "--schedule", "fa2", "--hardware", file, "--format", format])
             #expect(r.status == 1, "\(format): exit \(r.status), \(r.out)")
             #expect(Self.oneLine(r.err) && r.err.contains("'clock_hz'") && r.err.contains("1e-300"), "\(r.err)")
             #expect(!r.out.lowercased().contains("inf"), "\(r.out)")
@@ -164,7 +164,7 @@ import Testing
 
     @Test func aCSVPathWithEscapeAndNewlineIsEchoedWholeAndEscaped() throws {
         let path = "/nonexistent/a\u{1B}[31mb\nc.csv"
-        let r = try Repo.run(["compare", "--ncu", path, "--schedule", "fa2"])
+        let r = CLI.run(["compare", "--ncu", path, "--schedule", "fa2"])
         #expect(r.status == 2, "\(r.err)")
         #expect(Self.oneLine(r.err, prefix: "iosim: compare: ") && !Self.hasRawControl(r.err), "\(r.err.debugDescription)")
         #expect(r.err.contains("/nonexistent/a\\u{1B}[31mb\\u{A}c.csv: cannot be read"), "\(r.err)")
@@ -172,7 +172,7 @@ import Testing
 
     @Test func aHardwarePathWithEscapeAndNewlineIsEchoedEscapedInOneLine() throws {
         let path = "/nonexistent/gpu\u{1B}[31mname\nsecond.json"
-        let r = try Repo.run(["simulate", "--N", "1024", "--hardware", path])
+        let r = CLI.run(["simulate", "--N", "1024", "--hardware", path])
         #expect(r.status == 1, "\(r.err)")
         #expect(Self.oneLine(r.err) && !Self.hasRawControl(r.err), "\(r.err.debugDescription)")
         #expect(r.err.contains("gpu\\u{1B}[31mname"), "\(r.err)")
@@ -186,7 +186,7 @@ import Testing
         defer { folder.remove() }
         let file = try Self.hardwareFile(folder, [("\"name\": \"NVIDIA H100 SXM5 80GB\"", "\"name\": \"Evil\\u001b[31mGPU\\nsecond line\"")])
         // fp32 has no tensor rate: the table's footnote says why, with the GPU's name.
-        let r = try Repo.run(["simulate", "--N", "1024", "--dtype", "fp32", "--hardware", file])
+        let r = CLI.run(["simulate", "--N", "1024", "--dtype", "fp32", "--hardware", file])
         #expect(r.status == 0 && r.err.isEmpty, "\(r.err)")
         #expect(r.out.contains("Evil\\u{1B}[31mGPU\\u{A}second line"), "the header line escapes it")
         #expect(!Self.hasRawControl(r.out), "\(r.out.debugDescription)")

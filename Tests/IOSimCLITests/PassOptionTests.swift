@@ -5,7 +5,7 @@ import Testing
 /// usage errors.
 @Suite struct PassOption {
     func json(_ args: [String]) throws -> [String: Any] {
-        let r = try Repo.run(args + ["--format", "json"])
+        let r = CLI.run(args + ["--format", "json"])
         #expect(r.status == 0, "\(r.err)")
         return try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [String: Any]
     }
@@ -35,7 +35,7 @@ import Testing
     }
 
     @Test func theTableNamesThePassAndTheBackwardBound() throws {
-        let r = try Repo.run(["--N", "2048", "--M", "100KB", "--pass", "backward", "--causal"])
+        let r = CLI.run(["--N", "2048", "--M", "100KB", "--pass", "backward", "--causal"])
         #expect(r.status == 0)
         #expect(r.out.contains("pass=backward"))
         #expect(r.out.contains("(4·Nq·d + Nq)·heads + 4·Nk·d·kv_heads"))
@@ -48,13 +48,13 @@ import Testing
         ["verify", "--pass", "backward", "--schedule", "fa3"],
     ])
     func aNamedScheduleWithoutABackwardIsAUsageError(args: [String]) throws {
-        let r = try Repo.run(args)
+        let r = CLI.run(args)
         #expect(ExitCodes.oneLine(r, status: 64), "\(args): \(r.status) \(r.err)")
         #expect(r.err.contains("has no backward schedule") && r.err.contains("standard, fa1, fa2"), "\(r.err)")
     }
 
     @Test func anUnknownPassIsAUsageError() throws {
-        let r = try Repo.run(["--pass", "sideways"])
+        let r = CLI.run(["--pass", "sideways"])
         #expect(ExitCodes.oneLine(r, status: 64), "\(r.err)")
     }
 
@@ -64,14 +64,14 @@ import Testing
     }
 
     @Test func dataModeChecksTheGradientsAndFailsNothingOnACorrectSchedule() throws {
-        let r = try Repo.run(["--N", "100", "--d", "32", "--M", "64KiB", "--pass", "backward", "--mode", "data", "--causal"])
+        let r = CLI.run(["--N", "100", "--d", "32", "--M", "64KiB", "--pass", "backward", "--mode", "data", "--causal"])
         #expect(r.status == 0, "\(r.err)")
         #expect(r.out.contains("dQ max|err|") && r.out.contains("dV max|err|"))
     }
 
     @Test(arguments: [["--N", "1", "--lengths", "100,200", "--mode", "data"], ["verify", "--N", "1", "--lengths", "100,200"]])
     func dataModeRefusesABatchOfLengths(args: [String]) throws {
-        let r = try Repo.run(args)
+        let r = CLI.run(args)
         #expect(ExitCodes.oneLine(r, status: 64), "\(args): \(r.status) \(r.err)")
         #expect(r.err.contains("--lengths"))
     }

@@ -9,12 +9,12 @@ import Testing
         ["--schedule", "paged-v1", "--Bc", "24"], ["--block-size", "-4"], ["--kv-layout", "striped"],
     ])
     func badServingInputIsOneLineAndExit64(args: [String]) throws {
-        let r = try Repo.run(args)
+        let r = CLI.run(args)
         #expect(ExitCodes.oneLine(r, status: 64), "\(args): \(r.status) \(r.err)")
     }
 
     @Test func pagedLayoutIsEchoedAndCountsTheTable() throws {
-        let r = try Repo.run(["--N", "1", "--Nk", "1000", "--schedule", "fa2", "--kv-layout", "paged", "--format", "json"])
+        let r = CLI.run(["--N", "1", "--Nk", "1000", "--schedule", "fa2", "--kv-layout", "paged", "--format", "json"])
         #expect(r.status == 0, "\(r.err)")
         #expect(r.out.contains("\"kv_layout\":\"paged\"") || r.out.contains("\"kv_layout\": \"paged\""), "\(r.out)")
         #expect(r.out.contains("\"table\""))
@@ -27,11 +27,11 @@ import Testing
             "--warps", "2", "--Br", "16", "--Bc", "64", "--schedule", "fa2",
         ]
         func time(_ extra: [String]) throws -> (Double, String) {
-            let r = try Repo.run(shape + extra + ["--format", "json"])
+            let r = CLI.run(shape + extra + ["--format", "json"])
             #expect(r.status == 0, "\(r.err)")
             let o = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any]
             let first = (o?["results"] as? [[String: Any]])?.first
-            return (first?["time_estimate_s"] as? Double ?? 0, try Repo.run(shape + extra).out)
+            return (first?["time_estimate_s"] as? Double ?? 0, CLI.run(shape + extra).out)
         }
         let (one, table) = try time(["--stages", "1", "--hardware", "h100-sxm"])
         let (two, plain) = try time(["--hardware", "h100-sxm"])
@@ -45,9 +45,9 @@ import Testing
     }
 
     @Test func schedulePagedRunsVllmsChoice() throws {
-        let short = try Repo.run(["--N", "1", "--Nk", "500", "--heads", "8", "--schedule", "paged"])
+        let short = CLI.run(["--N", "1", "--Nk", "500", "--heads", "8", "--schedule", "paged"])
         #expect(short.status == 0 && short.out.contains("paged-v1") && !short.out.contains("paged-v2"), "\(short.out)\(short.err)")
-        let long = try Repo.run(["--N", "1", "--Nk", "20000", "--heads", "8", "--schedule", "paged"])
+        let long = CLI.run(["--N", "1", "--Nk", "20000", "--heads", "8", "--schedule", "paged"])
         #expect(long.status == 0 && long.out.contains("paged-v2") && !long.out.contains("paged-v1"), "\(long.out)\(long.err)")
     }
 }

@@ -62,7 +62,7 @@ import Testing
     @Test(arguments: outputs.map(\.name))
     func outputMatchesItsGolden(name: String) throws {
         let args = Self.outputs.first { $0.name == name }!.args
-        let r = try Repo.run(args)
+        let r = CLI.run(args)
         #expect(r.status == 0, "\(r.err)")
         try Self.check(name, r.out)
     }
@@ -108,7 +108,7 @@ import Testing
     @Test func gridOfProblemsKeepsItsJSON() throws {
         var lines: [String] = []
         for args in Self.grid {
-            let r = try Repo.run(args + ["--format", "json"])
+            let r = CLI.run(args + ["--format", "json"])
             lines.append(args.joined(separator: " ") + "\t" + r.out.trimmingCharacters(in: .newlines))
         }
         // Whole lines, the per-kernel counts included.

@@ -1,3 +1,15 @@
-// The CLI tests run the built `iosim` through TestSupport's `Repo` (its root, binary lookup,
-// `run`, `execute` and `tempDir`); this target has no helpers of its own.
+import IOSimCLI
+// The CLI tests run `iosim` in-process where they can (`CLI.run`: the same parse, exit statuses
+// and output, no process started), and the built binary through TestSupport's `Repo` where the
+// process itself is what they test: exit on a signal, crashes, the environment, the working
+// folder (ExitCodeTests, ReliabilityCLITests, FirstContactTests, and runs with `in:` or
+// `environment:`).
 @_exported import TestSupport
+
+/// `iosim` run in this process (``IOSimCommand/runInProcess(_:)``): its exit status, standard
+/// output and standard error, as `Repo.run` returns them for the binary.
+enum CLI {
+    static func run(_ arguments: [String]) -> (status: Int32, out: String, err: String) {
+        IOSimCommand.runInProcess(arguments)
+    }
+}

@@ -35,7 +35,7 @@ import Testing
     }
 
     @Test func theCommandEchoesTheRunAndReportsEveryTensor() throws {
-        let r = try Repo.run([
+        let r = CLI.run([
             "verify", "--N", "70", "--d", "16", "--M", "64KiB", "--pass", "training", "--causal", "--format", "json",
             "--schedule", "fa2,standard", "--seed", "7",
         ])
@@ -55,7 +55,7 @@ import Testing
     }
 
     @Test func anUncheckedScheduleIsListedWithItsReasonAndFailsTheRun() throws {
-        let r = try Repo.run(["verify", "--N", "64", "--d", "64", "--M", "300", "--format", "json", "--schedule", "fa3"])
+        let r = CLI.run(["verify", "--N", "64", "--d", "64", "--M", "300", "--format", "json", "--schedule", "fa3"])
         #expect(r.status == 1)
         let obj = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [String: Any]
         let result = (obj["results"] as! [[String: Any]])[0]

@@ -1,4 +1,8 @@
 import AttentionReference
+import IOSimChecking
+import IOSimCore
+import IOSimFormats
+import IOSimTimeModel
 import RealModule
 
 /// FlashAttention-3's fp8 accuracy experiment (Shah et al. 2024, §4.3): inputs with outlier

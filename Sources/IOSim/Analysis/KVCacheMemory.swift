@@ -1,3 +1,8 @@
+import IOSimChecking
+import IOSimCore
+import IOSimFormats
+import IOSimTimeModel
+
 /// How a serving engine sizes each sequence's KV cache (docs/cli.md §7).
 public enum KVAllocationPolicy: String, CaseIterable, Sendable {
     /// Contiguous, the maximum length reserved for every sequence up front: FasterTransformer and
@@ -9,11 +14,6 @@ public enum KVAllocationPolicy: String, CaseIterable, Sendable {
     /// paper's FMS cache, whose memory grows "only at sequence lengths exceeding 2048 tokens due to
     /// its power-of-two cache allocations" (Joshi et al. 2025, arXiv:2506.07311, abstract).
     case pow2
-}
-
-extension Limits {
-    /// Transformer layers of a workload model: 2¹⁶ (the largest published models have about 128).
-    public static let maxLayers = 1 << 16
 }
 
 /// What one token costs in a KV cache: K and V, `kvHeads·d` elements each, in every layer.

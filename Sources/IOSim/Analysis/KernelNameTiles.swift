@@ -1,4 +1,8 @@
 import Foundation
+import IOSimChecking
+import IOSimCore
+import IOSimFormats
+import IOSimTimeModel
 
 /// Tiles read from a FlashAttention-2 kernel's name as Nsight Compute prints it: the template
 /// arguments of `Flash_fwd_kernel_traits<kHeadDim, kBlockM, kBlockN, kNWarps, …>` (forward and

@@ -1,4 +1,8 @@
 import Foundation
+import IOSimChecking
+import IOSimCore
+import IOSimFormats
+import IOSimTimeModel
 
 /// The sweeps behind the report's simulator plots (`iosim report`). Each returns its points in
 /// order; a front end writes them out (the CLI as CSV files for the notebooks).

@@ -1,32 +1,7 @@
-/// One schedule's outcome on a problem under M: its tiles, footprint, counts, bound and ratio,
-/// or why it cannot run.
-public struct ScheduleResult: Sendable {
-    public var kind: ScheduleKind
-    public var tiles: Tiles?
-    /// Peak bytes resident during the run (the schedule's footprint for its tiles).
-    public var footprint: Int?
-    public var counts: TrafficCounts?
-    public var bound: Bound
-    /// Why the schedule cannot run, when it cannot.
-    public var reason: String?
-    /// The estimated kernel time on a hardware model, when one was asked for.
-    public var timeEstimate: TimeEstimate.Breakdown?
-    /// Why no time estimate could be made, when one was asked for (the counts still stand).
-    public var timeEstimateError: String?
-    /// The pass counted (`training`: forward then backward, counts added, kernels concatenated).
-    public var pass: Pass = .forward
-    /// In `training`, the backward's tiles and footprint (`tiles` and `footprint` are the forward's).
-    public var backwardTiles: Tiles?
-    public var backwardFootprint: Int?
-    /// In `training`, the forward's own counts (`counts` holds both passes').
-    public var forwardCounts: TrafficCounts?
-    /// Under `--lengths`, each distinct length's own result, in the order of the problem's
-    /// ``AttentionProblem/lengthGroups`` (the time estimate places their CTAs as one launch).
-    public var perLength: [ScheduleResult]?
-
-    public var feasible: Bool { counts != nil }
-    public var ratio: Double? { counts.map(bound.ratio) }
-}
+import IOSimChecking
+import IOSimCore
+import IOSimFormats
+import IOSimTimeModel
 
 public enum Simulator {
     /// Counts `kind` on `problem` under an SRAM of `capacity` bytes, executing every tile operation.
@@ -45,6 +20,9 @@ public enum Simulator {
         }
         do {
             let p = problem.scheduled
+            var request = request
+            // `--stages` deeper than a kernel is built with gives its deepest (docs/cli.md §2).
+            if let built = schedule.pipelineStages { request.stages = min(max(request.stages, built.lowerBound), built.upperBound) }
             let chosen = try TileChoice.choose(schedule, p, capacity: capacity, request)
             // A schedule with its own column tiles (chunk-attn's chunks) reads its own cache layout.
             let tiles: Tiles

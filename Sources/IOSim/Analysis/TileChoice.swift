@@ -1,3 +1,7 @@
+import IOSimChecking
+import IOSimCore
+import IOSimFormats
+import IOSimTimeModel
 import Synchronization
 
 /// How tiles are picked when `--Br`/`--Bc` do not fix both (docs/tiles.md).

@@ -1,3 +1,8 @@
+import IOSimChecking
+import IOSimCore
+import IOSimFormats
+import IOSimTimeModel
+
 extension TileRequest {
     /// The request `iosim` makes when no tile, split or CTA flag is given: with a hardware model,
     /// the kernels' own tiles on that GPU (``TilePolicy/kernel``), FlashAttention-2's split
