@@ -17,14 +17,7 @@ extension KernelOutputCheck.Report {
             "tolerance: max|out − ref| ≤ rtol·(baseline error) + atol",
             "",
         ]
-        let header = ["tensor", "max|err|", "where (b, h, row, col)", "allowed", "rtol", "baseline err", "atol", "verdict"]
-        var rows = [header]
-        for t in tensors {
-            rows.append([
-                t.name, sci(t.maxAbsError), t.location.text, sci(t.allowed), "\(Int(t.rtol))", sci(t.baselineError), sci(t.atol),
-                t.passed ? "pass" : "FAIL",
-            ])
-        }
+        let rows = Self.columns.tableRows(tensors)
         lines += TextTable.lines(rows)
         lines.append("")
         lines += passed ? ["PASS"] : tensors.compactMap { t in t.failure.map { "FAIL: \(t.name): \($0)" } }
@@ -44,24 +37,29 @@ extension KernelOutputCheck.Report {
         problem.append(("scale", .double(scale)))
         return .object([
             ("passed", .bool(passed)), ("problem", .object(problem)),
-            (
-                "tensors",
-                .array(
-                    tensors.map { t in
-                        .object([
-                            ("name", .string(t.name)), ("passed", .bool(t.passed)), ("max_abs_error", .number(t.maxAbsError)),
-                            ("where", t.location.json), ("allowed", .number(t.allowed)), ("rtol", .double(t.rtol)),
-                            ("baseline_error", .number(t.baselineError)), ("atol", .number(t.atol)),
-                            ("file_dtype", .string(t.fileDType.rawValue)), ("reason", t.failure.map(JSON.string) ?? .null),
-                            ("non_finite_outputs", .int(t.nonFiniteOutputs)), ("non_finite_reference", .int(t.unvouchedReferences)),
-                        ])
-                    })
-            ),
+            ("tensors", .array(tensors.map { Self.columns.jsonObject($0) })),
             ("block_rows", .int(blockRows)), ("memory_bound_bytes", .int(memoryBytes)),
         ])
     }
 
-    func sci(_ x: Double) -> String { x.isFinite ? String(format: "%.3e", x) : Comparison.text(x) }
+    /// Each tensor's verdict, for the table and JSON alike (docs/output.md).
+    static let columns: [Column<KernelOutputCheck.TensorResult>] = {
+        @Sendable func sci(_ x: Double) -> String { x.isFinite ? String(format: "%.3e", x) : Comparison.text(x) }
+        return [
+            Column("name", table: "tensor") { .string($0.name) },
+            Column("max_abs_error", table: "max|err|", tableText: { sci($0.maxAbsError) }) { .number($0.maxAbsError) },
+            Column("where", table: "where (b, h, row, col)") { .structured($0.location.json, text: $0.location.text) },
+            Column("allowed", table: "allowed", tableText: { sci($0.allowed) }) { .number($0.allowed) },
+            Column("rtol", table: "rtol", tableText: { "\(Int($0.rtol))" }) { .double($0.rtol) },
+            Column("baseline_error", table: "baseline err", tableText: { sci($0.baselineError) }) { .number($0.baselineError) },
+            Column("atol", table: "atol", tableText: { sci($0.atol) }) { .number($0.atol) },
+            Column("passed", table: "verdict", tableText: { $0.passed ? "pass" : "FAIL" }) { .bool($0.passed) },
+            Column("file_dtype") { .string($0.fileDType.rawValue) },
+            Column("reason") { $0.failure.map(Cell.string) ?? .empty },
+            Column("non_finite_outputs") { .int($0.nonFiniteOutputs) },
+            Column("non_finite_reference") { .int($0.unvouchedReferences) },
+        ]
+    }()
 }
 
 extension KernelOutputCheck.Location {

@@ -182,12 +182,28 @@ struct NcuComparison {
         var predicted: Double
         var ratio: Double? { predicted == 0 ? nil : measured / predicted }
 
-        var json: JSON {
-            .object([
-                ("launch", .int(launch)), ("id", .int(id)), ("ncu_name", .string(ncuName)), ("kernel", .string(kernel)), ("metric", .string(metric)),
-                ("measured", .double(measured)), ("predicted", .double(predicted)), ("ratio", ratio.map(JSON.double) ?? .string("n/a")),
-            ])
-        }
+        var json: JSON { Row.columns.jsonObject(self) }
+
+        /// A row's columns, for the table and JSON alike (docs/output.md).
+        static let columns: [Column<Row>] = {
+            @Sendable func number(_ x: Double, _ metric: String) -> String {
+                metric == "time_s" ? String(format: "%.1f us", x * 1e6) : x.isFinite && abs(x) < 1e15 ? "\(Int(x.rounded()))" : "\(x)"
+            }
+            return [
+                Column("launch", table: "launch") { .int($0.launch) },
+                Column("id") { .int($0.id) },
+                Column("ncu_name", table: "ncu kernel", tableText: { TerminalText.escape(NcuComparison.shortName($0.ncuName)) }) {
+                    .string($0.ncuName)
+                },
+                Column("kernel", table: "kernel") { .string($0.kernel) },
+                Column("metric", table: "metric") { .string($0.metric) },
+                Column("measured", table: "measured", tableText: { number($0.measured, $0.metric) }) { .double($0.measured) },
+                Column("predicted", table: "predicted", tableText: { number($0.predicted, $0.metric) }) { .double($0.predicted) },
+                Column("ratio", table: "ratio", tableText: { $0.ratio.map { String(format: "%.3f", $0) } ?? "n/a" }) {
+                    $0.ratio.map(Cell.double) ?? .string("n/a")
+                },
+            ]
+        }()
     }
 
     /// The launches `match` selects, in runs of the schedule's kernels, as rows.
@@ -280,17 +296,7 @@ struct NcuComparison {
     }
 
     static func table(_ rows: [Row], header: String) -> String {
-        func number(_ x: Double, _ metric: String) -> String {
-            metric == "time_s" ? String(format: "%.1f us", x * 1e6) : x.isFinite && abs(x) < 1e15 ? "\(Int(x.rounded()))" : "\(x)"
-        }
-        var cells = [["launch", "ncu kernel", "kernel", "metric", "measured", "predicted", "ratio"]]
-        for r in rows {
-            cells.append([
-                "\(r.launch)", TerminalText.escape(shortName(r.ncuName)), r.kernel, r.metric, number(r.measured, r.metric),
-                number(r.predicted, r.metric),
-                r.ratio.map { String(format: "%.3f", $0) } ?? "n/a",
-            ])
-        }
+        let cells = Row.columns.tableRows(rows)
         let lines = TextTable.lines(cells, right: [0, 4, 5, 6])
         return
             ([header, ""] + lines + ["", "ratio = measured / predicted (bytes: Nsight's L2↔SM and DRAM traffic against the simulated HBM traffic)"])

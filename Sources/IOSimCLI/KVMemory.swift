@@ -113,33 +113,45 @@ struct KVMemory: ParsableCommand {
         }
     }
 
+    /// A row of the report: one policy's usage of the problem's cache.
+    typealias Row = (problem: KVMemoryProblem, usage: KVCacheUsage)
+
+    /// The report's columns, for CSV, JSON (each policy's object) and the table alike.
+    static let columns: [Column<Row>] = [
+        Column("policy", table: "policy") { .string($0.usage.policy.rawValue) },
+        Column("model", json: false) { .string($0.problem.model) },
+        Column("layers", json: false) { .int($0.problem.shape.layers) },
+        Column("kv_heads", json: false) { .int($0.problem.shape.kvHeads) },
+        Column("d", json: false) { .int($0.problem.shape.d) },
+        Column("dtype", json: false) { .string($0.problem.shape.dtype.rawValue) },
+        Column("batch", json: false) { .int($0.problem.lengths.count) },
+        Column("tokens", json: false) { .int($0.problem.lengths.sum) },
+        Column("max_len", json: false) { .int($0.problem.parameters.maxLength) },
+        Column("block_size", json: false) { .int($0.problem.parameters.blockSize) },
+        Column("initial", json: false) { .int($0.problem.parameters.initial) },
+        Column("bytes_per_token", json: false) { .int($0.problem.bytesPerToken) },
+        Column("allocated_tokens", json: false) { .int($0.usage.allocatedTokens) },
+        Column("allocated_bytes", table: "allocated_bytes") { .int($0.usage.allocatedBytes) },
+        Column("used_bytes", table: "used_bytes") { .int($0.usage.usedBytes) },
+        Column("wasted_bytes", table: "wasted_bytes") { .int($0.usage.wastedBytes) },
+        Column(
+            "allocated_GiB", csv: false, json: false, table: "allocated_GiB",
+            tableText: { Render.fixed(Double($0.usage.allocatedBytes) / 1_073_741_824, 3) }
+        ) {
+            .double(Double($0.usage.allocatedBytes) / 1_073_741_824)
+        },
+        Column("utilization", table: "utilization", tableText: { Render.fixed(100 * $0.usage.utilization, 2) + "%" }) {
+            .double($0.usage.utilization)
+        },
+    ]
+
     static func json(_ p: KVMemoryProblem, _ usage: [KVCacheUsage]) -> JSON {
-        .object([
-            ("problem", p.json),
-            (
-                "policies",
-                .array(
-                    usage.map { u in
-                        .object([
-                            ("policy", .string(u.policy.rawValue)), ("allocated_bytes", .int(u.allocatedBytes)),
-                            ("used_bytes", .int(u.usedBytes)), ("wasted_bytes", .int(u.wastedBytes)), ("utilization", .double(u.utilization)),
-                        ])
-                    })
-            ),
-        ])
+        .object([("problem", p.json), ("policies", .array(usage.map { columns.jsonObject((p, $0)) }))])
     }
 
-    static let csvHeader =
-        "policy,model,layers,kv_heads,d,dtype,batch,tokens,max_len,block_size,initial,bytes_per_token,"
-        + "allocated_tokens,allocated_bytes,used_bytes,wasted_bytes,utilization"
+    static var csvHeader: String { columns.csvHeader() }
 
-    static func csvRow(_ p: KVMemoryProblem, _ u: KVCacheUsage) -> String {
-        [
-            u.policy.rawValue, Render.csvText(p.model), "\(p.shape.layers)", "\(p.shape.kvHeads)", "\(p.shape.d)", p.shape.dtype.rawValue,
-            "\(p.lengths.count)", "\(p.lengths.sum)", "\(p.parameters.maxLength)", "\(p.parameters.blockSize)", "\(p.parameters.initial)",
-            "\(p.bytesPerToken)", "\(u.allocatedTokens)", "\(u.allocatedBytes)", "\(u.usedBytes)", "\(u.wastedBytes)", "\(u.utilization)",
-        ].joined(separator: ",")
-    }
+    static func csvRow(_ p: KVMemoryProblem, _ u: KVCacheUsage) -> String { columns.csvRow((p, u)) }
 
     static func table(_ p: KVMemoryProblem, _ usage: [KVCacheUsage]) -> String {
         let s = p.shape
@@ -148,14 +160,7 @@ struct KVMemory: ParsableCommand {
         out +=
             "\(p.lengths.count) sequence\(p.lengths.count == 1 ? "" : "s"), \(p.lengths.sum) tokens, longest \(p.lengths.max); reserve \(p.parameters.maxLength) per sequence, "
         out += "paged blocks of \(p.parameters.blockSize), pow2 from \(p.parameters.initial)\n"
-        let header = ["policy", "allocated_bytes", "used_bytes", "wasted_bytes", "allocated_GiB", "utilization"]
-        let rows = usage.map { u in
-            [
-                u.policy.rawValue, "\(u.allocatedBytes)", "\(u.usedBytes)", "\(u.wastedBytes)",
-                Render.fixed(Double(u.allocatedBytes) / 1_073_741_824, 3), Render.fixed(100 * u.utilization, 2) + "%",
-            ]
-        }
-        for line in TextTable.lines([header] + rows) { out += line + "\n" }
+        for line in TextTable.lines(columns.tableRows(usage.map { (p, $0) })) { out += line + "\n" }
         return out
     }
 }

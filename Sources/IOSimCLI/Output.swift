@@ -164,20 +164,11 @@ enum Render {
         return .object(f + extra)
     }
 
-    static let csvHeader =
-        "schedule,feasible,N,Nk,d,batch,heads,kv_heads,dtype,causal,M_bytes,Br,Bc,footprint_bytes,"
-        + "hbm_reads,hbm_writes,hbm_read_bytes,hbm_write_bytes,sram_reads,sram_writes,bound_elements,regime,ratio,reason,time_estimate_s,pass"
+    /// The results' CSV header for these options (``resultColumns(kernels:checked:)``).
+    static func csvHeader(kernels: Bool, checked: Bool) -> String { resultColumns(kernels: kernels, checked: checked).csvHeader() }
 
-    /// The columns `--kernels` adds to CSV, after ``csvHeader`` (and before the check columns).
-    static let csvKernelHeader = "kernel,ctas"
-
-    /// The columns data mode's reference check adds to CSV (O's error and allowance, then LSE's).
-    static let csvCheckHeader = "check_passed,max_abs_error,allowed,lse_max_abs_error,lse_allowed"
-
-    /// The CSV header for these options.
-    static func csvHeader(kernels: Bool, checked: Bool) -> String {
-        csvHeader + (kernels ? "," + csvKernelHeader : "") + (checked ? "," + csvCheckHeader : "")
-    }
+    /// The header of the plain CSV (no kernel or check columns).
+    static var csvHeader: String { csvHeader(kernels: false, checked: false) }
 
     /// A result's CSV rows: its own row and, with `kernels`, one row per kernel after it. The
     /// schedule's row has empty `kernel` and `ctas` cells. A kernel row repeats the schedule, the
@@ -190,61 +181,21 @@ enum Render {
         _ r: ScheduleResult, _ p: AttentionProblem, capacity: Int, kernels: Bool = false,
         checked: Bool = false, check: Verification.Report? = nil
     ) -> [String] {
-        let checkCells = checked ? "," + csvCheckCells(check) : ""
-        guard kernels else { return [csvRow(r, p, capacity: capacity) + checkCells] }
-        var rows = [csvRow(r, p, capacity: capacity) + ",," + checkCells]
-        guard let c = r.counts, let t = r.tiles else { return rows }
-        let lead = [
-            r.kind.rawValue, "true", "\(p.n)", "\(p.nk)", "\(p.d)", "\(p.batch)", "\(p.heads)", "\(p.kvHeads)",
-            p.dtype.rawValue, "\(p.causal)", "\(capacity)", "\(t.br)", "\(t.bc)", "",
-        ]
-        for k in c.kernels {
-            let h = k.hbm
-            let cells =
-                lead + ["\(h.reads)", "\(h.writes)", "\(h.readBytes)", "\(h.writeBytes)"]
-                + Array(repeating: "", count: 7) + [r.pass.rawValue, csvText(k.name), "\(k.ctas)"]
-            rows.append(cells.joined(separator: ",") + (checked ? "," + csvCheckCells(nil) : ""))
-        }
+        let columns = resultColumns(kernels: kernels, checked: checked)
+        var rows = [columns.csvRow(ResultRow(result: r, problem: p, capacity: capacity, check: check))]
+        guard kernels, let c = r.counts else { return rows }
+        for k in c.kernels { rows.append(columns.csvRow(ResultRow(result: r, problem: p, capacity: capacity, kernel: k))) }
         return rows
+    }
+
+    /// A result's plain CSV row (no kernel or check columns).
+    static func csvRow(_ r: ScheduleResult, _ p: AttentionProblem, capacity: Int) -> String {
+        resultColumns(kernels: false, checked: false).csvRow(ResultRow(result: r, problem: p, capacity: capacity))
     }
 
     /// A CSV cell: as is, or quoted (quotes inside turned to ') when it holds a comma or a quote.
     static func csvText(_ s: String) -> String {
         s.contains(",") || s.contains("\"") ? "\"" + s.replacingAll("\"", "'") + "\"" : s
-    }
-
-    /// The check columns of one row; empty cells for a schedule that was not checked.
-    static func csvCheckCells(_ c: Verification.Report?) -> String {
-        guard let c else { return ",,,," }
-        let e = c.equivalence
-        return [
-            "\(e.passed)", Comparison.text(e.output.maxAbsError), Comparison.text(e.output.allowed),
-            e.lse.map { Comparison.text($0.maxAbsError) } ?? "", e.lse.map { Comparison.text($0.allowed) } ?? "",
-        ].joined(separator: ",")
-    }
-
-    static func csvRow(_ r: ScheduleResult, _ p: AttentionProblem, capacity: Int) -> String {
-        var cells = [
-            r.kind.rawValue, "\(r.feasible)", "\(p.n)", "\(p.nk)", "\(p.d)", "\(p.batch)", "\(p.heads)",
-            "\(p.kvHeads)", p.dtype.rawValue, "\(p.causal)", "\(capacity)",
-        ]
-        if let c = r.counts, let t = r.tiles {
-            let h = c.hbm
-            cells += [
-                "\(t.br)", "\(t.bc)", "\(r.footprint ?? 0)", "\(h.reads)", "\(h.writes)", "\(h.readBytes)",
-                "\(h.writeBytes)", "\(c.sram.reads)", "\(c.sram.writes)", "\(r.bound.elements)",
-                r.bound.regime.rawValue, "\(r.ratio!)",
-                r.timeEstimateError.map { "\"no time estimate: " + TerminalText.escape($0).replacingAll("\"", "'") + "\"" } ?? "",
-                r.timeEstimate.map { "\($0.seconds)" } ?? "",
-            ]
-        } else {
-            cells +=
-                Array(repeating: "", count: 9) + [
-                    "\(r.bound.elements)", r.bound.regime.rawValue, "",
-                    "\"" + (r.reason ?? "").replacingAll("\"", "'") + "\"", "",
-                ]
-        }
-        return (cells + [r.pass.rawValue]).joined(separator: ",")
     }
 
     /// A kernel's grid size: exact below a million, else like the counts.
@@ -300,36 +251,17 @@ enum Render {
                 + " (\(large ? "M ≥ d²" : "M < d²"), d² = \(p.d * p.d))",
             "",
         ]
-        var header = ["schedule", "tiles", "footprint", "HBM reads", "writes", "total", "read B", "write B", "total B", "bound", "ratio"]
-        if hardware != nil { header.append("time") }
-        if checks != nil { header.append("check") }
+        let columns = resultColumns(kernels: kernels, checked: checks != nil, time: hardware != nil)
+        let header = columns.tableHeader()
         var rows = [header]
         for (i, r) in results.enumerated() {
-            guard let c = r.counts, let t = r.tiles else {
+            guard let c = r.counts, r.tiles != nil else {
                 rows.append([r.kind.rawValue, "infeasible: " + (r.reason ?? "")])
                 continue
             }
-            let h = c.hbm
-            rows.append(
-                [
-                    r.kind.rawValue, "\(t.br)×\(t.bc)" + (r.backwardTiles.map { "+\($0.br)×\($0.bc)" } ?? ""), "\(r.footprint ?? 0) B",
-                    short(Double(h.reads)),
-                    short(Double(h.writes)), short(Double(h.accesses)), short(Double(h.readBytes)),
-                    short(Double(h.writeBytes)), short(Double(h.bytes)), short(r.bound.elements), fixed(r.ratio!, 2),
-                ]
-                    + (hardware == nil ? [] : [r.timeEstimate.map { duration($0.seconds) } ?? "–"])
-                    + (checks == nil ? [] : [checks?[i].map { $0.passed ? "pass" : "FAIL" } ?? "–"]))
+            rows.append(columns.tableRow(ResultRow(result: r, problem: p, capacity: capacity, check: checks?[i] ?? nil)))
             guard kernels else { continue }
-            for k in c.kernels {
-                let kh = k.hbm
-                rows.append(
-                    [
-                        "  " + k.name, ctas(k.ctas), "", short(Double(kh.reads)), short(Double(kh.writes)),
-                        short(Double(kh.accesses)), short(Double(kh.readBytes)), short(Double(kh.writeBytes)),
-                        short(Double(kh.bytes)), "", "",
-                    ]
-                        + Array(repeating: "", count: header.count - 11))
-            }
+            for k in c.kernels { rows.append(columns.tableRow(ResultRow(result: r, problem: p, capacity: capacity, kernel: k))) }
         }
         lines += TextTable.lines(rows, right: Set(2..<header.count))
         lines.append("")

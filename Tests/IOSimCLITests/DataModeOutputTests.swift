@@ -53,8 +53,12 @@ import Testing
         let report = Verification.Report(schedule: .fa2, equivalence: eq, counts: try #require(r.counts))
         let table = Render.table([r], p, capacity: 16_384, mText: "16KiB", checks: [report])
         #expect(table.contains("  FAIL") && table.contains("fa2: FAIL") && table.contains(" > "), "\(table)")
-        #expect(Render.csvCheckCells(report).hasPrefix("false,"))
-        #expect(Render.csvCheckCells(nil) == ",,,,")
+        let header = Render.csvHeader(kernels: false, checked: true).split(separator: ",").map(String.init)
+        let checked = Render.csvRows(r, p, capacity: 16_384, checked: true, check: report)[0].split(separator: ",", omittingEmptySubsequences: false)
+        let unchecked = Render.csvRows(r, p, capacity: 16_384, checked: true)[0].split(separator: ",", omittingEmptySubsequences: false)
+        let passed = try #require(header.firstIndex(of: "check_passed"))
+        #expect(checked.count == header.count && checked[passed] == "false")
+        #expect(unchecked.count == header.count && unchecked[passed...].allSatisfy(\.isEmpty))
     }
 }
 
