@@ -319,9 +319,13 @@ enum Render {
             lines.append(
                 "time = estimated kernel time on \(TerminalText.escape(hardware.name)) (HBM + tensor + exp per CTA; fa3 pipelined; see TimeEstimate)")
             // --stages 1 changes the estimate only where the hardware file has the measured round trips.
-            if results.contains(where: { $0.tiles?.stages == 1 }), hardware.tileBursts != nil {
+            // The schedules it applies to: those built with a K/V pipeline, but fa3, whose producer warps load ahead.
+            let waiting = results.filter { r in
+                r.tiles?.stages == 1 && r.kind.implementation?.pipelineStages != nil && r.kind.implementation?.launch.warpgroupMMA == false
+            }
+            if !waiting.isEmpty, hardware.tileBursts != nil {
                 lines.append(
-                    "time, --stages 1: unpipelined fa2, split-kv, lean, paged-v1, paged-v2 wait a measured round trip per K and V tile "
+                    "time, --stages 1: unpipelined \(waiting.map(\.kind.rawValue).joined(separator: ", ")) wait a measured round trip per K and V tile "
                         + "(docs/time-model.md)")
             }
             var said = Set<String>()
