@@ -36,7 +36,7 @@ struct FP8Error: ParsableCommand {
         let r = try Wording.running {
             try DataMode.checkMemory(.fa3, problem)
             return try FP8Experiment.run(
-                n: n, d: d, heads: heads, tiles: Tiles(br: br, bc: bc), seed: seed, progress: Progress.timed("fp8-error, three fa3 runs"))
+                n: n, d: d, heads: heads, tiles: KernelConfig(br: br, bc: bc), seed: seed, progress: Progress.timed("fp8-error, three fa3 runs"))
         }
         Console.print("fp8 (e4m3) fa3, N=\(n) d=\(d) heads=\(heads) tiles \(br)×\(bc), inputs with 0.1% outliers (std 10)")
         Console.print("RMSE per-tensor scale:          \(r.perTensor)")

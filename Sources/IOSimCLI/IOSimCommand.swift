@@ -32,7 +32,7 @@ public struct IOSimCommand: ParsableCommand {
             """,
         version: Resources.version,
         subcommands: [
-            Simulate.self, Sweep.self, Verify.self, Attention.self, CheckCommand.self, Compare.self, FP8Error.self, Report.self, KVMemory.self,
+            Simulate.self, Sweep.self, Verify.self, Attention.self, Check.self, Compare.self, FP8Error.self, Report.self, KVMemory.self,
         ],
         defaultSubcommand: Simulate.self
     )

@@ -11,12 +11,12 @@ struct ResultRow {
     var check: Verification.Report? = nil
 
     /// The counts and tiles of a schedule row that ran (nil: a kernel row, or a schedule that could not run).
-    var ran: (counts: TrafficCounts, tiles: Tiles)? {
+    var ran: (counts: TrafficCounts, tiles: KernelConfig)? {
         guard kernel == nil, let c = result.counts, let t = result.tiles else { return nil }
         return (c, t)
     }
     /// The tiles of any row of a schedule that ran (kernel rows repeat them).
-    var tiles: Tiles? { result.counts == nil ? nil : result.tiles }
+    var tiles: KernelConfig? { result.counts == nil ? nil : result.tiles }
     /// The HBM counts of the row: the schedule's, or its kernel's.
     var hbm: Transfer? { kernel?.hbm ?? ran?.counts.hbm }
     /// Whether the row is the schedule's own.

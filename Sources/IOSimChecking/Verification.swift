@@ -26,11 +26,11 @@ public enum Verification {
         public var kind: ScheduleKind
         public var pass: Pass
         /// The forward's tiles (the only ones in `forward`).
-        public var tiles: Tiles
+        public var tiles: KernelConfig
         /// The backward's tiles in `backward` and `training`; nil: `tiles`.
-        public var backwardTiles: Tiles?
+        public var backwardTiles: KernelConfig?
 
-        public init(kind: ScheduleKind, pass: Pass, tiles: Tiles, backwardTiles: Tiles? = nil) {
+        public init(kind: ScheduleKind, pass: Pass, tiles: KernelConfig, backwardTiles: KernelConfig? = nil) {
             (self.kind, self.pass, self.tiles, self.backwardTiles) = (kind, pass, tiles, backwardTiles)
         }
     }

@@ -4,7 +4,7 @@ import IOSimCore
 /// or why it cannot run.
 public struct ScheduleResult: Sendable {
     public var kind: ScheduleKind
-    public var tiles: Tiles?
+    public var tiles: KernelConfig?
     /// Peak bytes resident during the run (the schedule's footprint for its tiles).
     public var footprint: Int?
     public var counts: TrafficCounts?
@@ -18,7 +18,7 @@ public struct ScheduleResult: Sendable {
     /// The pass counted (`training`: forward then backward, counts added, kernels concatenated).
     public var pass: Pass = .forward
     /// In `training`, the backward's tiles and footprint (`tiles` and `footprint` are the forward's).
-    public var backwardTiles: Tiles?
+    public var backwardTiles: KernelConfig?
     public var backwardFootprint: Int?
     /// In `training`, the forward's own counts (`counts` holds both passes').
     public var forwardCounts: TrafficCounts?
@@ -28,9 +28,9 @@ public struct ScheduleResult: Sendable {
 
     /// Every field (the simulator makes results; so do tests that hand one to the time model).
     package init(
-        kind: ScheduleKind, tiles: Tiles? = nil, footprint: Int? = nil, counts: TrafficCounts? = nil, bound: Bound,
+        kind: ScheduleKind, tiles: KernelConfig? = nil, footprint: Int? = nil, counts: TrafficCounts? = nil, bound: Bound,
         reason: String? = nil, timeEstimate: TimeEstimate.Breakdown? = nil, timeEstimateError: String? = nil,
-        pass: Pass = .forward, backwardTiles: Tiles? = nil, backwardFootprint: Int? = nil,
+        pass: Pass = .forward, backwardTiles: KernelConfig? = nil, backwardFootprint: Int? = nil,
         forwardCounts: TrafficCounts? = nil, perLength: [ScheduleResult]? = nil
     ) {
         (self.kind, self.tiles, self.footprint, self.counts, self.bound, self.reason) = (kind, tiles, footprint, counts, bound, reason)

@@ -30,7 +30,7 @@ import Testing
     func backwardCountsEqualClosedFormWithMasksAndNqNotNk(nq: Int, nk: Int) throws {
         for (name, mask) in Self.masks {
             let p = AttentionProblem(n: nq, nk: nk, d: 64, batch: 2, heads: 3, mask: mask)
-            for t in [Tiles(br: 64, bc: 128), Tiles(br: 48, bc: 80), Tiles(br: 16, bc: 16)] {
+            for t in [KernelConfig(br: 64, bc: 128), KernelConfig(br: 48, bc: 80), KernelConfig(br: 16, bc: 16)] {
                 for kind in ScheduleKind.backward {
                     let r = Simulator.simulate(kind, p, capacity: Self.capacity, tiles: TileRequest(br: t.br, bc: t.bc), pass: .backward)
                     let counts = try #require(r.counts, "\(kind) \(name): \(r.reason ?? "")")
@@ -46,7 +46,7 @@ import Testing
     func fa2GQABackwardCountsEqualClosedFormPerKernel(nq: Int, nk: Int) throws {
         for (name, mask) in Self.masks {
             let p = AttentionProblem(n: nq, nk: nk, d: 64, batch: 2, heads: 6, kvHeads: 2, mask: mask)
-            for t in [Tiles(br: 64, bc: 128), Tiles(br: 48, bc: 80)] {
+            for t in [KernelConfig(br: 64, bc: 128), KernelConfig(br: 48, bc: 80)] {
                 let r = Simulator.simulate(.fa2, p, capacity: Self.capacity, tiles: TileRequest(br: t.br, bc: t.bc), pass: .backward)
                 let counts = try #require(r.counts, "\(name): \(r.reason ?? "")")
                 let expected = try ClosedForm.checkedTraffic(.fa2, p, t, capacity: Self.capacity, pass: .backward)
@@ -62,7 +62,7 @@ import Testing
         // FA2BackwardSchedule.swift's closed form, per head in elements: reads 5Nd + Tc·(2Nd + 2N), writes N + 4Nd + Tc·Nd.
         let (n, d) = (1000, 64)
         let p = AttentionProblem(n: n, d: d, dtype: .fp16)
-        let tc = Tiles(br: 64, bc: 96).tc(p)
+        let tc = KernelConfig(br: 64, bc: 96).tc(p)
         let c = try #require(Simulator.simulate(.fa2, p, capacity: Self.capacity, tiles: TileRequest(br: 64, bc: 96), pass: .backward).counts)
         #expect(c.hbm.reads == 5 * n * d + tc * (2 * n * d + 2 * n))
         #expect(c.hbm.writes == n + 4 * n * d + tc * n * d)
@@ -77,7 +77,7 @@ import Testing
             let r = Simulator.simulate(.standard, p, capacity: m, tiles: TileRequest(br: 8, bc: 8), pass: .backward)
             let c = try #require(r.counts, "\(r.reason ?? "")")
             #expect(c.kernels.first { $0.name == "ds" }?.byTensor[Tensor.dP.rawValue].reads == reads)
-            #expect(c.byTensor == (try ClosedForm.checkedTraffic(.standard, p, Tiles(br: 8, bc: 8), capacity: m, pass: .backward)).byTensor)
+            #expect(c.byTensor == (try ClosedForm.checkedTraffic(.standard, p, KernelConfig(br: 8, bc: 8), capacity: m, pass: .backward)).byTensor)
         }
     }
 
@@ -121,7 +121,7 @@ import Testing
     @Test func replayingUniformLoopsChangesNoBackwardCount() throws {
         for causal in [false, true] {
             let p = AttentionProblem(n: 301, d: 32, batch: 2, heads: 2, causal: causal).scheduled
-            let t = Tiles(br: 32, bc: 48)
+            let t = KernelConfig(br: 32, bc: 48)
             for kind in ScheduleKind.backward {
                 let entry = try #require(ScheduleRegistry.backwardEntry(kind))
                 var fast = CountingMachine(problem: p, capacity: Self.capacity)

@@ -4,19 +4,19 @@ import Testing
 @testable import IOSim
 
 struct BackwardDataCase: CustomTestStringConvertible, Sendable {
-    var kind: ScheduleKind, dtype: DType, n: Int, nk: Int, d: Int, tiles: Tiles, mask: AttentionMask
+    var kind: ScheduleKind, dtype: DType, n: Int, nk: Int, d: Int, tiles: KernelConfig, mask: AttentionMask
     var testDescription: String { "\(kind.rawValue) \(dtype) Nq=\(n) Nk=\(nk) d=\(d) \(tiles) \(mask)" }
 }
 
 let backwardDataCases: [BackwardDataCase] = ScheduleKind.backward.flatMap { kind in
     [DType.fp64, .fp32, .fp16, .bf16].flatMap { dtype in
         [
-            (97, 97, 59, Tiles(br: 32, bc: 48), AttentionMask.none),
-            (97, 97, 59, Tiles(br: 32, bc: 48), .causal(.bottomRight)),
-            (130, 70, 64, Tiles(br: 64, bc: 32), .causal(.bottomRight)),
-            (70, 130, 32, Tiles(br: 16, bc: 48), .causal(.topLeft)),
-            (150, 150, 16, Tiles(br: 32, bc: 32), .slidingWindow(left: 40, right: 0, alignment: .bottomRight)),
-            (1, 33, 16, Tiles(br: 16, bc: 16), .none),
+            (97, 97, 59, KernelConfig(br: 32, bc: 48), AttentionMask.none),
+            (97, 97, 59, KernelConfig(br: 32, bc: 48), .causal(.bottomRight)),
+            (130, 70, 64, KernelConfig(br: 64, bc: 32), .causal(.bottomRight)),
+            (70, 130, 32, KernelConfig(br: 16, bc: 48), .causal(.topLeft)),
+            (150, 150, 16, KernelConfig(br: 32, bc: 32), .slidingWindow(left: 40, right: 0, alignment: .bottomRight)),
+            (1, 33, 16, KernelConfig(br: 16, bc: 16), .none),
         ].map { BackwardDataCase(kind: kind, dtype: dtype, n: $0.0, nk: $0.1, d: $0.2, tiles: $0.3, mask: $0.4) }
     }
 }
@@ -54,7 +54,7 @@ let backwardDataCases: [BackwardDataCase] = ScheduleKind.backward.flatMap { kind
         let ref = try ReferenceGradients.backward(q: q, k: k, v: v, dO: dO, shape: shape, mask: p.mask)
         for kind in ScheduleKind.backward {
             let out = try DataMode.runBackward(
-                kind, p, capacity: 1 << 22, pass: .backward, forwardTiles: Tiles(br: 32, bc: 48), tiles: Tiles(br: 32, bc: 48),
+                kind, p, capacity: 1 << 22, pass: .backward, forwardTiles: KernelConfig(br: 32, bc: 48), tiles: KernelConfig(br: 32, bc: 48),
                 q: q, k: k, v: v, dO: dO)
             let g = try #require(out.gradients)
             for (name, got, want) in [("dQ", g.dq, ref.dq), ("dK", g.dk, ref.dk), ("dV", g.dv, ref.dv)] {
@@ -83,7 +83,7 @@ let backwardDataCases: [BackwardDataCase] = ScheduleKind.backward.flatMap { kind
         let (q, k, v) = Verification.inputs(p, seed: 2)
         for kind in ScheduleKind.backward {
             let out = try DataMode.runBackward(
-                kind, p, capacity: 1 << 22, pass: .backward, forwardTiles: Tiles(br: 16, bc: 16), tiles: Tiles(br: 16, bc: 16),
+                kind, p, capacity: 1 << 22, pass: .backward, forwardTiles: KernelConfig(br: 16, bc: 16), tiles: KernelConfig(br: 16, bc: 16),
                 q: q, k: k, v: v, dO: Verification.upstreamGradient(p, seed: 2))
             let dq = try #require(out.gradients?.dq)
             #expect(dq[0..<(50 * 16)].allSatisfy { $0 == 0 }, "\(kind)")
@@ -98,7 +98,7 @@ let backwardDataCases: [BackwardDataCase] = ScheduleKind.backward.flatMap { kind
         let dO = Precision.fp16.round(Verification.upstreamGradient(p, seed: 5))
         let r = Precision.fp16
         var out = try DataMode.runBackward(
-            .fa2, p, capacity: 1 << 22, pass: .backward, forwardTiles: Tiles(br: 16, bc: 16), tiles: Tiles(br: 16, bc: 16),
+            .fa2, p, capacity: 1 << 22, pass: .backward, forwardTiles: KernelConfig(br: 16, bc: 16), tiles: KernelConfig(br: 16, bc: 16),
             q: r.round(q), k: r.round(k), v: r.round(v), dO: dO)
         out.gradients!.dk[17] += 0.05
         let report = try Equivalence.checkBackward(candidate: out.gradients!, q: q, k: k, v: v, dO: dO, shape: shape, precision: .fp16)
@@ -110,7 +110,7 @@ let backwardDataCases: [BackwardDataCase] = ScheduleKind.backward.flatMap { kind
         var p = AttentionProblem(n: 1, nk: 64, d: 16, batch: 3)
         p.lengthGroups = [.init(length: 32, count: 2), .init(length: 64, count: 1)]
         let (q, k, v) = Verification.inputs(p, seed: 1)
-        let t = Tiles(br: 16, bc: 16)
+        let t = KernelConfig(br: 16, bc: 16)
         #expect(throws: SimulationError.self) { try DataMode.run(.fa2, p, capacity: 1 << 20, tiles: t, q: q, k: k, v: v) }
         #expect(throws: SimulationError.self) {
             try DataMode.runBackward(

@@ -32,7 +32,7 @@ import Testing
         for br in stride(from: 16, through: 4096, by: 16) {
             for bc in stride(from: 16, through: 4096, by: 16)
             where br * bc > t.br * t.bc {
-                #expect(FA2Schedule.footprint(Tiles(br: br, bc: bc), p, capacity: 100_000) > 100_000)
+                #expect(FA2Schedule.footprint(KernelConfig(br: br, bc: bc), p, capacity: 100_000) > 100_000)
                 break
             }
         }
@@ -43,7 +43,7 @@ import Testing
 
     @Test func explicitTilesAreClampedAndInfeasibleOnesNameFootprintAndM() throws {
         let p = AttentionProblem(n: 100, d: 64)
-        #expect(try TileChoice.choose(FA2Schedule.self, p, capacity: 1 << 20, TileRequest(br: 512, bc: 64)) == Tiles(br: 100, bc: 64))
+        #expect(try TileChoice.choose(FA2Schedule.self, p, capacity: 1 << 20, TileRequest(br: 512, bc: 64)) == KernelConfig(br: 100, bc: 64))
         let r = Simulator.simulate(.fa2, AttentionProblem(n: 4096, d: 64), capacity: 100_000, tiles: TileRequest(br: 128, bc: 128))
         #expect(!r.feasible && r.reason!.contains("148480") && r.reason!.contains("100000"))
         #expect(
@@ -63,7 +63,7 @@ import Testing
         #expect(!big.feasible && big.reason!.contains("64×1954") && big.reason!.contains("1041920"))
         // M = 4 MB: Bc = 7813 clamps to N = 4096 and fits.
         let fits = try TileChoice.choose(FA1Schedule.self, p, capacity: 4_000_000, TileRequest(policy: .paper))
-        #expect(fits == Tiles(br: 64, bc: 4096))
+        #expect(fits == KernelConfig(br: 64, bc: 4096))
     }
 
     @Test func optimalTilesNeverMoveMoreThanAutoTiles() throws {

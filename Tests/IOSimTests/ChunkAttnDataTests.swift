@@ -42,7 +42,8 @@ import Testing
     }
 
     /// The sequence-first kernel alone, on partials placed in HBM: O of every instance.
-    static func sequenceFirst(_ p: AttentionProblem, _ t: Tiles, q: [Double], k: [Double], v: [Double], opart: [Double], lsepart: [Double]) throws
+    static func sequenceFirst(_ p: AttentionProblem, _ t: KernelConfig, q: [Double], k: [Double], v: [Double], opart: [Double], lsepart: [Double])
+        throws
         -> [Double]
     {
         var m = DataMachine<Float>(problem: p, capacity: 1 << 22, q: q, k: k, v: v)
@@ -55,7 +56,7 @@ import Testing
 
     @Test func aPerturbedPartialIsCaught() throws {
         let p = Self.problem(.fp16)
-        let t = Tiles(br: 1, bc: p.chunk)
+        let t = KernelConfig(br: 1, bc: p.chunk)
         let shape = AttentionShape(batch: p.batch, heads: p.heads, nq: p.n, nk: p.nk, d: p.d)
         let prec = p.dtype.precision
         let (q0, k0, v0) = Verification.inputs(p, seed: 5)

@@ -3,14 +3,14 @@ import Testing
 @testable import IOSim
 
 struct GridCase: CustomTestStringConvertible, Sendable {
-    var n: Int, d: Int, tiles: Tiles, causal: Bool
+    var n: Int, d: Int, tiles: KernelConfig, causal: Bool
     var testDescription: String { "N=\(n) d=\(d) tiles=\(tiles) causal=\(causal)" }
 }
 
 /// The grid of the simulator-core issue: ragged N, odd d, tiles that do and do not divide N.
 let grid: [GridCase] = [1, 7, 127, 1000, 1023, 4097].flatMap { n in
     [16, 59, 64, 80, 128].flatMap { d in
-        [Tiles(br: 16, bc: 16), Tiles(br: 64, bc: 32), Tiles(br: 48, bc: 80), Tiles(br: 128, bc: 128)].flatMap { t in
+        [KernelConfig(br: 16, bc: 16), KernelConfig(br: 64, bc: 32), KernelConfig(br: 48, bc: 80), KernelConfig(br: 128, bc: 128)].flatMap { t in
             [false, true].map { GridCase(n: n, d: d, tiles: t, causal: $0) }
         }
     }
@@ -37,7 +37,7 @@ let grid: [GridCase] = [1, 7, 127, 1000, 1023, 4097].flatMap { n in
         // docs/counting-rules.md §4 in elements, §2 for the (fp16) bytes; N = 1000 with ragged 128×96 tiles.
         let (n, d) = (1000, 64)
         let p = AttentionProblem(n: n, d: d, dtype: .fp16)
-        let t = Tiles(br: 128, bc: 96)
+        let t = KernelConfig(br: 128, bc: 96)
         let (tr, tc) = (t.tr(p), t.tc(p))
         func run(_ k: ScheduleKind) throws -> Transfer {
             try #require(Simulator.simulate(k, p, capacity: Self.capacity, tiles: TileRequest(br: 128, bc: 96)).counts).hbm
@@ -60,14 +60,14 @@ let grid: [GridCase] = [1, 7, 127, 1000, 1023, 4097].flatMap { n in
             let r = Simulator.simulate(.standard, p, capacity: m, tiles: TileRequest(br: 8, bc: 8))
             let c = try #require(r.counts, "\(r.reason ?? "")")
             #expect(c[.S].reads == sReads)
-            #expect(c.byTensor == ClosedForm.traffic(.standard, p, Tiles(br: 8, bc: 8), capacity: m)!.byTensor)
+            #expect(c.byTensor == ClosedForm.traffic(.standard, p, KernelConfig(br: 8, bc: 8), capacity: m)!.byTensor)
         }
     }
 
     @Test func causalSumsMatchTheDesignFormulas() throws {
         let (n, d) = (1023, 80)
         let p = AttentionProblem(n: n, d: d, dtype: .bf16, causal: true)
-        let t = Tiles(br: 64, bc: 48)
+        let t = KernelConfig(br: 64, bc: 48)
         var fa1Reads = 2 * n * d, fa1Writes = n * d + 2 * n, fa2Reads = n * d
         for j in 0..<t.tc(p) {
             for i in 0..<t.tr(p) where j * t.bc <= t.rows(i, p).upperBound - 1 {
@@ -107,7 +107,7 @@ let grid: [GridCase] = [1, 7, 127, 1000, 1023, 4097].flatMap { n in
 
     @Test func fp8LoadsOneFp32ScalePerQKVTile() throws {
         let p = AttentionProblem(n: 1000, d: 64, dtype: .fp8)
-        let t = Tiles(br: 128, bc: 96)
+        let t = KernelConfig(br: 128, bc: 96)
         let c = try #require(Simulator.simulate(.fa2, p, capacity: 1 << 20, tiles: TileRequest(br: 128, bc: 96)).counts)
         #expect(c[.scales] == Transfer(reads: t.tr(p) * (1 + 2 * t.tc(p)), readBytes: 4 * t.tr(p) * (1 + 2 * t.tc(p))))
         #expect(c[.Q].readBytes == 1000 * 64 && c[.O].writeBytes == 2 * 1000 * 64, "e4m3 inputs, bf16 output")
@@ -116,7 +116,7 @@ let grid: [GridCase] = [1, 7, 127, 1000, 1023, 4097].flatMap { n in
     @Test func smallMNonCausalTotalsMatchItsFormula() throws {
         let (n, d) = (1000, 80)
         let p = AttentionProblem(n: n, d: d, dtype: .fp16)
-        let t = Tiles(br: 48, bc: 48)
+        let t = KernelConfig(br: 48, bc: 48)
         let (tr, tc, td) = (t.tr(p), t.tc(p), (d + 47) / 48)
         let c = try #require(Simulator.simulate(.smallM, p, capacity: 1 << 20, tiles: TileRequest(br: 48, bc: 48)).counts).hbm
         #expect(c.reads == tc * n * d + 2 * tr * n * d + td * n * n + n)

@@ -5,7 +5,7 @@ import Testing
 @testable import IOSim
 
 struct DataCase: CustomTestStringConvertible, Sendable {
-    var kind: ScheduleKind, dtype: DType, n: Int, d: Int, tiles: Tiles, causal: Bool
+    var kind: ScheduleKind, dtype: DType, n: Int, d: Int, tiles: KernelConfig, causal: Bool
     var testDescription: String { "\(kind.rawValue) \(dtype) N=\(n) d=\(d) \(tiles) causal=\(causal)" }
 }
 
@@ -13,8 +13,8 @@ let dataCases: [DataCase] = ScheduleKind.allCases.flatMap { kind in
     // chunk-attn has no mask (ChunkAttnTests checks its data mode with shared prefixes).
     [DType.fp64, .fp32, .fp16, .bf16].flatMap { dtype in
         [
-            (97, 59, Tiles(br: 32, bc: 48), false), (97, 59, Tiles(br: 32, bc: 48), true),
-            (130, 64, Tiles(br: 64, bc: 64), true), (1, 16, Tiles(br: 16, bc: 16), false),
+            (97, 59, KernelConfig(br: 32, bc: 48), false), (97, 59, KernelConfig(br: 32, bc: 48), true),
+            (130, 64, KernelConfig(br: 64, bc: 64), true), (1, 16, KernelConfig(br: 16, bc: 16), false),
         ].filter { kind != .chunkAttn || !$0.3 }.map {
             DataCase(kind: kind, dtype: dtype, n: $0.0, d: $0.1, tiles: $0.2, causal: $0.3)
         }
@@ -48,7 +48,7 @@ let dataCases: [DataCase] = ScheduleKind.allCases.flatMap { kind in
         let (q, k, v) = AttentionInputs(shape, seed: 4).qkv
         let ref = try ReferenceAttention.forward(q: q, k: k, v: v, shape: shape, mask: .causal(.topLeft))
         for kind in ScheduleKind.allCases where kind.models(p) {
-            let out = try DataMode.run(kind, p, capacity: 1 << 22, tiles: Tiles(br: 48, bc: 32), q: q, k: k, v: v)
+            let out = try DataMode.run(kind, p, capacity: 1 << 22, tiles: KernelConfig(br: 48, bc: 32), q: q, k: k, v: v)
             let err = zip(out.result.o, ref.o).map { abs($0 - $1) }.max()!
             #expect(err < 1e-13, "\(kind): \(err)")
         }
@@ -60,7 +60,7 @@ let dataCases: [DataCase] = ScheduleKind.allCases.flatMap { kind in
         let shape = AttentionShape(nq: 50, d: 16)
         let (q, k, v) = AttentionInputs(shape, seed: 7).qkv
         let r = Precision.fp16
-        var out = try DataMode.run(.fa2, p, capacity: 1 << 20, tiles: Tiles(br: 16, bc: 16), q: r.round(q), k: r.round(k), v: r.round(v))
+        var out = try DataMode.run(.fa2, p, capacity: 1 << 20, tiles: KernelConfig(br: 16, bc: 16), q: r.round(q), k: r.round(k), v: r.round(v))
         let ok = try Equivalence.checkForward(candidate: out.result, q: q, k: k, v: v, shape: shape, precision: .fp16)
         out.result.o[123] += 3 * ok.output.allowed
         let bad = try Equivalence.checkForward(candidate: out.result, q: q, k: k, v: v, shape: shape, precision: .fp16)
@@ -88,7 +88,7 @@ let dataCases: [DataCase] = ScheduleKind.allCases.flatMap { kind in
                     let prec = dtype.precision
                     let (q, k, v) = AttentionInputs(shape, seed: 7).qkv
                     for kind in ScheduleKind.allCases where kind.models(p) {
-                        let t = Tiles(br: 32, bc: 48)
+                        let t = KernelConfig(br: 32, bc: 48)
                         let out = try DataMode.run(kind, p, capacity: 1 << 22, tiles: t, q: prec.round(q), k: prec.round(k), v: prec.round(v))
                         let report = try Equivalence.checkForward(
                             candidate: out.result, q: q, k: k, v: v, shape: shape,

@@ -38,7 +38,7 @@ import Testing
     func peakFootprintEqualsTheDocumentedFormula(kind: ScheduleKind) throws {
         for (n, d, br, bc, dtype) in [(1000, 64, 128, 64, DType.fp16), (77, 80, 128, 128, .fp8), (4097, 59, 48, 80, .fp16)] {
             let p = AttentionProblem(n: n, d: d, dtype: dtype)
-            let t = Tiles(br: br, bc: bc)
+            let t = KernelConfig(br: br, bc: bc)
             let r = Simulator.simulate(kind, p, capacity: 1 << 22, tiles: TileRequest(br: br, bc: bc))
             let formula = kind.implementation!.footprint(t, p, capacity: 1 << 22)
             var machine = CountingMachine(problem: p, capacity: 1 << 22)

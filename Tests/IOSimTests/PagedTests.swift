@@ -81,7 +81,7 @@ import Testing
             let inputs = AttentionInputs(contiguous.shape, seed: 11)
             let prec = dtype.precision
             let (q, k, v) = (prec.round(inputs.q), prec.round(inputs.k), prec.round(inputs.v))
-            let tiles = Tiles(br: 16, bc: 32, splits: 3, ctas: 4)
+            let tiles = KernelConfig(br: 16, bc: 32, splits: 3, ctas: 4)
             let a = try DataMode.run(kind, contiguous, capacity: Self.capacity, tiles: tiles, q: q, k: k, v: v)
             let b = try DataMode.run(kind, paged, capacity: Self.capacity, tiles: tiles, q: q, k: k, v: v)
             #expect(a.result.o.map(\.bitPattern) == b.result.o.map(\.bitPattern), "\(kind) \(dtype)")
@@ -134,7 +134,7 @@ import Testing
             let inputs = AttentionInputs(p.shape, seed: UInt64(nk))
             let prec = dtype.precision
             let out = try DataMode.run(
-                kind, p, capacity: Self.capacity, tiles: Tiles(br: 64, bc: 16), q: prec.round(inputs.q), k: prec.round(inputs.k),
+                kind, p, capacity: Self.capacity, tiles: KernelConfig(br: 64, bc: 16), q: prec.round(inputs.q), k: prec.round(inputs.k),
                 v: prec.round(inputs.v))
             let report = try Equivalence.checkForward(
                 candidate: out.result, q: inputs.q, k: inputs.k, v: inputs.v, shape: p.shape, precision: prec)
@@ -159,7 +159,7 @@ import Testing
         let lengths = [1, 700, 700, 513, 4097, 700]
         var p = AttentionProblem(n: 1, nk: lengths.max()!, d: 64, batch: lengths.count, heads: 4, kvHeads: 2)
         p.lengthGroups = try SequenceLengths(lengths).groups
-        let tiles = Tiles(br: 64, bc: 16, splits: 3)
+        let tiles = KernelConfig(br: 64, bc: 16, splits: 3)
         for kind in [ScheduleKind.fa2, .splitKV, .pagedV1, .pagedV2] {
             let r = Simulator.simulate(kind, p, capacity: 1 << 22, tiles: TileRequest(br: 64, bc: 16, splits: 3))
             let c = try #require(r.counts, "\(kind): \(r.reason ?? "")")

@@ -28,7 +28,7 @@ import Testing
         }
         // lean enumerates its row tiles head by head and refuses before it would take hours.
         #expect(Simulator.simulate(.lean, p, capacity: 100_000).reason?.contains("row tile") == true)
-        #expect(ClosedForm.traffic(.standard, p, Tiles(br: 64, bc: 64), capacity: 100_000) == nil)
+        #expect(ClosedForm.traffic(.standard, p, KernelConfig(br: 64, bc: 64), capacity: 100_000) == nil)
     }
 
     @Test func identicalInstancesCostOneInstance() throws {
@@ -118,7 +118,7 @@ import Testing
 
 @Suite struct OptimalTileSearch {
     /// Every pair of the documented space (docs/tiles.md, TilePolicy.optimal), ranked as `optimal` ranks.
-    static func bruteForce(_ kind: ScheduleKind, _ p: AttentionProblem, _ m: Int) -> Tiles? {
+    static func bruteForce(_ kind: ScheduleKind, _ p: AttentionProblem, _ m: Int) -> KernelConfig? {
         let s = kind.implementation!, r = TileRequest(policy: .optimal)
         let fine = 4 * p.d * p.d * p.dtype.size
         var pairs: [(Int, Int)] = []
@@ -174,7 +174,7 @@ import Testing
         for mask in Self.masks {
             for pack in [false, true] {
                 let p = AttentionProblem(n: n, nk: nk, heads: 4, kvHeads: 1, mask: mask, packGQA: pack).scheduled
-                for t in [Tiles(br: 16, bc: 16), Tiles(br: 48, bc: 80), Tiles(br: 128, bc: 32), Tiles(br: 7, bc: 3)] {
+                for t in [KernelConfig(br: 16, bc: 16), KernelConfig(br: 48, bc: 80), KernelConfig(br: 128, bc: 32), KernelConfig(br: 7, bc: 3)] {
                     var pairs = 0, kvRows = 0, entries = 0, qRows = 0, liveRows = 0
                     for i in 0..<t.tr(p) {
                         let rows = t.rows(i, p)
@@ -232,7 +232,7 @@ import Testing
                         n: n, nk: nk, d: d, batch: 2, heads: 4, kvHeads: 2,
                         dtype: d == 59 ? .fp8 : .fp16, mask: mask, packGQA: pack)
                     for kind in ScheduleKind.allCases where kind.models(p) {
-                        for t in [Tiles(br: 16, bc: 16), Tiles(br: 48, bc: 80)] {
+                        for t in [KernelConfig(br: 16, bc: 16), KernelConfig(br: 48, bc: 80)] {
                             let r = Simulator.simulate(kind, p, capacity: 1 << 22, tiles: TileRequest(br: t.br, bc: t.bc))
                             let counts = try #require(r.counts, "\(kind): \(r.reason ?? "")")
                             let expected = try #require(ClosedForm.traffic(kind, p, t, capacity: 1 << 22))

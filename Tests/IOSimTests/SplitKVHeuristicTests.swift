@@ -72,7 +72,7 @@ import Testing
             for pack in [false, true] {
                 let p = AttentionProblem(n: 3, nk: 700, d: 32, heads: 4, kvHeads: 2, dtype: .fp32, mask: mask, packGQA: pack)
                 let inputs = AttentionInputs(AttentionShape(heads: 4, kvHeads: 2, nq: 3, nk: 700, d: 32), seed: UInt64(splits))
-                let tiles = Tiles(br: 64, bc: 64, splits: splits)
+                let tiles = KernelConfig(br: 64, bc: 64, splits: splits)
                 let out = try DataMode.run(.splitKV, p, capacity: 1 << 22, tiles: tiles, q: inputs.q, k: inputs.k, v: inputs.v)
                 let report = try Equivalence.checkForward(
                     candidate: out.result, q: inputs.q, k: inputs.k, v: inputs.v,
@@ -207,7 +207,7 @@ import Testing
             for pack in [false, true] {
                 let p = AttentionProblem(n: 5, nk: 600, d: 32, batch: 2, heads: 4, kvHeads: 2, dtype: .fp32, mask: mask, packGQA: pack)
                 let inputs = AttentionInputs(AttentionShape(batch: 2, heads: 4, kvHeads: 2, nq: 5, nk: 600, d: 32), seed: UInt64(ctas))
-                let tiles = Tiles(br: 64, bc: 64, ctas: ctas)
+                let tiles = KernelConfig(br: 64, bc: 64, ctas: ctas)
                 let out = try DataMode.run(.lean, p, capacity: 1 << 22, tiles: tiles, q: inputs.q, k: inputs.k, v: inputs.v)
                 let report = try Equivalence.checkForward(
                     candidate: out.result, q: inputs.q, k: inputs.k, v: inputs.v,

@@ -31,7 +31,7 @@ public enum FP8Experiment {
     /// Runs fa3 in data mode (fp8, tiles `tiles`) on the three quantizations of the same inputs;
     /// `progress` gets the fraction of the three runs' HBM reads done (each a third).
     public static func run(
-        n: Int, d: Int, heads: Int = 1, tiles: Tiles, seed: UInt64, progress: ((Double) -> Void)? = nil
+        n: Int, d: Int, heads: Int = 1, tiles: KernelConfig, seed: UInt64, progress: ((Double) -> Void)? = nil
     ) throws -> Outcome {
         let p = AttentionProblem(n: n, d: d, heads: heads, dtype: .fp8)
         let count = heads * n * d

@@ -25,7 +25,7 @@ public enum Simulator {
             if let built = schedule.pipelineStages { request.stages = min(max(request.stages, built.lowerBound), built.upperBound) }
             let chosen = try TileChoice.choose(schedule, p, capacity: capacity, request)
             // A schedule with its own column tiles (chunk-attn's chunks) reads its own cache layout.
-            let tiles: Tiles
+            let tiles: KernelConfig
             if let own = try schedule.columnTiles(chosen, p, requestedBc: request.bc) {
                 tiles = own
             } else {
@@ -143,8 +143,8 @@ public enum Simulator {
     /// the block size, or one tile over all of Nk); chosen tiles are rounded down to whole
     /// blocks (at least one), which only shrinks the footprint unless a block exceeds the tile.
     static func pagedTiles(
-        _ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int, _ request: TileRequest, _ chosen: Tiles
-    ) throws(SimulationError) -> Tiles {
+        _ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int, _ request: TileRequest, _ chosen: KernelConfig
+    ) throws(SimulationError) -> KernelConfig {
         let entry = ScheduleRegistry.entry(schedule.kind, schedule.pass)
         guard let b = entry?.alwaysPaged == true ? p.blockSize : p.pagedBlockSize else { return chosen }
         guard entry?.readsPagedCache == true else {
@@ -162,7 +162,7 @@ public enum Simulator {
     }
 
     /// Runs a schedule on the counting machine, through the registry's specialised loop.
-    static func run(_ s: any Schedule.Type, on m: inout CountingMachine, tiles: Tiles) throws(SimulationError) {
+    static func run(_ s: any Schedule.Type, on m: inout CountingMachine, tiles: KernelConfig) throws(SimulationError) {
         guard let e = ScheduleRegistry.entry(s.kind, s.pass) else { throw .invalid("\(s.kind) is not a registered schedule") }
         try e.countRun(&m, tiles)
     }

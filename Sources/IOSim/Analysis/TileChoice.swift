@@ -31,10 +31,10 @@ public struct TileRequest: Hashable, Sendable {
     public var br: Int?
     public var bc: Int?
     public var policy: TilePolicy
-    /// FA3 pipeline stages and warps per thread block, carried into the chosen ``Tiles``.
+    /// FA3 pipeline stages and warps per thread block, carried into the chosen ``KernelConfig``.
     public var stages: Int
     public var warps: Int
-    /// Split-KV's splits and Lean Attention's CTAs, carried into the chosen ``Tiles``.
+    /// Split-KV's splits and Lean Attention's CTAs, carried into the chosen ``KernelConfig``.
     public var splits: Int
     public var ctas: Int
     /// Whether the policy was asked for: schedules with a kernel's own tiles (split-kv) use them
@@ -62,7 +62,7 @@ public struct TileRequest: Hashable, Sendable {
     }
 
     /// A tile shape with this request's stages and warps.
-    func tiles(_ br: Int, _ bc: Int) -> Tiles { Tiles(br: br, bc: bc, stages: stages, warps: warps, splits: splits, ctas: ctas) }
+    func tiles(_ br: Int, _ bc: Int) -> KernelConfig { KernelConfig(br: br, bc: bc, stages: stages, warps: warps, splits: splits, ctas: ctas) }
 }
 
 public enum TileChoice {
@@ -71,10 +71,10 @@ public enum TileChoice {
     public static func choose(
         _ schedule: any Schedule.Type, _ problem: AttentionProblem, capacity: Int,
         _ request: TileRequest
-    ) throws(SimulationError) -> Tiles {
+    ) throws(SimulationError) -> KernelConfig {
         let p = problem.scheduled
-        func footprint(_ t: Tiles) -> Int { schedule.footprint(t, p, capacity: capacity) }
-        func checked(_ t: Tiles, _ what: String) throws(SimulationError) -> Tiles {
+        func footprint(_ t: KernelConfig) -> Int { schedule.footprint(t, p, capacity: capacity) }
+        func checked(_ t: KernelConfig, _ what: String) throws(SimulationError) -> KernelConfig {
             // FA1's rule gives Bc = 0 when M holds fewer than 4d elements.
             guard t.br > 0, t.bc > 0 else {
                 throw .infeasible("\(what) rule gives \(t) tiles at M = \(capacity) bytes (fewer than 4d = \(4 * p.d) elements)")
@@ -132,10 +132,10 @@ public enum TileChoice {
     /// Br = Bc. Footprints grow with each tile side, so for each Br the best Bc is found by bisection.
     static func largest(
         step: Int, _ r: TileRequest, square: Bool, brMax: Int, bcMax: Int,
-        fits: (Tiles) -> Bool
-    ) -> Tiles? {
+        fits: (KernelConfig) -> Bool
+    ) -> KernelConfig? {
         if square, r.br == nil, r.bc == nil {
-            var best: Tiles?
+            var best: KernelConfig?
             for b in stride(from: step, through: min(brMax, bcMax), by: step) {
                 guard fits(r.tiles(b, b)) else { break }
                 best = r.tiles(b, b)
@@ -143,7 +143,7 @@ public enum TileChoice {
             return best
         }
         let brs = r.br.map { [$0] } ?? Array(stride(from: step, through: brMax, by: step))
-        var best: Tiles?
+        var best: KernelConfig?
         for br in brs {
             let bc: Int
             if let fixedBc = r.bc {
@@ -170,7 +170,7 @@ public enum TileChoice {
     static func optimal(
         _ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int, _ r: TileRequest,
         brMax: Int, bcMax: Int
-    ) -> Tiles? {
+    ) -> KernelConfig? {
         let threshold = 4 * p.d * p.d * p.dtype.size
         if capacity < threshold {
             return optimal(schedule, p, capacity: capacity, r, step: 1, brMax: brMax, bcMax: bcMax)
@@ -192,7 +192,7 @@ public enum TileChoice {
 
     /// How `optimal` orders feasible tiles: least HBM bytes (by the closed form), then the larger
     /// Br·Bc, then the larger Br. Nil where the schedule has no closed form.
-    static func rank(_ schedule: any Schedule.Type, _ p: AttentionProblem, _ t: Tiles, _ capacity: Int) -> (Int, Int, Int)? {
+    static func rank(_ schedule: any Schedule.Type, _ p: AttentionProblem, _ t: KernelConfig, _ capacity: Int) -> (Int, Int, Int)? {
         // One instance ranks as all of them do (every instance moves the same bytes), and costs
         // no multiplications: the search evaluates thousands of candidates.
         var one = p.scheduled
@@ -209,7 +209,7 @@ public enum TileChoice {
     }
 
     /// Best integer pairs at M = 4d², by schedule and problem (sweeps ask for them at every M).
-    static let fineCache = Mutex<[FineKey: Tiles?]>([:])
+    static let fineCache = Mutex<[FineKey: KernelConfig?]>([:])
 
     /// The best pair on one search grid: every positive integer side (`step` 1) or
     /// ``gridSides(upTo:rows:)`` (`step` 16). Footprints grow with each side, so a side that does not
@@ -217,8 +217,8 @@ public enum TileChoice {
     static func optimal(
         _ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int, _ r: TileRequest,
         step: Int, brMax: Int, bcMax: Int
-    ) -> Tiles? {
-        var best: (rank: (Int, Int, Int), tiles: Tiles)?
+    ) -> KernelConfig? {
+        var best: (rank: (Int, Int, Int), tiles: KernelConfig)?
         func sides(_ fixed: Int?, _ upper: Int, _ rows: Int) -> [Int] {
             if let fixed { return [fixed] }
             return step == 1 ? Array(1...upper) : gridSides(upTo: upper, rows: rows)

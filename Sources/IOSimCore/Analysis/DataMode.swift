@@ -45,7 +45,7 @@ public enum DataMode {
     /// fp8 inputs as a schedule sees them: dequantized e4m3 values with one scale per tensor or per
     /// loaded tile (Br rows of Q, Bc rows of K and V).
     public static func fp8Inputs(
-        _ p: AttentionProblem, tiles: Tiles, q: [Double], k: [Double], v: [Double],
+        _ p: AttentionProblem, tiles: KernelConfig, q: [Double], k: [Double], v: [Double],
         scaling: FP8Scaling
     ) -> (q: [Double], k: [Double], v: [Double]) {
         let t = tiles.clamped(to: p)
@@ -58,7 +58,7 @@ public enum DataMode {
 
     /// `q`, `k`, `v` must already be in the problem dtype (for fp8: from ``fp8Inputs``).
     public static func run(
-        _ kind: ScheduleKind, _ problem: AttentionProblem, capacity: Int, tiles: Tiles,
+        _ kind: ScheduleKind, _ problem: AttentionProblem, capacity: Int, tiles: KernelConfig,
         q: [Double], k: [Double], v: [Double], scale: Double? = nil,
         progress: ((Double) -> Void)? = nil
     ) throws(SimulationError) -> Outcome {
@@ -86,8 +86,8 @@ public enum DataMode {
     /// that holds them, its counts are not reported), then `dO` is placed in HBM and the backward
     /// runs under M = `capacity` with `tiles`. `dO` must already be in the output dtype.
     public static func runBackward(
-        _ kind: ScheduleKind, _ problem: AttentionProblem, capacity: Int, pass: Pass, forwardTiles: Tiles,
-        tiles: Tiles, q: [Double], k: [Double], v: [Double], dO: [Double], scale: Double? = nil,
+        _ kind: ScheduleKind, _ problem: AttentionProblem, capacity: Int, pass: Pass, forwardTiles: KernelConfig,
+        tiles: KernelConfig, q: [Double], k: [Double], v: [Double], dO: [Double], scale: Double? = nil,
         progress: ((Double) -> Void)? = nil
     ) throws(SimulationError) -> Outcome {
         guard let forward = ScheduleRegistry.entry(kind), let backward = ScheduleRegistry.backwardEntry(kind) else {
@@ -101,8 +101,8 @@ public enum DataMode {
         let forwardCapacity = pass == .training ? capacity : Int.max / 4
         let expected = ClosedForm.traffic(kind, p, bt, capacity: capacity, pass: .backward)?.hbm.reads ?? 0
         func go<A: BLASScalar>(
-            _ m: inout DataMachine<A>, _ f: (inout DataMachine<A>, Tiles) throws(SimulationError) -> Void,
-            _ b: (inout DataMachine<A>, Tiles) throws(SimulationError) -> Void
+            _ m: inout DataMachine<A>, _ f: (inout DataMachine<A>, KernelConfig) throws(SimulationError) -> Void,
+            _ b: (inout DataMachine<A>, KernelConfig) throws(SimulationError) -> Void
         ) throws(SimulationError) -> Outcome {
             m.partitions = forward.type.partialSlots(p, ft)
             try f(&m, ft)

@@ -303,7 +303,7 @@ extension TileMachine {
     /// the output dtype) and V tiles through SRAM: standard attention's third kernel and Saha–Ye's
     /// second phase. Leaves `acc` (rows × block, fp32) allocated for the caller to finish and store.
     mutating func accumulatePV(
-        _ t: Tiles, instance: Int, kvInstance: Int, rows: Range<Int>, block: Range<Int>,
+        _ t: KernelConfig, instance: Int, kvInstance: Int, rows: Range<Int>, block: Range<Int>,
         columnTiles: Range<Int>
     ) throws(SimulationError) {
         let p = problem
@@ -345,7 +345,7 @@ extension TileMachine {
     /// a table (a prefix tree's node holds its chunk's address); no mask (its kernels have none).
     @inline(__always)
     public mutating func attend(
-        _ t: Tiles, kvInstance kv: Int, rows: Range<Int>, columnTiles: Range<Int>, blockSize: Int? = nil,
+        _ t: KernelConfig, kvInstance kv: Int, rows: Range<Int>, columnTiles: Range<Int>, blockSize: Int? = nil,
         keyEnd: Int? = nil, table: Bool = true, masked: Bool = true
     ) throws(SimulationError) {
         let p = problem, d = 0..<p.d, b = blockSize ?? p.pagedBlockSize, end = keyEnd ?? p.nk

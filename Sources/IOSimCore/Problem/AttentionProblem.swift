@@ -40,7 +40,7 @@ public struct AttentionProblem: Hashable, Sendable {
     /// Packed rows per query position in this view (1 unless this is ``scheduled``'s packed view).
     public private(set) var packFactor = 1
     /// How each sequence's K/V cache is stored (`--kv-layout`, docs/counting-rules.md §12). It lives on the
-    /// problem, not on ``Tiles``, because it is a property of the data a schedule reads: every
+    /// problem, not on ``KernelConfig``, because it is a property of the data a schedule reads: every
     /// schedule that streams K/V through ``TileMachine/attend(_:kvInstance:rows:columnTiles:blockSize:)``
     /// reads it, and the data machine stores K and V in it.
     public var kvLayout: KVLayout = .contiguous

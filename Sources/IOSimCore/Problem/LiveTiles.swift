@@ -3,7 +3,7 @@
 /// both ends of a row's range never decrease down the rows, so a row tile sees one contiguous
 /// run of keys — from the first row's lower end to the last row's upper end — and a column tile
 /// is seen by one contiguous run of row tiles.
-extension Tiles {
+extension KernelConfig {
     /// Keys seen by some row of row tile i (empty when none is).
     @inline(__always) public func visibleKeys(_ i: Int, _ p: AttentionProblem) -> Range<Int> {
         let r = rows(i, p)
@@ -44,7 +44,7 @@ extension Tiles {
     }
 }
 
-extension Tiles {
+extension KernelConfig {
     /// K (or V) rows and blocks a schedule reads from a paged cache of `blockSize`-slot blocks
     /// (docs/counting-rules.md §12), given the rows its tile loads cover (`kvRows`) and how many of those loads
     /// were of the last column tile. Tiles start on block boundaries (Bc a multiple of the block
@@ -65,7 +65,7 @@ package struct LiveSums {
 
     private init() {}
 
-    package init(_ t: Tiles, _ p: AttentionProblem) {
+    package init(_ t: KernelConfig, _ p: AttentionProblem) {
         let (n, nk, tc) = (p.n, p.nk, t.tc(p))
         guard p.causal else {
             (pairs, kvRows, entries, qRowsByPair, liveQRows, liveRowTiles) = (t.tr(p) * tc, t.tr(p) * nk, n * nk, n * tc, n, t.tr(p))
@@ -75,7 +75,7 @@ package struct LiveSums {
         for i in 0..<t.tr(p) { add(t, p, i) }
     }
 
-    private mutating func add(_ t: Tiles, _ p: AttentionProblem, _ i: Int) {
+    private mutating func add(_ t: KernelConfig, _ p: AttentionProblem, _ i: Int) {
         let live = t.liveColumnTiles(i, p), rows = t.rows(i, p).count
         guard !live.isEmpty else { return }
         let covered = t.cols(live.upperBound - 1, p).upperBound - live.lowerBound * t.bc
@@ -92,7 +92,7 @@ package struct LiveSums {
     /// (top-left) or nk − nq (bottom-right); its live column tiles are 0…⌊(e(i) − 1)/bc⌋. Tiles
     /// before `start` see nothing, tiles from `capped` on see every column tile, and the ones
     /// between are full-width runs summed with a floor sum; the ragged last tile is added alone.
-    private static func causalFast(_ t: Tiles, _ p: AttentionProblem) -> LiveSums? {
+    private static func causalFast(_ t: KernelConfig, _ p: AttentionProblem) -> LiveSums? {
         guard case let .causal(alignment) = p.mask, p.packFactor == 1 else { return nil }
         let (n, nk, br, bc, tc) = (p.n, p.nk, t.br, t.bc, t.tc(p))
         let off = alignment == .topLeft ? 0 : nk - n
@@ -123,7 +123,7 @@ package struct LiveSums {
     package struct Columns {
         package var count = 0, kvRows = 0, qRows = 0
 
-        package init(_ t: Tiles, _ p: AttentionProblem) {
+        package init(_ t: KernelConfig, _ p: AttentionProblem) {
             let (n, nk, br, bc, tc) = (p.n, p.nk, t.br, t.bc, t.tc(p))
             guard p.causal else {
                 (count, kvRows, qRows) = (tc, nk, n * tc)
@@ -161,14 +161,14 @@ struct ColumnRuns {
     let per: Int, count: Int
 
     /// Column tiles of run s.
-    func range(_ s: Int, _ t: Tiles, _ p: AttentionProblem) -> Range<Int> {
+    func range(_ s: Int, _ t: KernelConfig, _ p: AttentionProblem) -> Range<Int> {
         let tc = t.tc(p)
         return min(tc, s * per)..<min(tc, (s + 1) * per)
     }
 
     /// Live score entries of each (row tile, run) CTA, in launch order (0 for a run that meets
     /// no live column tile: its CTA still launches and writes).
-    func ctaWork(_ t: Tiles, _ p: AttentionProblem) -> [Double] {
+    func ctaWork(_ t: KernelConfig, _ p: AttentionProblem) -> [Double] {
         (0..<t.tr(p)).flatMap { i -> [Double] in
             let live = t.liveColumnTiles(i, p), rows = t.rows(i, p).count
             return (0..<count).map { s -> Double in
@@ -180,7 +180,7 @@ struct ColumnRuns {
     }
 
     /// Live column tiles of each (row tile, run) CTA, in the order of ``ctaWork(_:_:)``.
-    func ctaTiles(_ t: Tiles, _ p: AttentionProblem) -> [Int] {
+    func ctaTiles(_ t: KernelConfig, _ p: AttentionProblem) -> [Int] {
         (0..<t.tr(p)).flatMap { i -> [Int] in
             let live = t.liveColumnTiles(i, p)
             return (0..<count).map { range($0, t, p).clamped(to: live).count }
@@ -194,7 +194,7 @@ struct ColumnRuns {
         var qRows = 0, kvRows = 0, qTiles = 0, kvTiles = 0, lastTileLoads = 0
     }
 
-    func sums(_ t: Tiles, _ p: AttentionProblem) -> Sums {
+    func sums(_ t: KernelConfig, _ p: AttentionProblem) -> Sums {
         var x = Sums()
         for i in 0..<t.tr(p) {
             let rows = t.rows(i, p).count, live = t.liveColumnTiles(i, p)

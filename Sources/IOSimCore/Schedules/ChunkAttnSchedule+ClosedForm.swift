@@ -9,7 +9,7 @@ extension ChunkAttnSchedule {
     ///
     /// The sums run over the batch's lengths; the builder is given one instance, so nothing is
     /// multiplied again.
-    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: Tiles, capacity: Int)
+    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: KernelConfig, capacity: Int)
         throws(SimulationError)
     {
         try check(p)

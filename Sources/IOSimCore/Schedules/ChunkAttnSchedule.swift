@@ -55,9 +55,9 @@ public enum ChunkAttnSchedule: Schedule {
         }
     }
 
-    public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
+    public static func footprint(_ tiles: KernelConfig, _ p: AttentionProblem, capacity: Int) -> Int {
         let br = min(tiles.br, p.n), bc = min(p.chunk, p.nk), d = p.d
-        let streaming = Footprint.fa2(Tiles(br: br, bc: bc), p)
+        let streaming = Footprint.fa2(KernelConfig(br: br, bc: bc), p)
         guard sharedChunks(p) > 0 else { return streaming }
         // Merging a shared chunk: q, acc, m, ℓ and the partial row with its max and sum.
         let merging =
@@ -65,17 +65,17 @@ public enum ChunkAttnSchedule: Schedule {
         return max(streaming, merging)
     }
 
-    public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { Tiles(br: 64, bc: p.chunk) }
+    public static func kernelTiles(_ p: AttentionProblem) -> KernelConfig? { KernelConfig(br: 64, bc: p.chunk) }
     public static var kvCache: KVCacheReading { .prefixChunks }
 
     /// The column tile is the chunk (a property of the cache, `--chunk`), whatever a tile policy
     /// or `--Bc` chose: only Br is the schedule's to choose.
-    public static func columnTiles(_ chosen: Tiles, _ p: AttentionProblem, requestedBc: Int?) throws(SimulationError) -> Tiles? {
+    public static func columnTiles(_ chosen: KernelConfig, _ p: AttentionProblem, requestedBc: Int?) throws(SimulationError) -> KernelConfig? {
         chosen.with(br: chosen.br, bc: p.chunk).clamped(to: p)
     }
 
     /// Per query row: S maxima, then S sums (`LSEpart`), S partial rows (`Opart`).
-    public static func partialSlots(_ p: AttentionProblem, _ t: Tiles) -> Int { max(1, 2 * sharedChunks(p)) }
+    public static func partialSlots(_ p: AttentionProblem, _ t: KernelConfig) -> Int { max(1, 2 * sharedChunks(p)) }
 
     public static func extraDataValues(_ p: AttentionProblem) -> Double { Double(2 * sharedChunks(p) * p.n * (p.d + 1)) }
 
@@ -86,7 +86,7 @@ public enum ChunkAttnSchedule: Schedule {
         return (a..<a + rows.count, b..<b + rows.count)
     }
 
-    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
+    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: KernelConfig) throws(SimulationError) {
         let p = m.problem, shared = sharedChunks(p)
         try check(p)
         m.partition(.splitQ(t.warps))
@@ -107,7 +107,7 @@ public enum ChunkAttnSchedule: Schedule {
     }
 
     /// One chunk-first CTA: chunk k of head h (the prefix tree holds it once: sequence 0's copy).
-    static func chunkFirst<Machine: TileMachine>(_ m: inout Machine, _ t: Tiles, head h: Int, chunk k: Int) throws(SimulationError) {
+    static func chunkFirst<Machine: TileMachine>(_ m: inout Machine, _ t: KernelConfig, head h: Int, chunk k: Int) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d, cols = k * p.chunk..<(k + 1) * p.chunk
         try m.load(.K, instance: h, rows: cols, cols: d, format: .input, into: .k)
         try m.load(.V, instance: h, rows: cols, cols: d, format: .input, into: .v)
@@ -136,7 +136,9 @@ public enum ChunkAttnSchedule: Schedule {
     }
 
     /// One sequence-first CTA per row tile of instance `inst`, a sequence of `length` tokens.
-    package static func sequenceFirst<Machine: TileMachine>(_ m: inout Machine, _ t: Tiles, instance inst: Int, length: Int) throws(SimulationError) {
+    package static func sequenceFirst<Machine: TileMachine>(_ m: inout Machine, _ t: KernelConfig, instance inst: Int, length: Int)
+        throws(SimulationError)
+    {
         let p = m.problem, d = 0..<p.d, c = p.chunk, shared = sharedChunks(p)
         let own = shared..<shared + ownChunks(length, p), chunks = t.with(br: t.br, bc: c)
         let (part, partMax, partSum) = (Operand(.o, 1), Operand(.m, 1), Operand(.l, 1))

@@ -6,14 +6,16 @@
 public enum ClosedForm {
     /// HBM traffic of `kind` with tiles `tiles` (clamped), totals over batch·heads; nil when a
     /// count would overflow Int64 (``checkedTraffic(_:_:_:capacity:)`` says so).
-    public static func traffic(_ kind: ScheduleKind, _ p: AttentionProblem, _ tiles: Tiles, capacity: Int, pass: Pass = .forward) -> TrafficCounts? {
+    public static func traffic(_ kind: ScheduleKind, _ p: AttentionProblem, _ tiles: KernelConfig, capacity: Int, pass: Pass = .forward)
+        -> TrafficCounts?
+    {
         try? checkedTraffic(kind, p, tiles, capacity: capacity, pass: pass)
     }
 
     /// HBM traffic of `kind` per kernel (the schedule's own `closedForm`), or
     /// ``SimulationError/countOverflow(_:)``.
     public static func checkedTraffic(
-        _ kind: ScheduleKind, _ problem: AttentionProblem, _ tiles: Tiles,
+        _ kind: ScheduleKind, _ problem: AttentionProblem, _ tiles: KernelConfig,
         capacity: Int, pass: Pass = .forward
     ) throws(SimulationError) -> TrafficCounts {
         guard pass != .training else { throw .invalid("a training step's closed form is its two passes' (ask for each)") }
@@ -26,7 +28,7 @@ public enum ClosedForm {
 
     /// Total HBM bytes of one instance of `p` (already the scheduled view), without per-tensor
     /// or per-kernel arrays: what the `optimal` search ranks thousands of candidates by.
-    package static func instanceBytes(_ s: any Schedule.Type, _ p: AttentionProblem, _ t: Tiles, capacity: Int) -> Int? {
+    package static func instanceBytes(_ s: any Schedule.Type, _ p: AttentionProblem, _ t: KernelConfig, capacity: Int) -> Int? {
         var c = ClosedFormBuilder(p, bytesOnly: true)
         guard (try? s.closedForm(into: &c, p, t.clamped(to: p), capacity: capacity)) != nil else { return nil }
         return c.totalBytes

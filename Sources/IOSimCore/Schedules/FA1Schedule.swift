@@ -15,14 +15,14 @@ public enum FA1Schedule: Schedule {
     public static let kind = ScheduleKind.fa1
     public static var launch: LaunchTraits { LaunchTraits(model: .perHead) }
 
-    public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
+    public static func footprint(_ tiles: KernelConfig, _ p: AttentionProblem, capacity: Int) -> Int {
         let t = tiles.clamped(to: p)
         return Footprint.fa2(t, p) + 4 * t.br * p.d
     }
 
-    public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles? { fa1PaperTiles(p, capacity: capacity) }
+    public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> KernelConfig? { fa1PaperTiles(p, capacity: capacity) }
 
-    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
+    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: KernelConfig) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d, one = 0..<1
         m.partition(.splitK(t.warps))
         // FlashAttention's kernel runs one CTA per (batch, head), both loops inside it.

@@ -1,12 +1,12 @@
 extension FA2Schedule {
     /// Σᵢ over the live column tiles of row tile i of their real widths; a row tile with none
     /// loads nothing. Non-causal: reads Nd + 2·Nk·d·Tr, writes Nd + N.
-    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: Tiles, capacity: Int) throws(SimulationError) {
+    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: KernelConfig, capacity: Int) throws(SimulationError) {
         try forwardClosedForm(into: &c, p, t, kernel: kind.rawValue)
     }
 
     /// The FA2 loop's traffic, shared with fa3.
-    static func forwardClosedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: Tiles, kernel: String) throws(SimulationError) {
+    static func forwardClosedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: KernelConfig, kernel: String) throws(SimulationError) {
         let live = LiveSums(t, p), d = p.d
         c.kernel(kernel, ctas: t.tr(p))
         try c.add(.Q, reads: live.liveQRows * d, .input)
@@ -21,7 +21,7 @@ extension FA2Schedule {
     /// the V loop; `lastTileLoads` counts the loads of the last column tile. Shared by every
     /// schedule that streams K/V with ``TileMachine/attend(_:kvInstance:rows:columnTiles:blockSize:)``.
     static func addKV(
-        into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: Tiles, kvRows: Int,
+        into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: KernelConfig, kvRows: Int,
         lastTileLoads: () -> Int, blockSize: Int? = nil
     ) throws(SimulationError) {
         var rows = kvRows

@@ -16,19 +16,19 @@ public enum FA2Schedule: Schedule {
     public static var kvCache: KVCacheReading { .contiguousOrPaged }
     public static var pipelineStages: ClosedRange<Int>? { 1...2 }
 
-    public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
+    public static func footprint(_ tiles: KernelConfig, _ p: AttentionProblem, capacity: Int) -> Int {
         Footprint.fa2(tiles.clamped(to: p), p)
     }
 
-    public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles? { fa1PaperTiles(p, capacity: capacity) }
+    public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> KernelConfig? { fa1PaperTiles(p, capacity: capacity) }
 
-    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
+    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: KernelConfig) throws(SimulationError) {
         try body(&m, tiles: t, partition: .splitQ(t.warps), kernel: "fa2")
     }
 
     /// The FA2 loop, shared with fa3 (which differs in its pipeline, not in its loop order).
     static func body<Machine: TileMachine>(
-        _ m: inout Machine, tiles t: Tiles, partition: WarpPartition,
+        _ m: inout Machine, tiles t: KernelConfig, partition: WarpPartition,
         kernel: String
     ) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d

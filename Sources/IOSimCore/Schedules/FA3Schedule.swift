@@ -31,21 +31,21 @@ public enum FA3Schedule: Schedule {
     /// Consumer warpgroups sharing a row tile (FA3's ping-pong pair).
     public static let consumerWarpgroups = 2
 
-    public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
+    public static func footprint(_ tiles: KernelConfig, _ p: AttentionProblem, capacity: Int) -> Int {
         let t = tiles.clamped(to: p), extra = max(0, t.stages - 1)
         return Footprint.fa2(t, p) + extra * 2 * t.bc * p.d * p.dtype.size + Footprint.scales(2 * extra, p)
     }
 
-    public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles? {
+    public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> KernelConfig? {
         let table: [(Int, Int, Int)] =
             p.dtype == .fp8
             ? [(64, 192, 160), (96, 192, 128), (128, 128, 224), (192, 128, 160), (.max, 128, 128)]
             : [(64, 192, 128), (96, 192, 128), (128, 128, 128), (192, 128, 96), (.max, 128, 80)]
         let row = table.first { p.d <= $0.0 }!
-        return Tiles(br: row.1, bc: row.2)
+        return KernelConfig(br: row.1, bc: row.2)
     }
 
-    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
+    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: KernelConfig) throws(SimulationError) {
         let p = m.problem, rows = min(t.bc, p.nk), scaled = p.dtype == .fp8 ? 1 : 0
         // The producer's ring: stages − 1 further K/V tile pairs resident beside the pair the
         // consumers are on (buffers k[1…], v[1…]; the loop's own Kⱼ, Vⱼ are k[0], v[0]).

@@ -3,7 +3,7 @@ extension LeanSchedule {
     /// a row tile covered by k runs loads Qᵢ k times and its live K/V once; k − 1 runs write a
     /// partial (brᵢ·d + brᵢ fp32) that the host reads once; O and LSE are written once. Rows that
     /// see no key write O and LSE only.
-    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: Tiles, capacity: Int)
+    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: KernelConfig, capacity: Int)
         throws(SimulationError)
     {
         try checkSize(t, p)

@@ -14,11 +14,11 @@ public enum LeanSchedule: Schedule {
     public static let kind = ScheduleKind.lean
     public static var family: ScheduleFamily { .decode }
 
-    public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
+    public static func footprint(_ tiles: KernelConfig, _ p: AttentionProblem, capacity: Int) -> Int {
         Footprint.fa2(tiles.clamped(to: p), p)
     }
 
-    public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { SplitKVSchedule.kernelTiles(p) }
+    public static func kernelTiles(_ p: AttentionProblem) -> KernelConfig? { SplitKVSchedule.kernelTiles(p) }
     public static var knobs: Set<ScheduleKnob> { [.ctas] }
     /// Reads a paged cache when asked; built unpipelined (`--stages 1`) or with FA2's overlap of
     /// the next tile's load with this tile's work (2, the default), in the same footprint.
@@ -34,14 +34,14 @@ public enum LeanSchedule: Schedule {
     /// so instances cannot be counted once and multiplied).
     public static let maxRowTiles = 1 << 24
 
-    package static func checkSize(_ t: Tiles, _ p: AttentionProblem) throws(SimulationError) {
+    package static func checkSize(_ t: KernelConfig, _ p: AttentionProblem) throws(SimulationError) {
         guard let rowTiles = Limits.product(t.tr(p), p.instances), rowTiles <= maxRowTiles else {
             throw .infeasible("lean enumerates every row tile of every head: more than \(maxRowTiles) here; use a smaller batch, heads or N")
         }
     }
 
     /// Partials are kept per CTA.
-    public static func partialSlots(_ p: AttentionProblem, _ t: Tiles) -> Int { Stream(t, p).ctas }
+    public static func partialSlots(_ p: AttentionProblem, _ t: KernelConfig) -> Int { Stream(t, p).ctas }
 
     /// The unit stream of one instance: each row tile's live column tiles and where they start.
     package struct Stream {
@@ -50,7 +50,7 @@ public enum LeanSchedule: Schedule {
         package let start: [Int]
         package let perInstance: Int, total: Int, ctas: Int
 
-        package init(_ t: Tiles, _ p: AttentionProblem) {
+        package init(_ t: KernelConfig, _ p: AttentionProblem) {
             live = (0..<t.tr(p)).map { t.liveColumnTiles($0, p) }
             var s = [0]
             for r in live { s.append(s.last! + r.count) }
@@ -84,7 +84,7 @@ public enum LeanSchedule: Schedule {
         }
     }
 
-    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
+    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: KernelConfig) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d, one = 0..<1
         let stream = Stream(t, p)
         try checkSize(t, p)
@@ -126,7 +126,7 @@ public enum LeanSchedule: Schedule {
     /// One run: row tile i of `inst`, column tiles `tiles`; then write O (whole row, or host after
     /// merging the `others` CTAs' partials) or this CTA's partial.
     static func run<Machine: TileMachine>(
-        _ m: inout Machine, _ t: Tiles, _ p: AttentionProblem, inst: Int, i: Int, tiles: Range<Int>, cta g: Int,
+        _ m: inout Machine, _ t: KernelConfig, _ p: AttentionProblem, inst: Int, i: Int, tiles: Range<Int>, cta g: Int,
         host: Bool, whole: Bool, others: ClosedRange<Int>?
     ) throws(SimulationError) {
         let d = 0..<p.d, one = 0..<1, rows = t.rows(i, p), kv = p.kvInstance(inst)

@@ -2,7 +2,7 @@ extension PagedV1Schedule {
     /// Kernel `paged`, per row tile with a live column tile: its q rows once; per live column
     /// tile, the whole blocks it covers of K and of V and one table entry per block in each
     /// loop; O once (n·d, the dtype). FA2's sums with the paged rounding and no LSE.
-    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: Tiles, capacity: Int)
+    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: KernelConfig, capacity: Int)
         throws(SimulationError)
     {
         let live = LiveSums(t, p), d = p.d

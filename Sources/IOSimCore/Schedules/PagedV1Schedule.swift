@@ -18,11 +18,11 @@ public enum PagedV1Schedule: Schedule {
     public static let kind = ScheduleKind.pagedV1
     public static var family: ScheduleFamily { .decode }
 
-    public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
+    public static func footprint(_ tiles: KernelConfig, _ p: AttentionProblem, capacity: Int) -> Int {
         Footprint.fa2(tiles.clamped(to: p), p)
     }
 
-    public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { Tiles(br: 64, bc: p.blockSize) }
+    public static func kernelTiles(_ p: AttentionProblem) -> KernelConfig? { KernelConfig(br: 64, bc: p.blockSize) }
     public static var kvCache: KVCacheReading { .paged }
     /// Built unpipelined (`--stages 1`, each warp's block load waits for its lookup and the
     /// previous block's work) or with the next block's load in flight (2, the default).
@@ -33,9 +33,9 @@ public enum PagedV1Schedule: Schedule {
     public static var launch: LaunchTraits { LaunchTraits(tableLookups: .perWarpBlock) }
 
     /// vLLM has no partial results in v1.
-    public static func partialSlots(_ p: AttentionProblem, _ t: Tiles) -> Int { 1 }
+    public static func partialSlots(_ p: AttentionProblem, _ t: KernelConfig) -> Int { 1 }
 
-    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
+    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: KernelConfig) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d
         m.partition(.splitQ(t.warps))
         m.kernel("paged", ctas: t.tr(p) * p.instances)

@@ -4,7 +4,7 @@ extension PagedV2Schedule {
     /// (row tile, partition) writes, per row, 2 `LSEpart` values (fp32) and d `Opart` values (the
     /// dtype). Kernel `reduce`, per query row: with P > 1 partitions, 2·P `LSEpart` and P·d
     /// `Opart` reads; with one, d `Opart` reads; d O writes either way.
-    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: Tiles, capacity: Int)
+    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: KernelConfig, capacity: Int)
         throws(SimulationError)
     {
         let (n, d, parts) = (p.n, p.d, partitions(t, p))

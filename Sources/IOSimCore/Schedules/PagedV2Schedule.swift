@@ -21,43 +21,43 @@ public enum PagedV2Schedule: Schedule {
 
     /// One CTA per (row tile, partition), each with the live score entries of its partition
     /// (the reduce's bytes are charged to them, as split-kv's combine is).
-    public static func ctaWork(_ p: AttentionProblem, _ t: Tiles) -> [Double]? {
+    public static func ctaWork(_ p: AttentionProblem, _ t: KernelConfig) -> [Double]? {
         runs(t, p).ctaWork(t, p)
     }
 
-    public static func ctaColumnTiles(_ p: AttentionProblem, _ t: Tiles) -> [Int]? { runs(t, p).ctaTiles(t, p) }
+    public static func ctaColumnTiles(_ p: AttentionProblem, _ t: KernelConfig) -> [Int]? { runs(t, p).ctaTiles(t, p) }
 
     /// Each warp looks its block up in the K loop and again in the V loop (as v1).
     public static var launch: LaunchTraits { LaunchTraits(tableLookups: .perWarpBlock) }
 
-    public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
+    public static func footprint(_ tiles: KernelConfig, _ p: AttentionProblem, capacity: Int) -> Int {
         Footprint.fa2(tiles.clamped(to: p), p)
     }
 
-    public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { Tiles(br: 64, bc: p.blockSize) }
+    public static func kernelTiles(_ p: AttentionProblem) -> KernelConfig? { KernelConfig(br: 64, bc: p.blockSize) }
     public static var kvCache: KVCacheReading { .paged }
     /// Built unpipelined (`--stages 1`, each warp's block load waits for its lookup and the
     /// previous block's work) or with the next block's load in flight (2, the default).
     public static var pipelineStages: ClosedRange<Int>? { 1...2 }
 
     /// Column tiles per partition.
-    static func tilesPerPartition(_ t: Tiles) -> Int { max(1, partitionTokens / t.bc) }
+    static func tilesPerPartition(_ t: KernelConfig) -> Int { max(1, partitionTokens / t.bc) }
 
     /// Partitions of each row tile: ⌈Tc / tiles per partition⌉.
-    public static func partitions(_ t: Tiles, _ p: AttentionProblem) -> Int { ceilDiv(t.tc(p), tilesPerPartition(t)) }
+    public static func partitions(_ t: KernelConfig, _ p: AttentionProblem) -> Int { ceilDiv(t.tc(p), tilesPerPartition(t)) }
 
     /// Column tiles of partition s.
-    static func range(_ s: Int, _ t: Tiles, _ p: AttentionProblem) -> Range<Int> { runs(t, p).range(s, t, p) }
+    static func range(_ s: Int, _ t: KernelConfig, _ p: AttentionProblem) -> Range<Int> { runs(t, p).range(s, t, p) }
 
     /// Each row tile's column tiles in its partitions.
-    static func runs(_ t: Tiles, _ p: AttentionProblem) -> ColumnRuns { ColumnRuns(per: tilesPerPartition(t), count: partitions(t, p)) }
+    static func runs(_ t: KernelConfig, _ p: AttentionProblem) -> ColumnRuns { ColumnRuns(per: tilesPerPartition(t), count: partitions(t, p)) }
 
     /// Per query row, P maxima then P sums (`LSEpart`), and P partial rows (`Opart`), at rows
     /// r·2P + s of the instance's scratch: a row's maxima and sums are contiguous, as vLLM's
     /// `max_logits[seq][head][:]` and `exp_sums[seq][head][:]` are.
-    public static func partialSlots(_ p: AttentionProblem, _ t: Tiles) -> Int { 2 * partitions(t, p) }
+    public static func partialSlots(_ p: AttentionProblem, _ t: KernelConfig) -> Int { 2 * partitions(t, p) }
 
-    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
+    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: KernelConfig) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d, one = 0..<1, parts = partitions(t, p), stride = 2 * parts
         m.partition(.splitQ(t.warps))
         try m.uniform(0..<p.instances) { m, inst throws(SimulationError) in

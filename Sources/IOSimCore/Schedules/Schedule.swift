@@ -108,7 +108,7 @@ public protocol Schedule: SendableMetatype {
     /// The pass this loop computes (a backward schedule shares its forward's name).
     static var pass: Pass { get }
     /// Peak on-chip bytes for full tiles `tiles` (clamped to the problem).
-    static func footprint(_ tiles: Tiles, _ problem: AttentionProblem, capacity: Int) -> Int
+    static func footprint(_ tiles: KernelConfig, _ problem: AttentionProblem, capacity: Int) -> Int
     /// The knobs it takes beyond the tiles (`--splits`, `--ctas`).
     static var knobs: Set<ScheduleKnob> { get }
     /// How it reads the K/V cache.
@@ -122,9 +122,9 @@ public protocol Schedule: SendableMetatype {
     /// How its kernels run, as the time estimate sees them (one value: ``LaunchTraits``).
     static var launch: LaunchTraits { get }
     /// Runs every tile operation of the schedule on `machine`.
-    static func run<Machine: TileMachine>(_ machine: inout Machine, tiles: Tiles) throws(SimulationError)
+    static func run<Machine: TileMachine>(_ machine: inout Machine, tiles: KernelConfig) throws(SimulationError)
     /// The paper's tiles for this problem (`--tiles paper`), where the paper gives a rule.
-    static func paperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles?
+    static func paperTiles(_ p: AttentionProblem, capacity: Int) -> KernelConfig?
     /// Whether automatic tiles keep Br = Bc.
     static var squareTiles: Bool { get }
     /// Whether `--tiles auto` takes the paper's tiles when they fit (FA3's published defaults).
@@ -132,31 +132,31 @@ public protocol Schedule: SendableMetatype {
     /// HBM traffic per kernel in closed form, summed over batch·heads (the counts' exact
     /// prediction; `optimal` tiles are ranked by it). `p` is the problem the schedule runs
     /// (``AttentionProblem/scheduled``), `t` clamped to it.
-    static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: Tiles, capacity: Int) throws(SimulationError)
+    static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: KernelConfig, capacity: Int) throws(SimulationError)
     /// Values a data-mode run holds per instance besides Q, K, V, O and statistics.
     static func extraDataValues(_ p: AttentionProblem) -> Double
     /// Prefill schedules make up `--schedule all`; decode schedules are named (or `decode`).
     static var family: ScheduleFamily { get }
     /// The tiles of the kernel the schedule models, used unless a tile policy is asked for.
-    static func kernelTiles(_ p: AttentionProblem) -> Tiles?
+    static func kernelTiles(_ p: AttentionProblem) -> KernelConfig?
     /// The tiles and warps the real kernel it models launches with on `target`, with their source
     /// (`--tiles kernel`, docs/tiles.md "Kernel tiles"); nil where it models no one kernel or the
     /// kernel does not run there.
     static func kernelTiles(_ p: AttentionProblem, on target: KernelTarget) -> KernelTiles?
     /// For `.perRowTile` launches whose CTAs are not one per row tile: the live score entries of
     /// each CTA of one instance, in launch order (nil: one CTA per row tile).
-    static func ctaWork(_ p: AttentionProblem, _ t: Tiles) -> [Double]?
+    static func ctaWork(_ p: AttentionProblem, _ t: KernelConfig) -> [Double]?
     /// How many partial results (`Opart`, `LSEpart` rows) per query row it stores (data mode's layout).
-    static func partialSlots(_ p: AttentionProblem, _ t: Tiles) -> Int
+    static func partialSlots(_ p: AttentionProblem, _ t: KernelConfig) -> Int
     /// For `.perRowTile` launches: the live column tiles each CTA of one instance loads, in the
     /// order of ``ctaWork(_:_:)`` (nil: one CTA per row tile, all its live column tiles).
-    static func ctaColumnTiles(_ p: AttentionProblem, _ t: Tiles) -> [Int]?
+    static func ctaColumnTiles(_ p: AttentionProblem, _ t: KernelConfig) -> [Int]?
     /// Whether it runs the batch's sequences together (a prefix shared across them): under
     /// `--lengths` it sees every length at once instead of one run per distinct length.
     static var seesWholeBatch: Bool { get }
     /// Its own column tiles in place of the K/V layout's rule (nil: that rule), from the tiles a
     /// policy chose and the Bc asked for, if any.
-    static func columnTiles(_ chosen: Tiles, _ p: AttentionProblem, requestedBc: Int?) throws(SimulationError) -> Tiles?
+    static func columnTiles(_ chosen: KernelConfig, _ p: AttentionProblem, requestedBc: Int?) throws(SimulationError) -> KernelConfig?
 }
 
 /// A command-line knob that only some schedules take (docs/cli.md §2); each schedule lists its
@@ -195,24 +195,24 @@ extension Schedule {
     public static var knobs: Set<ScheduleKnob> { [] }
     public static var kvCache: KVCacheReading { .contiguous }
     public static var pipelineStages: ClosedRange<Int>? { nil }
-    public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles? { nil }
+    public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> KernelConfig? { nil }
     public static var squareTiles: Bool { false }
     public static var autoPrefersPaperTiles: Bool { false }
     public static func extraDataValues(_ p: AttentionProblem) -> Double { 0 }
     public static var family: ScheduleFamily { .prefill }
-    public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { nil }
+    public static func kernelTiles(_ p: AttentionProblem) -> KernelConfig? { nil }
     public static func kernelTiles(_ p: AttentionProblem, on target: KernelTarget) -> KernelTiles? { nil }
-    public static func ctaWork(_ p: AttentionProblem, _ t: Tiles) -> [Double]? { nil }
-    public static func partialSlots(_ p: AttentionProblem, _ t: Tiles) -> Int { t.splits }
-    public static func ctaColumnTiles(_ p: AttentionProblem, _ t: Tiles) -> [Int]? { nil }
+    public static func ctaWork(_ p: AttentionProblem, _ t: KernelConfig) -> [Double]? { nil }
+    public static func partialSlots(_ p: AttentionProblem, _ t: KernelConfig) -> Int { t.splits }
+    public static func ctaColumnTiles(_ p: AttentionProblem, _ t: KernelConfig) -> [Int]? { nil }
     public static var seesWholeBatch: Bool { false }
-    public static func columnTiles(_ chosen: Tiles, _ p: AttentionProblem, requestedBc: Int?) throws(SimulationError) -> Tiles? { nil }
+    public static func columnTiles(_ chosen: KernelConfig, _ p: AttentionProblem, requestedBc: Int?) throws(SimulationError) -> KernelConfig? { nil }
 
     /// FlashAttention's rule (Dao et al. 2022, Algorithm 1 line 1): Bc = ⌈M/4d⌉, Br = min(Bc, d),
     /// M in elements.
-    static func fa1PaperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles {
+    static func fa1PaperTiles(_ p: AttentionProblem, capacity: Int) -> KernelConfig {
         let bc = (capacity / p.dtype.size + 4 * p.d - 1) / (4 * p.d)
-        return Tiles(br: min(bc, p.d), bc: bc)
+        return KernelConfig(br: min(bc, p.d), bc: bc)
     }
 }
 
@@ -220,7 +220,7 @@ extension Schedule {
 enum Footprint {
     /// FA2 (docs/tiles.md, "Footprints"): Qᵢ, Kⱼ, Vⱼ in the dtype; S/P block, O accumulator, m and ℓ in fp32:
     /// s·(Br·d + 2·Bc·d) + 4·(Br·Bc + Br·d + 2·Br).
-    static func fa2(_ t: Tiles, _ p: AttentionProblem) -> Int {
+    static func fa2(_ t: KernelConfig, _ p: AttentionProblem) -> Int {
         let s = p.dtype.size
         return s * (t.br * p.d + 2 * t.bc * p.d) + 4 * (t.br * t.bc + t.br * p.d + 2 * t.br) + scales(3, p)
     }

@@ -42,9 +42,9 @@ public struct ScheduleEntry: Sendable {
     public var readsPagedCache: Bool { [.contiguousOrPaged, .paged].contains(type.kvCache) }
     /// Whether it reads a paged cache whatever `--kv-layout` says (vLLM's kernels).
     public var alwaysPaged: Bool { type.kvCache == .paged }
-    package let countRun: @Sendable (inout CountingMachine, Tiles) throws(SimulationError) -> Void
-    let doubleRun: @Sendable (inout DataMachine<Double>, Tiles) throws(SimulationError) -> Void
-    let floatRun: @Sendable (inout DataMachine<Float>, Tiles) throws(SimulationError) -> Void
+    package let countRun: @Sendable (inout CountingMachine, KernelConfig) throws(SimulationError) -> Void
+    let doubleRun: @Sendable (inout DataMachine<Double>, KernelConfig) throws(SimulationError) -> Void
+    let floatRun: @Sendable (inout DataMachine<Float>, KernelConfig) throws(SimulationError) -> Void
 
     init<S: Schedule>(_ s: S.Type) {
         kind = S.kind

@@ -2,7 +2,7 @@ extension SmallMSchedule {
     /// Phase 1 reads Qᵢ and Kⱼ per live pair (d-block by d-block) and writes A and ℓ; phase 2
     /// reads ℓ, A once per d-block and Vⱼ, and writes O. Non-causal, T_d = ⌈d/b⌉: reads
     /// Tc·Nd + 2·Tr·Nk·d + T_d·N·Nk + N, writes N·Nk + N + Nd.
-    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: Tiles, capacity: Int) throws(SimulationError) {
+    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: KernelConfig, capacity: Int) throws(SimulationError) {
         let live = LiveSums(t, p), (n, d, tr) = (p.n, p.d, t.tr(p))
         let dBlocks = (d + dBlock(t, p) - 1) / dBlock(t, p)
         c.kernel("exp-scores", ctas: tr)

@@ -21,16 +21,16 @@ public enum SmallMSchedule: Schedule {
     public static var squareTiles: Bool { true }
 
     /// Width of the d-blocks for tiles t.
-    static func dBlock(_ t: Tiles, _ p: AttentionProblem) -> Int { min(t.bc, p.d) }
+    static func dBlock(_ t: KernelConfig, _ p: AttentionProblem) -> Int { min(t.bc, p.d) }
 
-    public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
+    public static func footprint(_ tiles: KernelConfig, _ p: AttentionProblem, capacity: Int) -> Int {
         let t = tiles.clamped(to: p), b = dBlock(t, p), s = p.dtype.size, so = Format.output.bytes(p.dtype)
         let scores = s * (t.br * b + t.bc * b) + 4 * (t.br * t.bc + t.br) + Footprint.scales(2, p)
         let product = so * t.br * t.bc + s * t.bc * b + 4 * (t.br * b + t.br) + Footprint.scales(1, p)
         return max(scores, product)
     }
 
-    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
+    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: KernelConfig) throws(SimulationError) {
         let p = m.problem, b = dBlock(t, p), one = 0..<1
         let dBlocks = (0..<(p.d + b - 1) / b).map { $0 * b..<min(($0 + 1) * b, p.d) }
         m.partition(.single)

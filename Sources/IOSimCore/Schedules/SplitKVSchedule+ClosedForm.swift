@@ -3,7 +3,7 @@ extension SplitKVSchedule {
     /// Qᵢ once and the K/V rows of the live tiles in the range; every (row tile, split) writes
     /// brᵢ·d `Opart` and brᵢ `LSEpart` values (fp32). Kernel `combine`: per query row, 2·S
     /// `LSEpart` reads, S·d `Opart` reads, d O writes and one LSE write. S = 1 is fa2's.
-    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: Tiles, capacity: Int)
+    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: KernelConfig, capacity: Int)
         throws(SimulationError)
     {
         let splits = t.splits

@@ -15,21 +15,21 @@ public enum SplitKVSchedule: Schedule {
     public static var family: ScheduleFamily { .decode }
     /// One CTA per (row tile, split), each with the live score entries of its range; the
     /// combine kernel's bytes are charged to them (it reads a few percent of the split's).
-    public static func ctaWork(_ p: AttentionProblem, _ t: Tiles) -> [Double]? {
+    public static func ctaWork(_ p: AttentionProblem, _ t: KernelConfig) -> [Double]? {
         guard t.splits > 1 else { return nil }
         return runs(t, p).ctaWork(t, p)
     }
 
-    public static func ctaColumnTiles(_ p: AttentionProblem, _ t: Tiles) -> [Int]? {
+    public static func ctaColumnTiles(_ p: AttentionProblem, _ t: KernelConfig) -> [Int]? {
         guard t.splits > 1 else { return nil }
         return runs(t, p).ctaTiles(t, p)
     }
 
-    public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
+    public static func footprint(_ tiles: KernelConfig, _ p: AttentionProblem, capacity: Int) -> Int {
         Footprint.fa2(tiles.clamped(to: p), p)
     }
 
-    public static func kernelTiles(_ p: AttentionProblem) -> Tiles? { Tiles(br: 64, bc: SplitKVHeuristic.blockN(d: p.d)) }
+    public static func kernelTiles(_ p: AttentionProblem) -> KernelConfig? { KernelConfig(br: 64, bc: SplitKVHeuristic.blockN(d: p.d)) }
     public static var knobs: Set<ScheduleKnob> { [.splits] }
     /// Reads a paged cache when asked; built unpipelined (`--stages 1`) or with FA2's overlap of
     /// the next tile's load with this tile's work (2, the default), in the same footprint.
@@ -52,11 +52,11 @@ public enum SplitKVSchedule: Schedule {
 
     /// Column tiles of split s: [s·⌈Tc/S⌉, min(Tc, (s+1)·⌈Tc/S⌉)).
     /// Each row tile's column tiles in S runs of ⌈Tc/S⌉ (empty runs when S > Tc).
-    static func runs(_ t: Tiles, _ p: AttentionProblem) -> ColumnRuns { ColumnRuns(per: ceilDiv(t.tc(p), t.splits), count: t.splits) }
+    static func runs(_ t: KernelConfig, _ p: AttentionProblem) -> ColumnRuns { ColumnRuns(per: ceilDiv(t.tc(p), t.splits), count: t.splits) }
 
-    static func range(_ s: Int, _ t: Tiles, _ p: AttentionProblem) -> Range<Int> { runs(t, p).range(s, t, p) }
+    static func range(_ s: Int, _ t: KernelConfig, _ p: AttentionProblem) -> Range<Int> { runs(t, p).range(s, t, p) }
 
-    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
+    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: KernelConfig) throws(SimulationError) {
         guard t.splits > 1 else {
             try FA2Schedule.body(&m, tiles: t, partition: .splitQ(t.warps), kernel: FA2Schedule.kind.rawValue)
             return

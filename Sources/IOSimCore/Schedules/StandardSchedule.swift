@@ -16,7 +16,7 @@ public enum StandardSchedule: Schedule {
     /// S and P live in HBM.
     public static func extraDataValues(_ p: AttentionProblem) -> Double { 2 * Double(p.n) * Double(p.nk) }
 
-    public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
+    public static func footprint(_ tiles: KernelConfig, _ p: AttentionProblem, capacity: Int) -> Int {
         let t = tiles.clamped(to: p), s = p.dtype.size, so = Format.output.bytes(p.dtype)
         return max(
             s * (t.br * p.d + t.bc * p.d) + 4 * t.br * t.bc + Footprint.scales(2, p),
@@ -28,7 +28,7 @@ public enum StandardSchedule: Schedule {
         p.nk * Format.output.bytes(p.dtype) <= capacity
     }
 
-    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
+    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: KernelConfig) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d
         let fits = rowFits(p, capacity: m.capacity)
         // A streamed row goes through in the largest chunks that fit.

@@ -55,7 +55,7 @@ extension TimeEstimate {
     }
 
     /// The main kernel's DRAM bytes under the L2 rule (see above).
-    static func mainDRAMBytes(_ k: KernelCounts, _ p: AttentionProblem, _ t: Tiles, _ hw: HardwareModel) -> Double {
+    static func mainDRAMBytes(_ k: KernelCounts, _ p: AttentionProblem, _ t: KernelConfig, _ hw: HardwareModel) -> Double {
         let counted = Double(k.hbm.bytes)
         let headsInFlight = min(p.instances, (hw.sms + t.tc(p) - 1) / t.tc(p))
         let s = Double(Format.output.bytes(p.dtype)), n = Double(p.n), d = Double(p.d)
@@ -74,13 +74,13 @@ extension TimeEstimate {
 public struct BackwardTimeContext {
     public let counts: TrafficCounts
     public let p: AttentionProblem
-    public let t: Tiles
+    public let t: KernelConfig
     public let hw: HardwareModel
     /// The `mma.sync` tensor rate of the whole GPU.
     public let peak: Double
     let rate: (bw: Double, flops: Double, exp: Double, fp32: Double)
 
-    init(counts: TrafficCounts, problem: AttentionProblem, tiles: Tiles, _ hw: HardwareModel) throws(ModelError) {
+    init(counts: TrafficCounts, problem: AttentionProblem, tiles: KernelConfig, _ hw: HardwareModel) throws(ModelError) {
         (self.counts, self.hw) = (counts, hw)
         (p, t) = (problem.scheduled, tiles.clamped(to: problem.scheduled))
         peak = try hw.tensorFlops(p.dtype, mmaSync: true)

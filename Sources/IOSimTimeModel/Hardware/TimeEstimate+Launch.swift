@@ -42,7 +42,7 @@ extension TimeEstimate {
         /// Seconds of one column tile's arithmetic chain (``MMASyncChain``; 0 without its fields).
         let chainPerTile: Double
 
-        init?(_ s: any Schedule.Type, _ p: AttentionProblem, _ t: Tiles, _ hw: HardwareModel) {
+        init?(_ s: any Schedule.Type, _ p: AttentionProblem, _ t: KernelConfig, _ hw: HardwareModel) {
             guard t.stages == 1, s.pipelineStages != nil, !s.launch.warpgroupMMA, s.launch.tableLookups != .prefetched else { return nil }
             let tile = Double(t.bc) * Double(p.d) * Double(p.dtype.size)
             (kind, warps) = (s.launch.tableLookups, max(1, t.warps))
@@ -70,7 +70,7 @@ extension TimeEstimate {
         let kind: TableLookups?
         let warps: Int
 
-        init(_ s: any Schedule.Type, _ p: AttentionProblem, _ t: Tiles) {
+        init(_ s: any Schedule.Type, _ p: AttentionProblem, _ t: KernelConfig) {
             let entry = ScheduleRegistry.entry(s.kind, s.pass)
             let paged = entry?.readsPagedCache == true && (entry?.alwaysPaged == true || p.pagedBlockSize != nil)
             (kind, warps) = (paged ? s.launch.tableLookups : nil, max(1, t.warps))

@@ -124,7 +124,7 @@ public enum TimeEstimate {
     /// Seconds per score of a warpgroup-MMA (fa3) CTA, from ``WarpgroupPipeline``; nil for the
     /// other schedules. Hardware without wgmma and TMA cannot run such a kernel: no estimate.
     static func warpgroupSecondsPerScore(
-        _ s: any Schedule.Type, _ t: Tiles, _ p: AttentionProblem, _ hw: HardwareModel, _ peak: Double
+        _ s: any Schedule.Type, _ t: KernelConfig, _ p: AttentionProblem, _ hw: HardwareModel, _ peak: Double
     ) throws(ModelError) -> Double? {
         guard s.launch.warpgroupMMA else { return nil }
         guard hw.hasWgmmaTMA, let pipeline = hw.warpgroupPipeline else {
@@ -152,7 +152,7 @@ public enum TimeEstimate {
 
     /// HBM bytes that reach DRAM: the simulator's, or only the compulsory ones when the K/V of
     /// the heads in flight fit in L2.
-    static func hbmBytes(_ c: TrafficCounts, _ p: AttentionProblem, _ t: Tiles, _ hw: HardwareModel, launch: LaunchModel) -> Double {
+    static func hbmBytes(_ c: TrafficCounts, _ p: AttentionProblem, _ t: KernelConfig, _ hw: HardwareModel, launch: LaunchModel) -> Double {
         let counted = Double(c.hbm.bytes)
         guard launch != .bulk else { return counted }
         let ctasPerHead = launch == .perHead ? 1 : t.tr(p)
@@ -191,7 +191,7 @@ public enum TimeEstimate {
     /// rates, the K/V bytes scaled by the L2 rule with the instances its CTAs in flight (at most
     /// one per SM) cover.
     static func streamLaunch(
-        _ s: any StreamLaunched.Type, _ c: TrafficCounts, _ p: AttentionProblem, _ t: Tiles, _ hw: HardwareModel,
+        _ s: any StreamLaunched.Type, _ c: TrafficCounts, _ p: AttentionProblem, _ t: KernelConfig, _ hw: HardwareModel,
         smRate: (bw: Double, flops: Double, exp: Double, fp32: Double), lookups: LookupSteps, rounds: LoadRounds?
     ) throws(ModelError) -> Launch {
         let ctas = max(1, c.kernels.reduce(0) { $0 + $1.ctas })
@@ -241,5 +241,5 @@ public enum TimeEstimate {
 /// estimate asks it for every CTA's loads instead of sharing the counts out per row tile.
 public protocol StreamLaunched: Schedule {
     /// Calls `body` once per CTA, in launch order, with that CTA's loads.
-    static func ctaLoads(_ p: AttentionProblem, _ t: Tiles, _ body: (TimeEstimate.CTALoad) -> Void) throws(SimulationError)
+    static func ctaLoads(_ p: AttentionProblem, _ t: KernelConfig, _ body: (TimeEstimate.CTALoad) -> Void) throws(SimulationError)
 }

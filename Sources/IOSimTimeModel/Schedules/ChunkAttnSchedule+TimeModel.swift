@@ -9,7 +9,7 @@ extension ChunkAttnSchedule: KernelLaunched {
     /// of K/V (whole chunks) and r·d of O, with r·own·c score entries (ChunkAttention's kernel
     /// scores the whole last chunk, then masks its tail).
     public static func kernelLoads(
-        _ p: AttentionProblem, _ t: Tiles, _ body: (_ kernel: Int, _ load: TimeEstimate.CTALoad, _ copies: Int) -> Void
+        _ p: AttentionProblem, _ t: KernelConfig, _ body: (_ kernel: Int, _ load: TimeEstimate.CTALoad, _ copies: Int) -> Void
     ) throws(SimulationError) {
         try check(p)
         let (q, d, c, shared) = (p.n, p.d, p.chunk, sharedChunks(p))
@@ -43,7 +43,7 @@ public protocol KernelLaunched: Schedule {
     /// Calls `body(kernel, load, copies)` for each group of `copies` identical CTAs, kernels in
     /// launch order (kernel 0 first).
     static func kernelLoads(
-        _ p: AttentionProblem, _ t: Tiles, _ body: (_ kernel: Int, _ load: TimeEstimate.CTALoad, _ copies: Int) -> Void
+        _ p: AttentionProblem, _ t: KernelConfig, _ body: (_ kernel: Int, _ load: TimeEstimate.CTALoad, _ copies: Int) -> Void
     ) throws(SimulationError)
 }
 
@@ -53,7 +53,7 @@ extension TimeEstimate {
     /// CTAs are placed as ``schedule(_:_:_:)`` places them. Every K/V byte such a schedule reads is
     /// a distinct chunk (ChunkAttention reads each shared chunk once per head, each own chunk once),
     /// so no L2 rule applies.
-    static func kernelEstimate(_ s: any KernelLaunched.Type, _ p: AttentionProblem, _ t: Tiles, _ hw: HardwareModel)
+    static func kernelEstimate(_ s: any KernelLaunched.Type, _ p: AttentionProblem, _ t: KernelConfig, _ hw: HardwareModel)
         throws(ModelError) -> Breakdown
     {
         let peak = try hw.tensorFlops(p.dtype, mmaSync: !s.launch.warpgroupMMA)

@@ -9,7 +9,7 @@ extension LeanSchedule: StreamLaunched {
     /// charged to the CTA holding the instance's first unit (they are written up front, outside
     /// the ranges). Under a paged cache a run reads whole blocks and their table entries. The
     /// bytes of all CTAs sum to the counted HBM bytes.
-    public static func ctaLoads(_ p: AttentionProblem, _ t: Tiles, _ body: (TimeEstimate.CTALoad) -> Void) throws(SimulationError) {
+    public static func ctaLoads(_ p: AttentionProblem, _ t: KernelConfig, _ body: (TimeEstimate.CTALoad) -> Void) throws(SimulationError) {
         try checkSize(t, p)
         let stream = Stream(t, p), d = p.d
         let input = Format.input.bytes(p.dtype), output = Format.output.bytes(p.dtype), fp32 = Format.fp32.bytes(p.dtype)

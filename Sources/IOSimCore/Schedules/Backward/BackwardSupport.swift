@@ -22,7 +22,7 @@ enum BackwardSupport {
     /// FA2's backward main kernel (docs/tiles.md, "Footprints"): Kⱼ, Vⱼ, Qᵢ, dOᵢ in the dtype; the dKⱼ, dVⱼ
     /// accumulators, the dQᵢ partial, LSEᵢ, Dᵢ and the S/P and dP/dS blocks in fp32:
     /// s·(2·Bc·d + 2·Br·d) + 4·(2·Bc·d + Br·d + 2·Br + 2·Br·Bc).
-    static func fa2Footprint(_ t: Tiles, _ p: AttentionProblem) -> Int {
+    static func fa2Footprint(_ t: KernelConfig, _ p: AttentionProblem) -> Int {
         let (s, so, br, bc, d) = (p.dtype.size, Format.output.bytes(p.dtype), t.br, t.bc, p.d)
         return s * (2 * bc * d + br * d) + so * br * d + 4 * (2 * bc * d + br * d + 2 * br + 2 * br * bc)
     }

@@ -3,7 +3,7 @@ extension FA1BackwardSchedule {
     /// tiles read their K, V rows once; each live pair reads Qᵢ, Oᵢ, dOᵢ, dQᵢ (fp32), ℓᵢ, mᵢ and
     /// writes dQᵢ (in the dtype at the row tile's last live pair, fp32 before); every column tile
     /// writes its dK, dV. Non-causal: reads 2Nk·d + Tc·(4Nd + 2N), writes (Tc + 1)·Nd + 4Nk·d.
-    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: Tiles, capacity: Int) throws(SimulationError) {
+    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: KernelConfig, capacity: Int) throws(SimulationError) {
         try BackwardSupport.check(p, kind)
         let (n, nk, d) = (p.n, p.nk, p.d), columns = LiveSums.Columns(t, p)
         let pairRows = columns.qRows, lastRows = LiveSums(t, p).liveQRows

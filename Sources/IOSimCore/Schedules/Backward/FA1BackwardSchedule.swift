@@ -15,16 +15,16 @@ public enum FA1BackwardSchedule: Schedule {
     public static var pass: Pass { .backward }
     public static var launch: LaunchTraits { LaunchTraits(model: .perHead, timeModel: false) }
 
-    public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
+    public static func footprint(_ tiles: KernelConfig, _ p: AttentionProblem, capacity: Int) -> Int {
         let t = tiles.clamped(to: p)
         return BackwardSupport.fa2Footprint(t, p) + Format.output.bytes(p.dtype) * t.br * p.d + 4 * t.br
     }
 
-    public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles? { fa1PaperTiles(p, capacity: capacity) }
+    public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> KernelConfig? { fa1PaperTiles(p, capacity: capacity) }
 
     public static func extraDataValues(_ p: AttentionProblem) -> Double { BackwardSupport.gradientValues(p) }
 
-    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
+    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: KernelConfig) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d, one = 0..<1
         try BackwardSupport.check(p, kind)
         m.partition(.splitQ(t.warps))

@@ -4,7 +4,7 @@ extension FA2BackwardSchedule {
     /// `main` reads each live column tile's K, V once and per pair Qᵢ, dOᵢ, LSEᵢ, Dᵢ, adds the dQᵢ
     /// partial (fp32) per pair and writes Nk·d of dK and of dV; `convert` reads the accumulator
     /// and writes dQ. Non-causal: reads 5Nd + Tc·(2Nd + 2N), writes N + 4Nd + Tc·Nd.
-    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: Tiles, capacity: Int) throws(SimulationError) {
+    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: KernelConfig, capacity: Int) throws(SimulationError) {
         try BackwardSupport.check(p, kind)
         if p.heads != p.kvHeads { return try gqaClosedForm(into: &c, p, t) }
         let (n, nk, d) = (p.n, p.nk, p.d), columns = LiveSums.Columns(t, p)
@@ -33,7 +33,7 @@ extension FA2BackwardSchedule {
     /// zeroes Nk·d of each per KV head, main adds each live column tile's dKⱼ, dVⱼ with atomics
     /// (per query head), convert reads the sums and writes them in the dtype (a CTA per column
     /// tile per KV head). Totals over every instance, in a builder for one.
-    static func gqaClosedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: Tiles) throws(SimulationError) {
+    static func gqaClosedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: KernelConfig) throws(SimulationError) {
         let (n, nk, d) = (p.n, p.nk, p.d), columns = LiveSums.Columns(t, p)
         let (q, kv) = (p.instances, p.batch * p.kvHeads)
         var one = p

@@ -21,16 +21,16 @@ public enum FA2BackwardSchedule: Schedule {
     public static var pass: Pass { .backward }
     public static var launch: LaunchTraits { LaunchTraits(timeModel: false) }
 
-    public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
+    public static func footprint(_ tiles: KernelConfig, _ p: AttentionProblem, capacity: Int) -> Int {
         BackwardSupport.fa2Footprint(tiles.clamped(to: p), p)
     }
 
     /// FlashAttention's rule (Algorithm 4 line 1, the same as its forward's).
-    public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> Tiles? { fa1PaperTiles(p, capacity: capacity) }
+    public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> KernelConfig? { fa1PaperTiles(p, capacity: capacity) }
 
     public static func extraDataValues(_ p: AttentionProblem) -> Double { BackwardSupport.gradientValues(p) }
 
-    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
+    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: KernelConfig) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d, one = 0..<1
         try BackwardSupport.check(p, kind)
         m.partition(.splitQ(t.warps))

@@ -3,7 +3,7 @@ extension StandardBackwardSchedule {
     /// Tr·Nk·d of V, writes N·Nk; `ds` reads N·Nk of P and of dP (twice each when the two rows do
     /// not fit in M), writes N·Nk; `dq` reads N·Nk of dS and Tr·Nk·d of K, writes Nd; `dk` reads
     /// N·Nk of dS and Tc·Nd of Q, writes Nk·d. The mask changes none of them.
-    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: Tiles, capacity: Int) throws(SimulationError) {
+    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: KernelConfig, capacity: Int) throws(SimulationError) {
         try BackwardSupport.check(p, kind)
         let (n, nk, d, tr, tc) = (p.n, p.nk, p.d, t.tr(p), t.tc(p))
         let scores = try c.mul(n, nk), passes = rowChunk(p, capacity: capacity) < nk ? 2 : 1

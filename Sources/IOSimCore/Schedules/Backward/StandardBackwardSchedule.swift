@@ -20,7 +20,7 @@ public enum StandardBackwardSchedule: Schedule {
         3 * Double(p.n) * Double(p.nk) + BackwardSupport.gradientValues(p)
     }
 
-    public static func footprint(_ tiles: Tiles, _ p: AttentionProblem, capacity: Int) -> Int {
+    public static func footprint(_ tiles: KernelConfig, _ p: AttentionProblem, capacity: Int) -> Int {
         let t = tiles.clamped(to: p), s = p.dtype.size, so = Format.output.bytes(p.dtype), d = p.d
         return max(
             so * t.br * t.bc + so * t.br * d + 4 * t.bc * d,
@@ -35,7 +35,7 @@ public enum StandardBackwardSchedule: Schedule {
         min(p.nk, max(1, capacity / (2 * Format.output.bytes(p.dtype))))
     }
 
-    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: Tiles) throws(SimulationError) {
+    public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: KernelConfig) throws(SimulationError) {
         let p = m.problem, d = 0..<p.d
         try BackwardSupport.check(p, kind)
         let chunk = rowChunk(p, capacity: m.capacity), chunks = (p.nk + chunk - 1) / chunk

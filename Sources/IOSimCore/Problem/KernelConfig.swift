@@ -1,11 +1,14 @@
-/// A schedule's mapping onto the chip: the tile shape, `br` rows of Q (row tile) by `bc` rows of
-/// K/V (column tile), and the kernel parameters that change its footprint or its SRAM-side
-/// traffic: FA3's K/V pipeline `stages` and the `warps` that share a thread block's tiles.
+/// The configuration a schedule's kernel is built and launched with (FlashAttention calls these
+/// its kernel traits): the tile shape, `br` rows of Q (row tile) by `bc` rows of K/V (column
+/// tile); the K/V pipeline depth `stages` and the `warps` per thread block, which change its
+/// footprint, its SRAM-side traffic or its time; and the work split that sets the grid, `splits`
+/// (split-KV) and `ctas` (Lean Attention). Parameters named `tiles` hold one.
 /// The Saha–Ye schedule uses square tiles, `br = bc = B`, and splits d in blocks of `bc`.
-public struct Tiles: Hashable, Sendable, Codable, CustomStringConvertible {
+public struct KernelConfig: Hashable, Sendable, Codable, CustomStringConvertible {
     public var br: Int
     public var bc: Int
-    /// FA3's K/V ring depth (`--stages`); other schedules ignore it.
+    /// The K/V pipeline depth (`--stages`, ``Schedule/pipelineStages``); schedules without a K/V
+    /// pipeline ignore it.
     public var stages: Int
     /// Warps per thread block (`--warps`), for the SRAM-side partition of fa1 and fa2.
     public var warps: Int
@@ -35,10 +38,10 @@ public struct Tiles: Hashable, Sendable, Codable, CustomStringConvertible {
     @inline(__always) public func cols(_ j: Int, _ p: AttentionProblem) -> Range<Int> { j * bc..<min((j + 1) * bc, p.nk) }
 
     /// Tiles clamped to the problem (a tile larger than N is N).
-    public func clamped(to p: AttentionProblem) -> Tiles {
-        Tiles(br: min(br, p.n), bc: min(bc, p.nk), stages: stages, warps: warps, splits: splits, ctas: ctas)
+    public func clamped(to p: AttentionProblem) -> KernelConfig {
+        KernelConfig(br: min(br, p.n), bc: min(bc, p.nk), stages: stages, warps: warps, splits: splits, ctas: ctas)
     }
 
     /// The same mapping with another tile shape.
-    public func with(br: Int, bc: Int) -> Tiles { Tiles(br: br, bc: bc, stages: stages, warps: warps, splits: splits, ctas: ctas) }
+    public func with(br: Int, bc: Int) -> KernelConfig { KernelConfig(br: br, bc: bc, stages: stages, warps: warps, splits: splits, ctas: ctas) }
 }

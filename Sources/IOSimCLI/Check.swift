@@ -11,7 +11,7 @@ import NpyIO
 /// Options are typed (the parser reads them); a value it refuses is "bad input" (exit 2, one
 /// line) like a bad file, not the parser's usage exit (64) that the other subcommands use: CI
 /// scripts branch on these three codes (``ExitStatus``).
-struct CheckCommand: ParsableCommand {
+struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Check a kernel's attention output (.npy) against the exact reference with the tolerance rule.",
