@@ -154,7 +154,7 @@ template <typename T> bool check_one(int B, int H, int N, int D, bool causal) {
     CK(cudaDeviceSynchronize());
     e[k] = compare(b, hro, hrl);
   }
-  // DESIGN section 7's shape: fa3's error within 2x fa2's (a plain tiled kernel in the same
+  // The tolerance rule's shape (docs/numerics.md): fa3's error within 2x fa2's (a plain tiled kernel in the same
   // precision) plus two half-ulps of the dtype at the output's scale.
   const double ulp = std::is_same<T, __half>::value ? 1.0 / 1024 : 1.0 / 128;
   const double atol = ulp * e[1].ref_max;

@@ -3,8 +3,8 @@
 //   fa3_fp8_dev check             correctness: Q, K, V drawn in fp64 (normal: Q ~ N(0, 1.5^2),
 //                                 K, V ~ N(0, 1); outliers: N(0, 1) + N(0, 10^2) on 0.1%; uniform:
 //                                 driver.cu's LCG), block-quantized (quantize, transpose_v); fa3 fp8
-//                                 against the fp64 reference on the dequantized inputs with DESIGN
-//                                 section 7's rule (O: 2 x the baseline's error + 2 bf16 ulps at
+//                                 against the fp64 reference on the dequantized inputs with the
+//                                 tolerance rule of docs/numerics.md (O: 2 x the baseline's error + 2 bf16 ulps at
 //                                 max |O|; LSE: the same with fp32), the baseline being iosim's
 //                                 (fp32 GEMMs and softmax, P cast as e4m3(2^8 p) / 2^8, O in bf16);
 //                                 O and LSE poisoned with NaN first, a guard after both; fa3 fp16 on

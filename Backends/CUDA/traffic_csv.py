@@ -1,4 +1,4 @@
-"""Builds Reports/gpu/traffic.csv (DESIGN §8 columns) from a GPU run's Nsight Compute output
+"""Builds Reports/gpu/traffic.csv (the columns Reports/gpu/README.md lists) from a GPU run's Nsight Compute output
 (Reports/gpu/ncu_raw.csv, written by Backends/CUDA/run_all.sh) and iosim's predictions for the same
 shapes and tiles (M = 228KiB, the H100's shared memory per SM, so every tile pair fits).
 fa3 is predicted with its ring depth and M = 289KiB (kernel_tiles.IOSIM_FLAGS) and has no
@@ -10,7 +10,7 @@ Our standard kernel's three launches also get one L2->SM read row each (`standar
 `standard/softmax`, `standard/pv`) against iosim's per-kernel counts. Our backward kernel's runs
 (`# run fa2-bwd ...`, Nsight Compute filtered to its three launches) give rows `fa2-bwd/preprocess`,
 `fa2-bwd/main`, `fa2-bwd/convert` for L2->SM reads, SM->L2 writes (l1tex__m_l1tex2xbar_write_bytes:
-the dQ reductions count there, DESIGN §10) and DRAM reads and writes, against iosim's per-kernel
+the dQ reductions count there, docs/counting-rules.md) and DRAM reads and writes, against iosim's per-kernel
 read or write bytes (`--pass backward --schedule fa2`, the kernel's tiles, M = 484KiB as
 Benchmarks/gpu/bwd_traffic_rows.py: the footprint counts the blocks the kernel keeps in registers,
 so M is shared memory plus the register file). Rows of other engineers'
