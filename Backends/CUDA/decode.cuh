@@ -1,4 +1,4 @@
-// Decode attention kernels (DESIGN §12-13): FlashAttention-2's split-KV decode with GQA packing
+// Decode attention kernels (docs/counting-rules.md §4, §12): FlashAttention-2's split-KV decode with GQA packing
 // (kernels `split` and `combine`) and vLLM-style PagedAttention v1/v2 (kernels `paged` and
 // `reduce`) over K/V stored in blocks of 16 token slots found through a block table. One CTA body,
 // `attend`, serves all of them: it streams the K/V tiles of one column range of one (row tile,
@@ -9,7 +9,7 @@
 // Nq rows (paged-v1/v2: vLLM has no GQA packing; each query head's CTA reads its KV head). Either
 // way the instance's rows are rows z·rows ... z·rows + rows − 1 of Q, O and LSE ([B][H][Nq][D]).
 //
-// Traffic (what iosim counts, DESIGN §12-13): per CTA with a non-empty range, Q rows once and each
+// Traffic (what iosim counts, docs/counting-rules.md): per CTA with a non-empty range, Q rows once and each
 // K/V tile of the range once, 16-byte cp.async.ca (coalesced: a warp copies whole 512-byte runs),
 // rows past the end zero-filled without a read (contiguous), or whole blocks read (paged: the tail
 // of the last block is read and masked, as vLLM does). Paged: the tile's table entries are read
@@ -29,7 +29,7 @@
 
 namespace decode {
 constexpr int WARPS = 4, THREADS = 32 * WARPS, BR = 64, BLOCK = 16;
-// FlashAttention-2's block_n for the split-KV kernel (DESIGN §12): 256 up to d = 64, 128 up to 128.
+// FlashAttention-2's block_n for the split-KV kernel (docs/tiles.md): 256 up to d = 64, 128 up to 128.
 __host__ __device__ constexpr int bc_for(int d) { return d <= 64 ? 256 : 128; }
 
 enum Mode : int {
@@ -317,7 +317,7 @@ __global__ void __launch_bounds__(THREADS, 2) attend(Params<T> p) {
 }
 
 // FlashAttention-2's combine (split-kv, S > 1): ROWS query rows per CTA. Each row's S LSEpart
-// values are read twice (a max pass, then a pass that sums and keeps them), as DESIGN §12 counts;
+// values are read twice (a max pass, then a pass that sums and keeps them), as docs/counting-rules.md counts;
 // ROWS = 8 makes each split's LSEpart read one whole 32-byte sector. Opart rows are read once.
 constexpr int COMBINE_ROWS = 8, MAX_SPLITS = 128;
 template <typename T, int D>
@@ -407,7 +407,7 @@ __global__ void __launch_bounds__(D / 2) reduce(const T* tmp, const float* lpart
 // ---- Host side -----------------------------------------------------------------------------
 
 // FlashAttention-2's num_splits_heuristic (flash-attention csrc/flash_attn/flash_api.cpp), as
-// DESIGN §12 states it and iosim's SplitKVHeuristic implements it.
+// docs/cli.md states it and iosim's SplitKVHeuristic implements it.
 inline int splits_heuristic(int work, int slots, int n_blocks, int max_splits) {
   if ((double)work >= 0.8 * slots) return 1;
   const int limit = std::min(std::min(max_splits, slots), n_blocks);

@@ -1,12 +1,12 @@
 // FlashAttention-2 backward as its implementation runs it (the `seqk_parallel` kernels; iosim's
-// `--pass backward --schedule fa2`, DESIGN §11), three launches:
+// `--pass backward --schedule fa2`, docs/counting-rules.md §8a), three launches:
 //   preprocess  a CTA per row tile (BR rows) and (batch, head): loads O_i, dO_i once, writes
 //               D_i = rowsum(dO_i * O_i) (fp32) and zeros to the fp32 dQ accumulator;
 //   main        a CTA per column tile j (BC rows of K, V) and (batch, head): loads K_j, V_j once,
 //               then per live row tile i loads Q_i, dO_i (dtype), LSE_i, D_i (fp32) and computes
 //               S, P = exp(S - LSE), dP = dO V^T, dS = P * (dP - D) on tensor cores, dV_j += P^T dO_i,
 //               dK_j += dS^T Q_i in registers, and adds dQ_i += dS K_j into the accumulator with fp32
-//               reductions (red.global.add, DESIGN §10: writes, never reads); finally writes dK_j
+//               reductions (red.global.add, docs/counting-rules.md: writes, never reads); finally writes dK_j
 //               (times the softmax scale) and dV_j in the dtype;
 //   convert     a CTA per row tile: dQ = scale * accumulator, in the dtype.
 // Tiles BR x BC = 64 x 128 at every d (PyTorch's FA2 backward takes 64 x 128 at d = 128 and
