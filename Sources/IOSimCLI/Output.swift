@@ -156,7 +156,13 @@ enum Render {
         }
         f += [
             ("hbm", hbm(c.byTensor)), ("kernels", kernels(c)), ("sram", transfer(c.sram)),
-            ("bound", .object([("elements", .double(r.bound.elements)), ("regime", .string(r.bound.regime.rawValue))])),
+            (
+                "bound",
+                .object([
+                    ("elements", .double(r.bound.elements)), ("regime", .string(r.bound.regime.rawValue)),
+                    ("visible_pairs", .int(r.bound.visiblePairs)),
+                ])
+            ),
             ("ratio", .double(r.ratio ?? .nan)),
         ]
         if let t = r.timeEstimate { f.append(("time_estimate_s", .double(t.seconds))) }
@@ -267,15 +273,31 @@ enum Render {
         lines.append("")
         lines.append("counts are elements (K/M/G = 10³ⁿ) summed over batch·heads; B = bytes; ratio = total / bound")
         let regime = " elements, M in elements (regime " + (large ? "M ≥ d²" : "M < d²") + ")"
-        let forwardBound = "batch·max((2·Nq·heads + 2·Nk·kv_heads)·d, heads·Nq·Nk·" + (large ? "d²/M" : "d/√M") + ")"
-        let backwardBound =
+        var forwardBound = "batch·max((2·Nq·heads + 2·Nk·kv_heads)·d, heads·Nq·Nk·" + (large ? "d²/M" : "d/√M") + ")"
+        var backwardBound =
             "batch·max((4·Nq·d + Nq)·heads + 4·Nk·d·kv_heads, heads·" + (large ? "(Nq·Nk·d² + Nq·d³)/M" : "(Nq·Nk·d + Nq·d²)/√M") + ")"
+        if p.mask != .none {
+            // The mask-aware bound (docs/counting-rules.md §9): what the mask leaves live, per head.
+            forwardBound =
+                "batch·max((Q_live + Nq)·heads·d + 2·K_live·kv_heads·d, heads·V·" + (large ? "d²/M" : "d/√M") + ")"
+            backwardBound =
+                "batch·max((Q_live·(3d + 1) + Nq·d)·heads + 2·(K_live + Nk)·kv_heads·d, heads·"
+                + (large ? "(V·d² + Q_live·d³)/M" : "(V·d + Q_live·d²)/√M") + ")"
+            let v = VisibleSums(p)
+            lines.append("mask: V = \(v.pairs) visible pairs, Q_live = \(v.liveRows) rows, K_live = \(v.liveKeys) keys per head")
+        }
         switch pass {
         case .forward: lines.append("bound = " + forwardBound + regime)
         case .backward: lines.append("bound = " + backwardBound + regime + " (backward, docs/counting-rules.md §9)")
         case .training:
             lines.append("bound = " + forwardBound + " + " + backwardBound + regime)
             lines.append("tiles = forward+backward (each pass chooses its own); footprint = the larger")
+        }
+        let shared = p.chunk > 0 ? p.sharedPrefix / p.chunk * p.chunk : 0
+        if shared > 0, p.batch > 1 || (p.lengthGroups?.reduce(0) { $0 + $1.count } ?? 0) > 1 {
+            lines.append(
+                "bound: the \(shared) keys of the shared chunks are read once per KV head for the batch, not per sequence "
+                    + "(compulsory and quadratic terms summed over the batch; docs/counting-rules.md §9)")
         }
         if let groups = p.lengthGroups {
             // Variable lengths (docs/counting-rules.md §13): the rows are totals over the sequences; the means here.

@@ -38,7 +38,10 @@ import Testing
         let r = CLI.run(["--N", "2048", "--M", "100KB", "--pass", "backward", "--causal"])
         #expect(r.status == 0)
         #expect(r.out.contains("pass=backward"))
-        #expect(r.out.contains("(4·Nq·d + Nq)·heads + 4·Nk·d·kv_heads"))
+        // Causal: the mask-aware backward bound, with what the mask leaves live.
+        #expect(r.out.contains("(Q_live·(3d + 1) + Nq·d)·heads + 2·(K_live + Nk)·kv_heads·d"))
+        #expect(r.out.contains("mask: V = \(2048 * 2049 / 2) visible pairs, Q_live = 2048 rows, K_live = 2048 keys per head"))
+        #expect(CLI.run(["--N", "2048", "--M", "100KB", "--pass", "backward"]).out.contains("(4·Nq·d + Nq)·heads + 4·Nk·d·kv_heads"))
         #expect(!r.out.contains("fa3") && !r.out.contains("small-m"))
     }
 

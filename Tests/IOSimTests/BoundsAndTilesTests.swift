@@ -18,9 +18,28 @@ import Testing
         #expect(small.elements == expectedSmall)
         let compulsory = Bound(AttentionProblem(n: 100, d: 64), capacityBytes: 1 << 30)
         #expect(compulsory.elements == 4 * 100 * 64 && compulsory.compulsory == 4 * 100 * 64)
-        #expect(
-            Bound(AttentionProblem(n: 4096, d: 64, causal: true), capacityBytes: 100_000).elements
-                == Bound(AttentionProblem(n: 4096, d: 64), capacityBytes: 100_000).elements)
+        // Causal leaves N(N + 1)/2 visible pairs, every row and key live: the quadratic term
+        // about halves, the compulsory term stays 4Nd (counted by hand, not by the formula).
+        // (M = 10,000 fp16 elements, so the quadratic term dominates.)
+        let causal = Bound(AttentionProblem(n: 4096, d: 64, causal: true), capacityBytes: 20_000)
+        #expect(causal.visiblePairs == 4096 * 4097 / 2 && causal.compulsory == 4 * 4096 * 64)
+        #expect(causal.elements == Double(4096 * 4097 / 2) * 64 * 64 / 10_000)
+        #expect(Bound(AttentionProblem(n: 4096, d: 64), capacityBytes: 20_000).elements == Double(4096 * 4096) * 64 * 64 / 10_000)
+    }
+
+    /// A window of L keys over N rows: the first L rows see 1…L keys, the rest L each.
+    @Test func aWindowBoundsItsVisiblePairsNotTheFullSquare() throws {
+        let (n, l, d) = (1000, 64, 64)
+        let b = Bound(AttentionProblem(n: n, d: d, mask: .slidingWindow(left: l - 1, right: 0, alignment: .bottomRight)), capacityBytes: 1 << 20)
+        let pairs = l * (l + 1) / 2 + (n - l) * l
+        #expect(b.visiblePairs == pairs)
+        // M = 2^19 fp16 elements ≥ d²: quadratic = V·d²/M = 2.4e3 < compulsory 4Nd = 256,000.
+        #expect(b.elements == Double(4 * n * d))
+        // A window that leaves the first 500 keys of 1000 unseen by 10 rows at the end (Nq < Nk).
+        let tail = Bound(
+            AttentionProblem(n: 10, nk: 1000, d: d, mask: .slidingWindow(left: 499, right: 0, alignment: .bottomRight)), capacityBytes: 1 << 20)
+        // Rows see keys 491…990 up to 500…999: 509 live keys; Q 10 rows read, O 10 rows written.
+        #expect(tail.compulsory == (10 + 10) * d + 2 * 509 * d && tail.visiblePairs == 10 * 500)
     }
 
     @Test func autoTilesAreTheLargestFeasibleMultiplesOf16() throws {

@@ -75,16 +75,12 @@ public enum Simulator {
         _ kind: ScheduleKind, _ problem: AttentionProblem, _ groups: [SequenceLengths.Group], capacity: Int,
         tiles request: TileRequest, pass: Pass
     ) -> ScheduleResult {
-        var total = Bound(problem, capacityBytes: capacity, pass: pass)
-        (total.elements, total.compulsory) = (0, 0)
+        let total = batchBound(problem, capacity: capacity, pass: pass)
         var results: [ScheduleResult] = []
         for g in groups {
             var p = problem
             (p.lengthGroups, p.nk, p.batch) = (nil, g.length, g.count)
-            let r = simulate(kind, p, capacity: capacity, tiles: request, pass: pass)
-            total.elements += r.bound.elements
-            total.compulsory = (try? Int.checkedAdd(total.compulsory, r.bound.compulsory)) ?? .max
-            results.append(r)
+            results.append(simulate(kind, p, capacity: capacity, tiles: request, pass: pass))
         }
         if let bad = zip(groups, results).first(where: { $0.1.counts == nil }) {
             return ScheduleResult(kind: kind, bound: total, reason: "length \(bad.0.length): \(bad.1.reason ?? "infeasible")", pass: pass)
@@ -106,17 +102,15 @@ public enum Simulator {
     /// The bound of a problem, summed over its lengths' groups under `--lengths` (as ``lengths``
     /// adds them) for a schedule that runs the whole batch at once.
     static func batchBound(_ problem: AttentionProblem, capacity: Int, pass: Pass) -> Bound {
-        guard let groups = problem.lengthGroups else { return Bound(problem, capacityBytes: capacity, pass: pass) }
-        var total = Bound(problem, capacityBytes: capacity, pass: pass)
-        (total.elements, total.compulsory) = (0, 0)
-        for g in groups {
+        guard let groups = problem.lengthGroups else {
+            return Bound(problem, capacityBytes: capacity, pass: pass).sharingPrefix(problem, sequences: problem.batch)
+        }
+        let parts = groups.map { g in
             var p = problem
             (p.lengthGroups, p.nk, p.batch) = (nil, g.length, g.count)
-            let b = Bound(p, capacityBytes: capacity, pass: pass)
-            total.elements += b.elements
-            total.compulsory = (try? Int.checkedAdd(total.compulsory, b.compulsory)) ?? .max
+            return Bound(p, capacityBytes: capacity, pass: pass)
         }
-        return total
+        return Bound.sum(parts).sharingPrefix(problem, sequences: groups.reduce(0) { $0 + $1.count })
     }
 
     /// Two batches' counts as one launch: tensors added, kernels of the same name merged (CTAs

@@ -13,55 +13,96 @@ public struct Bound: Hashable, Sendable {
     /// Elements, summed over batch·heads.
     public var elements: Double
     public var regime: Regime
-    /// Compulsory accesses, summed over the batch: Q read and O written per query head, K and V
-    /// read per KV head, (2·Nq·heads + 2·Nk·kv_heads)·d per sequence (with Nk = N and no GQA, 4Nd
-    /// per head).
+    /// Compulsory accesses, summed over the batch: the inputs read for the rows and keys the mask
+    /// leaves live and the outputs written for all (docs/counting-rules.md §9).
     public var compulsory: Int
+    /// Visible (row, key) pairs, summed over batch·heads (JSON `bound.visible_pairs`).
+    public var visiblePairs: Int
+    /// The quadratic term alone, summed over the batch (elements).
+    public var quadratic: Double
 
-    /// docs/counting-rules.md §9: batch · max(compulsory, heads · Nq·Nk·d²/M) for M ≥ d², with N²d/√M below;
-    /// K and V count once per KV head in the compulsory part (a packed decode kernel reads them
-    /// once per group), the quadratic part per query head. Without GQA and with Nq = Nk it
-    /// reduces to max(4Nd, N²d²/M) per head (N²d/√M below d²).
+    /// The forward's bound, mask-aware (docs/counting-rules.md §9). Per batch element, with V the
+    /// visible pairs summed over query heads, Q_live the rows that see a key, summed over query
+    /// heads, and K_live the keys seen by some row of their group, summed over KV heads:
+    /// compulsory = Q_live·d (Q read) + Nq·heads·d (O written) + 2·K_live·d (K and V read), and
+    /// the bound is batch·max(compulsory, V·d²/M) for M ≥ d², V·d/√M below, M in elements. Saha &
+    /// Ye's Θ(N²d²/M) and Θ(N²d/√M) (no constant proven) count the score entries computed; a mask
+    /// leaves V of them. Without a mask it is max(4Nd, N²d²/M) per head.
     /// `p` is the user's problem (not its packed view).
     public init(_ p: AttentionProblem, capacityBytes: Int) {
         let mElems = Double(capacityBytes) / Double(p.dtype.size)
-        let (nq, nk, d) = (Double(p.nq), Double(p.nk), Double(p.d))
-        let perSequence = (2 * p.nq * p.heads + 2 * p.nk * p.kvHeads) * p.d
-        regime = mElems >= d * d ? .large : .small
-        let asymptotic = regime == .large ? nq * nk * d * d / mElems : nq * nk * d / mElems.squareRoot()
-        elements = max(Double(perSequence), Double(p.heads) * asymptotic) * Double(p.batch)
+        let v = VisibleSums(p), d = p.d
+        let perSequence = (v.liveRows * d + p.nq * d) * p.heads + 2 * v.liveKeys * d * p.kvHeads
+        regime = mElems >= Double(d * d) ? .large : .small
+        let pairs = Double(v.pairs) * Double(p.heads)
+        let asymptotic = regime == .large ? pairs * Double(d * d) / mElems : pairs * Double(d) / mElems.squareRoot()
+        elements = max(Double(perSequence), asymptotic) * Double(p.batch)
         compulsory = perSequence * p.batch
+        visiblePairs = v.pairs * p.heads * p.batch
+        quadratic = asymptotic * Double(p.batch)
     }
 
     /// The bound of `pass` (docs/counting-rules.md §9): the forward's above; the backward's after Li, Liang, Shi,
     /// Song et al. ("Fine-grained attention I/O complexity: backward passes", arXiv 2410.09397),
-    /// Θ(min{(N²d² + Nd³)/M, (N²d + Nd²)/√M}) with the crossover at M = d² and no constant proven:
-    /// batch · max(compulsory, heads·(Nq·Nk·d² + Nq·d³)/M) for M ≥ d², with (Nq·Nk·d + Nq·d²)/√M
-    /// below, where compulsory = (4·Nq·d + Nq)·heads + 4·Nk·d·kv_heads (Q, O, dO, LSE read and dQ
-    /// written per query head; K, V read and dK, dV written per KV head). `training` adds the two.
+    /// Θ(min{(N²d² + Nd³)/M, (N²d + Nd²)/√M}) with the crossover at M = d² and no constant proven,
+    /// mask-aware: batch · max(compulsory, (V·d² + Q_live·d³)/M) for M ≥ d², (V·d + Q_live·d²)/√M
+    /// below, where compulsory = Q_live·(3d + 1) (Q, O, dO, LSE read for live rows) + Nq·heads·d
+    /// (dQ written) + 2·K_live·d (K, V read for live keys) + 2·Nk·kv_heads·d (dK, dV written).
+    /// Without a mask: (4·Nq·d + Nq)·heads + 4·Nk·d·kv_heads. `training` adds the two.
     public init(_ p: AttentionProblem, capacityBytes: Int, pass: Pass) {
         switch pass {
         case .forward: self.init(p, capacityBytes: capacityBytes)
         case .training:
             let (f, b) = (Bound(p, capacityBytes: capacityBytes), Bound(p, capacityBytes: capacityBytes, pass: .backward))
-            self.init(elements: f.elements + b.elements, regime: f.regime, compulsory: f.compulsory + b.compulsory)
+            self.init(
+                elements: f.elements + b.elements, regime: f.regime, compulsory: f.compulsory + b.compulsory, visiblePairs: f.visiblePairs,
+                quadratic: f.quadratic + b.quadratic)
         case .backward:
             let mElems = Double(capacityBytes) / Double(p.dtype.size)
-            let (nq, nk, d) = (Double(p.nq), Double(p.nk), Double(p.d))
-            let perSequence = (4 * p.nq * p.d + p.nq) * p.heads + 4 * p.nk * p.d * p.kvHeads
-            let regime: Regime = mElems >= d * d ? .large : .small
+            let v = VisibleSums(p), d = p.d
+            let perSequence = (v.liveRows * (3 * d + 1) + p.nq * d) * p.heads + 2 * (v.liveKeys + p.nk) * d * p.kvHeads
+            let regime: Regime = mElems >= Double(d * d) ? .large : .small
+            let (pairs, rows) = (Double(v.pairs) * Double(p.heads), Double(v.liveRows) * Double(p.heads))
+            let (dd, ddd) = (Double(d * d), Double(d) * Double(d * d))
             let asymptotic =
-                regime == .large ? (nq * nk * d * d + nq * d * d * d) / mElems : (nq * nk * d + nq * d * d) / mElems.squareRoot()
+                regime == .large ? (pairs * dd + rows * ddd) / mElems : (pairs * Double(d) + rows * dd) / mElems.squareRoot()
             self.init(
-                elements: max(Double(perSequence), Double(p.heads) * asymptotic) * Double(p.batch), regime: regime,
-                compulsory: perSequence * p.batch)
+                elements: max(Double(perSequence), asymptotic) * Double(p.batch), regime: regime,
+                compulsory: perSequence * p.batch, visiblePairs: v.pairs * p.heads * p.batch, quadratic: asymptotic * Double(p.batch))
         }
     }
 
-    init(elements: Double, regime: Regime, compulsory: Int) {
+    init(elements: Double, regime: Regime, compulsory: Int, visiblePairs: Int, quadratic: Double) {
         self.elements = elements
         self.regime = regime
         self.compulsory = compulsory
+        self.visiblePairs = visiblePairs
+        self.quadratic = quadratic
+    }
+
+    /// The sum of the bounds of independent parts of one batch (sequences of different lengths).
+    package static func sum(_ parts: [Bound]) -> Bound {
+        var total = parts[0]
+        for b in parts.dropFirst() {
+            total.elements += b.elements
+            total.compulsory = (try? Int.checkedAdd(total.compulsory, b.compulsory)) ?? .max
+            total.visiblePairs = (try? Int.checkedAdd(total.visiblePairs, b.visiblePairs)) ?? .max
+            total.quadratic += b.quadratic
+        }
+        return total
+    }
+
+    /// With `--shared-prefix` (docs/counting-rules.md §9, §14): the K and V of the ⌊P/c⌋·c keys in
+    /// shared chunks exist once for the batch, so the compulsory term reads them once per KV head
+    /// rather than once per sequence; the batch is then one problem, bounded by the larger of its
+    /// compulsory and quadratic totals.
+    package func sharingPrefix(_ p: AttentionProblem, sequences: Int) -> Bound {
+        let shared = p.chunk > 0 ? p.sharedPrefix / p.chunk * p.chunk : 0
+        guard shared > 0, sequences > 1 else { return self }
+        var b = self
+        b.compulsory = max(0, compulsory - (sequences - 1) * 2 * shared * p.d * p.kvHeads)
+        b.elements = max(Double(b.compulsory), quadratic)
+        return b
     }
 
     /// HBM accesses over the bound.
