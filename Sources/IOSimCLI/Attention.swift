@@ -42,6 +42,7 @@ struct Attention: ParsableCommand {
         parsing: .unconditional,
         help: ProblemOptions.windowHelp, transform: Units.length)
     var window: Int?
+    @OptionGroup var windowSides: WindowSides
     @Option(
         help: ArgumentHelp(
             "Round Q, K, V (and dO) to this format first, as a kernel in it sees them (fp8: e4m3).", valueName: "dtype"))
@@ -100,8 +101,7 @@ struct Attention: ParsableCommand {
         let shape = try Self.shape(q: qa, k: ka, v: va)
         let lead = Array(qa.shape.dropLast(2))
         let oShape = lead + [shape.nq, shape.dv]
-        var mask: AttentionMask = causal ? .causal(alignment ?? .topLeft) : .none
-        if let window { mask = .slidingWindow(left: window - 1, right: 0, alignment: alignment ?? .topLeft) }
+        let mask = try MaskFlags.mask(causal: causal, window: window, sides: windowSides, alignment: alignment ?? .topLeft)
         let result: AttentionResult<Double>
         var gradients: AttentionGradients<Double>?
         if let upstream {

@@ -77,6 +77,7 @@ struct Check: ParsableCommand {
     var dtype: DType?
     @Flag(help: "Causal mask (see --alignment).") var causal = false
     @Option(parsing: .unconditional, help: ProblemOptions.windowHelp, transform: Units.length) var window: Int?
+    @OptionGroup var windowSides: WindowSides
     @Option(
         help: ArgumentHelp(
             "Where the causal diagonal sits when Nq ≠ Nk: bottom-right (default; FlashAttention ≥ 2.1) or top-left (PyTorch's is_causal).",
@@ -112,10 +113,9 @@ struct Check: ParsableCommand {
     func plan() throws(KernelOutputCheck.InputError) -> KernelOutputCheck {
         guard let dtype else { throw .init("--dtype is required: the kernel's data type (fp16, bf16, fp8, fp32, fp64)") }
         let alignment = self.alignment ?? .bottomRight
-        var mask: AttentionMask = causal ? .causal(alignment) : .none
-        if let window {
-            guard window > 0 else { throw .init("--window must be a positive integer, got \(window)") }
-            mask = .slidingWindow(left: window - 1, right: 0, alignment: alignment)
+        let mask: AttentionMask
+        do { mask = try MaskFlags.mask(causal: causal, window: window, sides: windowSides, alignment: alignment) } catch {
+            throw .init(error.message)
         }
         if let scale, !scale.isFinite { throw .init("--scale must be a finite number, got \(scale)") }
         let raws: [Npy.RawFormat]

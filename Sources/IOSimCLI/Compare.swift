@@ -89,7 +89,7 @@ struct Compare: ParsableCommand {
             let tiles = r.tiles.map { " Br=\($0.br) Bc=\($0.bc)" } ?? ""
             header =
                 "iosim compare: \(kind.rawValue)\(tiles) (\(tileSource)) on N=\(p.n) Nk=\(p.nk) d=\(p.d) batch=\(p.batch) heads=\(p.heads) "
-                + "kv_heads=\(p.kvHeads) \(p.dtype.rawValue)\(p.causal ? " causal" : ""), M=\(capacity) B; \(TerminalText.escape(ncu))"
+                + "kv_heads=\(p.kvHeads) \(p.dtype.rawValue)\(Render.causal(p) ? " causal" : ""), M=\(capacity) B; \(TerminalText.escape(ncu))"
             if format == .json {
                 Console.print(
                     JSON.object([

@@ -63,6 +63,13 @@ extension String {
 }
 
 enum Render {
+    /// Whether the problem is causal as output reports it: a causal mask, or a window that sees no
+    /// key to the right (a two-sided or left-only window is not).
+    static func causal(_ p: AttentionProblem) -> Bool {
+        if case let .slidingWindow(_, right, _) = p.mask { return right == 0 }
+        return p.mask != .none
+    }
+
     /// The problem; `pass` appears when it is not the forward (so that forward output is what it
     /// always was).
     static func problem(_ p: AttentionProblem, capacity: Int, pass: Pass = .forward) -> JSON {
@@ -70,7 +77,7 @@ enum Render {
             [
                 ("N", .int(p.n)), ("Nk", .int(p.nk)), ("d", .int(p.d)), ("batch", .int(p.batch)),
                 ("heads", .int(p.heads)), ("kv_heads", .int(p.kvHeads)), ("dtype", .string(p.dtype.rawValue)),
-                ("causal", .bool(p.causal)),
+                ("causal", .bool(causal(p))),
             ] + maskFields(p) + [
                 ("M_bytes", .int(capacity)),
                 ("M_elements", .double(Double(capacity) / Double(p.dtype.size))),
@@ -86,8 +93,11 @@ enum Render {
         case .causal(.topLeft): f.append(("alignment", .string(CausalAlignment.topLeft.argument)))
         case let .slidingWindow(left, right, alignment):
             if alignment == .topLeft { f.append(("alignment", .string(alignment.argument))) }
-            f.append(("window", .int(left + 1)))
-            if right != 0 { f.append(("window_right", .int(right))) }
+            // A one-sided window keeps its `window` L; both sides as window_left and window_right,
+            // null where unbounded (docs/output.md).
+            if right == 0 { f.append(("window", .int(left + 1))) }
+            func side(_ s: Int) -> JSON { s >= MaskFlags.unbounded ? .null : .int(s) }
+            f += [("window_left", side(left)), ("window_right", side(right))]
         default: break
         }
         if p.packGQA { f.append(("pack_gqa", .bool(true))) }
@@ -243,7 +253,10 @@ enum Render {
         _ results: [ScheduleResult], _ p: AttentionProblem, capacity: Int, mText: String,
         hardware: HardwareModel? = nil, checks: [Verification.Report?]? = nil, kernels: Bool = false
     ) -> String {
-        let extra = maskFields(p).map { key, value in
+        // The table's problem line names a one-sided window by its L alone.
+        let fields = maskFields(p)
+        let oneSided = fields.contains { $0.0 == "window" }
+        let extra = fields.filter { !oneSided || !$0.0.hasPrefix("window_") }.map { key, value in
             " \(key)=" + { if case let .string(s) = value { s } else { value.text } }()
         }.joined()
         // The bound (and its regime) is the results'; every result of one problem and M has the same.
@@ -251,7 +264,7 @@ enum Render {
         let bound = results.first?.bound ?? Bound(p, capacityBytes: capacity, pass: pass)
         let large = bound.regime == .large
         var lines = [
-            "problem: N=\(p.n) Nk=\(p.nk) d=\(p.d) batch=\(p.batch) heads=\(p.heads) kv_heads=\(p.kvHeads) dtype=\(p.dtype.rawValue) causal=\(p.causal)"
+            "problem: N=\(p.n) Nk=\(p.nk) d=\(p.d) batch=\(p.batch) heads=\(p.heads) kv_heads=\(p.kvHeads) dtype=\(p.dtype.rawValue) causal=\(causal(p))"
                 + extra + (pass == .forward ? "" : " pass=\(pass)"),
             "SRAM:    M = \(mText) = \(capacity) bytes = \(short(Double(capacity) / Double(p.dtype.size))) \(p.dtype.rawValue) elements"
                 + " (\(large ? "M ≥ d²" : "M < d²"), d² = \(p.d * p.d))",

@@ -41,6 +41,7 @@ struct ProblemOptions: ParsableArguments {
         parsing: .unconditional,
         help: ProblemOptions.windowHelp, transform: Units.length)
     var window: Int?
+    @OptionGroup var windowSides: WindowSides
     /// Optional so that the help shows the command-line spelling of the default (the parser
     /// would print a case-iterable default's raw value, `bottomRight`).
     @Option(help: "Where the causal diagonal sits when Nq ≠ Nk, with --causal or --window (default: bottom-right).")
@@ -148,10 +149,8 @@ struct ProblemOptions: ParsableArguments {
 
     /// The mask: `--window L` (causal implied), else `--causal`, else none; `--alignment` places the
     /// diagonal of either.
-    var mask: AttentionMask {
-        let alignment = self.alignment ?? .bottomRight
-        if let window { return .slidingWindow(left: window - 1, right: 0, alignment: alignment) }
-        return causal ? .causal(alignment) : .none
+    func mask() throws(ValidationError) -> AttentionMask {
+        try MaskFlags.mask(causal: causal, window: window, sides: windowSides, alignment: alignment ?? .bottomRight)
     }
 
     /// The checked problem (`n` replaces `--N`, for sweeps). A bad value is a `ValidationError`
@@ -184,7 +183,7 @@ struct ProblemOptions: ParsableArguments {
         var p = AttentionProblem(
             n: n, nk: nk, d: d ?? workload?.d ?? 64, batch: batch ?? workload?.decode?.batch ?? 1, heads: heads ?? workload?.heads ?? 1,
             kvHeads: kvHeads ?? (heads == nil ? workload?.kvHeads : nil), dtype: dtype,
-            mask: mask, packGQA: packGQA)
+            mask: try mask(), packGQA: packGQA)
         (p.kvLayout, p.blockSize) = (kvLayout, blockSize)
         if let lengths {
             let parsed: SequenceLengths

@@ -47,7 +47,7 @@ extension Render {
             Column("heads") { .int($0.problem.heads) },
             Column("kv_heads") { .int($0.problem.kvHeads) },
             Column("dtype") { .string($0.problem.dtype.rawValue) },
-            Column("causal") { .bool($0.problem.causal) },
+            Column("causal") { .bool(causal($0.problem)) },
             Column("M_bytes") { .int($0.capacity) },
             Column("Br") { $0.tiles.map { .int($0.br) } ?? .empty },
             Column("Bc") { $0.tiles.map { .int($0.bc) } ?? .empty },

@@ -55,6 +55,22 @@ import Testing
 
     static func tensors(_ obj: [String: Any]) -> [[String: Any]] { obj["tensors"] as? [[String: Any]] ?? [] }
 
+    /// A kernel that computed a two-sided window (FlashAttention's window_size = (A, B)) passes
+    /// with the same flags, and fails when checked as causal or with the window one key narrower:
+    /// the check holds the kernel to exactly the mask it says it computed.
+    @Test func aTwoSidedWindowIsCheckedAgainstExactlyThatWindow() throws {
+        let c = try Case(
+            AttentionShape(batch: 1, heads: 2, kvHeads: 2, nq: 150, nk: 200, d: 32), mask: .slidingWindow(left: 12, right: 7, alignment: .bottomRight)
+        )
+        defer { c.folder.remove() }
+        let flags = ["--dtype", "fp16", "--window-left", "12", "--window-right", "7", "--block-rows", "32"]
+        #expect(try c.run(flags).status == 0)
+        #expect(try c.run(["--dtype", "fp16", "--causal"]).status == 1)
+        #expect(try c.run(["--dtype", "fp16", "--window-left", "12", "--window-right", "6"]).status == 1)
+        let bad = try c.run(["--dtype", "fp16", "--window", "4", "--window-right", "1"])
+        #expect(bad.status == 2 && bad.err.hasPrefix("iosim: check: --window L is"), "\(bad.err)")
+    }
+
     @Test func aCorrectFP16OutputPassesWithExitZeroInTableAndJSON() throws {
         let c = try Case(AttentionShape(batch: 2, heads: 4, kvHeads: 2, nq: 70, nk: 90, d: 40, dv: 24), mask: .causal(.bottomRight))
         defer { c.folder.remove() }

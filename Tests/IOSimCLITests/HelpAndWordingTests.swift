@@ -58,12 +58,21 @@ import Testing
     }
 
     @Test func windowAndAlignmentBuildTheReferencesMask() throws {
-        func mask(_ args: [String]) throws -> AttentionMask { try Simulate.parse(args).options.mask }
+        func mask(_ args: [String]) throws -> AttentionMask { try Simulate.parse(args).options.mask() }
         #expect(try mask([]) == .none)
         #expect(try mask(["--causal"]) == .causal(.bottomRight))
         #expect(try mask(["--causal", "--alignment", "top-left"]) == .causal(.topLeft))
         #expect(try mask(["--window", "64"]) == .slidingWindow(left: 63, right: 0, alignment: .bottomRight))
         #expect(try mask(["--window", "1", "--alignment", "top-left"]) == .slidingWindow(left: 0, right: 0, alignment: .topLeft))
+        // Two-sided windows: each flag alone leaves its other side unbounded; --causal bounds the right at 0.
+        let far = MaskFlags.unbounded
+        #expect(try mask(["--window-left", "8", "--window-right", "3"]) == .slidingWindow(left: 8, right: 3, alignment: .bottomRight))
+        #expect(try mask(["--window-left", "8"]) == .slidingWindow(left: 8, right: far, alignment: .bottomRight))
+        #expect(try mask(["--window-right", "0"]) == .slidingWindow(left: far, right: 0, alignment: .bottomRight))
+        #expect(try mask(["--causal", "--window-left", "63"]) == mask(["--window", "64"]))
+        for bad in [["--window", "4", "--window-left", "2"], ["--causal", "--window-right", "2"], ["--window-left", "-1"]] {
+            #expect(throws: (any Error).self, "\(bad)") { try mask(bad) }
+        }
         let p = try Simulate.parse(["--N", "64", "--heads", "4", "--kv-heads", "2", "--pack-gqa"]).options.problem()
         #expect(p.packGQA && p.heads == 4 && p.kvHeads == 2)
         #expect(try Attention.parse(["--q", "q", "--k", "k", "--v", "v", "--out", "o"]).alignment == nil, "attention's default is top-left")

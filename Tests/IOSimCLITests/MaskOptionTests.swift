@@ -21,6 +21,34 @@ import Testing
         #expect(p["alignment"] == nil, "bottom-right is the default and is not echoed")
     }
 
+    /// `--window-left A --window-right B` (FlashAttention's window_size = (A, B)): both sides in
+    /// JSON, null for the side no flag bounds, `causal` false when the window sees keys to the right.
+    @Test func twoSidedWindowsAreEchoedWithUnboundedSidesAsNull() throws {
+        let both = try Self.problem(["--N", "300", "--Nk", "500", "--window-left", "20", "--window-right", "30"])
+        #expect(both["window_left"] as? Int == 20 && both["window_right"] as? Int == 30 && both["causal"] as? Bool == false)
+        #expect(both["window"] == nil, "a two-sided window has no single length L")
+        let left = try Self.problem(["--N", "300", "--window-left", "20"])
+        #expect(left["window_left"] as? Int == 20 && left["window_right"] is NSNull && left["causal"] as? Bool == false)
+        let causal = try Self.problem(["--N", "300", "--causal", "--window-left", "63"])
+        #expect(causal["window"] as? Int == 64 && causal["window_left"] as? Int == 63 && causal["window_right"] as? Int == 0)
+        #expect(causal["causal"] as? Bool == true)
+        // Counts: a right side that reaches past every key is the left-only window.
+        let far = try Self.json(["--N", "300", "--window-left", "20", "--window-right", "1000", "--schedule", "fa2"])
+        let open = try Self.json(["--N", "300", "--window-left", "20", "--schedule", "fa2"])
+        func hbm(_ j: [String: Any]) -> [String: Any]? { ((j["results"] as? [[String: Any]])?.first?["hbm"]) as? [String: Any] }
+        #expect(hbm(far)?["reads"] as? Int == hbm(open)?["reads"] as? Int && hbm(far)?["reads"] != nil)
+    }
+
+    @Test(arguments: [
+        (["--window", "8", "--window-left", "3"], "--window L is --window-left L−1 --window-right 0"),
+        (["--causal", "--window-right", "2"], "--causal sees no key to the right"),
+        (["--window-left", "-1"], "--window-left must be 0 or a positive number of keys"),
+    ])
+    func contradictoryWindowFlagsAreOneLineUsageErrors(args: [String], says: String) {
+        let r = CLI.run(["--N", "300"] + args)
+        #expect(r.status == 64 && r.err.contains(says) && r.err.split(separator: "\n").count == 1, "\(r.err)")
+    }
+
     @Test func topLeftAlignmentIsEchoedWithCausalOrWindow() throws {
         #expect(try Self.problem(["--N", "300", "--Nk", "500", "--causal", "--alignment", "top-left"])["alignment"] as? String == "top-left")
         let w = try Self.problem(["--N", "300", "--window", "16", "--alignment", "top-left"])

@@ -11,6 +11,7 @@ import Testing
     static let masks: [(String, AttentionMask)] = [
         ("none", .none), ("causal", .causal(.bottomRight)), ("causal top-left", .causal(.topLeft)),
         ("window 100", .slidingWindow(left: 100, right: 0, alignment: .bottomRight)),
+        ("window (40, 25)", .slidingWindow(left: 40, right: 25, alignment: .topLeft)),
     ]
 
     @Test(arguments: grid)

@@ -11,6 +11,7 @@ import Testing
         .none, .causal(.bottomRight), .causal(.topLeft),
         .slidingWindow(left: 63, right: 0, alignment: .bottomRight), .slidingWindow(left: 15, right: 0, alignment: .topLeft),
         .slidingWindow(left: 200, right: 0, alignment: .bottomRight),
+        .slidingWindow(left: 20, right: 30, alignment: .bottomRight), .slidingWindow(left: 30, right: Limits.maxSequence - 1, alignment: .topLeft),
     ]
 
     struct Case: CustomTestStringConvertible, Sendable {

@@ -75,6 +75,8 @@ let dataCases: [DataCase] = ScheduleKind.allCases.flatMap { kind in
         .causal(.topLeft), .causal(.bottomRight),
         .slidingWindow(left: 40, right: 0, alignment: .bottomRight),
         .slidingWindow(left: 17, right: 0, alignment: .topLeft),
+        .slidingWindow(left: 9, right: 14, alignment: .bottomRight),
+        .slidingWindow(left: Limits.maxSequence - 1, right: 6, alignment: .topLeft),
     ]
 
     @Test(arguments: [(97, 150), (150, 61), (1, 300)])

@@ -167,6 +167,10 @@ import Testing
         .causal(.topLeft), .causal(.bottomRight),
         .slidingWindow(left: 36, right: 0, alignment: .bottomRight),
         .slidingWindow(left: 99, right: 0, alignment: .topLeft),
+        // Two-sided windows, and each side alone (the other unbounded: --window-left, --window-right).
+        .slidingWindow(left: 20, right: 30, alignment: .bottomRight), .slidingWindow(left: 40, right: 25, alignment: .topLeft),
+        .slidingWindow(left: 30, right: Limits.maxSequence - 1, alignment: .bottomRight),
+        .slidingWindow(left: Limits.maxSequence - 1, right: 10, alignment: .topLeft),
     ]
 
     @Test(arguments: [(1000, 1000), (1000, 333), (333, 1000), (7, 1), (1, 7), (130, 17)])
@@ -221,6 +225,9 @@ import Testing
         .none, .causal(.topLeft), .causal(.bottomRight),
         .slidingWindow(left: 63, right: 0, alignment: .bottomRight),
         .slidingWindow(left: 200, right: 0, alignment: .topLeft),
+        .slidingWindow(left: 20, right: 30, alignment: .bottomRight),
+        .slidingWindow(left: 30, right: Limits.maxSequence - 1, alignment: .topLeft),
+        .slidingWindow(left: Limits.maxSequence - 1, right: 10, alignment: .bottomRight),
     ]
 
     @Test(arguments: [(1, 7), (127, 127), (1000, 333), (333, 1000), (1023, 4097), (4097, 1000)])
