@@ -9,7 +9,9 @@ extension KernelOutputCheck.Report {
         var maskText = "no mask"
         switch mask {
         case let .causal(a): maskText = "causal (\(a.argument))"
-        case let .slidingWindow(left, _, a): maskText = "window \(left + 1) (\(a.argument))"
+        case let .slidingWindow(left, right, a):
+            func side(_ s: Int) -> String { s >= MaskFlags.unbounded ? "unbounded" : "\(s)" }
+            maskText = right == 0 ? "window \(left + 1) (\(a.argument))" : "window (\(side(left)), \(side(right))) (\(a.argument))"
         default: break
         }
         var lines = [
@@ -31,7 +33,11 @@ extension KernelOutputCheck.Report {
         ]
         switch mask {
         case let .causal(a): problem += [("causal", .bool(true)), ("alignment", .string(a.argument))]
-        case let .slidingWindow(left, _, a): problem += [("causal", .bool(true)), ("alignment", .string(a.argument)), ("window", .int(left + 1))]
+        case let .slidingWindow(left, right, a):
+            // As simulate's problem: `window` for a one-sided window, both sides always (null: unbounded).
+            func side(_ s: Int) -> JSON { s >= MaskFlags.unbounded ? .null : .int(s) }
+            problem += [("causal", .bool(right == 0)), ("alignment", .string(a.argument))]
+            problem += (right == 0 ? [("window", .int(left + 1))] : []) + [("window_left", side(left)), ("window_right", side(right))]
         default: problem.append(("causal", .bool(false)))
         }
         problem.append(("scale", .double(scale)))

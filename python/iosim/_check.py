@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -78,14 +78,16 @@ def _to_numpy(x):
 
 
 def check(q, k, v, o, *, lse=None, do=None, dq=None, dk=None, dv=None, dtype: str, causal: bool = False,
-          window: Optional[int] = None, alignment: Optional[str] = None, scale: Optional[float] = None,
+          window: Optional[int] = None, window_size: Optional[Tuple[Optional[int], Optional[int]]] = None,
+          alignment: Optional[str] = None, scale: Optional[float] = None,
           block_rows: Optional[int] = None) -> Report:
     """Checks a kernel's output `o` (and `lse`) for inputs q, k, v with `iosim check`.
 
     Shapes [N, d], [heads, N, d] or [batch, heads, N, d] (k, v may have fewer heads: GQA);
     `dtype` is the kernel's ("fp16", "bf16", "fp8", "fp32", "fp64"); `alignment` places the
     causal diagonal when Nq != Nk ("bottom-right", the default, or "top-left" as PyTorch's
-    is_causal). Gradients (do, dq, dk, dv) are passed on when given, for an iosim that checks them.
+    is_causal). `window_size=(left, right)` is FlashAttention's two-sided window (None, or -1 as
+    FlashAttention writes it, for an unbounded side). Gradients (do, dq, dk, dv) are passed on when given, for an iosim that checks them.
     Raises IOSimError on bad input."""
     tensors = {"q": q, "k": k, "v": v, "o": o, "lse": lse, "do": do, "dq": dq, "dk": dk, "dv": dv}
     args = ["check", "--dtype", dtype, "--format", "json"]
@@ -93,6 +95,10 @@ def check(q, k, v, o, *, lse=None, do=None, dq=None, dk=None, dv=None, dtype: st
         args.append("--causal")
     if window is not None:
         args += ["--window", str(int(window))]
+    if window_size is not None:
+        for flag, side in zip(("--window-left", "--window-right"), window_size):
+            if side is not None and int(side) >= 0:
+                args += [flag, str(int(side))]
     if alignment is not None:
         args += ["--alignment", alignment]
     if scale is not None:

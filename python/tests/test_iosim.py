@@ -11,7 +11,7 @@ import iosim
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def fp16_kernel(q, k, v, causal=False):
+def fp16_kernel(q, k, v, causal=False, window_size=None):
     """A stand-in fp16 kernel: fp16 inputs, fp32 scores and softmax, P rounded to fp16 before
     PV (as FlashAttention feeds the tensor cores), O in fp16; also the fp32 LSE."""
     q32, k32, v32 = (x.astype(np.float32) for x in (q, k, v))
@@ -19,9 +19,15 @@ def fp16_kernel(q, k, v, causal=False):
     if group > 1:
         k32, v32 = np.repeat(k32, group, axis=-3), np.repeat(v32, group, axis=-3)
     s = (q32 @ np.swapaxes(k32, -1, -2)) / np.float32(np.sqrt(q.shape[-1]))
+    n, nk = s.shape[-2:]
     if causal:
-        n, nk = s.shape[-2:]
         s = np.where(np.tril(np.ones((n, nk), bool), k=nk - n), s, -np.inf)  # bottom-right
+    if window_size is not None:
+        # FlashAttention's window_size = (left, right), bottom-right: row r sits at r + nk - n.
+        left, right = window_size
+        pos = np.arange(n)[:, None] + nk - n
+        col = np.arange(nk)[None, :]
+        s = np.where((col >= pos - left) & (col <= pos + right), s, -np.inf)
     m = s.max(-1, keepdims=True)
     p = np.exp(s - m)
     row_sum = p.sum(-1, keepdims=True)
@@ -45,6 +51,15 @@ def test_a_correct_fp16_kernel_passes_with_a_report_per_tensor():
     assert t.max_abs_error <= t.allowed and t.rtol == 2 and set(t.where) == {"batch", "head", "row", "column"}
     assert report.problem["kv_heads"] == 2 and report.problem["causal"] is True
     assert iosim.assert_attention_close(q, k, v, o, lse=lse, dtype="fp16", causal=True).passed
+
+
+def test_a_two_sided_window_passes_with_its_window_size_and_fails_as_causal():
+    q, k, v = inputs((2, 80, 32), (2, 100, 32), seed=3)
+    o, lse = fp16_kernel(q, k, v, window_size=(10, 6))
+    assert iosim.check(q, k, v, o, lse=lse, dtype="fp16", window_size=(10, 6)).passed
+    assert not iosim.check(q, k, v, o, lse=lse, dtype="fp16", causal=True).passed
+    report = iosim.check(q, k, v, o, lse=lse, dtype="fp16", window_size=(10, 6))
+    assert report.problem["causal"] is False
 
 
 def test_a_corrupted_output_raises_assertion_error_naming_where():
