@@ -16,6 +16,20 @@ import Testing
         "--Br", "128", "--Bc", "128", "--M", "228KiB",
     ]
 
+    /// PyTorch's compiled FlexAttention, causal, N = 8192, d = 128 (the first launch of the masks
+    /// run): `compare` reads its Triton kernel as flex's, with the kernel's own tiles, and the L2→SM
+    /// reads agree within 0.01% (iosim counts the index tables as int32 entries, the kernel reads
+    /// them in 32-byte sectors).
+    @Test func flexAttentionsCausalKernelReadsWhatFlexPredicts() throws {
+        let rows = try Self.json([
+            "--ncu", Repo.path("Reports/gpu/flex_masks_ncu_raw.csv"), "--N", "8192", "--d", "128", "--heads", "8", "--causal",
+            "--schedule", "flex", "--launches", "0", "--hardware", "h100-sxm",
+        ])
+        let read = try #require(rows.first { $0["metric"] as? String == "l2_to_sm_read_bytes" })
+        let ratio = try #require(read["ratio"] as? Double)
+        #expect(abs(ratio - 1) < 1e-4 && (read["ncu_name"] as? String)?.contains("flex_attention") == true, "\(read)")
+    }
+
     @Test func pytorchsFlashKernelReadsExactlyThePredictedBytesFromL2() throws {
         let rows = try Self.json(Self.torchFlash + ["--match", "traits<64", "--hardware", "h100-sxm"])
         let reads = rows.filter { $0["metric"] as? String == "l2_to_sm_read_bytes" }

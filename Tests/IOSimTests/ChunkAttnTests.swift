@@ -4,9 +4,15 @@ import Testing
 
 extension ScheduleKind {
     /// Whether the schedule models `p`: chunk-attn takes neither GQA nor a mask that hides a key
-    /// from a query row (ChunkAttention's decode kernels have neither); every other schedule runs
-    /// every problem of the generic grids.
-    func models(_ p: AttentionProblem) -> Bool { self != .chunkAttn || (try? ChunkAttnSchedule.check(p)) != nil }
+    /// from a query row (ChunkAttention's decode kernels have neither); flex does not pack GQA;
+    /// every other schedule runs every problem of the generic grids.
+    func models(_ p: AttentionProblem) -> Bool {
+        switch self {
+        case .chunkAttn: (try? ChunkAttnSchedule.check(p)) != nil
+        case .flex: !(p.packGQA && p.heads > p.kvHeads)
+        default: true
+        }
+    }
 }
 
 /// A batch of `lengths` (one problem per call, `--lengths` style) sharing `prefix` tokens.

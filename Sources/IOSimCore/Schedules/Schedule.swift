@@ -187,6 +187,8 @@ public enum KVCacheReading: Sendable, Equatable {
 /// the decode schedules; a prefix-sharing schedule is only run when named).
 public enum ScheduleFamily: Sendable {
     case prefill, decode, prefixSharing
+    /// One framework's kernel, run only when named (flex).
+    case namedOnly
 }
 
 extension Schedule {

@@ -7,6 +7,7 @@ public enum ScheduleRegistry {
         ScheduleEntry(FA1Schedule.self),
         ScheduleEntry(FA2Schedule.self),
         ScheduleEntry(FA3Schedule.self),
+        ScheduleEntry(FlexSchedule.self),
         ScheduleEntry(SmallMSchedule.self),
         ScheduleEntry(SplitKVSchedule.self),
         ScheduleEntry(LeanSchedule.self),

@@ -1,0 +1,23 @@
+extension FlexSchedule {
+    /// Per instance: Q and O of every row, the LSE of every row; per CTA its table entries
+    /// (2 + its non-empty blocks) and the K and V rows of those blocks. A sum over the Tr CTAs of
+    /// one instance (each CTA's blocks are one contiguous range of the structured masks).
+    public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: KernelConfig, capacity: Int) throws(SimulationError) {
+        try check(p, t)
+        var (table, kvRows, visited) = (0, 0, 0)
+        for i in 0..<t.tr(p) {
+            let live = liveBlocks(t.rows(i, p), p)
+            table += 2 + live.count
+            visited += live.count
+            if !live.isEmpty { kvRows += blocks.cols(live.upperBound - 1, p).upperBound - live.lowerBound * maskBlock }
+        }
+        c.kernel(kind.rawValue, ctas: t.tr(p))
+        try c.add(.table, reads: table, .int32)
+        try c.add(.Q, reads: c.mul(p.n, p.d), .input)
+        try c.add(.K, reads: c.mul(kvRows, p.d), .input)
+        try c.add(.V, reads: c.mul(kvRows, p.d), .input)
+        try c.add(.O, writes: c.mul(p.n, p.d), .output)
+        try c.add(.LSE, writes: p.n, .fp32)
+        try c.scales(t.tr(p) + 2 * visited)
+    }
+}
