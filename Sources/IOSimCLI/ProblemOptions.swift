@@ -168,6 +168,10 @@ struct ProblemOptions: ParsableArguments {
             try Wording.checkPositive("splits", splits, limit: Limits.maxSplits)
             try checkKnob(.splits)
         }
+        // FlexAttention runs one CTA per query head: it has no packed-GQA form (docs/cli.md §2).
+        if packGQA, scheduleOption.named.contains(.flex) {
+            throw ValidationError("flex runs one CTA per query head and takes no --pack-gqa; drop it or name another schedule")
+        }
         if let ctas {
             try Wording.checkPositive("ctas", ctas, limit: Limits.maxBatchOrHeads)
             try checkKnob(.ctas)

@@ -43,6 +43,7 @@ import Testing
         (["--window", "8", "--window-left", "3"], "--window L is --window-left L−1 --window-right 0"),
         (["--causal", "--window-right", "2"], "--causal sees no key to the right"),
         (["--window-left", "-1"], "--window-left must be 0 or a positive number of keys"),
+        (["--schedule", "flex", "--heads", "4", "--kv-heads", "2", "--pack-gqa"], "flex runs one CTA per query head and takes no --pack-gqa"),
     ])
     func contradictoryWindowFlagsAreOneLineUsageErrors(args: [String], says: String) {
         let r = CLI.run(["--N", "300"] + args)
