@@ -29,6 +29,14 @@ enum Cell {
         }
     }
 
+    /// As a table writes it: the text as it is, never quoted (a table cell may hold commas).
+    var plain: String {
+        switch self {
+        case let .string(s), let .text(s), let .structured(_, s): s
+        default: csv
+        }
+    }
+
     /// As JSON writes it (an empty cell is `null`).
     var json: JSON {
         switch self {
@@ -82,7 +90,7 @@ extension Array {
 
     /// One row of the table.
     func tableRow<Row>(_ row: Row) -> [String] where Element == Column<Row> {
-        filter { $0.table != nil }.map { c in c.tableText?(row) ?? c.value(row).csv }
+        filter { $0.table != nil }.map { c in c.tableText?(row) ?? c.value(row).plain }
     }
 
     /// The table's header row and one row per item.
