@@ -100,6 +100,7 @@ enum Render {
             f += [("window_left", side(left)), ("window_right", side(right))]
         default: break
         }
+        if p.maskBlockQ != 128 || p.maskBlockK != 128 { f.append(("mask_block", .array([.int(p.maskBlockQ), .int(p.maskBlockK)]))) }
         if p.packGQA { f.append(("pack_gqa", .bool(true))) }
         if p.kvLayout == .paged { f += [("kv_layout", .string(p.kvLayout.rawValue)), ("block_size", .int(p.blockSize))] }
         if p.sharedPrefix > 0 || p.chunk != 64 { f += [("shared_prefix", .int(p.sharedPrefix)), ("chunk", .int(p.chunk))] }

@@ -42,6 +42,12 @@ struct ProblemOptions: ParsableArguments {
         help: ProblemOptions.windowHelp, transform: Units.length)
     var window: Int?
     @OptionGroup var windowSides: WindowSides
+    @Option(
+        name: .customLong("mask-block"), parsing: .unconditional,
+        help: ArgumentHelp(
+            "The block mask's blocks, B or BqxBk (FlexAttention's BLOCK_SIZE; default 128): the blocks flex walks, K and V of each non-empty one whole.",
+            valueName: "B|BqxBk"))
+    var maskBlock: String?
     /// Optional so that the help shows the command-line spelling of the default (the parser
     /// would print a case-iterable default's raw value, `bottomRight`).
     @Option(help: "Where the causal diagonal sits when Nq ≠ Nk, with --causal or --window (default: bottom-right).")
@@ -168,6 +174,16 @@ struct ProblemOptions: ParsableArguments {
             try Wording.checkPositive("splits", splits, limit: Limits.maxSplits)
             try checkKnob(.splits)
         }
+        let maskBlock = try self.maskBlock.map { (text: String) throws -> (Int, Int) in
+            let sides = text.split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+            guard (1...2).contains(sides.count), sides.allSatisfy({ $0 != nil && $0! > 0 && $0! <= Limits.maxSequence }) else {
+                throw ValidationError("--mask-block takes B or BqxBk, positive integers up to \(Limits.maxSequence), got '\(text)'")
+            }
+            guard scheduleOption.named.contains(.flex) else {
+                throw ValidationError("--mask-block sets the blocks flex walks; name --schedule flex")
+            }
+            return (sides[0]!, sides.last!!)
+        }
         // FlexAttention runs one CTA per query head: it has no packed-GQA form (docs/cli.md §2).
         if packGQA, scheduleOption.named.contains(.flex) {
             throw ValidationError("flex runs one CTA per query head and takes no --pack-gqa; drop it or name another schedule")
@@ -189,6 +205,7 @@ struct ProblemOptions: ParsableArguments {
             kvHeads: kvHeads ?? (heads == nil ? workload?.kvHeads : nil), dtype: dtype,
             mask: try mask(), packGQA: packGQA)
         (p.kvLayout, p.blockSize) = (kvLayout, blockSize)
+        if let maskBlock { (p.maskBlockQ, p.maskBlockK) = maskBlock }
         if let lengths {
             let parsed: SequenceLengths
             do { parsed = try SequenceLengths.parse(argument: lengths) } catch { throw ValidationError("--lengths: \(error.description)") }

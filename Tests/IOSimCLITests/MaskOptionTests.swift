@@ -44,10 +44,18 @@ import Testing
         (["--causal", "--window-right", "2"], "--causal sees no key to the right"),
         (["--window-left", "-1"], "--window-left must be 0 or a positive number of keys"),
         (["--schedule", "flex", "--heads", "4", "--kv-heads", "2", "--pack-gqa"], "flex runs one CTA per query head and takes no --pack-gqa"),
+        (["--mask-block", "64"], "--mask-block sets the blocks flex walks; name --schedule flex"),
+        (["--schedule", "flex", "--mask-block", "64x0"], "--mask-block takes B or BqxBk"),
     ])
     func contradictoryWindowFlagsAreOneLineUsageErrors(args: [String], says: String) {
         let r = CLI.run(["--N", "300"] + args)
         #expect(r.status == 64 && r.err.contains(says) && r.err.split(separator: "\n").count == 1, "\(r.err)")
+    }
+
+    @Test func theMaskBlockIsEchoedForFlex() throws {
+        let p = try Self.json(["--N", "512", "--causal", "--schedule", "flex", "--mask-block", "256x64"])["problem"] as? [String: Any]
+        #expect(p?["mask_block"] as? [Int] == [256, 64])
+        #expect(try Self.problem(["--N", "512", "--causal"])["mask_block"] == nil, "the default is not echoed")
     }
 
     @Test func topLeftAlignmentIsEchoedWithCausalOrWindow() throws {

@@ -47,6 +47,23 @@ import Testing
         #expect(flex.byTensor[Tensor.table.rawValue].reads == 5 * 2 + 1)
     }
 
+    /// `--mask-block 64`: 16 mask rows of 64 keys; row s walks blocks 0…s, 136 blocks in all; and
+    /// 256 × 64 blocks: the 4 mask rows of 256 rows, row s reaching key block 4s + 3.
+    @Test func theMaskBlockSetsTheBlocksFlexWalks() throws {
+        func k(_ bq: Int, _ bk: Int, br: Int) throws -> Int {
+            var p = AttentionProblem(n: 1024, d: 64, causal: true)
+            (p.maskBlockQ, p.maskBlockK) = (bq, bk)
+            let r = Simulator.simulate(.flex, p, capacity: 1 << 22, tiles: TileRequest(br: br, bc: 32))
+            let c = try #require(r.counts)
+            let closed = try #require(ClosedForm.traffic(.flex, p, KernelConfig(br: br, bc: 32), capacity: 1 << 22))
+            #expect(c.byTensor == closed.byTensor && c.kernels == closed.kernels)
+            return c.byTensor[Tensor.K.rawValue].reads
+        }
+        #expect(try k(64, 64, br: 64) == 136 * 64 * 64)
+        // 256-row mask rows walked by 128-row CTAs, two per mask row: Σ over s of 2·(4s + 4) blocks.
+        #expect(try k(256, 64, br: 128) == 2 * (4 + 8 + 12 + 16) * 64 * 64)
+    }
+
     /// A 64-row BLOCK_M (the kernel's choice at d = 256): two CTAs walk each 128-row mask row, so
     /// K and V move twice as often as with 128 rows, and a block is loaded whole even where its
     /// CTA sees only part of it.

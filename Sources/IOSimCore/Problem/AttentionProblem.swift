@@ -61,6 +61,10 @@ public struct AttentionProblem: Hashable, Sendable {
     public var sharedPrefix: Int = 0
     /// `--chunk`: tokens per chunk of ChunkAttention's prefix tree (default 64, the paper's).
     public var chunk: Int = 64
+    /// `--mask-block Bq×Bk`: the blocks of a block mask (FlexAttention's `BLOCK_SIZE`, default
+    /// 128 × 128); flex walks them.
+    public var maskBlockQ: Int = 128
+    public var maskBlockK: Int = 128
 
     /// The shortest sequence of the batch (`nk` without lengths).
     public var shortestLength: Int { lengthGroups?.first?.length ?? nk }

@@ -9,7 +9,7 @@ extension FlexSchedule {
             let live = liveBlocks(t.rows(i, p), p)
             table += 2 + live.count
             visited += live.count
-            if !live.isEmpty { kvRows += blocks.cols(live.upperBound - 1, p).upperBound - live.lowerBound * maskBlock }
+            if !live.isEmpty { kvRows += blocks(p).cols(live.upperBound - 1, p).upperBound - live.lowerBound * p.maskBlockK }
         }
         c.kernel(kind.rawValue, ctas: t.tr(p))
         try c.add(.table, reads: table, .int32)

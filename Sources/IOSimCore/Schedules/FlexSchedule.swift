@@ -14,11 +14,9 @@
 public enum FlexSchedule: Schedule {
     public static let kind = ScheduleKind.flex
     public static var family: ScheduleFamily { .namedOnly }
-    /// The block mask's blocks (`create_block_mask`'s default BLOCK_SIZE).
-    public static let maskBlock = 128
 
     public static func footprint(_ tiles: KernelConfig, _ p: AttentionProblem, capacity: Int) -> Int {
-        Footprint.fa2(tiles.with(br: tiles.br, bc: maskBlock).clamped(to: p), p)
+        Footprint.fa2(tiles.with(br: tiles.br, bc: p.maskBlockK).clamped(to: p), p)
     }
 
     /// The tiles the generated kernel was measured with on the H100 (fp16; its config table,
@@ -35,8 +33,8 @@ public enum FlexSchedule: Schedule {
         }
     }
 
-    /// The block mask as the kernel walks it: 128 × 128 blocks.
-    static let blocks = KernelConfig(br: maskBlock, bc: maskBlock)
+    /// The block mask as the kernel walks it: Bq × Bk blocks (`--mask-block`, default 128 × 128).
+    static func blocks(_ p: AttentionProblem) -> KernelConfig { KernelConfig(br: p.maskBlockQ, bc: p.maskBlockK) }
 
     /// Refuses what the kernel does not do: packed GQA rows (one CTA per query head).
     static func check(_ p: AttentionProblem, _ t: KernelConfig) throws(SimulationError) {
@@ -49,7 +47,8 @@ public enum FlexSchedule: Schedule {
     /// §4). Under the structured masks these are one contiguous range, since a row's visible keys
     /// never move left as the row grows.
     static func liveBlocks(_ rows: Range<Int>, _ p: AttentionProblem) -> Range<Int> {
-        let live = (rows.lowerBound / maskBlock...(rows.upperBound - 1) / maskBlock).map { blocks.liveColumnTiles($0, p) }.filter { !$0.isEmpty }
+        let (b, bq) = (blocks(p), p.maskBlockQ)
+        let live = (rows.lowerBound / bq...(rows.upperBound - 1) / bq).map { b.liveColumnTiles($0, p) }.filter { !$0.isEmpty }
         guard let first = live.first, let last = live.last else { return 0..<0 }
         return first.lowerBound..<last.upperBound
     }
@@ -66,7 +65,7 @@ public enum FlexSchedule: Schedule {
                 try m.fetch(.table, elements: 2 + live.count, format: .int32)
                 try m.load(.Q, instance: inst, rows: rows, cols: d, format: .input, into: .q)
                 try m.startRows(rows.count)
-                if !live.isEmpty { try m.attend(blocks, kvInstance: kv, rows: rows, columnTiles: live, table: false) }
+                if !live.isEmpty { try m.attend(blocks(p), kvInstance: kv, rows: rows, columnTiles: live, table: false) }
                 try m.compute(.normalizeRows(acc: .acc, sum: .l, max: .m))
                 try m.store(.O, instance: inst, rows: rows, cols: d, format: .output, from: .acc)
                 try m.store(.LSE, instance: inst, rows: rows, cols: 0..<1, format: .fp32, from: .m)
