@@ -68,7 +68,7 @@ struct Attention: ParsableCommand {
     /// anything, then writes all outputs or none.
     func validate() throws {
         if let scale, !scale.isFinite { throw ValidationError("--scale must be finite, got \(scale)") }
-        if let window, window <= 0 { throw ValidationError("--window must be a positive integer, got \(window)") }
+        _ = try mask()
         _ = try rawFormats()
         if upstream == nil, let first = gradientOutputs.first {
             throw ValidationError("\(first.flag) needs --do, the gradient of the loss with respect to O (.npy, shaped as O)")
@@ -76,6 +76,11 @@ struct Attention: ParsableCommand {
         if upstream != nil, gradientOutputs.isEmpty {
             throw ValidationError("--do is only read for gradients; add --dq, --dk and/or --dv")
         }
+    }
+
+    /// The mask of `--causal`, `--window`, `--window-left/right`; top-left unless `--alignment`.
+    func mask() throws(ValidationError) -> AttentionMask {
+        try MaskFlags.mask(causal: causal, window: window, sides: windowSides, alignment: alignment ?? .topLeft)
     }
 
     /// `--bf16-bits` and `--fp8-bits`, a bad value a usage error.
@@ -101,7 +106,7 @@ struct Attention: ParsableCommand {
         let shape = try Self.shape(q: qa, k: ka, v: va)
         let lead = Array(qa.shape.dropLast(2))
         let oShape = lead + [shape.nq, shape.dv]
-        let mask = try MaskFlags.mask(causal: causal, window: window, sides: windowSides, alignment: alignment ?? .topLeft)
+        let mask = try mask()
         let result: AttentionResult<Double>
         var gradients: AttentionGradients<Double>?
         if let upstream {

@@ -33,11 +33,8 @@ extension KernelOutputCheck.Report {
         ]
         switch mask {
         case let .causal(a): problem += [("causal", .bool(true)), ("alignment", .string(a.argument))]
-        case let .slidingWindow(left, right, a):
-            // As simulate's problem: `window` for a one-sided window, both sides always (null: unbounded).
-            func side(_ s: Int) -> JSON { s >= MaskFlags.unbounded ? .null : .int(s) }
-            problem += [("causal", .bool(right == 0)), ("alignment", .string(a.argument))]
-            problem += (right == 0 ? [("window", .int(left + 1))] : []) + [("window_left", side(left)), ("window_right", side(right))]
+        case let .slidingWindow(_, _, a):
+            problem += [("causal", .bool(Render.causal(mask))), ("alignment", .string(a.argument))] + Render.windowFields(mask)
         default: problem.append(("causal", .bool(false)))
         }
         problem.append(("scale", .double(scale)))

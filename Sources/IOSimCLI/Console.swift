@@ -46,27 +46,7 @@ extension IOSimCommand {
     /// Interrupt handling is the process's own and is not installed.
     public static func runInProcess(_ arguments: [String]) -> (status: Int32, out: String, err: String) {
         let capture = Console.Capture()
-        let status = Console.$capture.withValue(capture) { () -> Int32 in
-            if let word = arguments.first, let message = unknownSubcommand(word) {
-                printError("iosim: " + message)
-                return ExitStatus.usage
-            }
-            do {
-                var command = try parseAsRoot(arguments)
-                try command.run()
-                return ExitStatus.success
-            } catch {
-                let code = exitCode(for: error)
-                if code == .success || error is CleanExit {
-                    // Help and --version: the parser's text on standard output.
-                    Console.print(fullMessage(for: error))
-                    return code.rawValue
-                }
-                let (status, line) = ExitStatus.of(error, command: subcommand(of: arguments), parserCode: code) { message(for: error) }
-                if let line { printError(line) }
-                return status
-            }
-        }
+        let status = Console.$capture.withValue(capture) { execute(arguments) }
         return (status, capture.out, capture.err)
     }
 

@@ -40,27 +40,35 @@ public struct IOSimCommand: ParsableCommand {
     public init() {}
 
     /// Parses and runs; any error becomes at most one line on stderr (the parser's usage text is
-    /// left out) and the exit status ``ExitStatus/of(_:parserCode:parserMessage:)`` gives it. Help and
-    /// `--version` print as usual and exit 0.
+    /// left out) and the exit status ``ExitStatus/of(_:command:parserCode:parserMessage:)`` gives it.
+    /// Help and `--version` print as usual and exit 0.
     public static func runMain(_ arguments: [String]? = nil) -> Never {
         Interrupts.install()
-        let word = (arguments ?? Array(CommandLine.arguments.dropFirst())).first
-        if let word, let message = unknownSubcommand(word) {
+        Foundation_exit(execute(arguments ?? Array(CommandLine.arguments.dropFirst())))
+    }
+
+    /// Parses and runs `arguments`, writing through ``Console``; returns the exit status. The one
+    /// path of both the process (``runMain(_:)``) and the tests' in-process runs
+    /// (``runInProcess(_:)``).
+    static func execute(_ arguments: [String]) -> Int32 {
+        if let word = arguments.first, let message = unknownSubcommand(word) {
             printError("iosim: " + message)
-            Foundation_exit(ExitStatus.usage)
+            return ExitStatus.usage
         }
         do {
             var command = try parseAsRoot(arguments)
             try command.run()
-            Foundation_exit(ExitStatus.success)
+            return ExitStatus.success
         } catch {
             let code = exitCode(for: error)
-            if code == .success || error is CleanExit { exit(withError: error) }
-            let (status, line) = ExitStatus.of(error, command: word.flatMap { subcommandNames.contains($0) ? $0 : nil }, parserCode: code) {
-                message(for: error)
+            if code == .success || error is CleanExit {
+                // Help and --version: the parser's text on standard output.
+                Console.print(fullMessage(for: error))
+                return code.rawValue
             }
+            let (status, line) = ExitStatus.of(error, command: subcommand(of: arguments), parserCode: code) { message(for: error) }
             if let line { printError(line) }
-            Foundation_exit(status)
+            return status
         }
     }
 }

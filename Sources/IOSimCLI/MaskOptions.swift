@@ -31,7 +31,7 @@ enum MaskFlags {
         causal: Bool, window: Int?, sides: WindowSides, alignment: CausalAlignment
     ) throws(ValidationError) -> AttentionMask {
         if let window {
-            guard window > 0 else { throw ValidationError("--window must be a positive integer, got \(window)") }
+            try Wording.checkPositive("window", window, limit: Limits.maxSequence)
             guard sides.left == nil, sides.right == nil else {
                 throw ValidationError("--window L is --window-left L−1 --window-right 0; give one or the other, not both")
             }

@@ -65,9 +65,19 @@ extension String {
 enum Render {
     /// Whether the problem is causal as output reports it: a causal mask, or a window that sees no
     /// key to the right (a two-sided or left-only window is not).
-    static func causal(_ p: AttentionProblem) -> Bool {
-        if case let .slidingWindow(_, right, _) = p.mask { return right == 0 }
-        return p.mask != .none
+    static func causal(_ p: AttentionProblem) -> Bool { causal(p.mask) }
+
+    static func causal(_ mask: AttentionMask) -> Bool {
+        if case let .slidingWindow(_, right, _) = mask { return right == 0 }
+        return mask != .none
+    }
+
+    /// A window's fields (docs/output.md): `window` = L for a one-sided window, both sides always,
+    /// null for a side no flag bounds; nothing for another mask. Shared by every report's problem.
+    static func windowFields(_ mask: AttentionMask) -> [(String, JSON)] {
+        guard case let .slidingWindow(left, right, _) = mask else { return [] }
+        func side(_ s: Int) -> JSON { s >= MaskFlags.unbounded ? .null : .int(s) }
+        return (right == 0 ? [("window", .int(left + 1))] : []) + [("window_left", side(left)), ("window_right", side(right))]
     }
 
     /// The problem; `pass` appears when it is not the forward (so that forward output is what it
@@ -91,13 +101,9 @@ enum Render {
         var f: [(String, JSON)] = []
         switch p.mask {
         case .causal(.topLeft): f.append(("alignment", .string(CausalAlignment.topLeft.argument)))
-        case let .slidingWindow(left, right, alignment):
+        case let .slidingWindow(_, _, alignment):
             if alignment == .topLeft { f.append(("alignment", .string(alignment.argument))) }
-            // A one-sided window keeps its `window` L; both sides as window_left and window_right,
-            // null where unbounded (docs/output.md).
-            if right == 0 { f.append(("window", .int(left + 1))) }
-            func side(_ s: Int) -> JSON { s >= MaskFlags.unbounded ? .null : .int(s) }
-            f += [("window_left", side(left)), ("window_right", side(right))]
+            f += windowFields(p.mask)
         default: break
         }
         if p.maskBlockQ != 128 || p.maskBlockK != 128 { f.append(("mask_block", .array([.int(p.maskBlockQ), .int(p.maskBlockK)]))) }
@@ -307,8 +313,9 @@ enum Render {
             lines.append("bound = " + forwardBound + " + " + backwardBound + regime)
             lines.append("tiles = forward+backward (each pass chooses its own); footprint = the larger")
         }
-        let shared = p.chunk > 0 ? p.sharedPrefix / p.chunk * p.chunk : 0
-        if shared > 0, p.batch > 1 || (p.lengthGroups?.reduce(0) { $0 + $1.count } ?? 0) > 1 {
+        // As the bound has it (Bound.sharingPrefix): under --lengths the batch is the sequences.
+        let shared = ChunkAttnSchedule.sharedChunks(p) * p.chunk
+        if shared > 0, p.batch > 1 {
             lines.append(
                 "bound: the \(shared) keys of the shared chunks are read once per KV head for the batch, not per sequence "
                     + "(compulsory and quadratic terms summed over the batch; docs/counting-rules.md §9)")

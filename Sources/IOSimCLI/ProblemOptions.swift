@@ -192,7 +192,7 @@ struct ProblemOptions: ParsableArguments {
             try Wording.checkPositive("ctas", ctas, limit: Limits.maxBatchOrHeads)
             try checkKnob(.ctas)
         }
-        for (name, v) in [("Br", br), ("Bc", bc), ("window", window)] {
+        for (name, v) in [("Br", br), ("Bc", bc)] {
             if let v { try Wording.checkPositive(name, v, limit: Limits.maxSequence) }
         }
         try Wording.checkPositive("block-size", blockSize, limit: Limits.maxSequence)

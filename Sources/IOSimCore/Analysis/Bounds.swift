@@ -97,7 +97,7 @@ public struct Bound: Hashable, Sendable {
     /// rather than once per sequence; the batch is then one problem, bounded by the larger of its
     /// compulsory and quadratic totals.
     package func sharingPrefix(_ p: AttentionProblem, sequences: Int) -> Bound {
-        let shared = p.chunk > 0 ? p.sharedPrefix / p.chunk * p.chunk : 0
+        let shared = ChunkAttnSchedule.sharedChunks(p) * p.chunk
         guard shared > 0, sequences > 1 else { return self }
         var b = self
         b.compulsory = max(0, compulsory - (sequences - 1) * 2 * shared * p.d * p.kvHeads)
