@@ -17,38 +17,34 @@ public enum AttentionMask: Sendable, Hashable {
     case slidingWindow(left: Int, right: Int, alignment: CausalAlignment)
     case boolean([Bool])
     case additive([Double])
+    /// A window or causal mask with sink tokens, a prefix or documents (docs/cli.md §2).
+    indirect case structured(StructuredMask)
 
     /// Shift that places row r's diagonal at column r + offset.
     static func offset(_ alignment: CausalAlignment, nq: Int, nk: Int) -> Int {
         alignment == .topLeft ? 0 : nk - nq
     }
 
-    /// The contiguous range of columns row `row` may see, for the structured masks;
-    /// `nil` for element masks. An empty range means a fully masked row.
+    /// The contiguous range of columns row `row` may see under none, causal or a window; `nil`
+    /// for element masks and for structured masks with sinks, a prefix or documents (whose rows
+    /// may see two runs: use ``keyRuns(row:nq:nk:)``).
     public func columnRange(row: Int, nq: Int, nk: Int) -> Range<Int>? {
         switch self {
-        case .none:
-            return 0..<nk
-        case let .causal(alignment):
-            let hi = min(nk, max(0, row + Self.offset(alignment, nq: nq, nk: nk) + 1))
-            return 0..<hi
-        case let .slidingWindow(left, right, alignment):
-            let r = row + Self.offset(alignment, nq: nq, nk: nk)
-            let lo = min(nk, max(0, r - left))
-            let hi = max(lo, min(nk, r + right + 1))
-            return lo..<hi
-        case .boolean, .additive:
-            return nil
+        case .none, .causal, .slidingWindow: windowRange(row: row, nq: nq, nk: nk)
+        case .boolean, .additive, .structured: nil
         }
     }
 
     /// Throws when an element mask has neither of its accepted sizes.
-    func validate(_ shape: AttentionShape) throws(AttentionError) {
+    package func validate(_ shape: AttentionShape) throws(AttentionError) {
         let count: Int
         switch self {
         case .none, .causal: return
         case let .slidingWindow(left, right, _):
             if left < 0 || right < 0 { throw .negativeWindow(left: left, right: right) }
+            return
+        case let .structured(m):
+            try m.validate(shape)
             return
         case let .boolean(m): count = m.count
         case let .additive(m): count = m.count

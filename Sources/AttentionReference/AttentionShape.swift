@@ -65,6 +65,8 @@ public enum AttentionError: Error, Equatable, CustomStringConvertible {
     case maskShape(expected: String, actual: Int)
     case tooLarge(bytes: Int, limit: Int)
     case negativeWindow(left: Int, right: Int)
+    /// Sinks, a prefix or documents that do not fit the shape (the reason in words).
+    case invalidMask(String)
 
     public var description: String {
         switch self {
@@ -78,6 +80,8 @@ public enum AttentionError: Error, Equatable, CustomStringConvertible {
             return "mask has \(actual) elements; expected \(expected)"
         case let .negativeWindow(left, right):
             return "a sliding window needs left ≥ 0 and right ≥ 0, got (\(left), \(right))"
+        case let .invalidMask(why):
+            return why
         case let .tooLarge(bytes, limit):
             return "this needs about \(bytes) bytes of memory, more than the \(limit) allowed"
         }

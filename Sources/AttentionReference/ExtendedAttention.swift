@@ -29,7 +29,7 @@ public enum ExtendedAttention {
                 let kvh = b * shape.kvHeads + h / shape.groupSize
                 let moff = mask.planeOffset(bh: bh, plane: nq * nk)
                 for r in 0..<nq {
-                    let range = mask.columnRange(row: r, nq: nq, nk: nk) ?? 0..<nk
+                    let range = mask.keyRuns(row: r, nq: nq, nk: nk) ?? KeyRuns(0..<nk)
                     let m = scoreRow(
                         q: q, qRow: (bh * nq + r) * d, k: k, kvHead: kvh, row: r, range: range, shape: shape, mask: mask,
                         maskOffset: moff, scale: scale, scores: &scores, live: &live)
@@ -60,7 +60,7 @@ extension ExtendedAttention {
     /// a boolean mask). Returns the row's maximum over live keys: NaN when a score is NaN, −∞ when
     /// no key is live. Shared by the forward and ``ExtendedGradients`` so both see the same scores.
     static func scoreRow(
-        q: [Double], qRow: Int, k: [Double], kvHead kvh: Int, row r: Int, range: Range<Int>, shape: AttentionShape,
+        q: [Double], qRow: Int, k: [Double], kvHead kvh: Int, row r: Int, range: KeyRuns, shape: AttentionShape,
         mask: AttentionMask, maskOffset moff: Int, scale: WideFloat, scores: inout [WideFloat], live: inout [Bool]
     ) -> WideFloat {
         let (nk, d) = (shape.nk, shape.d)

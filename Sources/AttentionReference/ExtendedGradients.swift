@@ -27,7 +27,7 @@ public enum ExtendedGradients {
                 let kvh = b * shape.kvHeads + h / shape.groupSize
                 let moff = mask.planeOffset(bh: bh, plane: nq * nk)
                 for r in 0..<nq {
-                    let range = mask.columnRange(row: r, nq: nq, nk: nk) ?? 0..<nk
+                    let range = mask.keyRuns(row: r, nq: nq, nk: nk) ?? KeyRuns(0..<nk)
                     let qrow = (bh * nq + r) * d, grow = (bh * nq + r) * dv
                     let m = ExtendedAttention.scoreRow(
                         q: q, qRow: qrow, k: k, kvHead: kvh, row: r, range: range, shape: shape, mask: mask, maskOffset: moff,

@@ -163,8 +163,8 @@ public enum ReferenceAttention {
         switch mask {
         case .causal:
             return mask.columnRange(row: rows.upperBound - 1, nq: nq, nk: nk)!.upperBound
-        case .slidingWindow:
-            return rows.map { mask.columnRange(row: $0, nq: nq, nk: nk)!.upperBound }.max()!
+        case .slidingWindow, .structured:
+            return rows.map { mask.keyRuns(row: $0, nq: nq, nk: nk)!.upperBound }.max()!
         default:
             return nk
         }
@@ -179,7 +179,7 @@ public enum ReferenceAttention {
         _ row: UnsafeMutablePointer<T>, row r: Int, hi: Int, nq: Int, nk: Int,
         mask: AttentionMask, maskOffset: Int, roundP: (@Sendable (T) -> T)?
     ) -> (max: T, sum: T) {
-        let range = mask.columnRange(row: r, nq: nq, nk: nk) ?? 0..<nk
+        let runs = mask.keyRuns(row: r, nq: nq, nk: nk) ?? KeyRuns(0..<nk)
         // Apply element masks first, so that the max sees the masked scores.
         switch mask {
         case let .boolean(keep):
@@ -190,23 +190,30 @@ public enum ReferenceAttention {
         }
         var m = -T.infinity
         var sawNaN = false
-        for j in range {
-            let x = row[j]
-            if x.isNaN { sawNaN = true } else if x > m { m = x }
+        for range in [runs.head, runs.window] {
+            for j in range {
+                let x = row[j]
+                if x.isNaN { sawNaN = true } else if x > m { m = x }
+            }
         }
         if sawNaN { m = .nan }
-        for j in 0..<range.lowerBound { row[j] = 0 }
-        for j in range.upperBound..<max(range.upperBound, hi) { row[j] = 0 }
+        // Zero what no run covers, up to `hi`: before the head, between the runs, past the window.
+        let end = runs.isEmpty ? 0 : runs.upperBound
+        for j in 0..<(runs.isEmpty ? 0 : runs.lowerBound) { row[j] = 0 }
+        if !runs.head.isEmpty { for j in runs.head.upperBound..<runs.window.lowerBound { row[j] = 0 } }
+        for j in end..<max(end, hi) { row[j] = 0 }
         if m == -T.infinity {
-            for j in range { row[j] = 0 }
+            for range in [runs.head, runs.window] { for j in range { row[j] = 0 } }
             return (m, 0)
         }
         var l: T = 0
-        for j in range {
-            // The sum uses the unrounded probabilities, as FlashAttention kernels do.
-            let p = T.exp(row[j] - m)
-            l += p
-            row[j] = roundP.map { $0(p) } ?? p
+        for range in [runs.head, runs.window] {
+            for j in range {
+                // The sum uses the unrounded probabilities, as FlashAttention kernels do.
+                let p = T.exp(row[j] - m)
+                l += p
+                row[j] = roundP.map { $0(p) } ?? p
+            }
         }
         return (m, l)
     }

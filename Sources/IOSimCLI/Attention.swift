@@ -43,6 +43,7 @@ struct Attention: ParsableCommand {
         help: ProblemOptions.windowHelp, transform: Units.length)
     var window: Int?
     @OptionGroup var windowSides: WindowSides
+    @OptionGroup var structure: StructureFlags
     @Option(
         help: ArgumentHelp(
             "Round Q, K, V (and dO) to this format first, as a kernel in it sees them (fp8: e4m3).", valueName: "dtype"))
@@ -80,7 +81,7 @@ struct Attention: ParsableCommand {
 
     /// The mask of `--causal`, `--window`, `--window-left/right`; top-left unless `--alignment`.
     func mask() throws(ValidationError) -> AttentionMask {
-        try MaskFlags.mask(causal: causal, window: window, sides: windowSides, alignment: alignment ?? .topLeft)
+        try MaskFlags.mask(causal: causal, window: window, sides: windowSides, structure: structure, alignment: alignment ?? .topLeft)
     }
 
     /// `--bf16-bits` and `--fp8-bits`, a bad value a usage error.

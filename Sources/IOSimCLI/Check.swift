@@ -78,6 +78,7 @@ struct Check: ParsableCommand {
     @Flag(help: "Causal mask (see --alignment).") var causal = false
     @Option(parsing: .unconditional, help: ProblemOptions.windowHelp, transform: Units.length) var window: Int?
     @OptionGroup var windowSides: WindowSides
+    @OptionGroup var structure: StructureFlags
     @Option(
         help: ArgumentHelp(
             "Where the causal diagonal sits when Nq ≠ Nk: bottom-right (default; FlashAttention ≥ 2.1) or top-left (PyTorch's is_causal).",
@@ -114,7 +115,7 @@ struct Check: ParsableCommand {
         guard let dtype else { throw .init("--dtype is required: the kernel's data type (fp16, bf16, fp8, fp32, fp64)") }
         let alignment = self.alignment ?? .bottomRight
         let mask: AttentionMask
-        do { mask = try MaskFlags.mask(causal: causal, window: window, sides: windowSides, alignment: alignment) } catch {
+        do { mask = try MaskFlags.mask(causal: causal, window: window, sides: windowSides, structure: structure, alignment: alignment) } catch {
             throw .init(error.message)
         }
         if let scale, !scale.isFinite { throw .init("--scale must be a finite number, got \(scale)") }

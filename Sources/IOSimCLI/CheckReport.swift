@@ -31,12 +31,13 @@ extension KernelOutputCheck.Report {
             ("batch", .int(shape.batch)), ("heads", .int(shape.heads)), ("kv_heads", .int(shape.kvHeads)), ("N", .int(shape.nq)),
             ("Nk", .int(shape.nk)), ("d", .int(shape.d)), ("dv", .int(shape.dv)), ("dtype", .string(dtype.rawValue)),
         ]
-        switch mask {
+        switch Render.base(mask) {
         case let .causal(a): problem += [("causal", .bool(true)), ("alignment", .string(a.argument))]
         case let .slidingWindow(_, _, a):
             problem += [("causal", .bool(Render.causal(mask))), ("alignment", .string(a.argument))] + Render.windowFields(mask)
         default: problem.append(("causal", .bool(false)))
         }
+        problem += Render.structureFields(mask, packing: nil)
         problem.append(("scale", .double(scale)))
         return .object([
             ("passed", .bool(passed)), ("problem", .object(problem)),

@@ -68,14 +68,35 @@ enum Render {
     static func causal(_ p: AttentionProblem) -> Bool { causal(p.mask) }
 
     static func causal(_ mask: AttentionMask) -> Bool {
+        if case let .structured(s) = mask { return causal(s.base) }
         if case let .slidingWindow(_, right, _) = mask { return right == 0 }
         return mask != .none
+    }
+
+    /// The window, causal or no mask under any sinks, prefix or documents.
+    static func base(_ mask: AttentionMask) -> AttentionMask {
+        if case let .structured(s) = mask { return s.base }
+        return mask
+    }
+
+    /// Sinks, prefix and documents (docs/output.md): each present only when given; `packing`
+    /// with documents.
+    static func structureFields(_ mask: AttentionMask, packing: Packing?) -> [(String, JSON)] {
+        guard case let .structured(s) = mask else { return [] }
+        var f: [(String, JSON)] = []
+        if s.sinkTokens > 0 { f.append(("sink_tokens", .int(s.sinkTokens))) }
+        if s.prefix > 0 { f.append(("prefix", .int(s.prefix))) }
+        if !s.documents.isEmpty {
+            f.append(("documents", .array(s.documents.map { .int($0) })))
+            if let packing { f.append(("packing", .string(packing.rawValue))) }
+        }
+        return f
     }
 
     /// A window's fields (docs/output.md): `window` = L for a one-sided window, both sides always,
     /// null for a side no flag bounds; nothing for another mask. Shared by every report's problem.
     static func windowFields(_ mask: AttentionMask) -> [(String, JSON)] {
-        guard case let .slidingWindow(left, right, _) = mask else { return [] }
+        guard case let .slidingWindow(left, right, _) = base(mask) else { return [] }
         func side(_ s: Int) -> JSON { s >= MaskFlags.unbounded ? .null : .int(s) }
         return (right == 0 ? [("window", .int(left + 1))] : []) + [("window_left", side(left)), ("window_right", side(right))]
     }
@@ -99,13 +120,14 @@ enum Render {
     /// so that the output of every problem without them is what it always was.
     static func maskFields(_ p: AttentionProblem) -> [(String, JSON)] {
         var f: [(String, JSON)] = []
-        switch p.mask {
+        switch base(p.mask) {
         case .causal(.topLeft): f.append(("alignment", .string(CausalAlignment.topLeft.argument)))
         case let .slidingWindow(_, _, alignment):
             if alignment == .topLeft { f.append(("alignment", .string(alignment.argument))) }
             f += windowFields(p.mask)
         default: break
         }
+        f += structureFields(p.mask, packing: p.packing)
         if p.maskBlockQ != 128 || p.maskBlockK != 128 { f.append(("mask_block", .array([.int(p.maskBlockQ), .int(p.maskBlockK)]))) }
         if p.packGQA { f.append(("pack_gqa", .bool(true))) }
         if p.kvLayout == .paged { f += [("kv_layout", .string(p.kvLayout.rawValue)), ("block_size", .int(p.blockSize))] }

@@ -42,6 +42,7 @@ struct ProblemOptions: ParsableArguments {
         help: ProblemOptions.windowHelp, transform: Units.length)
     var window: Int?
     @OptionGroup var windowSides: WindowSides
+    @OptionGroup var structure: StructureFlags
     @Option(
         name: .customLong("mask-block"), parsing: .unconditional,
         help: ArgumentHelp(
@@ -156,7 +157,8 @@ struct ProblemOptions: ParsableArguments {
     /// The mask: `--window L` (causal implied), else `--causal`, else none; `--alignment` places the
     /// diagonal of either.
     func mask() throws(ValidationError) -> AttentionMask {
-        try MaskFlags.mask(causal: causal, window: window, sides: windowSides, alignment: alignment ?? .bottomRight)
+        try MaskFlags.mask(
+            causal: causal, window: window, sides: windowSides, structure: structure, alignment: alignment ?? .bottomRight)
     }
 
     /// The checked problem (`n` replaces `--N`, for sweeps). A bad value is a `ValidationError`
@@ -164,8 +166,10 @@ struct ProblemOptions: ParsableArguments {
     /// A `--model` decode preset fills --N, --Nk and --batch where they are not given.
     func problem(n nOverride: Int? = nil) throws -> AttentionProblem {
         let workload = try model.map { try ModelFile.workload($0) }
-        let n = try nOverride ?? Units.count(self.n, name: "N")
-        let nk = try self.nk.map { (s: String) throws(ValidationError) in try Units.count(s, name: "Nk") } ?? workload?.decode?.nk
+        let documents = try structure.documentLengths()
+        var n = try nOverride ?? (documents != nil && nText == nil ? documents!.sum : Units.count(self.n, name: "N"))
+        var nk = try self.nk.map { (s: String) throws(ValidationError) in try Units.count(s, name: "Nk") } ?? workload?.decode?.nk
+        if let documents { (n, nk) = try checkDocuments(documents, n: n, nk: nk) }
         for (name, v, limit) in [("stages", stages, Limits.maxStages), ("warps", warps, Limits.maxWarps)] {
             try Wording.checkPositive(name, v, limit: limit)
         }
@@ -205,6 +209,14 @@ struct ProblemOptions: ParsableArguments {
             kvHeads: kvHeads ?? (heads == nil ? workload?.kvHeads : nil), dtype: dtype,
             mask: try mask(), packGQA: packGQA)
         (p.kvLayout, p.blockSize) = (kvLayout, blockSize)
+        if documents != nil { p.packing = structure.packing ?? .varlen }
+        // A schedule named with a mask it does not take (in `all` or `decode` it reports why).
+        if let refused = scheduleOption.named.sorted(by: { $0.rawValue < $1.rawValue }).first(where: {
+            $0.implementation?.masks.refusal(p.mask, schedule: $0) != nil
+        }) {
+            let flag = documents != nil ? "--documents" : (structure.prefix ?? 0) > 0 ? "--prefix" : "--sink-tokens"
+            throw ValidationError("\(refused.rawValue) takes none, causal and window masks only; drop \(flag) or name another schedule")
+        }
         if let maskBlock { (p.maskBlockQ, p.maskBlockK) = maskBlock }
         if let lengths {
             let parsed: SequenceLengths
@@ -220,6 +232,23 @@ struct ProblemOptions: ParsableArguments {
         }
         do { try p.validate() } catch { throw Wording.usage(error) }
         return p
+    }
+
+    /// `--documents` against the other flags: --N and --Nk, when given, must be their sum; no
+    /// --lengths, --shared-prefix or paged cache; a named schedule must take documents, and flex
+    /// runs them as a mask only. Returns N and Nk.
+    private func checkDocuments(_ docs: SequenceLengths, n: Int, nk: Int?) throws -> (Int, Int) {
+        for (flag, value) in [("--N", n), ("--Nk", nk ?? docs.sum)] where value != docs.sum {
+            throw ValidationError("\(flag) (\(value)) disagrees with --documents, which add up to \(docs.sum) tokens; drop \(flag)")
+        }
+        for (flag, given) in [("--lengths", lengths != nil), ("--shared-prefix", sharedPrefix > 0), ("--kv-layout paged", kvLayout == .paged)]
+        where given {
+            throw ValidationError("--documents packs documents into one contiguous sequence and takes no \(flag)")
+        }
+        if scheduleOption.named.contains(.flex), (structure.packing ?? .varlen) == .varlen {
+            throw ValidationError("flex runs documents under a block mask: add --packing mask")
+        }
+        return (docs.sum, docs.sum)
     }
 
     /// A knob given for schedules none of which takes it (each schedule declares its knobs).

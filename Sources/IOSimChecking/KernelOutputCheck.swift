@@ -106,6 +106,7 @@ public struct KernelOutputCheck {
         self.mask = mask
         self.scale = scale
         self.shape = try Self.shape(files)
+        do { try mask.validate(shape) } catch { throw InputError("the mask does not fit the arrays (\(shape)): \(error.description)") }
         let g = ReferenceAttention.gemmRows
         self.blockRows = min((blockRows + g - 1) / g * g, (shape.nq + g - 1) / g * g)
         let out = Self.npyType(BaselineAttention.outputPrecision(for: dtype.precision))
@@ -194,7 +195,7 @@ public struct KernelOutputCheck {
         let (nq, nk) = (shape.nq, shape.nk)
         if r0 == 0 && c == nq { return mask }
         func same(_ m: AttentionMask) -> Bool {
-            (0..<c).allSatisfy { i in m.columnRange(row: i, nq: c, nk: nk) == mask.columnRange(row: r0 + i, nq: nq, nk: nk) }
+            (0..<c).allSatisfy { i in m.keyRuns(row: i, nq: c, nk: nk) == mask.keyRuns(row: r0 + i, nq: nq, nk: nk) }
         }
         var candidates: [AttentionMask] = []
         switch mask {
@@ -213,7 +214,7 @@ public struct KernelOutputCheck {
         if let m = candidates.first(where: same) { return m }
         var keep = [Bool](repeating: false, count: c * nk)
         for i in 0..<c {
-            if let range = mask.columnRange(row: r0 + i, nq: nq, nk: nk) { for j in range { keep[i * nk + j] = true } }
+            if let runs = mask.keyRuns(row: r0 + i, nq: nq, nk: nk) { for j in runs { keep[i * nk + j] = true } }
         }
         return .boolean(keep)
     }

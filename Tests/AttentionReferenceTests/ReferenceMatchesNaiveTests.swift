@@ -60,9 +60,29 @@ let adversarialShapes: [AttentionShape] =
                         (0..<plane).map { _ in
                             Double.random(in: 0..<1, using: &g) < 0.2 ? -.infinity : Double.random(in: -2...2, using: &g)
                         })),
-            ]
+            ] + structured(s)
         }
     }()
+
+    /// Sinks, a prefix and documents (whose lengths must add up to Nq = Nk) on top of windows.
+    static func structured(_ s: AttentionShape) -> [Case] {
+        var masks: [AttentionMask] = [
+            .structured(StructuredMask(base: .slidingWindow(left: 3, right: 0, alignment: .bottomRight), sinkTokens: 4)),
+            .structured(StructuredMask(base: .slidingWindow(left: 2, right: 3, alignment: .topLeft), sinkTokens: 2)),
+            .structured(StructuredMask(base: .causal(.topLeft), prefix: 9)),
+            .structured(StructuredMask(base: .slidingWindow(left: 1, right: 0, alignment: .bottomRight), sinkTokens: 3, prefix: 5)),
+        ]
+        if s.nq == s.nk {
+            let docs = s.nq == 45 ? [20, 1, 17, 7] : [5, 8]
+            masks += [
+                .structured(StructuredMask(base: .none, documents: docs)),
+                .structured(StructuredMask(base: .causal(.bottomRight), documents: docs)),
+                .structured(StructuredMask(base: .slidingWindow(left: 2, right: 0, alignment: .topLeft), sinkTokens: 2, documents: docs)),
+                .structured(StructuredMask(base: .causal(.topLeft), prefix: 6, documents: docs)),
+            ]
+        }
+        return masks.map { Case(shape: s, mask: $0) }
+    }
 
     @Test(arguments: maskCases)
     func everyMaskKindEqualsTripleLoop(c: Case) throws {

@@ -51,6 +51,22 @@ func allowed(_ mask: AttentionMask, bh: Int, r: Int, c: Int, _ s: AttentionShape
     case let .boolean(keep):
         let plane = s.nq * s.nk
         return keep[(keep.count == plane ? 0 : bh * plane) + r * s.nk + c]
+    case let .structured(m):
+        // Find the row's document by walking the lengths; the key must lie in it.
+        var (start, length) = (0, s.nq)
+        for n in m.documents {
+            if r < start + n { length = n; break }
+            start += n
+        }
+        if !m.documents.isEmpty && (c < start || c >= start + length) { return false }
+        let local = m.documents.isEmpty ? s : AttentionShape(batch: 1, heads: 1, kvHeads: 1, nq: length, nk: length, d: s.d)
+        let (lr, lc) = m.documents.isEmpty ? (r, c) : (r - start, c - start)
+        var pos = lr
+        if case let .causal(a) = m.base, a == .bottomRight { pos += local.nk - local.nq }
+        if case let .slidingWindow(_, _, a) = m.base, a == .bottomRight { pos += local.nk - local.nq }
+        if lc < m.prefix { return true }
+        if lc < m.sinkTokens && lc <= pos { return true }
+        return allowed(m.base, bh: bh, r: lr, c: lc, local)
     }
 }
 

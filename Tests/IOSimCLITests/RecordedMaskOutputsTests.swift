@@ -31,4 +31,30 @@ import Testing
         #expect(Self.check(folder, "flex_causal", ["--window", "512"]).status == 1)
         #expect(Self.check(folder, "flex_none", ["--causal"]).status == 1)
     }
+
+    /// Documents, prefix-LM and sinks with a window (cases.json's rules, written as iosim's flags):
+    /// each passes under its own mask, and planted mask bugs fail — a document boundary ignored or
+    /// moved by one, a window edge off by one, the sinks or the prefix dropped or one key short.
+    @Test func structuredFlexOutputsPassAndPlantedMaskBugsFail() throws {
+        let folder = try Self.unpacked()
+        defer { folder.remove() }
+        let docs = ["--documents", "300,200,256,268"]
+        let own: [(String, [String])] = [
+            ("flex_doc", docs), ("flex_doc_causal", docs + ["--causal"]), ("flex_prefix", ["--causal", "--prefix", "100"]),
+            ("flex_sinks_window", ["--window", "128", "--sink-tokens", "4"]),
+        ]
+        for (kase, flags) in own {
+            let r = Self.check(folder, kase, flags)
+            #expect(r.status == 0, "\(kase) \(flags): \(r.out)\(r.err)")
+        }
+        let planted: [(String, [String])] = [
+            ("flex_doc", []), ("flex_doc_causal", ["--causal"]), ("flex_doc_causal", ["--documents", "301,199,256,268", "--causal"]),
+            ("flex_sinks_window", ["--window", "127", "--sink-tokens", "4"]), ("flex_sinks_window", ["--window", "128"]),
+            ("flex_sinks_window", ["--window", "128", "--sink-tokens", "3"]), ("flex_prefix", ["--causal"]),
+            ("flex_prefix", ["--causal", "--prefix", "99"]),
+        ]
+        for (kase, flags) in planted {
+            #expect(Self.check(folder, kase, flags).status == 1, "\(kase) checked with \(flags) must fail")
+        }
+    }
 }

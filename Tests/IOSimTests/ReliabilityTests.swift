@@ -195,8 +195,10 @@ import Testing
                     #expect(got == want, "\(mask) pack=\(pack) \(t)")
                     var columns = 0, qRowsOfLiveColumns = 0
                     for j in 0..<t.tc(p) {
-                        let liveI = (0..<t.tr(p)).filter { i in t.rows(i, p).contains { t.cols(j, p).overlaps(p.visibleColumns(row: $0)) } }
-                        #expect(t.liveRowTiles(j, p) == (liveI.first ?? 0)..<((liveI.last ?? -1) + 1), "\(mask) \(t) j=\(j)")
+                        let liveI = (0..<t.tr(p)).filter { i in
+                            t.rows(i, p).contains { r in t.cols(j, p).contains { p.visibleColumns(row: r).contains($0) } }
+                        }
+                        #expect(t.liveRowTiles(j, p) == TileRuns((liveI.first ?? 0)..<((liveI.last ?? -1) + 1)), "\(mask) \(t) j=\(j)")
                         if !liveI.isEmpty { columns += 1 }
                         qRowsOfLiveColumns += liveI.map { t.rows($0, p).count }.reduce(0, +)
                     }

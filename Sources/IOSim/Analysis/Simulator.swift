@@ -9,6 +9,12 @@ public enum Simulator {
         _ kind: ScheduleKind, _ problem: AttentionProblem, capacity: Int,
         tiles request: TileRequest = TileRequest(), pass: Pass = .forward
     ) -> ScheduleResult {
+        if let refusal = kind.implementation(for: pass)?.masks.refusal(problem.mask, schedule: kind) {
+            return ScheduleResult(kind: kind, bound: batchBound(problem, capacity: capacity, pass: pass), reason: refusal, pass: pass)
+        }
+        if let parts = problem.varlenParts {
+            return varlen(kind, problem, parts, capacity: capacity, tiles: request, pass: pass)
+        }
         if let groups = problem.lengthGroups, kind.implementation(for: pass)?.seesWholeBatch != true {
             return lengths(kind, problem, groups, capacity: capacity, tiles: request, pass: pass)
         }

@@ -486,7 +486,8 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
     /// (column > r) do not count.
     private mutating func rowStatistics(_ row: Operand, r: Int, cols: Range<Int>, first: Bool) {
         if first { rowMax = -A.infinity; rowSum = 0 }
-        let live = cols.clamped(to: problem.visibleColumns(row: r))
+        let visible = problem.visibleColumns(row: r)
+        let live = cols.filter { visible.contains($0) }
         var m = rowMax
         for c in live { m = Swift.max(m, buffers[row.slot][c - cols.lowerBound]) }
         guard m > -A.infinity else { return }
@@ -498,9 +499,10 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
 
     /// P = exp(S − m)/ℓ over a chunk of row r, zero where causal-masked.
     private mutating func normalize(_ row: Operand, r: Int, cols: Range<Int>) {
+        let visible = problem.visibleColumns(row: r)
         for c in cols {
             let i = c - cols.lowerBound
-            let masked = !problem.visibleColumns(row: r).contains(c)
+            let masked = !visible.contains(c)
             buffers[row.slot][i] = masked || rowSum == 0 ? 0 : A.exp(buffers[row.slot][i] - rowMax) / rowSum
         }
     }

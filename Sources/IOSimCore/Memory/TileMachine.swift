@@ -296,6 +296,15 @@ extension TileMachine {
         try uniform(range.lowerBound..<split, body)
         for j in split..<range.upperBound { try body(&self, j) }
     }
+
+    /// ``tiles(_:uniformBelow:_:)`` over each run of `runs` in order.
+    @inline(__always)
+    public mutating func tiles(
+        _ runs: TileRuns, uniformBelow uniformEnd: Int,
+        _ body: (inout Self, Int) throws(SimulationError) -> Void
+    ) throws(SimulationError) {
+        for run in runs.runs { try tiles(run, uniformBelow: uniformEnd, body) }
+    }
 }
 
 extension TileMachine {
@@ -304,7 +313,7 @@ extension TileMachine {
     /// second phase. Leaves `acc` (rows × block, fp32) allocated for the caller to finish and store.
     mutating func accumulatePV(
         _ t: KernelConfig, instance: Int, kvInstance: Int, rows: Range<Int>, block: Range<Int>,
-        columnTiles: Range<Int>
+        columnTiles: TileRuns
     ) throws(SimulationError) {
         let p = problem
         try alloc(.acc, rows: rows.count, cols: block.count, format: .fp32)
@@ -343,6 +352,17 @@ extension TileMachine {
     /// ChunkAttention's own chunks (`keyEnd`, `table: false`, `masked: false`): the keys end at
     /// the sequence's length, not the problem's Nk; each chunk (the block) is read whole without
     /// a table (a prefix tree's node holds its chunk's address); no mask (its kernels have none).
+    @inline(__always)
+    public mutating func attend(
+        _ t: KernelConfig, kvInstance kv: Int, rows: Range<Int>, columnTiles: TileRuns, blockSize: Int? = nil,
+        keyEnd: Int? = nil, table: Bool = true, masked: Bool = true
+    ) throws(SimulationError) {
+        for run in columnTiles.runs {
+            try attend(t, kvInstance: kv, rows: rows, columnTiles: run, blockSize: blockSize, keyEnd: keyEnd, table: table, masked: masked)
+        }
+    }
+
+    /// ``attend(_:kvInstance:rows:columnTiles:blockSize:keyEnd:table:masked:)`` over one run of column tiles.
     @inline(__always)
     public mutating func attend(
         _ t: KernelConfig, kvInstance kv: Int, rows: Range<Int>, columnTiles: Range<Int>, blockSize: Int? = nil,

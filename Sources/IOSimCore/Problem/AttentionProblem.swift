@@ -63,6 +63,9 @@ public struct AttentionProblem: Hashable, Sendable {
     public var chunk: Int = 64
     /// `--mask-block Bq×Bk`: the blocks of a block mask (FlexAttention's `BLOCK_SIZE`, default
     /// 128 × 128); flex walks them.
+    /// How documents are run (docs/cli.md §2): each as its own problem (`varlen`, FlashAttention's
+    /// `cu_seqlens`) or as one masked sequence (`mask`). Only with documents.
+    public var packing: Packing = .mask
     public var maskBlockQ: Int = 128
     public var maskBlockK: Int = 128
 
@@ -84,7 +87,13 @@ public struct AttentionProblem: Hashable, Sendable {
         self.packGQA = packGQA
     }
 
-    /// Whether any key is masked (causal or a window).
+    /// The document lengths of the mask (empty without documents).
+    public var documents: [Int] {
+        if case let .structured(s) = mask { return s.documents }
+        return []
+    }
+
+    /// Whether any key is masked (causal, a window, sinks, a prefix, documents).
     public var causal: Bool { mask != .none }
 
     /// Query rows per sequence in the user's problem (`n` divided back when packed).
@@ -101,10 +110,11 @@ public struct AttentionProblem: Hashable, Sendable {
         return p
     }
 
-    /// The keys row `row` (in this view's rows) may see: a contiguous range, empty for a row that
-    /// sees nothing. The one place the simulator reads the mask.
-    @inline(__always) public func visibleColumns(row: Int) -> Range<Int> {
-        mask.columnRange(row: row / packFactor, nq: nq, nk: nk) ?? 0..<nk
+    /// The keys row `row` (in this view's rows) may see: one or two runs (a window; sinks or a
+    /// prefix before it), empty for a row that sees nothing. The one place the simulator reads
+    /// the mask row by row (element masks count as none).
+    @inline(__always) public func visibleColumns(row: Int) -> KeyRuns {
+        mask.keyRuns(row: row / packFactor, nq: nq, nk: nk) ?? KeyRuns(0..<nk)
     }
 
     /// Flat row index in the user's [batch, heads, Nq] layout of query row `row` of instance
@@ -145,7 +155,18 @@ public struct AttentionProblem: Hashable, Sendable {
             }
         case .boolean, .additive: throw .unsupportedMask
         case .none, .causal: break
+        case let .structured(m):
+            if case let .slidingWindow(left, right, _) = m.base, left >= Limits.maxSequence || right >= Limits.maxSequence {
+                throw .invalidWindow(left: left, right: right, limit: Limits.maxSequence)
+            }
+            do { try mask.validate(shape) } catch { throw .invalid(error.description) }
+            if !m.documents.isEmpty {
+                if lengthGroups != nil { throw .invalid("documents and per-sequence lengths both set the sequence; use one") }
+                if sharedPrefix > 0 { throw .invalid("documents and a shared prefix cannot be combined") }
+                if kvLayout == .paged { throw .invalid("documents are packed in one contiguous sequence; a paged cache does not apply") }
+            }
         }
+        if packing == .varlen && documents.isEmpty { throw .invalid("varlen packing needs documents") }
         // Compulsory traffic (Q, K, V read, O written) in 8-byte elements must fit the counts: if it
         // does not, no schedule's counts can.
         let perHead = 2 * n * d + 2 * nk * d
@@ -153,6 +174,14 @@ public struct AttentionProblem: Hashable, Sendable {
             throw .countOverflow("the compulsory traffic of \(batch)·\(heads) heads (4·N·d elements each)")
         }
     }
+}
+
+/// How a problem's documents run: each as its own problem, or as one masked sequence.
+public enum Packing: String, Sendable, CaseIterable {
+    /// FlashAttention's `cu_seqlens` interface: every document is a problem of its own.
+    case varlen
+    /// One sequence under a document mask (FlexAttention's document mask).
+    case mask
 }
 
 /// A size of ``AttentionProblem`` that ``AttentionProblem/validate()`` checks.

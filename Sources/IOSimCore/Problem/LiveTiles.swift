@@ -1,26 +1,70 @@
-/// Which tile pairs a mask leaves live (docs/counting-rules.md §5), derived from the problem's column range per
-/// row (``AttentionProblem/visibleColumns(row:)``) and nowhere else. For the structured masks
-/// both ends of a row's range never decrease down the rows, so a row tile sees one contiguous
-/// run of keys — from the first row's lower end to the last row's upper end — and a column tile
-/// is seen by one contiguous run of row tiles.
+import AttentionReference
+
+/// Which tile pairs a mask leaves live (docs/counting-rules.md §5), derived from the problem's
+/// mask and nowhere else. For none, causal and windows both ends of a row's range never
+/// decrease down the rows, so a row tile sees one contiguous run of keys — from the first row's
+/// lower end to the last row's upper end — and a column tile is seen by one contiguous run of
+/// row tiles. Sinks, prefixes and documents (a ``StructuredMask``) can leave gaps: their runs come
+/// from ``StructuredMask/keysSeen(by:nq:nk:)`` and ``StructuredMask/rowsSeeing(_:nq:nk:)``.
 extension KernelConfig {
-    /// Keys seen by some row of row tile i (empty when none is).
-    @inline(__always) public func visibleKeys(_ i: Int, _ p: AttentionProblem) -> Range<Int> {
+    /// Keys seen by some row of row tile i (empty when none is), as runs.
+    public func visibleKeys(_ i: Int, _ p: AttentionProblem) -> [Range<Int>] {
         let r = rows(i, p)
+        if case let .structured(s) = p.mask {
+            let g = p.packFactor
+            return s.keysSeen(by: r.lowerBound / g..<(r.upperBound - 1) / g + 1, nq: p.nq, nk: p.nk)
+        }
         let lo = p.visibleColumns(row: r.lowerBound).lowerBound, hi = p.visibleColumns(row: r.upperBound - 1).upperBound
-        return lo < hi ? lo..<hi : 0..<0
+        return lo < hi ? [lo..<hi] : []
     }
 
     /// Column tiles with a live pair in row tile i.
-    @inline(__always) public func liveColumnTiles(_ i: Int, _ p: AttentionProblem) -> Range<Int> {
-        guard p.causal else { return 0..<tc(p) }
+    public func liveColumnTiles(_ i: Int, _ p: AttentionProblem) -> TileRuns {
+        guard p.causal else { return TileRuns(0..<tc(p)) }
         let keys = visibleKeys(i, p)
-        return keys.isEmpty ? 0..<0 : keys.lowerBound / bc..<(keys.upperBound - 1) / bc + 1
+        if keys.count == 1 { return TileRuns(keys[0].lowerBound / bc..<(keys[0].upperBound - 1) / bc + 1) }
+        return TileRuns(keys.map { $0.lowerBound / bc..<($0.upperBound - 1) / bc + 1 })
     }
 
-    /// Row tiles with a live pair in column tile j (found by bisection on the monotone ends).
-    public func liveRowTiles(_ j: Int, _ p: AttentionProblem) -> Range<Int> {
-        guard p.causal else { return 0..<tr(p) }
+    /// Row tiles with a live pair in column tile j.
+    public func liveRowTiles(_ j: Int, _ p: AttentionProblem) -> TileRuns {
+        guard p.causal else { return TileRuns(0..<tr(p)) }
+        if case let .structured(s) = p.mask {
+            let g = p.packFactor
+            let users = s.rowsSeeing(cols(j, p), nq: p.nq, nk: p.nk)
+            return TileRuns(users.map { $0.lowerBound * g / br..<($0.upperBound * g - 1) / br + 1 })
+        }
+        return TileRuns(contiguousLiveRowTiles(j, p))
+    }
+
+    /// The live row tiles of column tile j cut, in order, into runs that agree on whether j is
+    /// their last live column tile (fa1's loops write the finished output for those). Under none,
+    /// causal and windows those come first in the one run, so two runs suffice.
+    public func lastColumnGroups(_ j: Int, _ p: AttentionProblem) -> [Range<Int>] {
+        let live = liveRowTiles(j, p)
+        func isLast(_ i: Int) -> Bool { liveColumnTiles(i, p).upperBound - 1 == j }
+        guard p.mask.hasStructure else {
+            let run = live.hull
+            var lastEnd = run.lowerBound
+            while lastEnd < run.upperBound, isLast(lastEnd) { lastEnd += 1 }
+            return [run.lowerBound..<lastEnd, lastEnd..<run.upperBound]
+        }
+        var out: [Range<Int>] = []
+        for run in live.runs {
+            var start = run.lowerBound
+            while start < run.upperBound {
+                let last = isLast(start)
+                var end = start + 1
+                while end < run.upperBound, isLast(end) == last { end += 1 }
+                out.append(start..<end)
+                start = end
+            }
+        }
+        return out
+    }
+
+    /// ``liveRowTiles(_:_:)`` for none, causal and windows, by bisection on the monotone ends.
+    private func contiguousLiveRowTiles(_ j: Int, _ p: AttentionProblem) -> Range<Int> {
         let c = cols(j, p)
         // First row tile whose keys reach past c's start; first row tile whose keys start at or past c's end.
         func first(_ pred: (Range<Int>) -> Bool) -> Int {
@@ -78,7 +122,7 @@ package struct LiveSums {
     private mutating func add(_ t: KernelConfig, _ p: AttentionProblem, _ i: Int) {
         let live = t.liveColumnTiles(i, p), rows = t.rows(i, p).count
         guard !live.isEmpty else { return }
-        let covered = t.cols(live.upperBound - 1, p).upperBound - live.lowerBound * t.bc
+        let covered = live.covered { t.cols($0, p) }
         pairs += live.count
         kvRows += covered
         entries += rows * covered
@@ -146,7 +190,7 @@ package struct LiveSums {
                 guard !live.isEmpty else { continue }
                 count += 1
                 kvRows += t.cols(j, p).count
-                qRows += t.rows(live.upperBound - 1, p).upperBound - live.lowerBound * br
+                qRows += live.covered { t.rows($0, p) }
             }
         }
     }
@@ -172,9 +216,9 @@ struct ColumnRuns {
         (0..<t.tr(p)).flatMap { i -> [Double] in
             let live = t.liveColumnTiles(i, p), rows = t.rows(i, p).count
             return (0..<count).map { s -> Double in
-                let mine = range(s, t, p).clamped(to: live)
+                let mine = live.clamped(to: range(s, t, p))
                 guard !mine.isEmpty else { return 0 }
-                return Double(rows * (t.cols(mine.upperBound - 1, p).upperBound - mine.lowerBound * t.bc))
+                return Double(rows * mine.covered { t.cols($0, p) })
             }
         }
     }
@@ -183,7 +227,7 @@ struct ColumnRuns {
     func ctaTiles(_ t: KernelConfig, _ p: AttentionProblem) -> [Int] {
         (0..<t.tr(p)).flatMap { i -> [Int] in
             let live = t.liveColumnTiles(i, p)
-            return (0..<count).map { range($0, t, p).clamped(to: live).count }
+            return (0..<count).map { live.clamped(to: range($0, t, p)).count }
         }
     }
 
@@ -199,11 +243,11 @@ struct ColumnRuns {
         for i in 0..<t.tr(p) {
             let rows = t.rows(i, p).count, live = t.liveColumnTiles(i, p)
             for s in 0..<count {
-                let mine = range(s, t, p).clamped(to: live)
+                let mine = live.clamped(to: range(s, t, p))
                 guard !mine.isEmpty else { continue }
                 x.qRows += rows
                 x.qTiles += 1
-                x.kvRows += t.cols(mine.upperBound - 1, p).upperBound - mine.lowerBound * t.bc
+                x.kvRows += mine.covered { t.cols($0, p) }
                 x.kvTiles += mine.count
                 if mine.upperBound == t.tc(p) { x.lastTileLoads += 1 }
             }

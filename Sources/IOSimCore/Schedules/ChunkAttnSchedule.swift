@@ -1,3 +1,5 @@
+import AttentionReference
+
 /// ChunkAttention's two-phase partition decode kernels (Ye, Tao, Huang and Li, "ChunkAttention:
 /// Efficient Self-Attention with Prefix-Aware KV Cache and Two-Phase Partition", ACL 2024,
 /// arXiv 2402.15220; microsoft/chunk-attention `attn_chunk_first_kernel` and
@@ -24,6 +26,7 @@
 /// that hides a key from a query row (decode: every row sees its whole cache).
 public enum ChunkAttnSchedule: Schedule {
     public static let kind = ScheduleKind.chunkAttn
+    public static var masks: MaskSupport { .windows }
     public static var family: ScheduleFamily { .prefixSharing }
     public static var seesWholeBatch: Bool { true }
 
@@ -49,7 +52,7 @@ public enum ChunkAttnSchedule: Schedule {
             var one = p
             one.nk = g.length
             // Column ranges are monotone in the row: the first and last rows bound them all.
-            for r in [0, p.n - 1] where one.visibleColumns(row: r) != 0..<g.length {
+            for r in [0, p.n - 1] where one.visibleColumns(row: r) != KeyRuns(0..<g.length) {
                 throw .infeasible("chunk-attn's kernels have no mask: every query row must see its whole cache (decode)")
             }
         }

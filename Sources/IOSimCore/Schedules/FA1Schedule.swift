@@ -40,15 +40,13 @@ public enum FA1Schedule: Schedule {
                 }
             }
             for j in 0..<t.tc(p) {
-                let liveRows = t.liveRowTiles(j, p), first = liveRows.lowerBound
+                let liveRows = t.liveRowTiles(j, p)
                 guard !liveRows.isEmpty else { continue }
                 let cols = t.cols(j, p)
                 try m.load(.K, instance: kv, rows: cols, cols: d, format: .input, into: .k)
                 try m.load(.V, instance: kv, rows: cols, cols: d, format: .input, into: .v)
-                // Row tiles whose last live pair this is (they write the finished O) come first
-                // under a mask; each group is uniform over its full tiles.
-                var lastEnd = first
-                while lastEnd < liveRows.upperBound, t.liveColumnTiles(lastEnd, p).upperBound - 1 == j { lastEnd += 1 }
+                // Row tiles whose last live pair this is write the finished O; each group of
+                // them, and of the others, is uniform over its full tiles.
                 func pair(_ m: inout Machine, _ i: Int) throws(SimulationError) {
                     let rows = t.rows(i, p)
                     try m.load(.Q, instance: inst, rows: rows, cols: d, format: .input, into: .q)
@@ -66,8 +64,7 @@ public enum FA1Schedule: Schedule {
                     try m.store(.m, instance: inst, rows: rows, cols: one, format: .fp32, from: .m)
                     m.free(.q); m.free(.o); m.free(.l); m.free(.m); m.free(.s); m.free(.acc)
                 }
-                try m.tiles(first..<lastEnd, uniformBelow: p.n / t.br, pair)
-                try m.tiles(lastEnd..<liveRows.upperBound, uniformBelow: p.n / t.br, pair)
+                for group in t.lastColumnGroups(j, p) { try m.tiles(group, uniformBelow: p.n / t.br, pair) }
                 m.free(.k)
                 m.free(.v)
             }

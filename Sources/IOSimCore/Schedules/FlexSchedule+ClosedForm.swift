@@ -1,7 +1,7 @@
 extension FlexSchedule {
     /// Per instance: Q and O of every row, the LSE of every row; per CTA its table entries
     /// (2 + its non-empty blocks) and the K and V rows of those blocks. A sum over the Tr CTAs of
-    /// one instance (each CTA's blocks are one contiguous range of the structured masks).
+    /// one instance.
     public static func closedForm(into c: inout ClosedFormBuilder, _ p: AttentionProblem, _ t: KernelConfig, capacity: Int) throws(SimulationError) {
         try check(p, t)
         var (table, kvRows, visited) = (0, 0, 0)
@@ -9,7 +9,7 @@ extension FlexSchedule {
             let live = liveBlocks(t.rows(i, p), p)
             table += 2 + live.count
             visited += live.count
-            if !live.isEmpty { kvRows += blocks(p).cols(live.upperBound - 1, p).upperBound - live.lowerBound * p.maskBlockK }
+            kvRows += live.covered { blocks(p).cols($0, p) }
         }
         c.kernel(kind.rawValue, ctas: t.tr(p))
         try c.add(.table, reads: table, .int32)

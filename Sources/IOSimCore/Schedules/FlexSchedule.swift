@@ -44,13 +44,12 @@ public enum FlexSchedule: Schedule {
     /// The non-empty blocks a CTA with query rows `rows` walks: those of its 128-row mask row. The
     /// kernel needs BLOCK_M to divide 128, so that a CTA lies in one mask row; for another BLOCK_M
     /// iosim lets the CTA walk the blocks of every mask row its rows fall in (docs/counting-rules.md
-    /// §4). Under the structured masks these are one contiguous range, since a row's visible keys
-    /// never move left as the row grows.
-    static func liveBlocks(_ rows: Range<Int>, _ p: AttentionProblem) -> Range<Int> {
+    /// §4): the union of their non-empty blocks (sinks, a prefix and documents leave gaps).
+    static func liveBlocks(_ rows: Range<Int>, _ p: AttentionProblem) -> TileRuns {
         let (b, bq) = (blocks(p), p.maskBlockQ)
-        let live = (rows.lowerBound / bq...(rows.upperBound - 1) / bq).map { b.liveColumnTiles($0, p) }.filter { !$0.isEmpty }
-        guard let first = live.first, let last = live.last else { return 0..<0 }
-        return first.lowerBound..<last.upperBound
+        let mine = rows.lowerBound / bq...(rows.upperBound - 1) / bq
+        if mine.count == 1 { return b.liveColumnTiles(mine.lowerBound, p) }
+        return TileRuns(mine.flatMap { b.liveColumnTiles($0, p).runs })
     }
 
     public static func run<Machine: TileMachine>(_ m: inout Machine, tiles t: KernelConfig) throws(SimulationError) {

@@ -12,6 +12,7 @@
 /// Footprint: fa2's. Time model: each CTA's own loads (``ctaLoads(_:_:_:)``, one wave at 2·SMs).
 public enum LeanSchedule: Schedule {
     public static let kind = ScheduleKind.lean
+    public static var masks: MaskSupport { .windows }
     public static var family: ScheduleFamily { .decode }
 
     public static func footprint(_ tiles: KernelConfig, _ p: AttentionProblem, capacity: Int) -> Int {
@@ -51,7 +52,8 @@ public enum LeanSchedule: Schedule {
         package let perInstance: Int, total: Int, ctas: Int
 
         package init(_ t: KernelConfig, _ p: AttentionProblem) {
-            live = (0..<t.tr(p)).map { t.liveColumnTiles($0, p) }
+            // One run per row tile: lean takes no mask that leaves gaps (``MaskSupport/windows``).
+            live = (0..<t.tr(p)).map { t.liveColumnTiles($0, p).hull }
             var s = [0]
             for r in live { s.append(s.last! + r.count) }
             start = s

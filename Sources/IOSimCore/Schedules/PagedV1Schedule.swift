@@ -16,6 +16,7 @@
 /// tile, O n·d.
 public enum PagedV1Schedule: Schedule {
     public static let kind = ScheduleKind.pagedV1
+    public static var masks: MaskSupport { .windows }
     public static var family: ScheduleFamily { .decode }
 
     public static func footprint(_ tiles: KernelConfig, _ p: AttentionProblem, capacity: Int) -> Int {

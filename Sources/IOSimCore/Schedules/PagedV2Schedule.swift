@@ -15,6 +15,7 @@
 /// Footprint: fa2's (the reduce holds 2·P + 2 floats and two rows of d).
 public enum PagedV2Schedule: Schedule {
     public static let kind = ScheduleKind.pagedV2
+    public static var masks: MaskSupport { .windows }
     public static var family: ScheduleFamily { .decode }
     /// vLLM's `PARTITION_SIZE` (`vllm/attention/ops/paged_attn.py`, `_PARTITION_SIZE`).
     public static let partitionTokens = 512
@@ -70,7 +71,7 @@ public enum PagedV2Schedule: Schedule {
                 let per = tilesPerPartition(t), fullEnd = min(live.upperBound, p.nk / t.bc)
                 let same = ceilDiv(live.lowerBound, per)..<max(ceilDiv(live.lowerBound, per), fullEnd / per)
                 let partition: (inout Machine, Int) throws(SimulationError) -> Void = { m, s throws(SimulationError) in
-                    let mine = range(s, t, p).clamped(to: live)
+                    let mine = live.clamped(to: range(s, t, p))
                     try m.startRows(rows.count)
                     if !mine.isEmpty {
                         try m.load(.Q, instance: inst, rows: rows, cols: d, format: .input, into: .q)

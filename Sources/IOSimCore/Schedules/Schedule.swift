@@ -1,3 +1,5 @@
+import AttentionReference
+
 /// A schedule's name (its CLI and JSON name). The known ones, in report order, are those of
 /// ``ScheduleRegistry/entries``; each schedule's file declares its own constant.
 public struct ScheduleKind: RawRepresentable, Hashable, Sendable, CaseIterable, CustomStringConvertible {
@@ -121,6 +123,8 @@ public protocol Schedule: SendableMetatype {
     static var pipelineStages: ClosedRange<Int>? { get }
     /// How its kernels run, as the time estimate sees them (one value: ``LaunchTraits``).
     static var launch: LaunchTraits { get }
+    /// The masks it takes (docs/cli.md §2).
+    static var masks: MaskSupport { get }
     /// Runs every tile operation of the schedule on `machine`.
     static func run<Machine: TileMachine>(_ machine: inout Machine, tiles: KernelConfig) throws(SimulationError)
     /// The paper's tiles for this problem (`--tiles paper`), where the paper gives a rule.
@@ -168,6 +172,23 @@ public enum ScheduleKnob: String, Sendable, CaseIterable {
     case ctas
 }
 
+/// The masks a schedule takes. A schedule run with a mask it does not take is reported as not
+/// running, with the reason; the command line refuses to name it with one.
+public enum MaskSupport: Sendable, Equatable {
+    /// Every structured mask: windows, sinks, prefixes, documents.
+    case every
+    /// None, causal and windows only: its loop splits each row tile's live column tiles as one
+    /// run (lean's stream, the paged partitions, chunk-attn's chunks).
+    case windows
+
+    /// Why `mask` is refused, or nil when it is taken.
+    public func refusal(_ mask: AttentionMask, schedule: ScheduleKind) -> String? {
+        guard self == .windows, case let .structured(s) = mask else { return nil }
+        let what = !s.documents.isEmpty ? "documents" : s.prefix > 0 ? "a prefix" : "sink tokens"
+        return "\(schedule.rawValue) takes none, causal and window masks only, not \(what)"
+    }
+}
+
 /// How a schedule reads the K/V cache.
 public enum KVCacheReading: Sendable, Equatable {
     /// K and V rows at fixed strides only (standard, fa1, small-m): under `--kv-layout paged`
@@ -196,6 +217,7 @@ extension Schedule {
     public static var launch: LaunchTraits { LaunchTraits() }
     public static var knobs: Set<ScheduleKnob> { [] }
     public static var kvCache: KVCacheReading { .contiguous }
+    public static var masks: MaskSupport { .every }
     public static var pipelineStages: ClosedRange<Int>? { nil }
     public static func paperTiles(_ p: AttentionProblem, capacity: Int) -> KernelConfig? { nil }
     public static var squareTiles: Bool { false }

@@ -69,7 +69,7 @@ public enum SplitKVSchedule: Schedule {
             for i in 0..<t.tr(p) {
                 let rows = t.rows(i, p), live = t.liveColumnTiles(i, p)
                 for s in 0..<splits {
-                    let mine = range(s, t, p).clamped(to: live), part = s * p.n + rows.lowerBound..<s * p.n + rows.upperBound
+                    let mine = live.clamped(to: range(s, t, p)), part = s * p.n + rows.lowerBound..<s * p.n + rows.upperBound
                     try m.startRows(rows.count)
                     if !mine.isEmpty {
                         try m.load(.Q, instance: inst, rows: rows, cols: d, format: .input, into: .q)

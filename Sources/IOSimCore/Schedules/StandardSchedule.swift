@@ -81,7 +81,7 @@ public enum StandardSchedule: Schedule {
             m.kernel("pv", ctas: t.tr(p) * p.instances)
             for i in 0..<t.tr(p) {
                 let rows = t.rows(i, p)
-                try m.accumulatePV(t, instance: inst, kvInstance: kv, rows: rows, block: d, columnTiles: 0..<t.tc(p))
+                try m.accumulatePV(t, instance: inst, kvInstance: kv, rows: rows, block: d, columnTiles: TileRuns(0..<t.tc(p)))
                 try m.store(.O, instance: inst, rows: rows, cols: d, format: .output, from: .acc)
                 m.free(.acc)
             }

@@ -167,10 +167,22 @@ extension TimeEstimate {
         _ r: ScheduleResult, _ problem: AttentionProblem, _ groups: [SequenceLengths.Group], _ each: [ScheduleResult],
         _ hw: HardwareModel
     ) throws(ModelError) -> Breakdown? {
-        var all = Launch()
-        for (g, rg) in zip(groups, each).sorted(by: { $0.0.length > $1.0.length }) {
+        let parts = groups.map { g in
             var p = problem
             (p.lengthGroups, p.nk, p.batch) = (nil, g.length, g.count)
+            return p
+        }
+        return try partsEstimate(r, problem, parts, each, hw)
+    }
+
+    /// The CTAs of several problems' launches placed as one grid, the longest (by Nk) first:
+    /// `--lengths`' groups and varlen's documents (each result in `each` of its problem).
+    static func partsEstimate(
+        _ r: ScheduleResult, _ problem: AttentionProblem, _ parts: [AttentionProblem], _ each: [ScheduleResult],
+        _ hw: HardwareModel
+    ) throws(ModelError) -> Breakdown? {
+        var all = Launch()
+        for (p, rg) in zip(parts, each).sorted(by: { $0.0.nk > $1.0.nk }) {
             guard let one = try launch(rg, p, hw) else { return nil }
             all.parts += one.parts
             all.bytes += one.bytes

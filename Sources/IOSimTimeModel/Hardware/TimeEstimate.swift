@@ -54,6 +54,9 @@ public enum TimeEstimate {
             guard s.launch.timeModel else { throw .unsupported("no time model for \(r.kind.rawValue) yet") }
             return try kernelEstimate(kernels, problem.scheduled, t, hw)
         }
+        if let parts = problem.varlenParts, let each = r.perLength, each.count == parts.count {
+            return try partsEstimate(r, problem, parts, each, hw)
+        }
         if let groups = problem.lengthGroups, let each = r.perLength, each.count == groups.count {
             return try lengthsEstimate(r, problem, groups, each, hw)
         }
@@ -78,7 +81,7 @@ public enum TimeEstimate {
         let tr = t.tr(p)
         let rowWork = (0..<tr).map { i -> Double in
             let live = t.liveColumnTiles(i, p)
-            return live.isEmpty ? 0 : Double(t.rows(i, p).count * (t.cols(live.upperBound - 1, p).upperBound - live.lowerBound * t.bc))
+            return live.isEmpty ? 0 : Double(t.rows(i, p).count * live.covered { t.cols($0, p) })
         }
         let scores = rowWork.reduce(0, +) * Double(p.instances)
         let flops = 4 * scores * Double(p.d), exps = scores

@@ -12,7 +12,7 @@ extension FA2BackwardSchedule: BackwardTimeModeled {
         let work = (0..<t.tc(p)).map { j -> Double in
             let live = t.liveRowTiles(j, p)
             guard !live.isEmpty else { return 0 }
-            let rows = t.rows(live.upperBound - 1, p).upperBound - live.lowerBound * t.br
+            let rows = live.covered { t.rows($0, p) }
             return Double(rows * t.cols(j, p).count)
         }
         let perHead = work.reduce(0, +)

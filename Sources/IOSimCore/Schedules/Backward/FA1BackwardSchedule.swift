@@ -53,10 +53,8 @@ public enum FA1BackwardSchedule: Schedule {
                 if !live.isEmpty {
                     try m.load(.K, instance: kv, rows: cols, cols: d, format: .input, into: .k)
                     try m.load(.V, instance: kv, rows: cols, cols: d, format: .input, into: .v)
-                    // Row tiles whose last live pair this is (they write dQᵢ in the dtype) come
-                    // first under a mask; each group is uniform over its full tiles.
-                    var lastEnd = live.lowerBound
-                    while lastEnd < live.upperBound, t.liveColumnTiles(lastEnd, p).upperBound - 1 == j { lastEnd += 1 }
+                    // Row tiles whose last live pair this is write dQᵢ in the dtype; each group of
+                    // them, and of the others, is uniform over its full tiles.
                     func pair(_ m: inout Machine, _ i: Int) throws(SimulationError) {
                         let rows = t.rows(i, p)
                         try m.load(.Q, instance: inst, rows: rows, cols: d, format: .input, into: .q)
@@ -74,8 +72,7 @@ public enum FA1BackwardSchedule: Schedule {
                         m.free(.q); m.free(.o); m.free(.dO); m.free(.dq); m.free(.l); m.free(.m)
                         m.free(.delta); m.free(.s); m.free(.dp)
                     }
-                    try m.tiles(live.lowerBound..<lastEnd, uniformBelow: p.n / t.br, pair)
-                    try m.tiles(lastEnd..<live.upperBound, uniformBelow: p.n / t.br, pair)
+                    for group in t.lastColumnGroups(j, p) { try m.tiles(group, uniformBelow: p.n / t.br, pair) }
                     m.free(.k)
                     m.free(.v)
                 }
