@@ -19,6 +19,8 @@ public enum AttentionMask: Sendable, Hashable {
     case additive([Double])
     /// A window or causal mask with sink tokens, a prefix or documents (docs/cli.md §2).
     indirect case structured(StructuredMask)
+    /// A block mask over any of the above (docs/cli.md §2).
+    indirect case blockSparse(BlockMask)
 
     /// Shift that places row r's diagonal at column r + offset.
     static func offset(_ alignment: CausalAlignment, nq: Int, nk: Int) -> Int {
@@ -31,7 +33,7 @@ public enum AttentionMask: Sendable, Hashable {
     public func columnRange(row: Int, nq: Int, nk: Int) -> Range<Int>? {
         switch self {
         case .none, .causal, .slidingWindow: windowRange(row: row, nq: nq, nk: nk)
-        case .boolean, .additive, .structured: nil
+        case .boolean, .additive, .structured, .blockSparse: nil
         }
     }
 
@@ -44,6 +46,9 @@ public enum AttentionMask: Sendable, Hashable {
             if left < 0 || right < 0 { throw .negativeWindow(left: left, right: right) }
             return
         case let .structured(m):
+            try m.validate(shape)
+            return
+        case let .blockSparse(m):
             try m.validate(shape)
             return
         case let .boolean(m): count = m.count
@@ -60,6 +65,7 @@ public enum AttentionMask: Sendable, Hashable {
         switch self {
         case let .boolean(m): return m.count == plane ? 0 : bh * plane
         case let .additive(m): return m.count == plane ? 0 : bh * plane
+        case let .blockSparse(m): return m.plane(bh: bh)
         default: return 0
         }
     }

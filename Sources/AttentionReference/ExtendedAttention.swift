@@ -69,6 +69,10 @@ extension ExtendedAttention {
         for j in 0..<nk {
             live[j] = range.contains(j)
             if case let .boolean(keep) = mask, !keep[moff + r * nk + j] { live[j] = false }
+            if case let .blockSparse(b) = mask, live[j] {
+                let v = b.value(plane: moff, row: r / b.blockQ, col: j / b.blockK)
+                live[j] = v == 2 || (v == 1 && b.innerAllows(row: r, col: j, nq: shape.nq, nk: nk))
+            }
             guard live[j] else { continue }
             var dot = CompensatedSum<WideFloat>()
             for t in 0..<d { dot.add(WideFloat(q[qRow + t]) * WideFloat(k[(kvh * nk + j) * d + t])) }

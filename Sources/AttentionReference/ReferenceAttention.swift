@@ -186,6 +186,8 @@ public enum ReferenceAttention {
             for j in 0..<nk where !keep[maskOffset + r * nk + j] { row[j] = -T.infinity }
         case let .additive(bias):
             for j in 0..<nk { row[j] += T(bias[maskOffset + r * nk + j]) }
+        case let .blockSparse(blocks):
+            blocks.hide(row, plane: maskOffset, row: r, nq: nq, nk: nk)
         default: break
         }
         var m = -T.infinity

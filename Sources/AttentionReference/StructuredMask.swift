@@ -163,7 +163,7 @@ extension AttentionMask {
             let lo = min(nk, max(0, r - left))
             let hi = max(lo, min(nk, r + right + 1))
             return lo..<hi
-        case .boolean, .additive, .structured:
+        case .boolean, .additive, .structured, .blockSparse:
             return 0..<nk
         }
     }
@@ -174,7 +174,7 @@ extension AttentionMask {
         switch self {
         case .none, .causal, .slidingWindow: KeyRuns(windowRange(row: row, nq: nq, nk: nk))
         case let .structured(s): s.keyRuns(row: row, nq: nq, nk: nk)
-        case .boolean, .additive: nil
+        case .boolean, .additive, .blockSparse: nil
         }
     }
 
@@ -190,7 +190,9 @@ extension AttentionMask {
     /// Whether a key past the row's own window may be seen (sinks or a prefix), or documents cut
     /// the sequence: the masks whose rows are not one run.
     public var hasStructure: Bool {
-        if case .structured = self { return true }
-        return false
+        switch self {
+        case .structured, .blockSparse: true
+        default: false
+        }
     }
 }

@@ -80,6 +80,13 @@ struct Check: ParsableCommand {
     @OptionGroup var windowSides: WindowSides
     @OptionGroup var structure: StructureFlags
     @Option(
+        name: .customLong("block-mask"),
+        help: ArgumentHelp("A block mask (.npy; docs/cli.md §2) the kernel computed, blocks of --mask-block.", valueName: "FILE"))
+    var blockMask: String?
+    @Option(
+        name: .customLong("mask-block"), help: ArgumentHelp("The block mask's blocks, B or BqxBk (default 128).", valueName: "B|BqxBk"))
+    var maskBlock: String?
+    @Option(
         help: ArgumentHelp(
             "Where the causal diagonal sits when Nq ≠ Nk: bottom-right (default; FlashAttention ≥ 2.1) or top-left (PyTorch's is_causal).",
             valueName: "alignment"))
@@ -114,8 +121,8 @@ struct Check: ParsableCommand {
     func plan() throws(KernelOutputCheck.InputError) -> KernelOutputCheck {
         guard let dtype else { throw .init("--dtype is required: the kernel's data type (fp16, bf16, fp8, fp32, fp64)") }
         let alignment = self.alignment ?? .bottomRight
-        let mask: AttentionMask
-        do { mask = try MaskFlags.mask(causal: causal, window: window, sides: windowSides, structure: structure, alignment: alignment) } catch {
+        let structured: AttentionMask
+        do { structured = try MaskFlags.mask(causal: causal, window: window, sides: windowSides, structure: structure, alignment: alignment) } catch {
             throw .init(error.message)
         }
         if let scale, !scale.isFinite { throw .init("--scale must be a finite number, got \(scale)") }
@@ -139,6 +146,17 @@ struct Check: ParsableCommand {
             if let dq { files.dq = try open("--dq", dq) }
             if let dk { files.dk = try open("--dk", dk) }
             if let dv { files.dv = try open("--dv", dv) }
+        }
+        var mask = structured
+        let blocks: (Int, Int)
+        do { blocks = try BlockMaskFile.blocks(maskBlock) } catch { throw .init(error.message) }
+        if maskBlock != nil && blockMask == nil { throw .init("--mask-block sets a --block-mask file's blocks; give --block-mask") }
+        if let blockMask {
+            let s = try KernelOutputCheck.shape(files)
+            do {
+                mask = .blockSparse(
+                    try BlockMaskFile.load(blockMask, blocks: blocks, batch: s.batch, heads: s.heads, nq: s.nq, nk: s.nk, inner: mask))
+            } catch { throw .init(error.message) }
         }
         let check = try KernelOutputCheck(files: files, dtype: dtype, mask: mask, scale: scale, blockRows: rows)
         // Refused before reading a byte, rather than aborting half-way under a ulimit or cgroup.

@@ -69,6 +69,7 @@ enum Render {
 
     static func causal(_ mask: AttentionMask) -> Bool {
         if case let .structured(s) = mask { return causal(s.base) }
+        if case let .blockSparse(b) = mask { return causal(b.inner) }
         if case let .slidingWindow(_, right, _) = mask { return right == 0 }
         return mask != .none
     }
@@ -76,12 +77,14 @@ enum Render {
     /// The window, causal or no mask under any sinks, prefix or documents.
     static func base(_ mask: AttentionMask) -> AttentionMask {
         if case let .structured(s) = mask { return s.base }
+        if case let .blockSparse(b) = mask { return base(b.inner) }
         return mask
     }
 
     /// Sinks, prefix and documents (docs/output.md): each present only when given; `packing`
     /// with documents.
     static func structureFields(_ mask: AttentionMask, packing: Packing?) -> [(String, JSON)] {
+        if case let .blockSparse(b) = mask { return structureFields(b.inner, packing: packing) }
         guard case let .structured(s) = mask else { return [] }
         var f: [(String, JSON)] = []
         if s.sinkTokens > 0 { f.append(("sink_tokens", .int(s.sinkTokens))) }
@@ -128,7 +131,10 @@ enum Render {
         default: break
         }
         f += structureFields(p.mask, packing: p.packing)
-        if p.maskBlockQ != 128 || p.maskBlockK != 128 { f.append(("mask_block", .array([.int(p.maskBlockQ), .int(p.maskBlockK)]))) }
+        if let file = p.blockMaskFile { f.append(("block_mask", .string(file))) }
+        if p.maskBlockQ != 128 || p.maskBlockK != 128 || p.blockMaskFile != nil {
+            f.append(("mask_block", .array([.int(p.maskBlockQ), .int(p.maskBlockK)])))
+        }
         if p.packGQA { f.append(("pack_gqa", .bool(true))) }
         if p.kvLayout == .paged { f += [("kv_layout", .string(p.kvLayout.rawValue)), ("block_size", .int(p.blockSize))] }
         if p.sharedPrefix > 0 || p.chunk != 64 { f += [("shared_prefix", .int(p.sharedPrefix)), ("chunk", .int(p.chunk))] }
@@ -325,8 +331,17 @@ enum Render {
             backwardBound =
                 "batch·max((Q_live·(3d + 1) + Nq·d)·heads + 2·(K_live + Nk)·kv_heads·d, heads·"
                 + (large ? "(V·d² + Q_live·d³)/M" : "(V·d + Q_live·d²)/√M") + ")"
-            let v = VisibleSums(p)
-            lines.append("mask: V = \(v.pairs) visible pairs, Q_live = \(v.liveRows) rows, K_live = \(v.liveKeys) keys per head")
+            if case let .blockSparse(m) = p.mask, m.planes > 1 {
+                // One plane per head (or batch element): the sums over heads, as the bound takes them.
+                let t = VisibleSums.headTotals(p)
+                let (pairs, rows, keys) = t.reduce((0, 0, 0)) { ($0.0 + $1.pairs * $1.count, $0.1 + $1.rows * $1.count, $0.2 + $1.keys * $1.count) }
+                lines.append(
+                    "mask: \(m.planes) block-mask planes; over batch·heads V = \(pairs) visible pairs, Q_live = \(rows) rows, "
+                        + "K_live = \(keys) keys (each K/V head's the union over its group); the formula's heads·V is their sum")
+            } else {
+                let v = VisibleSums(p)
+                lines.append("mask: V = \(v.pairs) visible pairs, Q_live = \(v.liveRows) rows, K_live = \(v.liveKeys) keys per head")
+            }
         }
         switch pass {
         case .forward: lines.append("bound = " + forwardBound + regime)

@@ -49,6 +49,12 @@ struct ProblemOptions: ParsableArguments {
             "The block mask's blocks, B or BqxBk (FlexAttention's BLOCK_SIZE; default 128): the blocks flex walks, K and V of each non-empty one whole.",
             valueName: "B|BqxBk"))
     var maskBlock: String?
+    @Option(
+        name: .customLong("block-mask"),
+        help: ArgumentHelp(
+            "A block mask (.npy, bool or integer: 0 empty, 1 partial, 2 full) of [heads, ⌈N/Bq⌉, ⌈Nk/Bk⌉] or [batch, heads, …] blocks of --mask-block; partial blocks show what the other mask flags show.",
+            valueName: "FILE"))
+    var blockMask: String?
     /// Optional so that the help shows the command-line spelling of the default (the parser
     /// would print a case-iterable default's raw value, `bottomRight`).
     @Option(help: "Where the causal diagonal sits when Nq ≠ Nk, with --causal or --window (default: bottom-right).")
@@ -179,14 +185,11 @@ struct ProblemOptions: ParsableArguments {
             try checkKnob(.splits)
         }
         let maskBlock = try self.maskBlock.map { (text: String) throws -> (Int, Int) in
-            let sides = text.split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
-            guard (1...2).contains(sides.count), sides.allSatisfy({ $0 != nil && $0! > 0 && $0! <= Limits.maxSequence }) else {
-                throw ValidationError("--mask-block takes B or BqxBk, positive integers up to \(Limits.maxSequence), got '\(text)'")
+            let blocks = try BlockMaskFile.blocks(text)
+            guard scheduleOption.named.contains(.flex) || blockMask != nil else {
+                throw ValidationError("--mask-block sets the blocks flex walks or a --block-mask file's; name --schedule flex or give --block-mask")
             }
-            guard scheduleOption.named.contains(.flex) else {
-                throw ValidationError("--mask-block sets the blocks flex walks; name --schedule flex")
-            }
-            return (sides[0]!, sides.last!!)
+            return blocks
         }
         // FlexAttention runs one CTA per query head: it has no packed-GQA form (docs/cli.md §2).
         if packGQA, scheduleOption.named.contains(.flex) {
@@ -210,11 +213,24 @@ struct ProblemOptions: ParsableArguments {
             mask: try mask(), packGQA: packGQA)
         (p.kvLayout, p.blockSize) = (kvLayout, blockSize)
         if documents != nil { p.packing = structure.packing ?? .varlen }
+        if let blockMask {
+            for (given, flag) in [
+                (p.packing == .varlen && documents != nil, "--packing varlen"), (packGQA, "--pack-gqa"), (lengths != nil, "--lengths"),
+            ]
+            where given {
+                throw ValidationError("--block-mask takes no \(flag): a block mask covers one packed sequence per head")
+            }
+            let blocks = maskBlock ?? (128, 128)
+            p.mask = .blockSparse(
+                try BlockMaskFile.load(blockMask, blocks: blocks, batch: p.batch, heads: p.heads, nq: p.n, nk: p.nk, inner: p.mask))
+            (p.maskBlockQ, p.maskBlockK, p.blockMaskFile) = (blocks.0, blocks.1, blockMask)
+        }
         // A schedule named with a mask it does not take (in `all` or `decode` it reports why).
         if let refused = scheduleOption.named.sorted(by: { $0.rawValue < $1.rawValue }).first(where: {
             $0.implementation?.masks.refusal(p.mask, schedule: $0) != nil
         }) {
-            let flag = documents != nil ? "--documents" : (structure.prefix ?? 0) > 0 ? "--prefix" : "--sink-tokens"
+            let flag =
+                blockMask != nil ? "--block-mask" : documents != nil ? "--documents" : (structure.prefix ?? 0) > 0 ? "--prefix" : "--sink-tokens"
             throw ValidationError("\(refused.rawValue) takes none, causal and window masks only; drop \(flag) or name another schedule")
         }
         if let maskBlock { (p.maskBlockQ, p.maskBlockK) = maskBlock }

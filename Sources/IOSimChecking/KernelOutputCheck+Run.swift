@@ -28,7 +28,7 @@ extension KernelOutputCheck {
                             let qBlock = precision.round(try files.q.read(row0 * d..<(row0 + c) * d))
                             let oBlock = outFormat.round(try files.o.read(row0 * dv..<(row0 + c) * dv))
                             let sub = AttentionShape(batch: 1, heads: 1, kvHeads: 1, nq: c, nk: nk, d: d, dv: dv)
-                            let m = blockMask(r0: r0, c: c)
+                            let m = Self.rows(of: Self.heads(of: mask, from: bh, count: 1), r0: r0, c: c, nq: nq, nk: nk)
                             let ref =
                                 precision == .fp64
                                 ? try ExtendedAttention.forward(q: qBlock, k: kBlock, v: vBlock, shape: sub, mask: m, scale: scale)
@@ -85,7 +85,8 @@ extension KernelOutputCheck {
                         candidate: AttentionGradients(
                             dq: try candidate(files.dq, qRange), dk: try candidate(files.dk, kRange), dv: try candidate(files.dv, vRange)),
                         q: try files.q.read(qRange), k: try files.k.read(kRange), v: try files.v.read(vRange),
-                        dO: try dOFile.read(h0 * nq * dv..<(h0 + g) * nq * dv), shape: sub, mask: mask, scale: scale, precision: precision)
+                        dO: try dOFile.read(h0 * nq * dv..<(h0 + g) * nq * dv), shape: sub, mask: Self.heads(of: mask, from: h0, count: g),
+                        scale: scale, precision: precision)
                     results[0]?.fold(report.dq) { Location(batch: b, head: kvh * g + $0 / (nq * d), row: $0 / d % nq, column: $0 % d) }
                     results[1]?.fold(report.dk) { Location(batch: b, head: kvh, row: $0 / d, column: $0 % d) }
                     results[2]?.fold(report.dv) { Location(batch: b, head: kvh, row: $0 / dv, column: $0 % dv) }

@@ -107,7 +107,9 @@ public struct KernelOutputCheck {
         self.scale = scale
         self.shape = try Self.shape(files)
         do { try mask.validate(shape) } catch { throw InputError("the mask does not fit the arrays (\(shape)): \(error.description)") }
-        let g = ReferenceAttention.gemmRows
+        var g = ReferenceAttention.gemmRows
+        // Row blocks of a block-masked check start on whole mask blocks.
+        if case let .blockSparse(b) = mask { g = g / gcd(g, b.blockQ) * b.blockQ }
         self.blockRows = min((blockRows + g - 1) / g * g, (shape.nq + g - 1) / g * g)
         let out = Self.npyType(BaselineAttention.outputPrecision(for: dtype.precision))
         let written: [(String, NpyFile?, NpyArray.DType)] = [
@@ -191,9 +193,35 @@ public struct KernelOutputCheck {
     /// the block's first row is a window of the block when its sides stay non-negative; otherwise
     /// (rows at the start that see nothing, windows in the middle of long sequences) the block
     /// gets the equivalent boolean mask, c·Nk bytes.
-    package func blockMask(r0: Int, c: Int) -> AttentionMask {
-        let (nq, nk) = (shape.nq, shape.nk)
+    package func blockMask(r0: Int, c: Int) -> AttentionMask { Self.rows(of: mask, r0: r0, c: c, nq: shape.nq, nk: shape.nk) }
+
+    /// The mask of the query heads `bh0 ..< bh0 + count` (flat batch·heads indices) as a problem
+    /// of those heads alone: a block mask's planes for them, any other mask as it is.
+    package static func heads(of mask: AttentionMask, from bh0: Int, count: Int) -> AttentionMask {
+        guard case let .blockSparse(m) = mask, m.planes > 1 else { return mask }
+        let planes = (bh0..<bh0 + count).map { m.plane(bh: $0) }
+        if Set(planes).count == 1 { return .blockSparse(m.single(planes[0])) }
+        let size = m.rows * m.cols
+        return .blockSparse(
+            BlockMask(
+                blockQ: m.blockQ, blockK: m.blockK, rows: m.rows, cols: m.cols, batch: 1, heads: count, queryHeads: count,
+                values: planes.flatMap { m.values[$0 * size..<($0 + 1) * size] }, inner: m.inner))
+    }
+
+    /// ``blockMask(r0:c:)`` of any mask. A block mask's rows start on a block (the check's row
+    /// blocks are whole mask blocks): its block rows are cut out of every plane, and its inner
+    /// mask cut as above.
+    package static func rows(of mask: AttentionMask, r0: Int, c: Int, nq: Int, nk: Int) -> AttentionMask {
         if r0 == 0 && c == nq { return mask }
+        if case let .blockSparse(b) = mask {
+            let (first, end) = (r0 / b.blockQ, (r0 + c + b.blockQ - 1) / b.blockQ)
+            var values: [UInt8] = []
+            for plane in 0..<b.planes { values += b.values[(plane * b.rows + first) * b.cols..<(plane * b.rows + end) * b.cols] }
+            return .blockSparse(
+                BlockMask(
+                    blockQ: b.blockQ, blockK: b.blockK, rows: end - first, cols: b.cols, batch: b.batch, heads: b.heads,
+                    queryHeads: b.queryHeads, values: values, inner: rows(of: b.inner, r0: r0, c: c, nq: nq, nk: nk)))
+        }
         func same(_ m: AttentionMask) -> Bool {
             (0..<c).allSatisfy { i in m.keyRuns(row: i, nq: c, nk: nk) == mask.keyRuns(row: r0 + i, nq: nq, nk: nk) }
         }
@@ -219,3 +247,6 @@ public struct KernelOutputCheck {
         return .boolean(keep)
     }
 }
+
+/// Greatest common divisor of two positive integers.
+private func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }

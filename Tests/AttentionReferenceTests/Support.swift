@@ -51,6 +51,11 @@ func allowed(_ mask: AttentionMask, bh: Int, r: Int, c: Int, _ s: AttentionShape
     case let .boolean(keep):
         let plane = s.nq * s.nk
         return keep[(keep.count == plane ? 0 : bh * plane) + r * s.nk + c]
+    case let .blockSparse(m):
+        let (b, h) = (bh / s.heads, bh % s.heads)
+        let plane = (m.batch == 1 ? 0 : b) * m.heads + (m.heads == 1 ? 0 : h)
+        let v = m.values[(plane * m.rows + r / m.blockQ) * m.cols + c / m.blockK]
+        return v == 2 || (v == 1 && allowed(m.inner, bh: 0, r: r, c: c, s))
     case let .structured(m):
         // Find the row's document by walking the lengths; the key must lie in it.
         var (start, length) = (0, s.nq)

@@ -44,7 +44,7 @@ import Testing
         (["--causal", "--window-right", "2"], "--causal sees no key to the right"),
         (["--window-left", "-1"], "--window-left must be 0 or a positive number of keys"),
         (["--schedule", "flex", "--heads", "4", "--kv-heads", "2", "--pack-gqa"], "flex runs one CTA per query head and takes no --pack-gqa"),
-        (["--mask-block", "64"], "--mask-block sets the blocks flex walks; name --schedule flex"),
+        (["--mask-block", "64"], "--mask-block sets the blocks flex walks or a --block-mask file's; name --schedule flex or give --block-mask"),
         (["--schedule", "flex", "--mask-block", "64x0"], "--mask-block takes B or BqxBk"),
     ])
     func contradictoryWindowFlagsAreOneLineUsageErrors(args: [String], says: String) {

@@ -57,4 +57,40 @@ import Testing
             #expect(Self.check(folder, kase, flags).status == 1, "\(kase) checked with \(flags) must fail")
         }
     }
+
+    /// The H100's FlexAttention kernel on the benchmark's block masks (blocks/*_block_table.npy,
+    /// N = 8192, 8 heads, d = 128): a random 64 × 64 table shared by the heads, and one table per
+    /// head (windows 256…2048). flex walks every non-empty block of the file, so its reads match
+    /// the measured L2→SM bytes (Reports/gpu/flex_masks_traffic.csv) within 0.5%.
+    @Test(arguments: [("blocksparse", 437_368_160), ("perhead", 323_321_664), ("doc4_causal", 348_834_016)])
+    func flexWithTheRecordedBlockTablesReadsWhatTheH100Read(kase: String, measured: Int) throws {
+        let folder = try Self.unpacked()
+        defer { folder.remove() }
+        let r = CLI.run([
+            "--schedule", "flex", "--N", "8192", "--d", "128", "--heads", "8", "--Br", "128", "--Bc", "64", "--M", "1GB", "--causal",
+            "--block-mask", folder.file("blocks/\(kase)_block_table.npy"), "--format", "json",
+        ])
+        #expect(r.status == 0, "\(r.err)")
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        let result = try #require((j["results"] as? [[String: Any]])?.first)
+        let reads = try #require((result["hbm"] as? [String: Any])?["read_bytes"] as? Int)
+        #expect(abs(Double(reads) / Double(measured) - 1) < 0.005, "\(kase): \(reads) vs \(measured)")
+        let problem = try #require(j["problem"] as? [String: Any])
+        #expect((problem["block_mask"] as? String)?.hasSuffix("\(kase)_block_table.npy") == true && problem["mask_block"] as? [Int] == [128, 128])
+    }
+
+    /// `check --block-mask` with the causal kernel's own block table and `--causal` inside its
+    /// partial blocks passes; its partial blocks read as full fail,
+    /// as the table alone does (no inner mask: partial = full).
+    @Test func checkTakesTheKernelsBlockTableAndCatchesAPartialBlockReadAsFull() throws {
+        let folder = try Self.unpacked()
+        defer { folder.remove() }
+        let table = folder.file("rec/flex_causal_block_table.npy")
+        #expect(Self.check(folder, "flex_causal", ["--block-mask", table, "--causal"]).status == 0)
+        #expect(Self.check(folder, "flex_causal", ["--block-mask", table]).status == 1)
+        let docs = ["--documents", "300,200,256,268", "--causal"]
+        #expect(Self.check(folder, "flex_doc_causal", ["--block-mask", folder.file("rec/flex_doc_causal_block_table.npy")] + docs).status == 0)
+        // The causal table's full blocks show keys of other documents: FAIL.
+        #expect(Self.check(folder, "flex_doc_causal", ["--block-mask", table] + docs).status == 1)
+    }
 }

@@ -70,4 +70,54 @@ import Testing
         let r = CLI.run(args)
         #expect(r.status == 64 && r.err.contains(says) && r.err.split(separator: "\n").count == 1, "\(args): \(r.err)")
     }
+
+    /// A `.npy` file of `descr` (one byte per element) holding `values`.
+    static func npy(_ folder: TemporaryFolder, _ name: String, descr: String = "|i1", shape: [Int], _ values: [UInt8]) throws -> String {
+        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': (\(shape.map(String.init).joined(separator: ", ")),), }"
+        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+        header += "\n"
+        let count = UInt16(header.utf8.count)
+        let bytes = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(count & 0xff), UInt8(count >> 8)] + Array(header.utf8) + values
+        let path = folder.file(name)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    /// A block-mask file is read (int8 or bool; per head), echoed, and counted; a wrong shape,
+    /// a value outside 0–2, a float array, varlen documents or packed GQA are one-line usage errors.
+    @Test func blockMaskFilesAreReadCountedAndRefusedWhenTheyDoNotFit() throws {
+        let folder = try TemporaryFolder(prefix: "iosim-blocks")
+        defer { folder.remove() }
+        // N = 256 in 128-blocks: 2 × 2; the lower-left block full, the diagonal partial.
+        let table = try Self.npy(folder, "t.npy", shape: [1, 2, 2], [1, 0, 2, 1])
+        let j = try Self.json(["--N", "256", "--causal", "--block-mask", table, "--schedule", "flex", "--M", "1MB", "--Br", "128"])
+        let p = try #require(j["problem"] as? [String: Any])
+        #expect(p["block_mask"] as? String == table && p["mask_block"] as? [Int] == [128, 128])
+        let flex = try #require(Self.result(j, "flex"))
+        #expect(
+            (flex["hbm"] as? [String: Any])?["reads"] as? Int == 256 * 64 + 2 * 3 * 128 * 64 + 2 * 2 + 3,
+            "Q, K and V of 3 blocks, 2 CTAs' table entries")
+        let bools = try Self.npy(folder, "b.npy", descr: "|b1", shape: [1, 2, 2], [1, 0, 1, 1])
+        let all = try Self.json(["--N", "256", "--block-mask", bools, "--schedule", "fa2", "--M", "1MB", "--Br", "128", "--Bc", "128"])
+        let bound = try #require((Self.result(all, "fa2")?["bound"] as? [String: Any])?["visible_pairs"] as? Int)
+        #expect(bound == 3 * 128 * 128, "bool true blocks are full")
+        let bad: [([String], String)] = [
+            (["--N", "300", "--block-mask", table], "has 2 × 2 blocks; Nq = 300, Nk = 300 in 128 × 128 blocks (--mask-block) need 3 × 3"),
+            (["--N", "256", "--block-mask", try Self.npy(folder, "v.npy", shape: [1, 2, 2], [1, 0, 3, 1])], "element 2 is 3; values are 0"),
+            (
+                ["--N", "256", "--block-mask", try Self.npy(folder, "f.npy", descr: "<f2", shape: [1, 1], [0, 0])], "a block mask is bool or integer"
+            ),
+            (
+                ["--N", "256", "--heads", "3", "--block-mask", try Self.npy(folder, "h.npy", shape: [2, 2, 2], Array(repeating: 1, count: 8))],
+                "has 2 heads; the problem has 3"
+            ),
+            (["--documents", "100,156", "--block-mask", table], "--block-mask takes no --packing varlen"),
+            (["--N", "256", "--heads", "2", "--kv-heads", "1", "--pack-gqa", "--block-mask", table], "--block-mask takes no --pack-gqa"),
+            (["--N", "256", "--block-mask", folder.file("missing.npy")], "--block-mask"),
+        ]
+        for (args, says) in bad {
+            let r = CLI.run(args)
+            #expect(r.status == 64 && r.err.contains(says) && r.err.split(separator: "\n").count == 1, "\(args): \(r.err)")
+        }
+    }
 }

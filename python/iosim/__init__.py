@@ -6,7 +6,9 @@ named by the ``IOSIM`` environment variable, else ``iosim`` on ``PATH``) and ret
 a tensor is outside the tolerance rule. Arrays are NumPy arrays or PyTorch tensors (moved to the
 CPU; bf16 and fp8 tensors are passed as their raw bits with ``--bf16-bits`` / ``--fp8-bits``).
 """
-from ._check import IOSimError, Report, TensorReport, assert_attention_close, check, executable
+from ._check import (IOSimError, Report, TensorReport, assert_attention_close, block_table, check,
+                     documents_from_cu_seqlens, executable)
 
-__all__ = ["check", "assert_attention_close", "Report", "TensorReport", "IOSimError", "executable"]
+__all__ = ["check", "assert_attention_close", "block_table", "documents_from_cu_seqlens", "Report", "TensorReport",
+           "IOSimError", "executable"]
 __version__ = "0.1.0"

@@ -77,18 +77,57 @@ def _to_numpy(x):
     return a, raw
 
 
+def _array(x) -> np.ndarray:
+    """A NumPy view of a NumPy array or a PyTorch tensor (moved to the CPU)."""
+    if type(x).__module__.startswith("torch"):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def documents_from_cu_seqlens(cu_seqlens) -> list:
+    """FlashAttention's `cu_seqlens` ([0, end of document 1, …, total]) as document lengths."""
+    c = _array(cu_seqlens).astype(np.int64).ravel()
+    if c.size < 2 or c[0] != 0 or np.any(np.diff(c) < 1):
+        raise IOSimError(f"cu_seqlens must start at 0 and increase by at least 1 per document, got {c.tolist()}")
+    return np.diff(c).tolist()
+
+
+def block_table(block_mask) -> np.ndarray:
+    """A FlexAttention `BlockMask` (or anything with its `kv_num_blocks`, `kv_indices` and,
+    optionally, `full_kv_num_blocks` and `full_kv_indices`) as iosim's block-mask array:
+    int8 [batch, heads, query blocks, key blocks], 0 empty, 1 partial (mask_mod applies),
+    2 full. The key-block count is the widest index table's (FlexAttention pads it to ⌈Nk/B⌉)."""
+    num, idx = _array(block_mask.kv_num_blocks), _array(block_mask.kv_indices)
+    full_num = getattr(block_mask, "full_kv_num_blocks", None)
+    full_idx = getattr(block_mask, "full_kv_indices", None)
+    cols = idx.shape[-1] if full_idx is None else max(idx.shape[-1], _array(full_idx).shape[-1])
+    table = np.zeros(num.shape + (cols,), dtype=np.int8)
+    for value, (n, ix) in ((1, (num, idx)), (2, (None if full_num is None else _array(full_num),
+                                                   None if full_idx is None else _array(full_idx)))):
+        if n is None:
+            continue
+        for pos in np.ndindex(*n.shape):
+            table[pos][ix[pos][:int(n[pos])]] = value
+    return table
+
+
 def check(q, k, v, o, *, lse=None, do=None, dq=None, dk=None, dv=None, dtype: str, causal: bool = False,
           window: Optional[int] = None, window_size: Optional[Tuple[Optional[int], Optional[int]]] = None,
           alignment: Optional[str] = None, scale: Optional[float] = None,
-          block_rows: Optional[int] = None) -> Report:
+          block_rows: Optional[int] = None, sink_tokens: Optional[int] = None, prefix: Optional[int] = None,
+          documents=None, cu_seqlens=None, block_mask=None, mask_block=None) -> Report:
     """Checks a kernel's output `o` (and `lse`) for inputs q, k, v with `iosim check`.
 
     Shapes [N, d], [heads, N, d] or [batch, heads, N, d] (k, v may have fewer heads: GQA);
     `dtype` is the kernel's ("fp16", "bf16", "fp8", "fp32", "fp64"); `alignment` places the
     causal diagonal when Nq != Nk ("bottom-right", the default, or "top-left" as PyTorch's
     is_causal). `window_size=(left, right)` is FlashAttention's two-sided window (None, or -1 as
-    FlashAttention writes it, for an unbounded side). Gradients (do, dq, dk, dv) are passed on when given, for an iosim that checks them.
-    Raises IOSimError on bad input."""
+    FlashAttention writes it, for an unbounded side). `sink_tokens`, `prefix` and `documents`
+    (lengths) or `cu_seqlens` (FlashAttention's varlen offsets) are iosim's --sink-tokens,
+    --prefix and --documents; `block_mask` is a FlexAttention `BlockMask` (converted with
+    :func:`block_table`) or an array of 0/1/2, with `mask_block` (B or (Bq, Bk); a BlockMask's
+    BLOCK_SIZE by default). Gradients (do, dq, dk, dv) are passed on when given, for an iosim
+    that checks them. Raises IOSimError on bad input."""
     tensors = {"q": q, "k": k, "v": v, "o": o, "lse": lse, "do": do, "dq": dq, "dk": dk, "dv": dv}
     args = ["check", "--dtype", dtype, "--format", "json"]
     if causal:
@@ -105,8 +144,27 @@ def check(q, k, v, o, *, lse=None, do=None, dq=None, dk=None, dv=None, dtype: st
         args += ["--scale", repr(float(scale))]
     if block_rows is not None:
         args += ["--block-rows", str(int(block_rows))]
+    for flag, value in (("--sink-tokens", sink_tokens), ("--prefix", prefix)):
+        if value is not None:
+            args += [flag, str(int(value))]
+    if documents is not None and cu_seqlens is not None:
+        raise IOSimError("give documents or cu_seqlens, not both")
+    if cu_seqlens is not None:
+        documents = documents_from_cu_seqlens(cu_seqlens)
+    if documents is not None:
+        args += ["--documents", ",".join(str(int(n)) for n in documents)]
+    if mask_block is None and block_mask is not None and hasattr(block_mask, "BLOCK_SIZE"):
+        mask_block = tuple(int(b) for b in block_mask.BLOCK_SIZE)
+    if mask_block is not None:
+        bq, bk = (mask_block, mask_block) if isinstance(mask_block, int) else mask_block
+        args += ["--mask-block", f"{int(bq)}x{int(bk)}"]
     raws = set()
     with tempfile.TemporaryDirectory(prefix="iosim-check-") as folder:
+        if block_mask is not None:
+            table = block_table(block_mask) if hasattr(block_mask, "kv_num_blocks") else _array(block_mask).astype(np.int8)
+            path = os.path.join(folder, "block_mask.npy")
+            np.save(path, table)
+            args += ["--block-mask", path]
         for name, x in tensors.items():
             if x is None:
                 continue

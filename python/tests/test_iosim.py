@@ -153,3 +153,62 @@ def test_a_nan_output_fails_with_its_reason_and_prints_nan():
     assert not report.passed and math.isnan(t.max_abs_error)
     assert "NaN or infinite where the reference is finite" in t.reason
     assert "max|err| NaN" in str(report) and "nan" not in str(report).replace("NaN", "")
+
+
+def masked_kernel(q, k, v, visible):
+    """fp16_kernel under an arbitrary boolean mask [n, nk] (True = attend)."""
+    q32, k32, v32 = (x.astype(np.float32) for x in (q, k, v))
+    s = (q32 @ np.swapaxes(k32, -1, -2)) / np.float32(np.sqrt(q.shape[-1]))
+    s = np.where(visible, s, -np.inf)
+    m = s.max(-1, keepdims=True)
+    p = np.exp(s - m)
+    row_sum = p.sum(-1, keepdims=True)
+    return ((p.astype(np.float16).astype(np.float32) @ v32) / row_sum).astype(np.float16)
+
+
+def document_causal(lengths):
+    ids = np.repeat(np.arange(len(lengths)), lengths)
+    n = ids.size
+    return (ids[:, None] == ids[None, :]) & np.tril(np.ones((n, n), bool))
+
+
+def test_documents_and_cu_seqlens_give_the_document_mask():
+    lengths = [30, 1, 33]
+    q, k, v = inputs((2, 64, 16), (2, 64, 16), seed=4)
+    o = masked_kernel(q, k, v, document_causal(lengths))
+    assert iosim.check(q, k, v, o, dtype="fp16", causal=True, documents=lengths).passed
+    assert iosim.check(q, k, v, o, dtype="fp16", causal=True, cu_seqlens=np.array([0, 30, 31, 64], np.int32)).passed
+    # The boundary ignored, or moved by one: FAIL.
+    assert not iosim.check(q, k, v, o, dtype="fp16", causal=True).passed
+    assert not iosim.check(q, k, v, o, dtype="fp16", causal=True, documents=[31, 1, 32]).passed
+    with pytest.raises(iosim.IOSimError):
+        iosim.documents_from_cu_seqlens([0, 30, 30, 64])
+
+
+class FakeBlockMask:
+    """FlexAttention's BlockMask fields, as NumPy arrays: [batch, heads, query blocks(, indices)]."""
+    def __init__(self, table, block):
+        b, h, rows, cols = table.shape
+        self.BLOCK_SIZE = (block, block)
+        self.kv_num_blocks = (table == 1).sum(-1).astype(np.int32)
+        self.full_kv_num_blocks = (table == 2).sum(-1).astype(np.int32)
+        # Indices of each kind first, padded with the rest as FlexAttention pads its tables.
+        self.kv_indices = np.argsort(table != 1, axis=-1, kind="stable").astype(np.int32)
+        self.full_kv_indices = np.argsort(table != 2, axis=-1, kind="stable").astype(np.int32)
+
+
+def test_a_flex_block_mask_becomes_iosims_table_and_checks_a_block_sparse_kernel():
+    rng = np.random.default_rng(5)
+    table = rng.choice(3, size=(1, 2, 4, 4), p=[0.4, 0.3, 0.3]).astype(np.int8)
+    table[..., 0] = np.maximum(table[..., 0], 1)  # every row sees something
+    fake = FakeBlockMask(table, 16)
+    assert (iosim.block_table(fake) == table).all()
+    q, k, v = inputs((1, 2, 64, 16), (1, 2, 64, 16), seed=6)
+    # Partial blocks apply the causal mask (mask_mod), full ones show everything.
+    causal = np.tril(np.ones((64, 64), bool))
+    visible = np.stack([np.where(np.kron(table[0, h], np.ones((16, 16), np.int8)) == 2, True,
+                                 (np.kron(table[0, h], np.ones((16, 16), np.int8)) == 1) & causal) for h in range(2)])[None]
+    o = masked_kernel(q, k, v, visible)
+    assert iosim.check(q, k, v, o, dtype="fp16", causal=True, block_mask=fake).passed
+    # A partial block treated as full: FAIL.
+    assert not iosim.check(q, k, v, o, dtype="fp16", block_mask=fake).passed

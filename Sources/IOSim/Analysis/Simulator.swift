@@ -12,8 +12,13 @@ public enum Simulator {
         if let refusal = kind.implementation(for: pass)?.masks.refusal(problem.mask, schedule: kind) {
             return ScheduleResult(kind: kind, bound: batchBound(problem, capacity: capacity, pass: pass), reason: refusal, pass: pass)
         }
-        if let parts = problem.varlenParts {
-            return varlen(kind, problem, parts, capacity: capacity, tiles: request, pass: pass)
+        if let documents = problem.varlenParts {
+            if pass == .training { return training(kind, problem, capacity: capacity, tiles: request) }
+            return parts(kind, problem, documents, capacity: capacity, tiles: request, pass: pass, grid: true)
+        }
+        if let planes = problem.blockParts {
+            if pass == .training { return training(kind, problem, capacity: capacity, tiles: request) }
+            return parts(kind, problem, planes, capacity: capacity, tiles: request, pass: pass, grid: false)
         }
         if let groups = problem.lengthGroups, kind.implementation(for: pass)?.seesWholeBatch != true {
             return lengths(kind, problem, groups, capacity: capacity, tiles: request, pass: pass)

@@ -172,6 +172,13 @@ public enum TileChoice {
         brMax: Int, bcMax: Int
     ) -> KernelConfig? {
         let threshold = 4 * p.d * p.d * p.dtype.size
+        // Sinks, prefixes and documents have no O(log) closed form: every side from 1 up would
+        // cost minutes at long N, so their search keeps to the grid (docs/tiles.md), every side
+        // only when no grid tile fits.
+        if p.mask.hasStructure {
+            return optimal(schedule, p, capacity: capacity, r, step: 16, brMax: brMax, bcMax: bcMax)
+                ?? optimal(schedule, p, capacity: capacity, r, step: 1, brMax: brMax, bcMax: bcMax)
+        }
         if capacity < threshold {
             return optimal(schedule, p, capacity: capacity, r, step: 1, brMax: brMax, bcMax: bcMax)
         }

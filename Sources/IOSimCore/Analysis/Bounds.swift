@@ -30,16 +30,19 @@ public struct Bound: Hashable, Sendable {
     /// leaves V of them. Without a mask it is max(4Nd, N²d²/M) per head.
     /// `p` is the user's problem (not its packed view).
     public init(_ p: AttentionProblem, capacityBytes: Int) {
-        let mElems = Double(capacityBytes) / Double(p.dtype.size)
-        let v = VisibleSums(p), d = p.d
-        let perSequence = (v.liveRows * d + p.nq * d) * p.heads + 2 * v.liveKeys * d * p.kvHeads
+        let mElems = Double(capacityBytes) / Double(p.dtype.size), d = p.d
         regime = mElems >= Double(d * d) ? .large : .small
-        let pairs = Double(v.pairs) * Double(p.heads)
-        let asymptotic = regime == .large ? pairs * Double(d * d) / mElems : pairs * Double(d) / mElems.squareRoot()
-        elements = max(Double(perSequence), asymptotic) * Double(p.batch)
-        compulsory = perSequence * p.batch
-        visiblePairs = v.pairs * p.heads * p.batch
-        quadratic = asymptotic * Double(p.batch)
+        (elements, compulsory, visiblePairs, quadratic) = (0, 0, 0, 0)
+        // Per batch element (a per-batch block mask gives each its own sums).
+        for v in VisibleSums.headTotals(p) {
+            let perSequence = v.rows * d + p.nq * d * p.heads + 2 * v.keys * d
+            let pairs = Double(v.pairs)
+            let asymptotic = regime == .large ? pairs * Double(d * d) / mElems : pairs * Double(d) / mElems.squareRoot()
+            elements += max(Double(perSequence), asymptotic) * Double(v.count)
+            compulsory += perSequence * v.count
+            visiblePairs += v.pairs * v.count
+            quadratic += asymptotic * Double(v.count)
+        }
     }
 
     /// The bound of `pass` (docs/counting-rules.md §9): the forward's above; the backward's after Li, Liang, Shi,
@@ -58,17 +61,20 @@ public struct Bound: Hashable, Sendable {
                 elements: f.elements + b.elements, regime: f.regime, compulsory: f.compulsory + b.compulsory, visiblePairs: f.visiblePairs,
                 quadratic: f.quadratic + b.quadratic)
         case .backward:
-            let mElems = Double(capacityBytes) / Double(p.dtype.size)
-            let v = VisibleSums(p), d = p.d
-            let perSequence = (v.liveRows * (3 * d + 1) + p.nq * d) * p.heads + 2 * (v.liveKeys + p.nk) * d * p.kvHeads
+            let mElems = Double(capacityBytes) / Double(p.dtype.size), d = p.d
             let regime: Regime = mElems >= Double(d * d) ? .large : .small
-            let (pairs, rows) = (Double(v.pairs) * Double(p.heads), Double(v.liveRows) * Double(p.heads))
             let (dd, ddd) = (Double(d * d), Double(d) * Double(d * d))
-            let asymptotic =
-                regime == .large ? (pairs * dd + rows * ddd) / mElems : (pairs * Double(d) + rows * dd) / mElems.squareRoot()
-            self.init(
-                elements: max(Double(perSequence), asymptotic) * Double(p.batch), regime: regime,
-                compulsory: perSequence * p.batch, visiblePairs: v.pairs * p.heads * p.batch, quadratic: asymptotic * Double(p.batch))
+            self.init(elements: 0, regime: regime, compulsory: 0, visiblePairs: 0, quadratic: 0)
+            for v in VisibleSums.headTotals(p) {
+                let perSequence = v.rows * (3 * d + 1) + p.nq * d * p.heads + 2 * v.keys * d + 2 * p.nk * d * p.kvHeads
+                let (pairs, rows) = (Double(v.pairs), Double(v.rows))
+                let asymptotic =
+                    regime == .large ? (pairs * dd + rows * ddd) / mElems : (pairs * Double(d) + rows * dd) / mElems.squareRoot()
+                elements += max(Double(perSequence), asymptotic) * Double(v.count)
+                compulsory += perSequence * v.count
+                visiblePairs += v.pairs * v.count
+                quadratic += asymptotic * Double(v.count)
+            }
         }
     }
 

@@ -40,6 +40,12 @@ public enum DataMode {
         guard p.lengthGroups == nil else {
             throw .invalid("data mode runs one problem, not a batch of sequence lengths; run one length at a time")
         }
+        if p.varlenParts != nil {
+            throw .invalid("data mode runs one problem, not varlen documents; --packing mask computes the same values")
+        }
+        if p.blockParts != nil {
+            throw .invalid("data mode runs one block-mask plane; give a mask shared by every head (one plane)")
+        }
     }
 
     /// fp8 inputs as a schedule sees them: dequantized e4m3 values with one scale per tensor or per

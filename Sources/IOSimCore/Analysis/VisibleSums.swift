@@ -16,6 +16,10 @@ public struct VisibleSums: Hashable, Sendable {
     /// The sums of `p`'s mask over its Nq rows and Nk keys (the user's problem, not a packed view).
     public init(_ p: AttentionProblem) {
         let (nq, nk) = (p.nq, p.nk)
+        if case let .blockSparse(m) = p.mask {
+            self = Self.blocks(m, plane: 0, nq: nq, nk: nk).sums
+            return
+        }
         guard p.mask.keyRuns(row: 0, nq: nq, nk: nk) != nil, p.mask != .none else {
             (pairs, liveRows, liveKeys) = (nq * nk, nk > 0 ? nq : 0, nq > 0 ? nk : 0)
             return
@@ -59,5 +63,57 @@ public struct VisibleSums: Hashable, Sendable {
             if depth > 0 { liveKeys += 1 }
         }
         return VisibleSums(pairs: pairs, liveRows: liveRows, liveKeys: liveKeys)
+    }
+
+    /// One plane of a block mask: the sums, and which keys some row sees (for unions over a
+    /// K/V head's group). Full blocks count whole; a partial block counts the inner mask's keys
+    /// inside it, row by row.
+    package static func blocks(_ m: BlockMask, plane: Int, nq: Int, nk: Int) -> (sums: VisibleSums, seen: [Bool]) {
+        var (pairs, liveRows) = (0, 0)
+        var seen = [Bool](repeating: false, count: nk)
+        for a in 0..<m.rows {
+            let blocks = m.nonEmpty(plane: plane, row: a)
+            guard !blocks.isEmpty else { continue }
+            for r in a * m.blockQ..<min((a + 1) * m.blockQ, nq) {
+                let runs = m.inner.keyRuns(row: r, nq: nq, nk: nk)
+                var count = 0
+                for b in blocks {
+                    let keys = Int(b) * m.blockK..<min((Int(b) + 1) * m.blockK, nk)
+                    let full = m.value(plane: plane, row: a, col: Int(b)) == 2
+                    for j in keys where full || (runs?.contains(j) ?? m.innerAllows(row: r, col: j, nq: nq, nk: nk)) {
+                        count += 1
+                        seen[j] = true
+                    }
+                }
+                pairs += count
+                if count > 0 { liveRows += 1 }
+            }
+        }
+        return (VisibleSums(pairs: pairs, liveRows: liveRows, liveKeys: seen.reduce(0) { $0 + ($1 ? 1 : 0) }), seen)
+    }
+
+    /// Per batch element: visible pairs and live rows summed over query heads, live keys summed
+    /// over K/V heads (each the union over its group), with how many batch elements share them.
+    /// One entry when every batch element has the same mask.
+    package static func headTotals(_ p: AttentionProblem) -> [(pairs: Int, rows: Int, keys: Int, count: Int)] {
+        guard case let .blockSparse(m) = p.mask, m.planes > 1 else {
+            let v = VisibleSums(p)
+            return [(v.pairs * p.heads, v.liveRows * p.heads, v.liveKeys * p.kvHeads, p.batch)]
+        }
+        let g = p.heads / p.kvHeads
+        return (0..<(m.batch == 1 ? 1 : p.batch)).map { b in
+            var (pairs, rows, keys) = (0, 0, 0)
+            for kh in 0..<p.kvHeads {
+                var union = [Bool](repeating: false, count: p.nk)
+                for h in kh * g..<(kh + 1) * g {
+                    let one = blocks(m, plane: m.plane(bh: b * p.heads + h), nq: p.nq, nk: p.nk)
+                    pairs += one.sums.pairs
+                    rows += one.sums.liveRows
+                    for j in 0..<p.nk where one.seen[j] { union[j] = true }
+                }
+                keys += union.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            return (pairs, rows, keys, m.batch == 1 ? p.batch : 1)
+        }
     }
 }

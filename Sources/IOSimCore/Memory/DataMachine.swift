@@ -224,7 +224,7 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
         case let .mask(s, rows, cols):
             let bc = shapes[s.slot].cols
             for r in 0..<shapes[s.slot].rows {
-                let visible = problem.visibleColumns(row: rows.lowerBound + r)
+                let visible = problem.visibleKeys(row: rows.lowerBound + r)
                 for c in 0..<bc where !visible.contains(cols.lowerBound + c) { buffers[s.slot][r * bc + c] = -A.infinity }
             }
         case let .fill(b, value):
@@ -486,7 +486,7 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
     /// (column > r) do not count.
     private mutating func rowStatistics(_ row: Operand, r: Int, cols: Range<Int>, first: Bool) {
         if first { rowMax = -A.infinity; rowSum = 0 }
-        let visible = problem.visibleColumns(row: r)
+        let visible = problem.visibleKeys(row: r)
         let live = cols.filter { visible.contains($0) }
         var m = rowMax
         for c in live { m = Swift.max(m, buffers[row.slot][c - cols.lowerBound]) }
@@ -499,7 +499,7 @@ public struct DataMachine<A: BLASScalar>: TileMachine {
 
     /// P = exp(S − m)/ℓ over a chunk of row r, zero where causal-masked.
     private mutating func normalize(_ row: Operand, r: Int, cols: Range<Int>) {
-        let visible = problem.visibleColumns(row: r)
+        let visible = problem.visibleKeys(row: r)
         for c in cols {
             let i = c - cols.lowerBound
             let masked = !visible.contains(c)

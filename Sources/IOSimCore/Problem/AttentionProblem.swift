@@ -66,6 +66,8 @@ public struct AttentionProblem: Hashable, Sendable {
     /// How documents are run (docs/cli.md §2): each as its own problem (`varlen`, FlashAttention's
     /// `cu_seqlens`) or as one masked sequence (`mask`). Only with documents.
     public var packing: Packing = .mask
+    /// The file a block mask came from, as given (for the report; the mask itself is in `mask`).
+    public var blockMaskFile: String?
     public var maskBlockQ: Int = 128
     public var maskBlockK: Int = 128
 
@@ -117,6 +119,16 @@ public struct AttentionProblem: Hashable, Sendable {
         mask.keyRuns(row: row / packFactor, nq: nq, nk: nk) ?? KeyRuns(0..<nk)
     }
 
+    /// The keys row `row` (in this view's rows) sees, element by element: ``visibleColumns(row:)``
+    /// with a block mask's blocks on top (its first plane: data mode runs one). For data mode.
+    public func visibleKeys(row: Int) -> RowKeys {
+        let r = row / packFactor
+        if case let .blockSparse(m) = mask {
+            return RowKeys(runs: m.inner.keyRuns(row: r, nq: nq, nk: nk) ?? KeyRuns(0..<nk), row: r, block: m, nq: nq, nk: nk)
+        }
+        return RowKeys(runs: visibleColumns(row: row), row: r, block: nil, nq: nq, nk: nk)
+    }
+
     /// Flat row index in the user's [batch, heads, Nq] layout of query row `row` of instance
     /// `instance` of this view (packed rows go back to their head and position).
     @inline(__always) public func queryRow(instance: Int, row: Int) -> Int {
@@ -154,7 +166,7 @@ public struct AttentionProblem: Hashable, Sendable {
                 throw .invalidWindow(left: left, right: right, limit: Limits.maxSequence)
             }
         case .boolean, .additive: throw .unsupportedMask
-        case .none, .causal: break
+        case .none, .causal, .blockSparse: break
         case let .structured(m):
             if case let .slidingWindow(left, right, _) = m.base, left >= Limits.maxSequence || right >= Limits.maxSequence {
                 throw .invalidWindow(left: left, right: right, limit: Limits.maxSequence)
@@ -166,12 +178,32 @@ public struct AttentionProblem: Hashable, Sendable {
                 if kvLayout == .paged { throw .invalid("documents are packed in one contiguous sequence; a paged cache does not apply") }
             }
         }
+        if case .blockSparse = mask {
+            do { try mask.validate(shape) } catch { throw .invalid(error.description) }
+            if packGQA { throw .invalid("a block mask with packed GQA rows is not modelled yet; drop --pack-gqa") }
+        }
         if packing == .varlen && documents.isEmpty { throw .invalid("varlen packing needs documents") }
         // Compulsory traffic (Q, K, V read, O written) in 8-byte elements must fit the counts: if it
         // does not, no schedule's counts can.
         let perHead = 2 * n * d + 2 * nk * d
         guard let total = Limits.product(perHead, instances), Limits.product(total, 8) != nil else {
             throw .countOverflow("the compulsory traffic of \(batch)·\(heads) heads (4·N·d elements each)")
+        }
+    }
+}
+
+/// One row's visible keys, for element-wise masking.
+public struct RowKeys {
+    let runs: KeyRuns, row: Int, block: BlockMask?, nq: Int, nk: Int
+
+    @inline(__always) public func contains(_ key: Int) -> Bool {
+        guard let m = block else { return runs.contains(key) }
+        switch m.value(plane: 0, row: row / m.blockQ, col: key / m.blockK) {
+        case 2: return true
+        case 1:
+            if case .boolean = m.inner { return m.innerAllows(row: row, col: key, nq: nq, nk: nk) }
+            return runs.contains(key)
+        default: return false
         }
     }
 }

@@ -14,6 +14,7 @@ extension KernelConfig {
             let g = p.packFactor
             return s.keysSeen(by: r.lowerBound / g..<(r.upperBound - 1) / g + 1, nq: p.nq, nk: p.nk)
         }
+        if case let .blockSparse(m) = p.mask { return m.keysSeen(by: r, nq: p.nq, nk: p.nk) }
         let lo = p.visibleColumns(row: r.lowerBound).lowerBound, hi = p.visibleColumns(row: r.upperBound - 1).upperBound
         return lo < hi ? [lo..<hi] : []
     }
@@ -33,6 +34,9 @@ extension KernelConfig {
             let g = p.packFactor
             let users = s.rowsSeeing(cols(j, p), nq: p.nq, nk: p.nk)
             return TileRuns(users.map { $0.lowerBound * g / br..<($0.upperBound * g - 1) / br + 1 })
+        }
+        if case let .blockSparse(m) = p.mask {
+            return TileRuns(m.rowsSeeing(cols(j, p), nq: p.nq, nk: p.nk).map { $0.lowerBound / br..<($0.upperBound - 1) / br + 1 })
         }
         return TileRuns(contiguousLiveRowTiles(j, p))
     }
@@ -116,7 +120,46 @@ package struct LiveSums {
             return
         }
         if let fast = Self.causalFast(t, p) { self = fast; return }
+        if case let .structured(mask) = p.mask {
+            self = Self.structured(t, p, mask)
+            return
+        }
         for i in 0..<t.tr(p) { add(t, p, i) }
+    }
+
+    /// Sinks, prefixes and documents without allocating (the tile search evaluates thousands of
+    /// candidates): each row tile's key runs come in key order, so their column tiles merge as
+    /// they arrive.
+    private static func structured(_ t: KernelConfig, _ p: AttentionProblem, _ mask: StructuredMask) -> LiveSums {
+        var s = LiveSums()
+        let (g, bc, nk) = (p.packFactor, t.bc, p.nk)
+        for i in 0..<t.tr(p) {
+            let rows = t.rows(i, p)
+            var (pairs, covered, lo, hi) = (0, 0, 0, 0)
+            func flush() {
+                guard hi > lo else { return }
+                pairs += hi - lo
+                covered += min(hi * bc, nk) - lo * bc
+            }
+            mask.forEachKeyRun(rows.lowerBound / g..<(rows.upperBound - 1) / g + 1, nq: p.nq, nk: nk) { keys in
+                let a = keys.lowerBound / bc, b = (keys.upperBound - 1) / bc + 1
+                if hi > lo && a <= hi {
+                    hi = Swift.max(hi, b)
+                } else {
+                    flush()
+                    (lo, hi) = (a, b)
+                }
+            }
+            flush()
+            guard pairs > 0 else { continue }
+            s.pairs += pairs
+            s.kvRows += covered
+            s.entries += rows.count * covered
+            s.qRowsByPair += rows.count * pairs
+            s.liveQRows += rows.count
+            s.liveRowTiles += 1
+        }
+        return s
     }
 
     private mutating func add(_ t: KernelConfig, _ p: AttentionProblem, _ i: Int) {

@@ -9,19 +9,29 @@ extension StructuredMask {
     /// Keys seen by some row of `rows` (user rows, Nq of them, Nk keys), as runs in key order.
     func keysSeen(by rows: Range<Int>, nq: Int, nk: Int) -> [Range<Int>] {
         var out: [Range<Int>] = []
-        for seg in segments(rows, length: nq) {
-            let doc = documents.isEmpty ? 0..<nq : document(of: seg.lowerBound, length: nq)
+        forEachKeyRun(rows, nq: nq, nk: nk) { out.append($0) }
+        return out
+    }
+
+    /// Calls `body` with the runs of keys some row of `rows` sees, in key order (a document's head
+    /// starts at or before its window; a later document's keys come after), without allocating.
+    @inline(__always)
+    func forEachKeyRun(_ rows: Range<Int>, nq: Int, nk: Int, _ body: (Range<Int>) -> Void) {
+        var r = rows.lowerBound
+        while r < rows.upperBound {
+            let doc = documents.isEmpty ? 0..<nq : document(of: r, length: nq)
             let (n, k, from) = documents.isEmpty ? (nq, nk, 0) : (doc.count, doc.count, doc.lowerBound)
-            let a = seg.lowerBound - doc.lowerBound, b = seg.upperBound - doc.lowerBound
+            let end = min(rows.upperBound, doc.upperBound)
+            let a = r - doc.lowerBound, b = end - doc.lowerBound
+            r = end
             let head = headEnd(row: b - 1, nq: n, nk: k)
-            if head > 0 { out.append(from..<from + head) }
+            if head > 0 { body(from..<from + head) }
             let live = windowRows(a..<b, nq: n, nk: k)
             guard !live.isEmpty else { continue }
             let lo = base.windowRange(row: live.lowerBound, nq: n, nk: k).lowerBound
             let hi = base.windowRange(row: live.upperBound - 1, nq: n, nk: k).upperBound
-            out.append(from + lo..<from + hi)
+            body(from + lo..<from + hi)
         }
-        return out
     }
 
     /// User rows that see some key of `keys`, as runs in row order.
@@ -47,6 +57,8 @@ extension StructuredMask {
     private func windowRows(_ rows: Range<Int>, nq: Int, nk: Int) -> Range<Int> {
         guard nk > 0, !rows.isEmpty else { return 0..<0 }
         func window(_ r: Int) -> Range<Int> { base.windowRange(row: r, nq: nq, nk: nk) }
+        // The common case, every row seeing something (always inside a document), in two calls.
+        if window(rows.lowerBound).upperBound > 0 && window(rows.upperBound - 1).lowerBound < nk { return rows }
         let lo = rows.lowerBound + firstRow(rows.count) { window(rows.lowerBound + $0).upperBound > 0 }
         let hi = rows.lowerBound + firstRow(rows.count) { window(rows.lowerBound + $0).lowerBound >= nk }
         return lo < hi ? lo..<hi : 0..<0

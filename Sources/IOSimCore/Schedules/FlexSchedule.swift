@@ -16,7 +16,7 @@ public enum FlexSchedule: Schedule {
     public static var family: ScheduleFamily { .namedOnly }
 
     public static func footprint(_ tiles: KernelConfig, _ p: AttentionProblem, capacity: Int) -> Int {
-        Footprint.fa2(tiles.with(br: tiles.br, bc: p.maskBlockK).clamped(to: p), p)
+        Footprint.fa2(tiles.with(br: tiles.br, bc: blocks(p).bc).clamped(to: p), p)
     }
 
     /// The tiles the generated kernel was measured with on the H100 (fp16; its config table,
@@ -34,7 +34,10 @@ public enum FlexSchedule: Schedule {
     }
 
     /// The block mask as the kernel walks it: Bq × Bk blocks (`--mask-block`, default 128 × 128).
-    static func blocks(_ p: AttentionProblem) -> KernelConfig { KernelConfig(br: p.maskBlockQ, bc: p.maskBlockK) }
+    static func blocks(_ p: AttentionProblem) -> KernelConfig {
+        if case let .blockSparse(m) = p.mask { return KernelConfig(br: m.blockQ, bc: m.blockK) }
+        return KernelConfig(br: p.maskBlockQ, bc: p.maskBlockK)
+    }
 
     /// Refuses what the kernel does not do: packed GQA rows (one CTA per query head).
     static func check(_ p: AttentionProblem, _ t: KernelConfig) throws(SimulationError) {
@@ -46,8 +49,13 @@ public enum FlexSchedule: Schedule {
     /// iosim lets the CTA walk the blocks of every mask row its rows fall in (docs/counting-rules.md
     /// §4): the union of their non-empty blocks (sinks, a prefix and documents leave gaps).
     static func liveBlocks(_ rows: Range<Int>, _ p: AttentionProblem) -> TileRuns {
-        let (b, bq) = (blocks(p), p.maskBlockQ)
+        let b = blocks(p), bq = b.br
         let mine = rows.lowerBound / bq...(rows.upperBound - 1) / bq
+        // A block-mask file: every block it marks non-empty, whether or not the inner mask shows
+        // anything inside (the kernel reads the table, not the elements).
+        if case let .blockSparse(m) = p.mask {
+            return TileRuns(mine.flatMap { a in m.nonEmpty(plane: 0, row: a).map { Int($0)..<Int($0) + 1 } })
+        }
         if mine.count == 1 { return b.liveColumnTiles(mine.lowerBound, p) }
         return TileRuns(mine.flatMap { b.liveColumnTiles($0, p).runs })
     }

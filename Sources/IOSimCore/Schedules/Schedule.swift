@@ -183,7 +183,9 @@ public enum MaskSupport: Sendable, Equatable {
 
     /// Why `mask` is refused, or nil when it is taken.
     public func refusal(_ mask: AttentionMask, schedule: ScheduleKind) -> String? {
-        guard self == .windows, case let .structured(s) = mask else { return nil }
+        guard self == .windows else { return nil }
+        if case .blockSparse = mask { return "\(schedule.rawValue) takes none, causal and window masks only, not a block mask" }
+        guard case let .structured(s) = mask else { return nil }
         let what = !s.documents.isEmpty ? "documents" : s.prefix > 0 ? "a prefix" : "sink tokens"
         return "\(schedule.rawValue) takes none, causal and window masks only, not \(what)"
     }

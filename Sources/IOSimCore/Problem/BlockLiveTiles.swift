@@ -1,0 +1,52 @@
+import AttentionReference
+
+/// Live tiles under a block mask (docs/counting-rules.md §5), one plane (the simulator runs each
+/// plane's heads as a problem of their own): a full block shows all its keys to all its rows; a
+/// partial one what the inner mask shows inside it; an empty one nothing.
+extension BlockMask {
+    /// The inner mask as a structured one (so that its row runs come from one place).
+    private var structuredInner: StructuredMask {
+        if case let .structured(s) = inner { return s }
+        return StructuredMask(base: inner)
+    }
+
+    /// Keys some row of `rows` sees, as runs in key order (plane 0).
+    func keysSeen(by rows: Range<Int>, nq: Int, nk: Int) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        let s = structuredInner
+        for a in rows.lowerBound / blockQ...(rows.upperBound - 1) / blockQ {
+            let sub = rows.clamped(to: a * blockQ..<(a + 1) * blockQ)
+            let innerKeys = s.keysSeen(by: sub, nq: nq, nk: nk)
+            for b in nonEmpty(plane: 0, row: a) {
+                let keys = Int(b) * blockK..<min((Int(b) + 1) * blockK, nk)
+                if value(plane: 0, row: a, col: Int(b)) == 2 {
+                    out.append(keys)
+                } else {
+                    out += innerKeys.map { $0.clamped(to: keys) }.filter { !$0.isEmpty }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Rows that see some key of `keys`, as runs (plane 0).
+    func rowsSeeing(_ keys: Range<Int>, nq: Int, nk: Int) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        let s = structuredInner
+        for b in keys.lowerBound / blockK...(keys.upperBound - 1) / blockK {
+            let sub = keys.clamped(to: b * blockK..<(b + 1) * blockK)
+            var innerRows: [Range<Int>]?
+            for a in 0..<rows {
+                let blockRows = a * blockQ..<min((a + 1) * blockQ, nq)
+                switch value(plane: 0, row: a, col: b) {
+                case 2: out.append(blockRows)
+                case 1:
+                    if innerRows == nil { innerRows = s.rowsSeeing(sub, nq: nq, nk: nk) }
+                    out += innerRows!.map { $0.clamped(to: blockRows) }.filter { !$0.isEmpty }
+                default: continue
+                }
+            }
+        }
+        return out
+    }
+}
