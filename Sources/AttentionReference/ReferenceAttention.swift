@@ -165,6 +165,21 @@ public enum ReferenceAttention {
             return mask.columnRange(row: rows.upperBound - 1, nq: nq, nk: nk)!.upperBound
         case .slidingWindow, .structured:
             return rows.map { mask.keyRuns(row: $0, nq: nq, nk: nk)!.upperBound }.max()!
+        case let .blockSparse(m):
+            // The last non-empty block of the rows' block rows in any plane; a partial one no
+            // further than the inner mask reaches.
+            let inner = lastColumn(m.inner, rows: rows, nq: nq, nk: nk)
+            var hi = 0
+            for plane in 0..<m.planes {
+                for a in rows.lowerBound / m.blockQ...(rows.upperBound - 1) / m.blockQ {
+                    for b in m.nonEmpty(plane: plane, row: a).reversed() {
+                        let end = min((Int(b) + 1) * m.blockK, nk)
+                        let reach = m.value(plane: plane, row: a, col: Int(b)) == 2 ? end : min(end, inner)
+                        if reach > Int(b) * m.blockK { hi = max(hi, reach); break }
+                    }
+                }
+            }
+            return hi
         default:
             return nk
         }

@@ -81,6 +81,17 @@ let adversarialShapes: [AttentionShape] =
                 .structured(StructuredMask(base: .causal(.topLeft), prefix: 6, documents: docs)),
             ]
         }
+        // Block masks of 8 × 8 blocks, one plane per (batch, head), over causal and over no mask.
+        var g = SeededGenerator(seed: UInt64(s.nq + 31 * s.nk))
+        let (rows, cols) = ((s.nq + 7) / 8, (s.nk + 7) / 8)
+        for inner in [AttentionMask.causal(.bottomRight), .none] {
+            let values = (0..<s.batch * s.heads * rows * cols).map { _ in UInt8.random(in: 0...2, using: &g) }
+            masks.append(
+                .blockSparse(
+                    BlockMask(
+                        blockQ: 8, blockK: 8, rows: rows, cols: cols, batch: s.batch, heads: s.heads, queryHeads: s.heads, values: values,
+                        inner: inner)))
+        }
         return masks.map { Case(shape: s, mask: $0) }
     }
 

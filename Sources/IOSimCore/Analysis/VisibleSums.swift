@@ -66,11 +66,17 @@ public struct VisibleSums: Hashable, Sendable {
     }
 
     /// One plane of a block mask: the sums, and which keys some row sees (for unions over a
-    /// K/V head's group). Full blocks count whole; a partial block counts the inner mask's keys
-    /// inside it, row by row.
+    /// K/V head's group). Full blocks count whole; a partial block counts the inner mask's runs
+    /// inside it (an element inner mask, key by key); the keys seen are marked on a difference
+    /// array, so a row costs its non-empty blocks, not its keys.
     package static func blocks(_ m: BlockMask, plane: Int, nq: Int, nk: Int) -> (sums: VisibleSums, seen: [Bool]) {
         var (pairs, liveRows) = (0, 0)
-        var seen = [Bool](repeating: false, count: nk)
+        var starts = [Int](repeating: 0, count: nk + 1)
+        func mark(_ keys: Range<Int>) {
+            guard !keys.isEmpty else { return }
+            starts[keys.lowerBound] += 1
+            starts[keys.upperBound] -= 1
+        }
         for a in 0..<m.rows {
             let blocks = m.nonEmpty(plane: plane, row: a)
             guard !blocks.isEmpty else { continue }
@@ -79,15 +85,30 @@ public struct VisibleSums: Hashable, Sendable {
                 var count = 0
                 for b in blocks {
                     let keys = Int(b) * m.blockK..<min((Int(b) + 1) * m.blockK, nk)
-                    let full = m.value(plane: plane, row: a, col: Int(b)) == 2
-                    for j in keys where full || (runs?.contains(j) ?? m.innerAllows(row: r, col: j, nq: nq, nk: nk)) {
-                        count += 1
-                        seen[j] = true
+                    if m.value(plane: plane, row: a, col: Int(b)) == 2 {
+                        count += keys.count
+                        mark(keys)
+                    } else if let runs {
+                        for run in runs.runs {
+                            let seen = run.clamped(to: keys)
+                            count += seen.count
+                            mark(seen)
+                        }
+                    } else {
+                        for j in keys where m.innerAllows(row: r, col: j, nq: nq, nk: nk) {
+                            count += 1
+                            mark(j..<j + 1)
+                        }
                     }
                 }
                 pairs += count
                 if count > 0 { liveRows += 1 }
             }
+        }
+        var (depth, seen) = (0, [Bool](repeating: false, count: nk))
+        for j in 0..<nk {
+            depth += starts[j]
+            seen[j] = depth > 0
         }
         return (VisibleSums(pairs: pairs, liveRows: liveRows, liveKeys: seen.reduce(0) { $0 + ($1 ? 1 : 0) }), seen)
     }

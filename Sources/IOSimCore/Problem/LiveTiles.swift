@@ -44,9 +44,11 @@ extension KernelConfig {
     /// The live row tiles of column tile j cut, in order, into runs that agree on whether j is
     /// their last live column tile (fa1's loops write the finished output for those). Under none,
     /// causal and windows those come first in the one run, so two runs suffice.
-    public func lastColumnGroups(_ j: Int, _ p: AttentionProblem) -> [Range<Int>] {
+    /// `lastColumn` (optional) holds each row tile's last live column tile, for loops that ask
+    /// for every column tile (``lastLiveColumns(_:)``).
+    public func lastColumnGroups(_ j: Int, _ p: AttentionProblem, lastColumn: [Int]? = nil) -> [Range<Int>] {
         let live = liveRowTiles(j, p)
-        func isLast(_ i: Int) -> Bool { liveColumnTiles(i, p).upperBound - 1 == j }
+        func isLast(_ i: Int) -> Bool { (lastColumn?[i] ?? liveColumnTiles(i, p).upperBound - 1) == j }
         guard p.mask.hasStructure else {
             let run = live.hull
             var lastEnd = run.lowerBound
@@ -65,6 +67,11 @@ extension KernelConfig {
             }
         }
         return out
+    }
+
+    /// Each row tile's last live column tile (−1 for a row tile with none).
+    public func lastLiveColumns(_ p: AttentionProblem) -> [Int] {
+        (0..<tr(p)).map { liveColumnTiles($0, p).upperBound - 1 }
     }
 
     /// ``liveRowTiles(_:_:)`` for none, causal and windows, by bisection on the monotone ends.

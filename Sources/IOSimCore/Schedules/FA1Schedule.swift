@@ -27,6 +27,8 @@ public enum FA1Schedule: Schedule {
         m.partition(.splitK(t.warps))
         // FlashAttention's kernel runs one CTA per (batch, head), both loops inside it.
         m.kernel(kind.rawValue, ctas: p.instances)
+        // Asked for every column tile under a mask: computed once.
+        let lastColumn = p.mask.hasStructure ? t.lastLiveColumns(p) : nil
         try m.uniform(0..<p.instances) { m, inst throws(SimulationError) in
             let kv = p.kvInstance(inst)
             // Line 2: O = 0, ℓ = 0, m = −∞ in HBM, written tile by tile from SRAM.
@@ -58,13 +60,13 @@ public enum FA1Schedule: Schedule {
                     try m.scores(.q, .k, into: .s, rows: rows, cols: cols, masked: true)
                     try m.compute(.fa1Update(scores: .s, v: .v, o: .o, max: .m, sum: .l, scratch: .acc))
                     try m.compute(.combineWarps(acc: .acc, max: .m, sum: .l))
-                    let last = j == t.liveColumnTiles(i, p).upperBound - 1
+                    let last = j == (lastColumn?[i] ?? t.liveColumnTiles(i, p).upperBound - 1)
                     try m.store(.O, instance: inst, rows: rows, cols: d, format: last ? .output : .fp32, from: .o)
                     try m.store(.l, instance: inst, rows: rows, cols: one, format: .fp32, from: .l)
                     try m.store(.m, instance: inst, rows: rows, cols: one, format: .fp32, from: .m)
                     m.free(.q); m.free(.o); m.free(.l); m.free(.m); m.free(.s); m.free(.acc)
                 }
-                for group in t.lastColumnGroups(j, p) { try m.tiles(group, uniformBelow: p.n / t.br, pair) }
+                for group in t.lastColumnGroups(j, p, lastColumn: lastColumn) { try m.tiles(group, uniformBelow: p.n / t.br, pair) }
                 m.free(.k)
                 m.free(.v)
             }

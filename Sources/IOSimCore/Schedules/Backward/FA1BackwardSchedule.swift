@@ -29,6 +29,8 @@ public enum FA1BackwardSchedule: Schedule {
         try BackwardSupport.check(p, kind)
         m.partition(.splitQ(t.warps))
         m.kernel("backward", ctas: p.instances)
+        // Asked for every column tile under a mask: computed once.
+        let lastColumn = p.mask.hasStructure ? t.lastLiveColumns(p) : nil
         try m.uniform(0..<p.instances) { m, inst throws(SimulationError) in
             let kv = p.kvInstance(inst)
             // Line 5: dQ = 0 (fp32), dK = dV = 0 in HBM, written tile by tile from SRAM.
@@ -67,12 +69,12 @@ public enum FA1BackwardSchedule: Schedule {
                         try m.compute(.rowDot(a: .dO, b: .o, into: .delta))
                         try m.gradientBlock(rows: rows, cols: cols, fromLSE: false)
                         try m.compute(.gemm(a: .dp, b: .k, c: .dq, transB: false, scaled: true, accumulate: true))
-                        let last = j == t.liveColumnTiles(i, p).upperBound - 1
+                        let last = j == (lastColumn?[i] ?? t.liveColumnTiles(i, p).upperBound - 1)
                         try m.store(.dQ, instance: inst, rows: rows, cols: d, format: last ? .output : .fp32, from: .dq)
                         m.free(.q); m.free(.o); m.free(.dO); m.free(.dq); m.free(.l); m.free(.m)
                         m.free(.delta); m.free(.s); m.free(.dp)
                     }
-                    for group in t.lastColumnGroups(j, p) { try m.tiles(group, uniformBelow: p.n / t.br, pair) }
+                    for group in t.lastColumnGroups(j, p, lastColumn: lastColumn) { try m.tiles(group, uniformBelow: p.n / t.br, pair) }
                     m.free(.k)
                     m.free(.v)
                 }
