@@ -12,11 +12,12 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 HERE = pathlib.Path(__file__).resolve().parent
-NOTEBOOKS = ["simulator.ipynb", "gpu.ipynb", "decode.ipynb", "backward.ipynb", "serving.ipynb", "chunk_attention.ipynb"]
+NOTEBOOKS = ["simulator.ipynb", "gpu.ipynb", "decode.ipynb", "backward.ipynb", "serving.ipynb", "chunk_attention.ipynb",
+             "masks.ipynb"]
 ORDER = ["ski_slope", "traffic_vs_n", "ratio_vs_m", "sram_vs_warps", "time_estimate", "gpu_traffic", "tflops", "ladder",
          "decode_vs_nk", "decode_splits", "decode_lean_vs_splitkv", "backward_ski_slope", "backward_vs_forward",
          "backward_time_estimate", "kv_utilization_vs_block", "kv_pow2_vs_length", "serving_decode_vs_nk",
-         "chunk_attention_ratio"]
+         "chunk_attention_ratio", "mask_density", "varlen_vs_mask"]
 
 args = argparse.ArgumentParser()
 args.add_argument("--data", required=True)

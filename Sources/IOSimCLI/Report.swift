@@ -118,6 +118,7 @@ enum ReportFiles {
         try DecodeReport.write(to: dir, small: small)
         try ServingReport.write(to: dir, small: small)
         try PrefixSharingReport.write(to: dir, small: small)
+        try MaskReport.write(to: dir, small: small)
     }
 
     /// Writes a file whole or not at all (temporary file, then rename).
