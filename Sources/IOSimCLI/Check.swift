@@ -98,6 +98,11 @@ struct Check: ParsableCommand {
         help: ArgumentHelp("Rows of Q and O checked at a time (rounded up to a multiple of 32; default 1024).", valueName: "R"))
     var blockRows: Int?
     @Option(help: ArgumentHelp("How to print the report.", valueName: "format")) var format: CheckFormat = .table
+    @Option(
+        help: ArgumentHelp(
+            "The arrays' axis order: bhsd (default; [batch, heads, N, d]), bshd (FlashAttention's [batch, seqlen, heads, d]) or thd (varlen's packed [total_tokens, heads, d], with --documents); the LSE is [batch, heads, N] or [heads, total].",
+            valueName: "layout"))
+    var layout: CheckLayout = .bhsd
 
     enum CheckFormat: String, CaseIterable, ExpressibleByArgument {
         case table, json
@@ -106,8 +111,19 @@ struct Check: ParsableCommand {
 
     func run() throws {
         let report: KernelOutputCheck.Report
+        // bshd and thd arrays are copied in bhsd order into a temporary folder for the check.
+        var folder: String?
+        defer { if let folder { try? FileManager.default.removeItem(atPath: folder) } }
+        if layout != .bhsd {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("iosim-check-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+                .path
+            do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+                throw BadInput(command: "check", message: "cannot create a temporary folder for --layout \(layout.rawValue): \(error)")
+            }
+            folder = dir
+        }
         do {
-            report = try plan().run()
+            report = try plan(folder: folder).run()
         } catch {
             throw BadInput(command: "check", message: error.message)
         }
@@ -118,7 +134,7 @@ struct Check: ParsableCommand {
     /// Every option checked and every file opened and measured, before any arithmetic. (The
     /// parser has checked each value's type; a value it refuses is bad input too, exit 2:
     /// ``ExitStatus/of(_:command:parserCode:parserMessage:)``.)
-    func plan() throws(KernelOutputCheck.InputError) -> KernelOutputCheck {
+    func plan(folder: String? = nil) throws(KernelOutputCheck.InputError) -> KernelOutputCheck {
         guard let dtype else { throw .init("--dtype is required: the kernel's data type (fp16, bf16, fp8, fp32, fp64)") }
         let alignment = self.alignment ?? .bottomRight
         let structured: AttentionMask
@@ -130,9 +146,13 @@ struct Check: ParsableCommand {
         do { raws = try rawBits.formats() } catch { throw .init(error.message) }
         let rows = blockRows ?? 1024
         guard rows > 0, rows <= Limits.maxSequence else { throw .init("--block-rows must be a positive integer, got \(rows)") }
+        if layout == .thd && structure.documents == nil {
+            throw .init("--layout thd is varlen's packed layout: give --documents (the lengths its cu_seqlens hold)")
+        }
         func open(_ flag: String, _ path: String?) throws(KernelOutputCheck.InputError) -> NpyFile {
             guard let path else { throw .init("\(flag) is required") }
-            return try KernelOutputCheck.open(path, raws: raws)
+            guard flag != "--lse", let folder else { return try KernelOutputCheck.open(path, raws: raws) }
+            return try KernelOutputCheck.open(try layout.bhsd(path, flag: flag, raws: raws, folder: folder), raws: raws)
         }
         var files = KernelOutputCheck.Files(q: try open("--q", q), k: try open("--k", k), v: try open("--v", v), o: try open("--o", o))
         if let lse { files.lse = try open("--lse", lse) }

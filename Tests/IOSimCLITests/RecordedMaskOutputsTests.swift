@@ -1,4 +1,5 @@
 import Foundation
+import NpyIO
 import Testing
 
 /// Outputs of PyTorch's compiled FlexAttention recorded on the H100 (Reports/gpu/mask_recordings.tgz,
@@ -92,5 +93,51 @@ import Testing
         #expect(Self.check(folder, "flex_doc_causal", ["--block-mask", folder.file("rec/flex_doc_causal_block_table.npy")] + docs).status == 0)
         // The causal table's full blocks show keys of other documents: FAIL.
         #expect(Self.check(folder, "flex_doc_causal", ["--block-mask", table] + docs).status == 1)
+    }
+
+    /// `array` ([1, heads, N, d]) with its heads and rows swapped, as `name` in `folder`: the
+    /// packed [N, heads, d] of FlashAttention's varlen interface (`batch` false) or bshd's
+    /// [1, N, heads, d].
+    static func swapped(_ folder: TemporaryFolder, _ path: String, _ name: String, batch: Bool) throws -> String {
+        let a = try AtomicFiles.readNpy(path)
+        let (h, n, d) = (a.shape[1], a.shape[2], a.shape[3])
+        var data = [Double](repeating: 0, count: a.data.count)
+        for i in 0..<h { for r in 0..<n { for k in 0..<d { data[(r * h + i) * d + k] = a.data[(i * n + r) * d + k] } } }
+        let out = folder.file(name)
+        try AtomicFiles.write([(out, Npy.encode(NpyArray(shape: (batch ? [1] : []) + [n, h, d], data: data, dtype: a.dtype)))])
+        return out
+    }
+
+    /// FlashAttention-2's varlen forward recorded on the H100 (`varlen_doc_c0/c1`: packed O [N, heads, d]
+    /// and LSE [heads, N], documents 300, 200, 256, 268) passes `check --layout thd` with its
+    /// documents, and fails with a boundary moved; bshd arrays of a flex output pass too.
+    @Test func varlenOutputsInThePackedLayoutPassWithTheirDocuments() throws {
+        let folder = try Self.unpacked()
+        defer { folder.remove() }
+        let rec = { (name: String) in folder.file("rec/\(name)") }
+        var thd: [String: String] = [:]
+        for t in ["q", "k", "v"] { thd[t] = try Self.swapped(folder, rec("\(t).npy"), "\(t)_thd.npy", batch: false) }
+        func check(_ kase: String, _ flags: [String]) -> (status: Int32, out: String, err: String) {
+            CLI.run(
+                [
+                    "check", "--q", thd["q"]!, "--k", thd["k"]!, "--v", thd["v"]!, "--o", rec("\(kase)_o.npy"), "--lse", rec("\(kase)_lse.npy"),
+                    "--dtype", "fp16", "--layout", "thd",
+                ] + flags)
+        }
+        let docs = ["--documents", "300,200,256,268"]
+        let c0 = check("varlen_doc_c0", docs), c1 = check("varlen_doc_c1", docs + ["--causal"])
+        #expect(c0.status == 0, "\(c0.out)\(c0.err)")
+        #expect(c1.status == 0, "\(c1.out)\(c1.err)")
+        #expect(check("varlen_doc_c1", ["--documents", "300,200,255,269", "--causal"]).status == 1)
+        #expect(check("varlen_doc_c1", docs).status == 1, "the causal kernel checked as if it saw its whole document")
+        let noDocs = check("varlen_doc_c0", [])
+        #expect(noDocs.status == 2 && noDocs.err.contains("--layout thd is varlen's packed layout: give --documents"), "\(noDocs.err)")
+        // bshd: the same flex output as [1, N, heads, d] for every array.
+        var bshd: [String] = []
+        for t in ["q", "k", "v", "flex_causal_o"] {
+            bshd += ["--\(t == "flex_causal_o" ? "o" : t)", try Self.swapped(folder, rec("\(t).npy"), "\(t)_bshd.npy", batch: true)]
+        }
+        let b = CLI.run(["check"] + bshd + ["--dtype", "fp16", "--layout", "bshd", "--causal"])
+        #expect(b.status == 0, "\(b.out)\(b.err)")
     }
 }

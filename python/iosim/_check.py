@@ -115,7 +115,7 @@ def check(q, k, v, o, *, lse=None, do=None, dq=None, dk=None, dv=None, dtype: st
           window: Optional[int] = None, window_size: Optional[Tuple[Optional[int], Optional[int]]] = None,
           alignment: Optional[str] = None, scale: Optional[float] = None,
           block_rows: Optional[int] = None, sink_tokens: Optional[int] = None, prefix: Optional[int] = None,
-          documents=None, cu_seqlens=None, block_mask=None, mask_block=None) -> Report:
+          documents=None, cu_seqlens=None, block_mask=None, mask_block=None, layout: Optional[str] = None) -> Report:
     """Checks a kernel's output `o` (and `lse`) for inputs q, k, v with `iosim check`.
 
     Shapes [N, d], [heads, N, d] or [batch, heads, N, d] (k, v may have fewer heads: GQA);
@@ -126,7 +126,9 @@ def check(q, k, v, o, *, lse=None, do=None, dq=None, dk=None, dv=None, dtype: st
     (lengths) or `cu_seqlens` (FlashAttention's varlen offsets) are iosim's --sink-tokens,
     --prefix and --documents; `block_mask` is a FlexAttention `BlockMask` (converted with
     :func:`block_table`) or an array of 0/1/2, with `mask_block` (B or (Bq, Bk); a BlockMask's
-    BLOCK_SIZE by default). Gradients (do, dq, dk, dv) are passed on when given, for an iosim
+    BLOCK_SIZE by default). `layout` is "bhsd" (the default), "bshd" (FlashAttention's
+    [batch, seqlen, heads, d]) or "thd" (varlen's packed [total_tokens, heads, d], with
+    documents or cu_seqlens). Gradients (do, dq, dk, dv) are passed on when given, for an iosim
     that checks them. Raises IOSimError on bad input."""
     tensors = {"q": q, "k": k, "v": v, "o": o, "lse": lse, "do": do, "dq": dq, "dk": dk, "dv": dv}
     args = ["check", "--dtype", dtype, "--format", "json"]
@@ -144,6 +146,8 @@ def check(q, k, v, o, *, lse=None, do=None, dq=None, dk=None, dv=None, dtype: st
         args += ["--scale", repr(float(scale))]
     if block_rows is not None:
         args += ["--block-rows", str(int(block_rows))]
+    if layout is not None:
+        args += ["--layout", layout]
     for flag, value in (("--sink-tokens", sink_tokens), ("--prefix", prefix)):
         if value is not None:
             args += [flag, str(int(value))]

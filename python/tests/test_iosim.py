@@ -178,6 +178,9 @@ def test_documents_and_cu_seqlens_give_the_document_mask():
     o = masked_kernel(q, k, v, document_causal(lengths))
     assert iosim.check(q, k, v, o, dtype="fp16", causal=True, documents=lengths).passed
     assert iosim.check(q, k, v, o, dtype="fp16", causal=True, cu_seqlens=np.array([0, 30, 31, 64], np.int32)).passed
+    # FlashAttention's packed varlen layout: [total_tokens, heads, d].
+    packed = [np.ascontiguousarray(np.swapaxes(x, 0, 1)) for x in (q, k, v, o)]
+    assert iosim.check(*packed, dtype="fp16", causal=True, cu_seqlens=[0, 30, 31, 64], layout="thd").passed
     # The boundary ignored, or moved by one: FAIL.
     assert not iosim.check(q, k, v, o, dtype="fp16", causal=True).passed
     assert not iosim.check(q, k, v, o, dtype="fp16", causal=True, documents=[31, 1, 32]).passed
