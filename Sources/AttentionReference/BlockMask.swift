@@ -18,6 +18,8 @@ public struct BlockMask: Sendable {
     public let inner: AttentionMask
     /// Per (plane, block row): the non-empty blocks' columns (CSR over `values`).
     let rowStart: [Int32], rowCols: [Int32]
+    /// Per (plane, block column): the non-empty blocks' rows (CSC over `values`).
+    let colStart: [Int32], colRows: [Int32]
     private let digest: Int
 
     public init(
@@ -33,6 +35,14 @@ public struct BlockMask: Sendable {
             h.combine(v)
         }
         (rowStart, rowCols, digest) = (start, list, h.finalize())
+        var cStart: [Int32] = [0], cList: [Int32] = []
+        for plane in 0..<batch * heads {
+            for c in 0..<cols {
+                for r in 0..<rows where values[(plane * rows + r) * cols + c] != 0 { cList.append(Int32(r)) }
+                cStart.append(Int32(cList.count))
+            }
+        }
+        (colStart, colRows) = (cStart, cList)
     }
 
     /// Planes in the array.
@@ -50,6 +60,12 @@ public struct BlockMask: Sendable {
     @inline(__always) public func nonEmpty(plane: Int, row: Int) -> ArraySlice<Int32> {
         let i = plane * rows + row
         return rowCols[Int(rowStart[i])..<Int(rowStart[i + 1])]
+    }
+
+    /// Rows of the non-empty blocks of block column `col` of `plane`, in order.
+    @inline(__always) public func nonEmpty(plane: Int, col: Int) -> ArraySlice<Int32> {
+        let i = plane * cols + col
+        return colRows[Int(colStart[i])..<Int(colStart[i + 1])]
     }
 
     /// Whether `inner` sees key `col` from row `row` (element masks by their one plane).

@@ -128,7 +128,11 @@ package struct LiveSums {
         }
         if let fast = Self.causalFast(t, p) { self = fast; return }
         if case let .structured(mask) = p.mask {
-            self = Self.structured(t, p, mask)
+            self = Self.structured(t, p) { mask.forEachKeyRun($0, nq: p.nq, nk: p.nk, $1) }
+            return
+        }
+        if case let .blockSparse(mask) = p.mask {
+            self = Self.structured(t, p) { mask.forEachKeyRun($0, nq: p.nq, nk: p.nk, $1) }
             return
         }
         for i in 0..<t.tr(p) { add(t, p, i) }
@@ -137,7 +141,9 @@ package struct LiveSums {
     /// Sinks, prefixes and documents without allocating (the tile search evaluates thousands of
     /// candidates): each row tile's key runs come in key order, so their column tiles merge as
     /// they arrive.
-    private static func structured(_ t: KernelConfig, _ p: AttentionProblem, _ mask: StructuredMask) -> LiveSums {
+    private static func structured(
+        _ t: KernelConfig, _ p: AttentionProblem, _ keyRuns: (Range<Int>, (Range<Int>) -> Void) -> Void
+    ) -> LiveSums {
         var s = LiveSums()
         let (g, bc, nk) = (p.packFactor, t.bc, p.nk)
         for i in 0..<t.tr(p) {
@@ -148,7 +154,7 @@ package struct LiveSums {
                 pairs += hi - lo
                 covered += min(hi * bc, nk) - lo * bc
             }
-            mask.forEachKeyRun(rows.lowerBound / g..<(rows.upperBound - 1) / g + 1, nq: p.nq, nk: nk) { keys in
+            keyRuns(rows.lowerBound / g..<(rows.upperBound - 1) / g + 1) { keys in
                 let a = keys.lowerBound / bc, b = (keys.upperBound - 1) / bc + 1
                 if hi > lo && a <= hi {
                     hi = Swift.max(hi, b)

@@ -6,6 +6,16 @@ extension FlexSchedule {
         try check(p, t)
         var (table, kvRows, visited) = (0, 0, 0)
         for i in 0..<t.tr(p) {
+            // A block-mask file, a CTA inside one mask row: its row's non-empty blocks, counted
+            // without building runs (the tile search asks this of many tiles).
+            if case let .blockSparse(m) = p.mask, case let rows = t.rows(i, p), rows.lowerBound / m.blockQ == (rows.upperBound - 1) / m.blockQ {
+                let blocks = m.nonEmpty(plane: 0, row: rows.lowerBound / m.blockQ)
+                table += 2 + blocks.count
+                visited += blocks.count
+                kvRows += blocks.count * m.blockK
+                if let last = blocks.last, Int(last) == m.cols - 1 { kvRows -= m.cols * m.blockK - p.nk }
+                continue
+            }
             let live = liveBlocks(t.rows(i, p), p)
             table += 2 + live.count
             visited += live.count
