@@ -46,6 +46,11 @@ struct Attention: ParsableCommand {
     @OptionGroup var structure: StructureFlags
     @Option(
         help: ArgumentHelp(
+            "The arrays' axis order, inputs and outputs: bhsd (default), bshd (FlashAttention's [batch, seqlen, heads, d]) or thd (varlen's packed [total_tokens, heads, d], with --documents); the LSE is [batch, heads, N] or [heads, total].",
+            valueName: "layout"))
+    var layout: CheckLayout = .bhsd
+    @Option(
+        help: ArgumentHelp(
             "Round Q, K, V (and dO) to this format first, as a kernel in it sees them (fp8: e4m3).", valueName: "dtype"))
     var dtype: DType?
     @OptionGroup var rawBits: RawBitsOptions
@@ -97,12 +102,21 @@ struct Attention: ParsableCommand {
         if let upstream { inputs.append((flag: "--do", path: upstream)) }
         try AtomicFiles.checkDestinations(outputs, inputs: inputs)
         let raws = try rawFormats()
-        /// An input read with the first raw format it takes, then rounded to `--dtype`.
+        if layout == .thd && structure.documents == nil {
+            throw ValidationError("--layout thd is varlen's packed layout: give --documents (the lengths its cu_seqlens hold)")
+        }
+        /// An input read with the first raw format it takes, in bhsd order, rounded to `--dtype`.
         func read(_ path: String) throws -> NpyArray {
-            let a = try Npy.RawFormat.first(raws) { (raw) throws(NpyError) in try AtomicFiles.readNpy(path, raw: raw) }
+            var a = try Npy.RawFormat.first(raws) { (raw) throws(NpyError) in try AtomicFiles.readNpy(path, raw: raw) }
+            if layout != .bhsd {
+                if let want = layout.refusal(a) { throw RunFailure("\(path) has shape \(a.shape); --layout \(layout.rawValue) takes \(want)") }
+                a = CheckLayout.swapped(a)
+            }
             guard let p = dtype?.precision else { return a }
             return NpyArray(shape: a.shape, data: p.round(a.data))
         }
+        /// An output in the layout's order (the LSE is not passed here).
+        func encoded(_ a: NpyArray) -> [UInt8] { Npy.encode(layout == .bhsd ? a : CheckLayout.swapped(a)) }
         let (qa, ka, va) = (try read(q), try read(k), try read(v))
         let shape = try Self.shape(q: qa, k: ka, v: va)
         let lead = Array(qa.shape.dropLast(2))
@@ -120,7 +134,7 @@ struct Attention: ParsableCommand {
         } else {
             result = try ReferenceAttention.forward(q: qa.data, k: ka.data, v: va.data, shape: shape, mask: mask, scale: scale)
         }
-        var files = [(out, Npy.encode(NpyArray(shape: oShape, data: result.o)))]
+        var files = [(out, encoded(NpyArray(shape: oShape, data: result.o)))]
         if let lse { files.append((lse, Npy.encode(NpyArray(shape: lead + [shape.nq], data: result.lse)))) }
         if let gradients {
             let kLead = Array(ka.shape.dropLast(2))
@@ -128,7 +142,7 @@ struct Attention: ParsableCommand {
                 (dq, lead + [shape.nq, shape.d], gradients.dq), (dk, kLead + [shape.nk, shape.d], gradients.dk),
                 (dv, kLead + [shape.nk, shape.dv], gradients.dv),
             ] {
-                if let path { files.append((path, Npy.encode(NpyArray(shape: dims, data: data)))) }
+                if let path { files.append((path, encoded(NpyArray(shape: dims, data: data)))) }
             }
         }
         try AtomicFiles.write(files)

@@ -9,21 +9,17 @@ import NpyIO
 enum CheckLayout: String, CaseIterable, ExpressibleByArgument {
     case bhsd, bshd, thd
 
-    /// `path`'s array in bhsd, written into `folder` (the two axes before the last swapped), or
-    /// `path` itself under bhsd. The values are copied exactly in the file's own dtype.
-    func bhsd(_ path: String, flag: String, raws: [Npy.RawFormat], folder: String) throws(KernelOutputCheck.InputError) -> String {
-        guard self != .bhsd else { return path }
-        let a: NpyArray
-        do { a = try Npy.RawFormat.first(raws) { (raw) throws(NpyError) in try AtomicFiles.readNpy(path, raw: raw) } } catch {
-            throw .init("\(flag) \(path): \(error.description)")
-        }
+    /// Whether `a` has a rank this layout takes (nil), else the shape it wanted.
+    func refusal(_ a: NpyArray) -> String? {
+        let ranks = self == .thd ? [3] : self == .bshd ? [3, 4] : [2, 3, 4]
+        guard !ranks.contains(a.shape.count) else { return nil }
+        return self == .thd ? "[total_tokens, heads, d]" : "[batch, seqlen, heads, d] or [seqlen, heads, d]"
+    }
+
+    /// `a` with the two axes before the last swapped: [..., A, B, d] → [..., B, A, d] (bshd or
+    /// thd to bhsd and back: the swap is its own inverse).
+    static func swapped(_ a: NpyArray) -> NpyArray {
         let s = a.shape
-        let ranks = self == .thd ? [3] : [3, 4]
-        guard ranks.contains(s.count) else {
-            let want = self == .thd ? "[total_tokens, heads, d]" : "[batch, seqlen, heads, d] or [seqlen, heads, d]"
-            throw .init("\(flag) \(path) has shape \(s); --layout \(rawValue) takes \(want)")
-        }
-        // [..., A, B, d] → [..., B, A, d].
         let (x, y, w) = (s[s.count - 3], s[s.count - 2], s[s.count - 1])
         let outer = s.dropLast(3).reduce(1, *)
         var data = [Double](repeating: 0, count: a.data.count)
@@ -35,8 +31,20 @@ enum CheckLayout: String, CaseIterable, ExpressibleByArgument {
                 }
             }
         }
+        return NpyArray(shape: Array(s.dropLast(3)) + [y, x, w], data: data, dtype: a.dtype)
+    }
+
+    /// `path`'s array in bhsd, written into `folder` (the two axes before the last swapped), or
+    /// `path` itself under bhsd. The values are copied exactly in the file's own dtype.
+    func bhsd(_ path: String, flag: String, raws: [Npy.RawFormat], folder: String) throws(KernelOutputCheck.InputError) -> String {
+        guard self != .bhsd else { return path }
+        let a: NpyArray
+        do { a = try Npy.RawFormat.first(raws) { (raw) throws(NpyError) in try AtomicFiles.readNpy(path, raw: raw) } } catch {
+            throw .init("\(flag) \(path): \(error.description)")
+        }
+        if let want = refusal(a) { throw .init("\(flag) \(path) has shape \(a.shape); --layout \(rawValue) takes \(want)") }
         let out = folder + "/" + flag.dropFirst(2) + ".npy"
-        do { try AtomicFiles.write([(out, Npy.encode(NpyArray(shape: Array(s.dropLast(3)) + [y, x, w], data: data, dtype: a.dtype)))]) } catch {
+        do { try AtomicFiles.write([(out, Npy.encode(Self.swapped(a)))]) } catch {
             throw .init("cannot write a temporary copy of \(flag) in \(folder): \(error.description)")
         }
         return out

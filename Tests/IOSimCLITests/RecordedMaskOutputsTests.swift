@@ -139,5 +139,16 @@ import Testing
         }
         let b = CLI.run(["check"] + bshd + ["--dtype", "fp16", "--layout", "bshd", "--causal"])
         #expect(b.status == 0, "\(b.out)\(b.err)")
+        // `attention --layout thd` writes O packed as [N, heads, d] and the LSE as [heads, N]; check
+        // reads them back in the same layout.
+        let (o, lse) = (folder.file("o_thd.npy"), folder.file("lse_thd.npy"))
+        let a = CLI.run(
+            ["attention", "--q", thd["q"]!, "--k", thd["k"]!, "--v", thd["v"]!, "--out", o, "--lse", lse, "--layout", "thd", "--causal"] + docs)
+        #expect(a.status == 0, "\(a.err)")
+        #expect(try AtomicFiles.readNpy(o).shape == [1024, 2, 64] && AtomicFiles.readNpy(lse).shape == [2, 1024])
+        let back = CLI.run(
+            ["check", "--q", thd["q"]!, "--k", thd["k"]!, "--v", thd["v"]!, "--o", o, "--lse", lse, "--dtype", "fp64", "--layout", "thd", "--causal"]
+                + docs)
+        #expect(back.status == 0, "\(back.out)\(back.err)")
     }
 }
