@@ -80,28 +80,41 @@ public struct VisibleSums: Hashable, Sendable {
         for a in 0..<m.rows {
             let blocks = m.nonEmpty(plane: plane, row: a)
             guard !blocks.isEmpty else { continue }
-            for r in a * m.blockQ..<min((a + 1) * m.blockQ, nq) {
-                let runs = m.inner.keyRuns(row: r, nq: nq, nk: nk)
-                var count = 0
-                for b in blocks {
-                    let keys = Int(b) * m.blockK..<min((Int(b) + 1) * m.blockK, nk)
-                    if m.value(plane: plane, row: a, col: Int(b)) == 2 {
-                        count += keys.count
-                        mark(keys)
-                    } else if let runs {
-                        for run in runs.runs {
-                            let seen = run.clamped(to: keys)
-                            count += seen.count
-                            mark(seen)
-                        }
-                    } else {
-                        for j in keys where m.innerAllows(row: r, col: j, nq: nq, nk: nk) {
-                            count += 1
-                            mark(j..<j + 1)
+            let rows = a * m.blockQ..<min((a + 1) * m.blockQ, nq)
+            // Full blocks: every row of the block row sees all their keys (counted once).
+            var fullKeys = 0
+            var partial: [Range<Int>] = []
+            for b in blocks {
+                let keys = Int(b) * m.blockK..<min((Int(b) + 1) * m.blockK, nk)
+                if m.value(plane: plane, row: a, col: Int(b)) == 2 {
+                    fullKeys += keys.count
+                    mark(keys)
+                } else {
+                    partial.append(keys)
+                }
+            }
+            pairs += fullKeys * rows.count
+            for r in rows {
+                var count = fullKeys
+                if !partial.isEmpty {
+                    let runs = m.inner.keyRuns(row: r, nq: nq, nk: nk)
+                    for keys in partial {
+                        if let runs {
+                            for run in runs.runs {
+                                let seen = run.clamped(to: keys)
+                                count += seen.count
+                                pairs += seen.count
+                                mark(seen)
+                            }
+                        } else {
+                            for j in keys where m.innerAllows(row: r, col: j, nq: nq, nk: nk) {
+                                count += 1
+                                pairs += 1
+                                mark(j..<j + 1)
+                            }
                         }
                     }
                 }
-                pairs += count
                 if count > 0 { liveRows += 1 }
             }
         }
