@@ -74,6 +74,18 @@ public struct BlockMask: Sendable {
         return inner.keyRuns(row: row, nq: nq, nk: nk)?.contains(col) ?? true
     }
 
+    /// Whether key `col` of row `row` of `plane` is visible: its block full, or partial and the
+    /// inner mask shows it (`innerRuns`: the inner mask's keys of that row, nil for an element
+    /// inner mask, which is asked key by key).
+    @inline(__always)
+    public func allows(plane: Int, row: Int, col: Int, nq: Int, nk: Int, innerRuns: KeyRuns?) -> Bool {
+        switch value(plane: plane, row: row / blockQ, col: col / blockK) {
+        case 2: true
+        case 1: innerRuns?.contains(col) ?? innerAllows(row: row, col: col, nq: nq, nk: nk)
+        default: false
+        }
+    }
+
     /// Sets `-∞` in `scores[j]` for every key j of row `row` of `plane` that the mask hides.
     @inline(__always)
     public func hide<T: FloatingPoint>(_ scores: UnsafeMutablePointer<T>, plane: Int, row: Int, nq: Int, nk: Int) {

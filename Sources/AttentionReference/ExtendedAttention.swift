@@ -66,12 +66,13 @@ extension ExtendedAttention {
         let (nk, d) = (shape.nk, shape.d)
         var m = -WideFloat.infinity
         var sawNaN = false
+        let blocks: (mask: BlockMask, inner: KeyRuns?)? =
+            if case let .blockSparse(b) = mask { (b, b.inner.keyRuns(row: r, nq: shape.nq, nk: nk)) } else { nil }
         for j in 0..<nk {
             live[j] = range.contains(j)
             if case let .boolean(keep) = mask, !keep[moff + r * nk + j] { live[j] = false }
-            if case let .blockSparse(b) = mask, live[j] {
-                let v = b.value(plane: moff, row: r / b.blockQ, col: j / b.blockK)
-                live[j] = v == 2 || (v == 1 && b.innerAllows(row: r, col: j, nq: shape.nq, nk: nk))
+            if let blocks, live[j] {
+                live[j] = blocks.mask.allows(plane: moff, row: r, col: j, nq: shape.nq, nk: nk, innerRuns: blocks.inner)
             }
             guard live[j] else { continue }
             var dot = CompensatedSum<WideFloat>()

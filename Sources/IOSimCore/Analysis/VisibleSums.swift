@@ -47,22 +47,14 @@ public struct VisibleSums: Hashable, Sendable {
     /// document, so the keys seen are marked on a difference array (one pass over rows, one over keys).
     private static func structured(_ mask: AttentionMask, nq: Int, nk: Int) -> VisibleSums {
         var (pairs, liveRows) = (0, 0)
-        var starts = [Int](repeating: 0, count: nk + 1)
+        var covered = KeyCoverage(nk)
         for row in 0..<nq {
             guard let keys = mask.keyRuns(row: row, nq: nq, nk: nk), !keys.isEmpty else { continue }
             pairs += keys.count
             liveRows += 1
-            for run in keys.runs {
-                starts[run.lowerBound] += 1
-                starts[run.upperBound] -= 1
-            }
+            for run in keys.runs { covered.mark(run) }
         }
-        var (depth, liveKeys) = (0, 0)
-        for k in 0..<nk {
-            depth += starts[k]
-            if depth > 0 { liveKeys += 1 }
-        }
-        return VisibleSums(pairs: pairs, liveRows: liveRows, liveKeys: liveKeys)
+        return VisibleSums(pairs: pairs, liveRows: liveRows, liveKeys: covered.seen.reduce(0) { $0 + ($1 ? 1 : 0) })
     }
 
     /// One plane of a block mask: the sums, and which keys some row sees (for unions over a
@@ -71,12 +63,7 @@ public struct VisibleSums: Hashable, Sendable {
     /// array, so a row costs its non-empty blocks, not its keys.
     package static func blocks(_ m: BlockMask, plane: Int, nq: Int, nk: Int) -> (sums: VisibleSums, seen: [Bool]) {
         var (pairs, liveRows) = (0, 0)
-        var starts = [Int](repeating: 0, count: nk + 1)
-        func mark(_ keys: Range<Int>) {
-            guard !keys.isEmpty else { return }
-            starts[keys.lowerBound] += 1
-            starts[keys.upperBound] -= 1
-        }
+        var covered = KeyCoverage(nk)
         for a in 0..<m.rows {
             let blocks = m.nonEmpty(plane: plane, row: a)
             guard !blocks.isEmpty else { continue }
@@ -88,7 +75,7 @@ public struct VisibleSums: Hashable, Sendable {
                 let keys = Int(b) * m.blockK..<min((Int(b) + 1) * m.blockK, nk)
                 if m.value(plane: plane, row: a, col: Int(b)) == 2 {
                     fullKeys += keys.count
-                    mark(keys)
+                    covered.mark(keys)
                 } else {
                     partial.append(keys)
                 }
@@ -104,13 +91,13 @@ public struct VisibleSums: Hashable, Sendable {
                                 let seen = run.clamped(to: keys)
                                 count += seen.count
                                 pairs += seen.count
-                                mark(seen)
+                                covered.mark(seen)
                             }
                         } else {
                             for j in keys where m.innerAllows(row: r, col: j, nq: nq, nk: nk) {
                                 count += 1
                                 pairs += 1
-                                mark(j..<j + 1)
+                                covered.mark(j..<j + 1)
                             }
                         }
                     }
@@ -118,11 +105,7 @@ public struct VisibleSums: Hashable, Sendable {
                 if count > 0 { liveRows += 1 }
             }
         }
-        var (depth, seen) = (0, [Bool](repeating: false, count: nk))
-        for j in 0..<nk {
-            depth += starts[j]
-            seen[j] = depth > 0
-        }
+        let seen = covered.seen
         return (VisibleSums(pairs: pairs, liveRows: liveRows, liveKeys: seen.reduce(0) { $0 + ($1 ? 1 : 0) }), seen)
     }
 
@@ -148,6 +131,29 @@ public struct VisibleSums: Hashable, Sendable {
                 keys += union.reduce(0) { $0 + ($1 ? 1 : 0) }
             }
             return (pairs, rows, keys, m.batch == 1 ? p.batch : 1)
+        }
+    }
+}
+
+/// The keys some run of keys covers, marked on a difference array: a run costs two updates, not
+/// its length.
+private struct KeyCoverage {
+    private var starts: [Int]
+
+    init(_ keys: Int) { starts = [Int](repeating: 0, count: keys + 1) }
+
+    mutating func mark(_ keys: Range<Int>) {
+        guard !keys.isEmpty else { return }
+        starts[keys.lowerBound] += 1
+        starts[keys.upperBound] -= 1
+    }
+
+    /// Whether each key is covered.
+    var seen: [Bool] {
+        var depth = 0
+        return starts.dropLast().map { step in
+            depth += step
+            return depth > 0
         }
     }
 }

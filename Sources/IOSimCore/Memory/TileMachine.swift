@@ -389,12 +389,13 @@ extension TileMachine {
         }
     }
 
-    /// Ends what ``startRows(_:)`` began, for a kernel that writes no LSE: O = acc / ℓ for rows
-    /// `rows` of `instance`, stored in the output dtype; frees acc, m and ℓ.
+    /// Ends what ``startRows(_:)`` began: O = acc / ℓ for rows `rows` of `instance`, stored in
+    /// the output dtype, and with `lse` the LSE (m + log ℓ, fp32); frees acc, m and ℓ.
     @inline(__always)
-    public mutating func finishRows(instance: Int, rows: Range<Int>) throws(SimulationError) {
-        try compute(.normalizeRows(acc: .acc, sum: .l, max: nil))
+    public mutating func finishRows(instance: Int, rows: Range<Int>, lse: Bool = false) throws(SimulationError) {
+        try compute(.normalizeRows(acc: .acc, sum: .l, max: lse ? .m : nil))
         try store(.O, instance: instance, rows: rows, cols: 0..<problem.d, format: .output, from: .acc)
+        if lse { try store(.LSE, instance: instance, rows: rows, cols: 0..<1, format: .fp32, from: .m) }
         free(.acc)
         free(.m)
         free(.l)

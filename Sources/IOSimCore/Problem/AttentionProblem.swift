@@ -124,7 +124,7 @@ public struct AttentionProblem: Hashable, Sendable {
     public func visibleKeys(row: Int) -> RowKeys {
         let r = row / packFactor
         if case let .blockSparse(m) = mask {
-            return RowKeys(runs: m.inner.keyRuns(row: r, nq: nq, nk: nk) ?? KeyRuns(0..<nk), row: r, block: m, nq: nq, nk: nk)
+            return RowKeys(runs: m.inner.keyRuns(row: r, nq: nq, nk: nk), row: r, block: m, nq: nq, nk: nk)
         }
         return RowKeys(runs: visibleColumns(row: row), row: r, block: nil, nq: nq, nk: nk)
     }
@@ -194,17 +194,12 @@ public struct AttentionProblem: Hashable, Sendable {
 
 /// One row's visible keys, for element-wise masking.
 public struct RowKeys {
-    let runs: KeyRuns, row: Int, block: BlockMask?, nq: Int, nk: Int
+    /// The row's keys, or under a block mask its inner mask's (nil for an element inner mask).
+    let runs: KeyRuns?, row: Int, block: BlockMask?, nq: Int, nk: Int
 
     @inline(__always) public func contains(_ key: Int) -> Bool {
-        guard let m = block else { return runs.contains(key) }
-        switch m.value(plane: 0, row: row / m.blockQ, col: key / m.blockK) {
-        case 2: return true
-        case 1:
-            if case .boolean = m.inner { return m.innerAllows(row: row, col: key, nq: nq, nk: nk) }
-            return runs.contains(key)
-        default: return false
-        }
+        guard let m = block else { return runs?.contains(key) ?? true }
+        return m.allows(plane: 0, row: row, col: key, nq: nq, nk: nk, innerRuns: runs)
     }
 }
 

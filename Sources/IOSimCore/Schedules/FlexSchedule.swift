@@ -73,10 +73,8 @@ public enum FlexSchedule: Schedule {
                 try m.load(.Q, instance: inst, rows: rows, cols: d, format: .input, into: .q)
                 try m.startRows(rows.count)
                 if !live.isEmpty { try m.attend(blocks(p), kvInstance: kv, rows: rows, columnTiles: live, table: false) }
-                try m.compute(.normalizeRows(acc: .acc, sum: .l, max: .m))
-                try m.store(.O, instance: inst, rows: rows, cols: d, format: .output, from: .acc)
-                try m.store(.LSE, instance: inst, rows: rows, cols: 0..<1, format: .fp32, from: .m)
-                m.free(.q); m.free(.acc); m.free(.m); m.free(.l)
+                m.free(.q)
+                try m.finishRows(instance: inst, rows: rows, lse: true)
             }
         }
     }
