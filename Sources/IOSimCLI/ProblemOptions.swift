@@ -229,9 +229,9 @@ struct ProblemOptions: ParsableArguments {
         if let refused = scheduleOption.named.sorted(by: { $0.rawValue < $1.rawValue }).first(where: {
             $0.implementation?.masks.refusal(p.mask, schedule: $0) != nil
         }) {
-            let flag =
-                blockMask != nil ? "--block-mask" : documents != nil ? "--documents" : (structure.prefix ?? 0) > 0 ? "--prefix" : "--sink-tokens"
-            throw ValidationError("\(refused.rawValue) takes none, causal and window masks only; drop \(flag) or name another schedule")
+            let flag = blockMask != nil ? "--block-mask" : documents != nil ? "--documents" : "--prefix"
+            throw ValidationError(
+                "\(refused.rawValue) takes none, causal, window and sink-token masks only; drop \(flag) or name another schedule")
         }
         if let maskBlock { (p.maskBlockQ, p.maskBlockK) = maskBlock }
         if let lengths {

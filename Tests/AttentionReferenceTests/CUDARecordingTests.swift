@@ -24,8 +24,11 @@ struct RecordingManifest: Decodable, Sendable {
 /// One recorded CUDA kernel run. Optional keys: `Nk` and `kv_heads` (keys per sequence and K/V
 /// heads, default N and H), `alignment` of the causal mask (`top-left`, the default, or
 /// `bottom-right`), `dq`, `dk`, `dv` (a backward kernel's gradients, all three or none),
-/// `depends` (other sources the outputs come from, with their SHA-256) and `inputs` (`q`, `k`, `v`:
-/// the dequantized inputs an fp8 kernel computed with; present exactly for dtype fp8).
+/// `depends` (other sources the outputs come from, with their SHA-256), `inputs` (`q`, `k`, `v`:
+/// the dequantized inputs an fp8 kernel computed with; present exactly for dtype fp8) and fa2's masks:
+/// `documents` (varlen over documents of these lengths) or `block_mask` with `mask_block` [Bq, Bk]
+/// (a block-sparse run's uint8 [heads, rows, cols] mask; partial blocks take the causal mask).
+
 struct Recording: Decodable, CustomTestStringConvertible, Sendable {
     var name, kernel, dtype, source, sha256, o, lse: String
     var b, h, n, d, seed: Int
@@ -39,11 +42,17 @@ struct Recording: Decodable, CustomTestStringConvertible, Sendable {
     /// The dequantized Q, K, V files of an fp8 recording.
     var inputFiles: [String]?
     var depends: [String: String]
+    /// Varlen documents (empty: one sequence of N).
+    var documents: [Int]
+    /// A block-sparse run's mask file and its blocks (Bq, Bk).
+    var blockMaskFile: String?
+    var maskBlock: [Int]?
     var testDescription: String { name }
 
     enum CodingKeys: String, CodingKey {
-        case name, kernel, dtype, source, sha256, o, lse, seed, causal, alignment, dq, dk, dv, depends, inputs
+        case name, kernel, dtype, source, sha256, o, lse, seed, causal, alignment, dq, dk, dv, depends, inputs, documents
         case b = "B", h = "H", n = "N", d = "D", nk = "Nk", kvHeads = "kv_heads", qChecksum = "q_checksum"
+        case blockMaskFile = "block_mask", maskBlock = "mask_block"
     }
 
     init(from decoder: any Decoder) throws {
@@ -73,6 +82,16 @@ struct Recording: Decodable, CustomTestStringConvertible, Sendable {
         }
         gradientFiles = grads.isEmpty ? nil : grads
         depends = try c.decodeIfPresent([String: String].self, forKey: .depends) ?? [:]
+        documents = try c.decodeIfPresent([Int].self, forKey: .documents) ?? []
+        (blockMaskFile, maskBlock) = try (
+            c.decodeIfPresent(String.self, forKey: .blockMaskFile), c.decodeIfPresent([Int].self, forKey: .maskBlock)
+        )
+        guard (blockMaskFile == nil) == (maskBlock == nil), maskBlock.map({ $0.count == 2 }) ?? true else {
+            throw DecodingError.dataCorruptedError(forKey: .maskBlock, in: c, debugDescription: "block_mask and mask_block [Bq, Bk]: both or neither")
+        }
+        guard documents.isEmpty || documents.reduce(0, +) == n else {
+            throw DecodingError.dataCorruptedError(forKey: .documents, in: c, debugDescription: "documents must sum to N")
+        }
         // Kept as the driver printed it (%.17g), since JSON number parsing may be off by an ulp.
         let checksum = try c.decode(String.self, forKey: .qChecksum)
         guard let q = Double(checksum) else {
@@ -102,7 +121,22 @@ struct Recording: Decodable, CustomTestStringConvertible, Sendable {
     static func all() throws -> [Recording] { try RecordingManifest.loaded.get().recordings }
 
     var shape: AttentionShape { AttentionShape(batch: b, heads: h, kvHeads: kvHeads, nq: n, nk: nk, d: d) }
-    var mask: AttentionMask { causal ? .causal(alignment) : .none }
+    /// The mask the kernel computed: causal or none, inside each document (varlen) or inside the
+    /// partial blocks of the recorded block mask.
+    func mask() throws -> AttentionMask {
+        let base: AttentionMask = causal ? .causal(alignment) : .none
+        if !documents.isEmpty { return .structured(StructuredMask(base: base, documents: documents)) }
+        guard let file = blockMaskFile, let blocks = maskBlock else { return base }
+        let array = try NpyIntegers.decode(try AtomicFiles.read(RecordingManifest.folder.appendingPathComponent(file).path))
+        let (rows, cols) = ((n + blocks[0] - 1) / blocks[0], (nk + blocks[1] - 1) / blocks[1])
+        guard array.shape.count == 3, array.shape[1] == rows, array.shape[2] == cols, [1, h].contains(array.shape[0]) else {
+            throw TestDataError("\(file): shape \(array.shape), expected [1 or \(h), \(rows), \(cols)]")
+        }
+        return .blockSparse(
+            BlockMask(
+                blockQ: blocks[0], blockK: blocks[1], rows: rows, cols: cols, batch: 1, heads: array.shape[0], queryHeads: h,
+                values: array.values.map { UInt8(clamping: $0) }, inner: base))
+    }
 
     /// The driver's inputs (Backends/CUDA/driver.cu): an MMIX LCG stream per tensor `t` (Q 0, K 1,
     /// V 2, dO 3), 20-bit fixed-point values in [-1, 1).
@@ -147,7 +181,7 @@ struct Recording: Decodable, CustomTestStringConvertible, Sendable {
     func check(_ candidate: AttentionResult<Double>) throws -> EquivalenceReport {
         let (q, k, v) = try kernelInputs()
         return try Equivalence.checkForward(
-            candidate: candidate, q: q, k: k, v: v, shape: shape, mask: mask, precision: precision,
+            candidate: candidate, q: q, k: k, v: v, shape: shape, mask: try mask(), precision: precision,
             roundInputs: false)
     }
 
@@ -160,7 +194,7 @@ struct Recording: Decodable, CustomTestStringConvertible, Sendable {
     /// Gradients against the fp64 reference from Q, K, V, dO under the rule with rtol 3 (docs/numerics.md).
     func check(_ candidate: AttentionGradients<Double>) throws -> BackwardEquivalenceReport {
         try Equivalence.checkBackward(
-            candidate: candidate, q: input(0), k: input(1), v: input(2), dO: input(3), shape: shape, mask: mask,
+            candidate: candidate, q: input(0), k: input(1), v: input(2), dO: input(3), shape: shape, mask: try mask(),
             precision: precision)
     }
 }
@@ -237,11 +271,11 @@ func sha256(_ relativePath: String) throws -> String {
         let (q, k, v) = try r.kernelInputs()
         let recorded = try r.result()
         let fp32Rule = try Equivalence.checkForward(
-            candidate: recorded, q: q, k: k, v: v, shape: r.shape, mask: r.mask, precision: r.precision,
+            candidate: recorded, q: q, k: k, v: v, shape: r.shape, mask: try r.mask(), precision: r.precision,
             roundInputs: false
         ).lse
         let rule = try #require(fp32Rule)
-        let ref = try ReferenceAttention.forward(q: q, k: k, v: v, shape: r.shape, mask: r.mask)
+        let ref = try ReferenceAttention.forward(q: q, k: k, v: v, shape: r.shape, mask: try r.mask())
         let d = r.d, scale = 1 / Double(d).squareRoot(), u = 0x1p-13
         var worst = 0.0
         for row in 0..<(r.b * r.h * r.n) {

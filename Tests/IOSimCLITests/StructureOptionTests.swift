@@ -46,13 +46,18 @@ import Testing
         #expect((masked["hbm"] as? [String: Any])?["reads"] as? Int != reads)
     }
 
-    @Test func schedulesThatTakeWindowsOnlyAreInfeasibleInsideDecodeAndRefusedWhenNamed() throws {
-        let j = try Self.json(["--N", "1", "--Nk", "4096", "--window", "512", "--sink-tokens", "4", "--schedule", "decode"])
+    @Test func schedulesThatTakeWindowsAndSinksOnlyAreInfeasibleInsideDecodeAndRefusedWhenNamed() throws {
+        let j = try Self.json(["--N", "1", "--Nk", "4096", "--window", "512", "--prefix", "4", "--schedule", "decode"])
         let lean = try #require(Self.result(j, "lean"))
-        #expect(lean["feasible"] as? Bool == false && (lean["reason"] as? String)?.contains("sink tokens") == true)
+        #expect(lean["feasible"] as? Bool == false && (lean["reason"] as? String)?.contains("not a prefix") == true)
         #expect(Self.result(j, "split-kv")?["feasible"] as? Bool == true)
-        let named = CLI.run(["--N", "1", "--Nk", "4096", "--window", "512", "--sink-tokens", "4", "--schedule", "lean"])
-        #expect(named.status == 64 && named.err.contains("lean takes none, causal and window masks only; drop --sink-tokens"), "\(named.err)")
+        let named = CLI.run(["--N", "1", "--Nk", "4096", "--window", "512", "--prefix", "4", "--schedule", "lean"])
+        #expect(named.status == 64 && named.err.contains("lean takes none, causal, window and sink-token masks only; drop --prefix"), "\(named.err)")
+        // Sink tokens with a window are theirs: every decode schedule runs.
+        let sinks = try Self.json(["--N", "1", "--Nk", "4096", "--window", "512", "--sink-tokens", "4", "--schedule", "decode"])
+        for name in ["lean", "paged-v1", "paged-v2", "split-kv"] {
+            #expect(Self.result(sinks, name)?["feasible"] as? Bool == true, "\(name)")
+        }
     }
 
     @Test(arguments: [
@@ -64,7 +69,7 @@ import Testing
         (["--documents", "100,100", "--lengths", "5,6"], "--documents packs documents into one contiguous sequence and takes no --lengths"),
         (["--documents", "100,100", "--schedule", "flex"], "flex runs documents under a block mask: add --packing mask"),
         (["--N", "300", "--sink-tokens", "-2", "--window", "8"], "--sink-tokens must be 0 or a positive number of keys"),
-        (["--documents", "100,100", "--schedule", "paged-v1"], "paged-v1 takes none, causal and window masks only; drop --documents"),
+        (["--documents", "100,100", "--schedule", "paged-v1"], "paged-v1 takes none, causal, window and sink-token masks only; drop --documents"),
     ])
     func badStructureFlagsAreOneLineUsageErrors(args: [String], says: String) {
         let r = CLI.run(args)

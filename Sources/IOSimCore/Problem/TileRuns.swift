@@ -49,6 +49,18 @@ public struct TileRuns: Hashable, Sendable, Sequence {
         return r
     }
 
+    /// The tiles at positions `positions` of the set in order (the k-th tile is position k), e.g.
+    /// the tiles a stream-K CTA takes from a row with a gap between its sinks and its window.
+    public func positions(_ positions: Range<Int>) -> TileRuns {
+        var r = TileRuns.empty, skipped = 0
+        for run in runs {
+            let lo = Swift.max(positions.lowerBound - skipped, 0), hi = Swift.min(positions.upperBound - skipped, run.count)
+            if lo < hi { r.runs.append(run.lowerBound + lo..<run.lowerBound + hi) }
+            skipped += run.count
+        }
+        return r
+    }
+
     /// Σ over the runs of the elements their tiles span, given each tile's element range
     /// (a ragged last tile counts its real size).
     @inline(__always) public func covered(_ elements: (Int) -> Range<Int>) -> Int {

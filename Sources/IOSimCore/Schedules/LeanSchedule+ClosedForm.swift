@@ -17,7 +17,7 @@ extension LeanSchedule {
                 qRows += runs * rows
                 qTiles += runs
                 partRows += (runs - 1) * rows
-                kvRows += t.cols(live.upperBound - 1, p).upperBound - live.lowerBound * t.bc
+                kvRows += live.covered { t.cols($0, p) }
                 kvTiles += live.count
                 if live.upperBound == t.tc(p) { lastTileLoads += 1 }
             }

@@ -46,14 +46,14 @@ public enum LeanSchedule: Schedule {
 
     /// The unit stream of one instance: each row tile's live column tiles and where they start.
     package struct Stream {
-        package let live: [Range<Int>]
+        package let live: [TileRuns]
         /// Units before row tile i, for i in 0...Tr.
         package let start: [Int]
         package let perInstance: Int, total: Int, ctas: Int
 
         package init(_ t: KernelConfig, _ p: AttentionProblem) {
-            // One run per row tile: lean takes no mask that leaves gaps (``MaskSupport/windows``).
-            live = (0..<t.tr(p)).map { t.liveColumnTiles($0, p).hull }
+            // A row's units are its live tiles in order; sinks leave a gap before the window.
+            live = (0..<t.tr(p)).map { t.liveColumnTiles($0, p) }
             var s = [0]
             for r in live { s.append(s.last! + r.count) }
             start = s
@@ -115,10 +115,10 @@ public enum LeanSchedule: Schedule {
                 let inst = u / stream.perInstance, w = u % stream.perInstance
                 let i = stream.rowTile(w), rowStart = inst * stream.perInstance + stream.start[i]
                 let rowEnd = rowStart + stream.live[i].count, runEnd = min(end, rowEnd)
-                let first = stream.live[i].lowerBound + (u - rowStart), last = first + (runEnd - u)
+                let tiles = stream.live[i].positions(u - rowStart..<runEnd - rowStart)
                 let host = u == rowStart, whole = host && runEnd == rowEnd
                 try run(
-                    &m, t, p, inst: inst, i: i, tiles: first..<last, cta: g, host: host, whole: whole,
+                    &m, t, p, inst: inst, i: i, tiles: tiles, cta: g, host: host, whole: whole,
                     others: host && !whole ? (g + 1)...stream.cta(rowEnd - 1) : nil)
                 u = runEnd
             }
@@ -128,7 +128,7 @@ public enum LeanSchedule: Schedule {
     /// One run: row tile i of `inst`, column tiles `tiles`; then write O (whole row, or host after
     /// merging the `others` CTAs' partials) or this CTA's partial.
     static func run<Machine: TileMachine>(
-        _ m: inout Machine, _ t: KernelConfig, _ p: AttentionProblem, inst: Int, i: Int, tiles: Range<Int>, cta g: Int,
+        _ m: inout Machine, _ t: KernelConfig, _ p: AttentionProblem, inst: Int, i: Int, tiles: TileRuns, cta g: Int,
         host: Bool, whole: Bool, others: ClosedRange<Int>?
     ) throws(SimulationError) {
         let d = 0..<p.d, one = 0..<1, rows = t.rows(i, p), kv = p.kvInstance(inst)

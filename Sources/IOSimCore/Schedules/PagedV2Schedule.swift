@@ -67,9 +67,11 @@ public enum PagedV2Schedule: Schedule {
             for i in 0..<t.tr(p) {
                 let rows = t.rows(i, p), live = t.liveColumnTiles(i, p)
                 // Partitions of whole tiles all live move the same amounts: one runs, the
-                // rest replay (a 128K-token sequence has 256 of them).
-                let per = tilesPerPartition(t), fullEnd = min(live.upperBound, p.nk / t.bc)
-                let same = ceilDiv(live.lowerBound, per)..<max(ceilDiv(live.lowerBound, per), fullEnd / per)
+                // rest replay (a 128K-token sequence has 256 of them). Only the window's run
+                // (the last) is searched: partitions between the sinks and it hold no live tile.
+                let per = tilesPerPartition(t), window = live.runs.last ?? 0..<0
+                let fullEnd = min(window.upperBound, p.nk / t.bc), first = ceilDiv(window.lowerBound, per)
+                let same = first..<max(first, fullEnd / per)
                 let partition: (inout Machine, Int) throws(SimulationError) -> Void = { m, s throws(SimulationError) in
                     let mine = live.clamped(to: range(s, t, p))
                     try m.startRows(rows.count)

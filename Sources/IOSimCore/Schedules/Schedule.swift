@@ -177,17 +177,18 @@ public enum ScheduleKnob: String, Sendable, CaseIterable {
 public enum MaskSupport: Sendable, Equatable {
     /// Every structured mask: windows, sinks, prefixes, documents.
     case every
-    /// None, causal and windows only: its loop splits each row tile's live column tiles as one
-    /// run (lean's stream, the paged partitions, chunk-attn's chunks).
+    /// None, causal, windows and sink tokens only (decode and serving kernels: lean's stream, the
+    /// paged partitions, chunk-attn's chunks): a row tile's live column tiles are the sinks' run
+    /// and the window's.
     case windows
 
     /// Why `mask` is refused, or nil when it is taken.
     public func refusal(_ mask: AttentionMask, schedule: ScheduleKind) -> String? {
         guard self == .windows else { return nil }
-        if case .blockSparse = mask { return "\(schedule.rawValue) takes none, causal and window masks only, not a block mask" }
-        guard case let .structured(s) = mask else { return nil }
-        let what = !s.documents.isEmpty ? "documents" : s.prefix > 0 ? "a prefix" : "sink tokens"
-        return "\(schedule.rawValue) takes none, causal and window masks only, not \(what)"
+        let only = "\(schedule.rawValue) takes none, causal, window and sink-token masks only"
+        if case .blockSparse = mask { return "\(only), not a block mask" }
+        guard case let .structured(s) = mask, !s.documents.isEmpty || s.prefix > 0 else { return nil }
+        return "\(only), not \(!s.documents.isEmpty ? "documents" : "a prefix")"
     }
 }
 

@@ -41,15 +41,15 @@ extension LeanSchedule: StreamLaunched {
                 let host = stream.cta(a), last = stream.cta(b - 1), partial = rows * (d + 1) * fp32
                 for g in host...last {
                     let range = stream.range(g)
-                    let lo = live.lowerBound + max(a, range.lowerBound) - a, hi = live.lowerBound + min(b, range.upperBound) - a
-                    let kvRows = t.cols(hi - 1, p).upperBound - lo * t.bc
+                    let mine = live.positions(max(a, range.lowerBound) - a..<min(b, range.upperBound) - a)
+                    let kvRows = mine.covered { t.cols($0, p) }, hi = mine.upperBound, tiles = mine.count
                     // A paged cache reads whole blocks (the last tile's tail too) and one int32
                     // table entry per block for the K load and again for the V load (docs/counting-rules.md §12).
                     let readRows = p.pagedBlockSize.map { hi == t.tc(p) ? kvRows + ceilDiv(lastTile, $0) * $0 - lastTile : kvRows } ?? kvRows
                     let table = p.pagedBlockSize.map { 2 * (readRows / $0) * Format.int32.bytes(p.dtype) } ?? 0
                     var load = TimeEstimate.CTALoad(
-                        kvBytes: 2 * readRows * d * input, otherBytes: rows * d * input + (1 + 2 * (hi - lo)) * scale + table,
-                        scores: Double(rows * kvRows), tiles: hi - lo)
+                        kvBytes: 2 * readRows * d * input, otherBytes: rows * d * input + (1 + 2 * tiles) * scale + table,
+                        scores: Double(rows * kvRows), tiles: tiles)
                     // The host merges the others' partials and writes O and LSE; the others write a partial.
                     load.otherBytes += g == host ? (last - host) * partial + rows * (d * output + fp32) : partial
                     add(g, load)
