@@ -40,6 +40,13 @@ public struct KeyRuns: Hashable, Sendable, Sequence {
 
     @inline(__always) public func contains(_ key: Int) -> Bool { head.contains(key) || window.contains(key) }
 
+    /// Calls `body` with each non-empty run in key order, without building ``runs`` (hot loops
+    /// call this once per row).
+    @inline(__always) public func forEachRun(_ body: (Range<Int>) -> Void) {
+        if !head.isEmpty { body(head) }
+        if !window.isEmpty { body(window) }
+    }
+
     public func makeIterator() -> FlattenSequence<[Range<Int>]>.Iterator { runs.joined().makeIterator() }
 }
 

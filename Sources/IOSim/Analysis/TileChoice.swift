@@ -1,3 +1,4 @@
+import Dispatch
 import IOSimChecking
 import IOSimCore
 import IOSimFormats
@@ -225,24 +226,34 @@ public enum TileChoice {
         _ schedule: any Schedule.Type, _ p: AttentionProblem, capacity: Int, _ r: TileRequest,
         step: Int, brMax: Int, bcMax: Int
     ) -> KernelConfig? {
-        var best: (rank: (Int, Int, Int), tiles: KernelConfig)?
+        typealias Ranked = (rank: (Int, Int, Int), tiles: KernelConfig)
         func sides(_ fixed: Int?, _ upper: Int, _ rows: Int) -> [Int] {
             if let fixed { return [fixed] }
             return step == 1 ? Array(1...upper) : gridSides(upTo: upper, rows: rows)
         }
-        let bcs = sides(r.bc, bcMax, p.nk)
-        for br in sides(r.br, brMax, p.n) {
-            var fitted = false
+        let bcs = sides(r.bc, bcMax, p.nk), brs = sides(r.br, brMax, p.n)
+        // The best Bc for one Br; nil when no pair fits (footprints grow with Bc: the first
+        // that does not fit ends the row).
+        @Sendable func bestRow(_ br: Int) -> Ranked? {
+            var best: Ranked?
             for bc in bcs {
                 let t = r.tiles(br, bc)
                 guard schedule.footprint(t, p, capacity: capacity) <= capacity else { break }
-                fitted = true
                 guard let k = rank(schedule, p, t, capacity) else { continue }
                 if best == nil || k < best!.rank { best = (k, t) }
             }
-            if !fitted, r.bc == nil { break }
+            return best
         }
-        return best?.tiles
+        // The rows are independent and the ranking is a total order, so rows evaluated in
+        // parallel (long masked problems cost a closed form per pair) choose the same tiles.
+        let rows = Mutex([Ranked?](repeating: nil, count: brs.count))
+        DispatchQueue.concurrentPerform(iterations: brs.count > 8 ? 2 : 1) { part in
+            for k in stride(from: part, to: brs.count, by: brs.count > 8 ? 2 : 1) {
+                let row = bestRow(brs[k])
+                rows.withLock { $0[k] = row }
+            }
+        }
+        return rows.withLock { $0 }.compactMap { $0 }.min { $0.rank < $1.rank }?.tiles
     }
 
     /// The tile sides `optimal` tries from M = 4d² on: every multiple of 16 up to 2048, and above

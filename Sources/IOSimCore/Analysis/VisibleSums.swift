@@ -52,7 +52,7 @@ public struct VisibleSums: Hashable, Sendable {
             guard let keys = mask.keyRuns(row: row, nq: nq, nk: nk), !keys.isEmpty else { continue }
             pairs += keys.count
             liveRows += 1
-            for run in keys.runs { covered.mark(run) }
+            keys.forEachRun { covered.mark($0) }
         }
         return VisibleSums(pairs: pairs, liveRows: liveRows, liveKeys: covered.seen.reduce(0) { $0 + ($1 ? 1 : 0) })
     }
@@ -87,7 +87,7 @@ public struct VisibleSums: Hashable, Sendable {
                     let runs = m.inner.keyRuns(row: r, nq: nq, nk: nk)
                     for keys in partial {
                         if let runs {
-                            for run in runs.runs {
+                            runs.forEachRun { run in
                                 let seen = run.clamped(to: keys)
                                 count += seen.count
                                 pairs += seen.count

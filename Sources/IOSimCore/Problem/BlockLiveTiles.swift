@@ -14,15 +14,21 @@ extension BlockMask {
     func keysSeen(by rows: Range<Int>, nq: Int, nk: Int) -> [Range<Int>] {
         var out: [Range<Int>] = []
         let s = structuredInner
-        for a in rows.lowerBound / blockQ...(rows.upperBound - 1) / blockQ {
+        let (a0, a1) = (rows.lowerBound / blockQ, (rows.upperBound - 1) / blockQ)
+        out.reserveCapacity((a0...a1).reduce(0) { $0 + nonEmpty(plane: 0, row: $1).count })
+        for a in a0...a1 {
             let sub = rows.clamped(to: a * blockQ..<(a + 1) * blockQ)
-            let innerKeys = s.keysSeen(by: sub, nq: nq, nk: nk)
+            var innerKeys: [Range<Int>]?  // only when the block row has a partial block
             for b in nonEmpty(plane: 0, row: a) {
                 let keys = Int(b) * blockK..<min((Int(b) + 1) * blockK, nk)
                 if value(plane: 0, row: a, col: Int(b)) == 2 {
                     out.append(keys)
-                } else {
-                    out += innerKeys.map { $0.clamped(to: keys) }.filter { !$0.isEmpty }
+                    continue
+                }
+                if innerKeys == nil { innerKeys = s.keysSeen(by: sub, nq: nq, nk: nk) }
+                for run in innerKeys! {
+                    let seen = run.clamped(to: keys)
+                    if !seen.isEmpty { out.append(seen) }
                 }
             }
         }
