@@ -215,7 +215,7 @@ struct ProblemOptions: ParsableArguments {
         if documents != nil { p.packing = structure.packing ?? .varlen }
         if let blockMask {
             for (given, flag) in [
-                (p.packing == .varlen && documents != nil, "--packing varlen"), (packGQA, "--pack-gqa"), (lengths != nil, "--lengths"),
+                (p.packing == .varlen && documents != nil, "--packing varlen"), (lengths != nil, "--lengths"),
             ]
             where given {
                 throw ValidationError("--block-mask takes no \(flag): a block mask covers one packed sequence per head")

@@ -55,14 +55,23 @@ import Testing
             let v = VisibleSums(p)
             #expect(v.pairs == pairs && v.liveRows == visible.filter { $0.contains(true) }.count, "\(bq)×\(bk)")
             #expect(v.liveKeys == (0..<nk).filter { c in visible.contains { $0[c] } }.count)
-            for t in [KernelConfig(br: 16, bc: 16), KernelConfig(br: 48, bc: 80), KernelConfig(br: 7, bc: 3)] {
-                for i in 0..<t.tr(p) {
-                    let want = (0..<t.tc(p)).filter { j in t.rows(i, p).contains { r in t.cols(j, p).contains { visible[r][$0] } } }
-                    #expect(Array(t.liveColumnTiles(i, p)) == want, "\(bq)×\(bk) \(t) row tile \(i)")
-                }
-                for j in 0..<t.tc(p) {
-                    let want = (0..<t.tr(p)).filter { i in t.rows(i, p).contains { r in t.cols(j, p).contains { visible[r][$0] } } }
-                    #expect(Array(t.liveRowTiles(j, p)) == want, "\(bq)×\(bk) \(t) column tile \(j)")
+            // Packed GQA rows (3 query heads over one K/V head, one shared plane): packed row R is
+            // query row R / 3, so its keys are that row's.
+            var packed = p
+            (packed.heads, packed.kvHeads, packed.packGQA) = (3, 1, true)
+            for (q, g) in [(p, 1), (packed.scheduled, 3)] {
+                for t in [KernelConfig(br: 16, bc: 16), KernelConfig(br: 48, bc: 80), KernelConfig(br: 7, bc: 3)] {
+                    for i in 0..<t.tr(q) {
+                        let want = (0..<t.tc(q)).filter { j in t.rows(i, q).contains { r in t.cols(j, q).contains { visible[r / g][$0] } } }
+                        #expect(Array(t.liveColumnTiles(i, q)) == want, "\(bq)×\(bk) \(t) g \(g) row tile \(i)")
+                    }
+                    for j in 0..<t.tc(q) {
+                        let want = (0..<t.tr(q)).filter { i in t.rows(i, q).contains { r in t.cols(j, q).contains { visible[r / g][$0] } } }
+                        #expect(Array(t.liveRowTiles(j, q)) == want, "\(bq)×\(bk) \(t) g \(g) column tile \(j)")
+                    }
+                    let sums = LiveSums(t, q)
+                    let pairs = (0..<t.tr(q)).reduce(0) { $0 + t.liveColumnTiles($1, q).count }
+                    #expect(sums.pairs == pairs, "\(bq)×\(bk) \(t) g \(g) live pairs")
                 }
             }
         }
@@ -72,17 +81,20 @@ import Testing
     func everyScheduleTakingBlockMasksCountsItsClosedFormAndComputesTheReference(inner: Int) throws {
         let n = 300
         let m = Self.mask(n, n, bq: 64, bk: 32, inner: Self.inners[inner], seed: 3)
-        let p = AttentionProblem(n: n, d: 24, heads: 2, dtype: .fp32, mask: .blockSparse(m))
-        let shape = AttentionShape(batch: 1, heads: 2, nq: n, d: 24)
-        let (q, k, v) = AttentionInputs(shape, seed: 2).qkv
-        for kind in ScheduleKind.allCases where kind.models(p) && kind.implementation?.masks == .every {
-            let r = Simulator.simulate(kind, p, capacity: 1 << 22, tiles: TileRequest(br: 32, bc: 48))
-            guard let counts = r.counts else { continue }
-            let expected = try #require(ClosedForm.traffic(kind, p, r.tiles!, capacity: 1 << 22), "\(kind)")
-            #expect(counts.byTensor == expected.byTensor && counts.kernels == expected.kernels, "\(kind) inner \(inner)")
-            let out = try DataMode.run(kind, p, capacity: 1 << 22, tiles: KernelConfig(br: 32, bc: 48), q: q, k: k, v: v)
-            let report = try Equivalence.checkForward(candidate: out.result, q: q, k: k, v: v, shape: shape, mask: p.mask, precision: .fp32)
-            #expect(report.passed, "\(kind) inner \(inner): \(report)")
+        // Unpacked, and 2 query heads packed over one K/V head (one shared plane).
+        for pack in [false, true] {
+            let p = AttentionProblem(n: n, d: 24, heads: 2, kvHeads: pack ? 1 : 2, dtype: .fp32, mask: .blockSparse(m), packGQA: pack)
+            let shape = AttentionShape(batch: 1, heads: 2, kvHeads: pack ? 1 : 2, nq: n, nk: n, d: 24)
+            let (q, k, v) = AttentionInputs(shape, seed: 2).qkv
+            for kind in ScheduleKind.allCases where kind.models(p) && kind.implementation?.masks == .every && !(pack && kind == .flex) {
+                let r = Simulator.simulate(kind, p, capacity: 1 << 22, tiles: TileRequest(br: 32, bc: 48))
+                guard let counts = r.counts else { continue }
+                let expected = try #require(ClosedForm.traffic(kind, p, r.tiles!, capacity: 1 << 22), "\(kind)")
+                #expect(counts.byTensor == expected.byTensor && counts.kernels == expected.kernels, "\(kind) inner \(inner)")
+                let out = try DataMode.run(kind, p, capacity: 1 << 22, tiles: KernelConfig(br: 32, bc: 48), q: q, k: k, v: v)
+                let report = try Equivalence.checkForward(candidate: out.result, q: q, k: k, v: v, shape: shape, mask: p.mask, precision: .fp32)
+                #expect(report.passed, "\(kind) inner \(inner) pack \(pack): \(report)")
+            }
         }
     }
 

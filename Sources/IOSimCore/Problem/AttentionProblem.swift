@@ -178,9 +178,12 @@ public struct AttentionProblem: Hashable, Sendable {
                 if kvLayout == .paged { throw .invalid("documents are packed in one contiguous sequence; a paged cache does not apply") }
             }
         }
-        if case .blockSparse = mask {
+        if case let .blockSparse(m) = mask {
             do { try mask.validate(shape) } catch { throw .invalid(error.description) }
-            if packGQA { throw .invalid("a block mask with packed GQA rows is not modelled yet; drop --pack-gqa") }
+            // A packed tile mixes the rows of a group's heads: with one plane they share a mask.
+            if packGQA, m.heads > 1, heads > kvHeads {
+                throw .invalid("a per-head block mask with packed GQA rows is not modelled yet; give one plane for every head or drop --pack-gqa")
+            }
         }
         if packing == .varlen && documents.isEmpty { throw .invalid("varlen packing needs documents") }
         // Compulsory traffic (Q, K, V read, O written) in 8-byte elements must fit the counts: if it

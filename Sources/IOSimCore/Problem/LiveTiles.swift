@@ -14,7 +14,10 @@ extension KernelConfig {
             let g = p.packFactor
             return s.keysSeen(by: r.lowerBound / g..<(r.upperBound - 1) / g + 1, nq: p.nq, nk: p.nk)
         }
-        if case let .blockSparse(m) = p.mask { return m.keysSeen(by: r, nq: p.nq, nk: p.nk) }
+        if case let .blockSparse(m) = p.mask {
+            let g = p.packFactor  // packed GQA rows: one plane shared by the group's heads
+            return m.keysSeen(by: r.lowerBound / g..<(r.upperBound - 1) / g + 1, nq: p.nq, nk: p.nk)
+        }
         let lo = p.visibleColumns(row: r.lowerBound).lowerBound, hi = p.visibleColumns(row: r.upperBound - 1).upperBound
         return lo < hi ? [lo..<hi] : []
     }
@@ -36,7 +39,8 @@ extension KernelConfig {
             return TileRuns(users.map { $0.lowerBound * g / br..<($0.upperBound * g - 1) / br + 1 })
         }
         if case let .blockSparse(m) = p.mask {
-            return TileRuns(m.rowsSeeing(cols(j, p), nq: p.nq, nk: p.nk).map { $0.lowerBound / br..<($0.upperBound - 1) / br + 1 })
+            let g = p.packFactor
+            return TileRuns(m.rowsSeeing(cols(j, p), nq: p.nq, nk: p.nk).map { $0.lowerBound * g / br..<($0.upperBound * g - 1) / br + 1 })
         }
         return TileRuns(contiguousLiveRowTiles(j, p))
     }
