@@ -67,6 +67,8 @@ public enum AttentionError: Error, Equatable, CustomStringConvertible {
     case negativeWindow(left: Int, right: Int)
     /// Sinks, a prefix or documents that do not fit the shape (the reason in words).
     case invalidMask(String)
+    /// A soft cap, ALiBi slopes or sink logits that do not fit (the reason in words).
+    case invalidModification(String)
 
     public var description: String {
         switch self {
@@ -80,7 +82,7 @@ public enum AttentionError: Error, Equatable, CustomStringConvertible {
             return "mask has \(actual) elements; expected \(expected)"
         case let .negativeWindow(left, right):
             return "a sliding window needs left ≥ 0 and right ≥ 0, got (\(left), \(right))"
-        case let .invalidMask(why):
+        case let .invalidMask(why), let .invalidModification(why):
             return why
         case let .tooLarge(bytes, limit):
             return "this needs about \(bytes) bytes of memory, more than the \(limit) allowed"

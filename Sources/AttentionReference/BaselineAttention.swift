@@ -19,15 +19,16 @@ public enum BaselineAttention {
 
     public static func forward(
         q: [Double], k: [Double], v: [Double], shape: AttentionShape, mask: AttentionMask = .none,
-        scale: Double? = nil, precision: Precision
+        scale: Double? = nil, precision: Precision, modification: ScoreModification = .none
     ) throws(AttentionError) -> AttentionResult<Double> {
+        // Score modifications are applied in the arithmetic of the scores: fp32 below fp64.
         switch precision {
         case .fp64:
-            return try ReferenceAttention.forward(q: q, k: k, v: v, shape: shape, mask: mask, scale: scale)
+            return try ReferenceAttention.forward(q: q, k: k, v: v, shape: shape, mask: mask, scale: scale, modification: modification)
         case .fp32:
             let r = try ReferenceAttention.forward(
                 q: q.map(Float.init), k: k.map(Float.init), v: v.map(Float.init), shape: shape,
-                mask: mask, scale: scale.map(Float.init))
+                mask: mask, scale: scale.map(Float.init), modification: modification)
             return AttentionResult(o: r.o.map(Double.init), lse: r.lse.map(Double.init))
         default:
             let out = outputPrecision(for: precision)
@@ -35,7 +36,7 @@ public enum BaselineAttention {
                 q: q.map(Float.init), k: k.map(Float.init), v: v.map(Float.init), shape: shape,
                 mask: mask, scale: scale.map(Float.init), chunkRows: nil,
                 roundP: { Float(precision.roundProbability(Double($0))) },
-                roundO: { Float(out.round(Double($0))) })
+                roundO: { Float(out.round(Double($0))) }, modification: modification)
             return AttentionResult(o: r.o.map(Double.init), lse: r.lse.map(Double.init))
         }
     }

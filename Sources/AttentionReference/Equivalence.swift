@@ -167,7 +167,7 @@ public enum Equivalence {
     public static func checkForward(
         candidate: AttentionResult<Double>, q: [Double], k: [Double], v: [Double],
         shape: AttentionShape, mask: AttentionMask = .none, scale: Double? = nil, precision: Precision,
-        roundInputs: Bool = true
+        roundInputs: Bool = true, modification: ScoreModification = .none
     ) throws(AttentionError) -> EquivalenceReport {
         let (q, k, v) = roundInputs ? (precision.round(q), precision.round(k), precision.round(v)) : (q, k, v)
         guard candidate.o.count == shape.oCount else {
@@ -175,11 +175,11 @@ public enum Equivalence {
         }
         let ref =
             precision == .fp64
-            ? try ExtendedAttention.forward(q: q, k: k, v: v, shape: shape, mask: mask, scale: scale)
-            : try ReferenceAttention.forward(q: q, k: k, v: v, shape: shape, mask: mask, scale: scale)
+            ? try ExtendedAttention.forward(q: q, k: k, v: v, shape: shape, mask: mask, scale: scale, modification: modification)
+            : try ReferenceAttention.forward(q: q, k: k, v: v, shape: shape, mask: mask, scale: scale, modification: modification)
         let base = try BaselineAttention.forward(
             q: q, k: k, v: v, shape: shape, mask: mask, scale: scale,
-            precision: precision)
+            precision: precision, modification: modification)
         let out = compare(
             candidate: candidate.o, reference: ref.o, baseline: base.o,
             format: BaselineAttention.outputPrecision(for: precision))

@@ -14,9 +14,11 @@ import RealModule
 public enum ExtendedAttention {
     public static func forward(
         q: [Double], k: [Double], v: [Double], shape: AttentionShape, mask: AttentionMask = .none,
-        scale: Double? = nil
+        scale: Double? = nil, modification: ScoreModification = .none
     ) throws(AttentionError) -> AttentionResult<Double> {
         try shape.validate(qCount: q.count, kCount: k.count, vCount: v.count, mask: mask)
+        try modification.validate(heads: shape.heads)
+        let offset = ScoreModification.alibiOffset(mask, nq: shape.nq, nk: shape.nk)
         let (nq, nk, d, dv) = (shape.nq, shape.nk, shape.d, shape.dv)
         let scale = WideFloat(scale ?? 1 / Double.sqrt(Double(d)))
         var o = [Double](repeating: 0, count: shape.oCount)
@@ -30,15 +32,20 @@ public enum ExtendedAttention {
                 let moff = mask.planeOffset(bh: bh, plane: nq * nk)
                 for r in 0..<nq {
                     let range = mask.keyRuns(row: r, nq: nq, nk: nk) ?? KeyRuns(0..<nk)
-                    let m = scoreRow(
+                    var m = scoreRow(
                         q: q, qRow: (bh * nq + r) * d, k: k, kvHead: kvh, row: r, range: range, shape: shape, mask: mask,
-                        maskOffset: moff, scale: scale, scores: &scores, live: &live)
+                        maskOffset: moff, scale: scale, scores: &scores, live: &live,
+                        modification: modification.isNone ? nil : (modification, h, offset))
                     let orow = (bh * nq + r) * dv
+                    // A sink logit joins the max and the sum, with no value row.
+                    let sink = modification.sink(head: h).map { WideFloat($0) }
+                    if let sink, sink > m { m = sink }
                     if m == -WideFloat.infinity {
                         lse[bh * nq + r] = -.infinity
                         continue
                     }
                     var l = CompensatedSum<WideFloat>()
+                    if let sink { l.add(WideFloat.exp(sink - m)) }
                     var acc = [CompensatedSum<WideFloat>](repeating: .init(), count: dv)
                     for j in 0..<nk where live[j] {
                         let p = WideFloat.exp(scores[j] - m)
@@ -59,9 +66,12 @@ extension ExtendedAttention {
     /// compensated dot product, into `scores`; `live` marks the keys the mask keeps (`range` and
     /// a boolean mask). Returns the row's maximum over live keys: NaN when a score is NaN, −∞ when
     /// no key is live. Shared by the forward and ``ExtendedGradients`` so both see the same scores.
+    /// `modification` (with the row's query head and ALiBi offset) changes each live score before
+    /// an additive mask is added.
     static func scoreRow(
         q: [Double], qRow: Int, k: [Double], kvHead kvh: Int, row r: Int, range: KeyRuns, shape: AttentionShape,
-        mask: AttentionMask, maskOffset moff: Int, scale: WideFloat, scores: inout [WideFloat], live: inout [Bool]
+        mask: AttentionMask, maskOffset moff: Int, scale: WideFloat, scores: inout [WideFloat], live: inout [Bool],
+        modification: (ScoreModification, head: Int, offset: Int)? = nil
     ) -> WideFloat {
         let (nk, d) = (shape.nk, shape.d)
         var m = -WideFloat.infinity
@@ -78,6 +88,7 @@ extension ExtendedAttention {
             var dot = CompensatedSum<WideFloat>()
             for t in 0..<d { dot.add(WideFloat(q[qRow + t]) * WideFloat(k[(kvh * nk + j) * d + t])) }
             var s = scale * dot.value
+            if let (mods, head, offset) = modification { s = mods.apply(s, head: head, row: r, col: j, offset: offset) }
             if case let .additive(bias) = mask { s += WideFloat(bias[moff + r * nk + j]) }
             scores[j] = s
             if s.isNaN { sawNaN = true } else if s > m { m = s }

@@ -43,11 +43,11 @@ public enum ReferenceAttention {
     /// Computes attention in precision `T` (Double: fp64 reference; Float: fp32 reference).
     public static func forward<T: BLASScalar>(
         q: [T], k: [T], v: [T], shape: AttentionShape, mask: AttentionMask = .none,
-        scale: T? = nil, chunkRows: Int? = nil
+        scale: T? = nil, chunkRows: Int? = nil, modification: ScoreModification = .none
     ) throws(AttentionError) -> AttentionResult<T> {
         try forward(
             q: q, k: k, v: v, shape: shape, mask: mask, scale: scale, chunkRows: chunkRows,
-            roundP: nil, roundO: nil)
+            roundP: nil, roundO: nil, modification: modification)
     }
 
     /// The shared implementation, specialised for both BLAS types so the inner loops are not run
@@ -57,9 +57,12 @@ public enum ReferenceAttention {
     @_specialize(where T == Float)
     static func forward<T: BLASScalar>(
         q: [T], k: [T], v: [T], shape: AttentionShape, mask: AttentionMask, scale: T?,
-        chunkRows: Int?, roundP: (@Sendable (T) -> T)?, roundO: (@Sendable (T) -> T)?
+        chunkRows: Int?, roundP: (@Sendable (T) -> T)?, roundO: (@Sendable (T) -> T)?,
+        modification: ScoreModification = .none
     ) throws(AttentionError) -> AttentionResult<T> {
         try shape.validate(qCount: q.count, kCount: k.count, vCount: v.count, mask: mask)
+        try modification.validate(heads: shape.heads)
+        let mods = modification.isNone ? nil : (modification, ScoreModification.alibiOffset(mask, nq: shape.nq, nk: shape.nk))
         let scale = scale ?? 1 / T.sqrt(T(shape.d))
         let (nq, nk, d, dv) = (shape.nq, shape.nk, shape.d, shape.dv)
         let wanted = chunkRows ?? defaultChunkRows(nk: nk, elementSize: MemoryLayout<T>.size)
@@ -121,7 +124,8 @@ public enum ReferenceAttention {
                                         let hi = his[i / gemmRows]
                                         let (m, l) = softmaxRow(
                                             sp.pointer + i * nk, row: r0 + i, hi: hi, nq: nq, nk: nk,
-                                            mask: mask, maskOffset: moff, roundP: roundP)
+                                            mask: mask, maskOffset: moff, roundP: roundP,
+                                            modification: mods.map { ($0.0, h, $0.1) })
                                         lp.pointer[i] = l
                                         lsep.pointer[bh * nq + r0 + i] = l == 0 ? -T.infinity : m + T.log(l)
                                         i += 2
@@ -187,14 +191,21 @@ public enum ReferenceAttention {
 
     /// Turns one row of scaled scores into unnormalised probabilities in place (zero where masked,
     /// and past `hi`); returns the row max and the sum of the probabilities. A fully masked row
-    /// returns a sum of 0.
+    /// returns a sum of 0. `modification` (with the row's query head and ALiBi offset) changes the
+    /// visible scores first; a sink logit joins the max and adds its term to the sum only.
     @_specialize(where T == Double)
     @_specialize(where T == Float)
     static func softmaxRow<T: BLASScalar>(
         _ row: UnsafeMutablePointer<T>, row r: Int, hi: Int, nq: Int, nk: Int,
-        mask: AttentionMask, maskOffset: Int, roundP: (@Sendable (T) -> T)?
+        mask: AttentionMask, maskOffset: Int, roundP: (@Sendable (T) -> T)?,
+        modification: (ScoreModification, head: Int, offset: Int)? = nil
     ) -> (max: T, sum: T) {
         let runs = mask.keyRuns(row: r, nq: nq, nk: nk) ?? KeyRuns(0..<nk)
+        if let (mods, head, offset) = modification {
+            runs.forEachRun { range in
+                for j in range { row[j] = mods.apply(row[j], head: head, row: r, col: j, offset: offset) }
+            }
+        }
         // Apply element masks first, so that the max sees the masked scores.
         switch mask {
         case let .boolean(keep):
@@ -214,6 +225,8 @@ public enum ReferenceAttention {
             }
         }
         if sawNaN { m = .nan }
+        let sink = modification.flatMap { $0.0.sink(head: $0.head) }.map { T($0) }
+        if let sink, sink > m { m = sink }
         // Zero what no run covers, up to `hi`: before the head, between the runs, past the window.
         let end = runs.isEmpty ? 0 : runs.upperBound
         for j in 0..<(runs.isEmpty ? 0 : runs.lowerBound) { row[j] = 0 }
@@ -223,7 +236,7 @@ public enum ReferenceAttention {
             for range in [runs.head, runs.window] { for j in range { row[j] = 0 } }
             return (m, 0)
         }
-        var l: T = 0
+        var l: T = sink.map { T.exp($0 - m) } ?? 0
         for range in [runs.head, runs.window] {
             for j in range {
                 // The sum uses the unrounded probabilities, as FlashAttention kernels do.
