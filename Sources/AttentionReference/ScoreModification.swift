@@ -12,14 +12,29 @@ public struct ScoreModification: Sendable, Hashable {
     public var alibiSlopes: [Double]?
     /// One logit per query head, added to each row's softmax denominator (and its max) only.
     public var sinkLogits: [Double]?
+    /// ALiBi's pos(r) = r + positionOffset when set (a block of rows cut from a larger problem);
+    /// otherwise from the mask's alignment (``alibiOffset(_:nq:nk:)``).
+    public var positionOffset: Int?
 
-    public init(softcap: Double? = nil, alibiSlopes: [Double]? = nil, sinkLogits: [Double]? = nil) {
-        (self.softcap, self.alibiSlopes, self.sinkLogits) = (softcap, alibiSlopes, sinkLogits)
+    public init(softcap: Double? = nil, alibiSlopes: [Double]? = nil, sinkLogits: [Double]? = nil, positionOffset: Int? = nil) {
+        (self.softcap, self.alibiSlopes, self.sinkLogits, self.positionOffset) = (softcap, alibiSlopes, sinkLogits, positionOffset)
+    }
+
+    /// Query head `head`'s modification alone, for rows `r0…` of a problem with `nq` × `nk` scores
+    /// under `mask` computed as a one-head problem of those rows (iosim check's row blocks).
+    public func head(_ head: Int, rowsFrom r0: Int, mask: AttentionMask, nq: Int, nk: Int) -> ScoreModification {
+        ScoreModification(
+            softcap: softcap, alibiSlopes: alibiSlopes.map { [$0[head]] }, sinkLogits: sinkLogits.map { [$0[head]] },
+            positionOffset: r0 + (positionOffset ?? Self.alibiOffset(mask, nq: nq, nk: nk)))
     }
 
     /// No modification.
     public static let none = ScoreModification()
     public var isNone: Bool { softcap == nil && alibiSlopes == nil && sinkLogits == nil }
+    /// Which modifications are set, as their flags (for reports).
+    public var flags: [String] {
+        [(softcap != nil, "--softcap"), (alibiSlopes != nil, "--alibi-slopes"), (sinkLogits != nil, "--sink-logits")].filter(\.0).map(\.1)
+    }
 
     /// The ALiBi paper's slopes for `heads` query heads, 2^(−8(h+1)/heads); nil unless `heads` is a
     /// power of two (the paper interleaves two such sequences otherwise: pass those as a file).

@@ -44,6 +44,7 @@ struct Attention: ParsableCommand {
     var window: Int?
     @OptionGroup var windowSides: WindowSides
     @OptionGroup var structure: StructureFlags
+    @OptionGroup var scores: ScoreOptions
     @Option(
         help: ArgumentHelp(
             "The arrays' axis order, inputs and outputs: bhsd (default), bshd (FlashAttention's [batch, seqlen, heads, d]) or thd (varlen's packed [total_tokens, heads, d], with --documents); the LSE is [batch, heads, N] or [heads, total].",
@@ -122,6 +123,10 @@ struct Attention: ParsableCommand {
         let lead = Array(qa.shape.dropLast(2))
         let oShape = lead + [shape.nq, shape.dv]
         let mask = try mask()
+        let modification = try scores.modification(heads: shape.heads)
+        if upstream != nil && !modification.isNone {
+            throw ValidationError("\(modification.flags.joined(separator: ", ")) are computed in the forward only so far: drop --do")
+        }
         let result: AttentionResult<Double>
         var gradients: AttentionGradients<Double>?
         if let upstream {
@@ -132,7 +137,8 @@ struct Attention: ParsableCommand {
             (result, gradients) = try ReferenceGradients.forwardBackward(
                 q: qa.data, k: ka.data, v: va.data, dO: doa.data, shape: shape, mask: mask, scale: scale)
         } else {
-            result = try ReferenceAttention.forward(q: qa.data, k: ka.data, v: va.data, shape: shape, mask: mask, scale: scale)
+            result = try ReferenceAttention.forward(
+                q: qa.data, k: ka.data, v: va.data, shape: shape, mask: mask, scale: scale, modification: modification)
         }
         var files = [(out, encoded(NpyArray(shape: oShape, data: result.o)))]
         if let lse { files.append((lse, Npy.encode(NpyArray(shape: lead + [shape.nq], data: result.lse)))) }

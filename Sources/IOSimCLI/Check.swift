@@ -79,6 +79,7 @@ struct Check: ParsableCommand {
     @Option(parsing: .unconditional, help: ProblemOptions.windowHelp, transform: Units.length) var window: Int?
     @OptionGroup var windowSides: WindowSides
     @OptionGroup var structure: StructureFlags
+    @OptionGroup var scores: ScoreOptions
     @Option(
         name: .customLong("block-mask"),
         help: ArgumentHelp("A block mask (.npy; docs/cli.md §2) the kernel computed, blocks of --mask-block.", valueName: "FILE"))
@@ -178,7 +179,10 @@ struct Check: ParsableCommand {
                     try BlockMaskFile.load(blockMask, blocks: blocks, batch: s.batch, heads: s.heads, nq: s.nq, nk: s.nk, inner: mask))
             } catch { throw .init(error.message) }
         }
-        let check = try KernelOutputCheck(files: files, dtype: dtype, mask: mask, scale: scale, blockRows: rows)
+        let heads = try KernelOutputCheck.shape(files).heads
+        let modification: ScoreModification
+        do { modification = try scores.modification(heads: heads) } catch { throw .init(error.message) }
+        let check = try KernelOutputCheck(files: files, dtype: dtype, mask: mask, scale: scale, blockRows: rows, modification: modification)
         // Refused before reading a byte, rather than aborting half-way under a ulimit or cgroup.
         let budget = MemoryBudget.current()
         if check.memoryBound > budget.bytes {

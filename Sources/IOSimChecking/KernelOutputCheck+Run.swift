@@ -29,12 +29,16 @@ extension KernelOutputCheck {
                             let oBlock = outFormat.round(try files.o.read(row0 * dv..<(row0 + c) * dv))
                             let sub = AttentionShape(batch: 1, heads: 1, kvHeads: 1, nq: c, nk: nk, d: d, dv: dv)
                             let m = Self.rows(of: Self.heads(of: mask, from: bh, count: 1), r0: r0, c: c, nq: nq, nk: nk)
+                            let mods = modification.isNone ? .none : modification.head(h, rowsFrom: r0, mask: mask, nq: nq, nk: nk)
                             let ref =
                                 precision == .fp64
-                                ? try ExtendedAttention.forward(q: qBlock, k: kBlock, v: vBlock, shape: sub, mask: m, scale: scale)
-                                : try ReferenceAttention.forward(q: qBlock, k: kBlock, v: vBlock, shape: sub, mask: m, scale: scale)
+                                ? try ExtendedAttention.forward(
+                                    q: qBlock, k: kBlock, v: vBlock, shape: sub, mask: m, scale: scale, modification: mods)
+                                : try ReferenceAttention.forward(
+                                    q: qBlock, k: kBlock, v: vBlock, shape: sub, mask: m, scale: scale, modification: mods)
                             let base = try BaselineAttention.forward(
-                                q: qBlock, k: kBlock, v: vBlock, shape: sub, mask: m, scale: scale, precision: precision)
+                                q: qBlock, k: kBlock, v: vBlock, shape: sub, mask: m, scale: scale, precision: precision,
+                                modification: mods)
                             let co = Equivalence.compare(candidate: oBlock, reference: ref.o, baseline: base.o, format: outFormat)
                             o.fold(co) { Location(batch: b, head: h, row: r0 + $0 / dv, column: $0 % dv) }
                             if let file = files.lse {

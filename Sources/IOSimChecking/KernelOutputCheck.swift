@@ -85,6 +85,8 @@ public struct KernelOutputCheck {
     public let dtype: DType
     public let mask: AttentionMask
     public let scale: Double?
+    /// Soft cap, ALiBi slopes and sink logits the kernel applied (forward only).
+    public let modification: ScoreModification
     public let shape: AttentionShape
     /// A multiple of ``ReferenceAttention/gemmRows``, so that each block's GEMMs cover the same
     /// rows as one whole-head call's and the numbers are bitwise those of an unblocked check.
@@ -100,13 +102,20 @@ public struct KernelOutputCheck {
     /// The check of `files` for a `dtype` kernel under `mask` (`scale` nil: 1/√d), reading
     /// `blockRows` rows of Q and O at a time (rounded up to the reference's GEMM rows); throws
     /// when the files' shapes disagree or a written tensor is narrower than the kernel writes.
-    public init(files: Files, dtype: DType, mask: AttentionMask, scale: Double?, blockRows: Int) throws(InputError) {
+    public init(
+        files: Files, dtype: DType, mask: AttentionMask, scale: Double?, blockRows: Int, modification: ScoreModification = .none
+    ) throws(InputError) {
         self.files = files
         self.dtype = dtype
         self.mask = mask
         self.scale = scale
+        self.modification = modification
         self.shape = try Self.shape(files)
         do { try mask.validate(shape) } catch { throw InputError("the mask does not fit the arrays (\(shape)): \(error.description)") }
+        do { try modification.validate(heads: shape.heads) } catch { throw InputError(error.description) }
+        if !modification.isNone && files.dO != nil {
+            throw InputError("\(modification.flags.joined(separator: ", ")) are checked in the forward only so far: drop --do and the gradients")
+        }
         var g = ReferenceAttention.gemmRows
         // Row blocks of a block-masked check start on whole mask blocks.
         if case let .blockSparse(b) = mask { g = g / gcd(g, b.blockQ) * b.blockQ }
