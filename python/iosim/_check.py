@@ -115,7 +115,8 @@ def check(q, k, v, o, *, lse=None, do=None, dq=None, dk=None, dv=None, dtype: st
           window: Optional[int] = None, window_size: Optional[Tuple[Optional[int], Optional[int]]] = None,
           alignment: Optional[str] = None, scale: Optional[float] = None,
           block_rows: Optional[int] = None, sink_tokens: Optional[int] = None, prefix: Optional[int] = None,
-          documents=None, cu_seqlens=None, block_mask=None, mask_block=None, layout: Optional[str] = None) -> Report:
+          documents=None, cu_seqlens=None, block_mask=None, mask_block=None, layout: Optional[str] = None,
+          softcap: Optional[float] = None, alibi_slopes=None, sink_logits=None) -> Report:
     """Checks a kernel's output `o` (and `lse`) for inputs q, k, v with `iosim check`.
 
     Shapes [N, d], [heads, N, d] or [batch, heads, N, d] (k, v may have fewer heads: GQA);
@@ -128,8 +129,10 @@ def check(q, k, v, o, *, lse=None, do=None, dq=None, dk=None, dv=None, dtype: st
     :func:`block_table`) or an array of 0/1/2, with `mask_block` (B or (Bq, Bk); a BlockMask's
     BLOCK_SIZE by default). `layout` is "bhsd" (the default), "bshd" (FlashAttention's
     [batch, seqlen, heads, d]) or "thd" (varlen's packed [total_tokens, heads, d], with
-    documents or cu_seqlens). Gradients (do, dq, dk, dv) are passed on when given, for an iosim
-    that checks them. Raises IOSimError on bad input."""
+    documents or cu_seqlens). `softcap` (FlashAttention's), `alibi_slopes` (one per query head, or
+    "standard") and `sink_logits` (one per query head, gpt-oss) are iosim's --softcap,
+    --alibi-slopes and --sink-logits. Gradients (do, dq, dk, dv) are passed on when given, for an
+    iosim that checks them. Raises IOSimError on bad input."""
     tensors = {"q": q, "k": k, "v": v, "o": o, "lse": lse, "do": do, "dq": dq, "dk": dk, "dv": dv}
     args = ["check", "--dtype", dtype, "--format", "json"]
     if causal:
@@ -162,6 +165,11 @@ def check(q, k, v, o, *, lse=None, do=None, dq=None, dk=None, dv=None, dtype: st
     if mask_block is not None:
         bq, bk = (mask_block, mask_block) if isinstance(mask_block, int) else mask_block
         args += ["--mask-block", f"{int(bq)}x{int(bk)}"]
+    if softcap is not None:
+        args += ["--softcap", repr(float(softcap))]
+    if isinstance(alibi_slopes, str):
+        args += ["--alibi-slopes", alibi_slopes]
+        alibi_slopes = None
     raws = set()
     with tempfile.TemporaryDirectory(prefix="iosim-check-") as folder:
         if block_mask is not None:
@@ -169,6 +177,11 @@ def check(q, k, v, o, *, lse=None, do=None, dq=None, dk=None, dv=None, dtype: st
             path = os.path.join(folder, "block_mask.npy")
             np.save(path, table)
             args += ["--block-mask", path]
+        for flag, values in (("--alibi-slopes", alibi_slopes), ("--sink-logits", sink_logits)):
+            if values is not None:
+                path = os.path.join(folder, flag[2:] + ".npy")
+                np.save(path, np.asarray(_array(values), dtype=np.float64).reshape(-1))
+                args += [flag, path]
         for name, x in tensors.items():
             if x is None:
                 continue

@@ -11,15 +11,21 @@ import iosim
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def fp16_kernel(q, k, v, causal=False, window_size=None):
+def fp16_kernel(q, k, v, causal=False, window_size=None, softcap=None, slopes=None, sinks=None):
     """A stand-in fp16 kernel: fp16 inputs, fp32 scores and softmax, P rounded to fp16 before
-    PV (as FlashAttention feeds the tensor cores), O in fp16; also the fp32 LSE."""
+    PV (as FlashAttention feeds the tensor cores), O in fp16; also the fp32 LSE. `softcap`,
+    ALiBi `slopes` and `sinks` (per query head) as FlashAttention and gpt-oss apply them."""
     q32, k32, v32 = (x.astype(np.float32) for x in (q, k, v))
     group = q.shape[-3] // k.shape[-3] if q.ndim >= 3 else 1
     if group > 1:
         k32, v32 = np.repeat(k32, group, axis=-3), np.repeat(v32, group, axis=-3)
     s = (q32 @ np.swapaxes(k32, -1, -2)) / np.float32(np.sqrt(q.shape[-1]))
     n, nk = s.shape[-2:]
+    if softcap is not None:
+        s = np.float32(softcap) * np.tanh(s / np.float32(softcap))
+    if slopes is not None:  # bottom-right positions, one slope per query head
+        dist = np.abs(np.arange(n)[:, None] + nk - n - np.arange(nk)[None, :]).astype(np.float32)
+        s = s - np.asarray(slopes, np.float32)[:, None, None] * dist
     if causal:
         s = np.where(np.tril(np.ones((n, nk), bool), k=nk - n), s, -np.inf)  # bottom-right
     if window_size is not None:
@@ -29,8 +35,11 @@ def fp16_kernel(q, k, v, causal=False, window_size=None):
         col = np.arange(nk)[None, :]
         s = np.where((col >= pos - left) & (col <= pos + right), s, -np.inf)
     m = s.max(-1, keepdims=True)
+    sink = None if sinks is None else np.broadcast_to(np.asarray(sinks, np.float32)[:, None, None], m.shape)
+    if sink is not None:
+        m = np.maximum(m, sink)
     p = np.exp(s - m)
-    row_sum = p.sum(-1, keepdims=True)
+    row_sum = p.sum(-1, keepdims=True) + (0 if sink is None else np.exp(sink - m))
     o = ((p.astype(np.float16).astype(np.float32) @ v32) / row_sum).astype(np.float16)
     return o, (m + np.log(row_sum))[..., 0].astype(np.float32)
 
@@ -60,6 +69,19 @@ def test_a_two_sided_window_passes_with_its_window_size_and_fails_as_causal():
     assert not iosim.check(q, k, v, o, lse=lse, dtype="fp16", causal=True).passed
     report = iosim.check(q, k, v, o, lse=lse, dtype="fp16", window_size=(10, 6))
     assert report.problem["causal"] is False
+
+
+def test_score_modifications_pass_with_their_flags_and_fail_without_them():
+    q, k, v = inputs((1, 4, 64, 32), (1, 4, 80, 32), seed=7)
+    mods = dict(softcap=2.0, slopes=[2.0 ** -2, 2.0 ** -4, 2.0 ** -6, 2.0 ** -8], sinks=[0.5, -1.0, 0.0, 2.0])  # standard for 4 heads
+    o, lse = fp16_kernel(q, k, v, causal=True, **mods)
+    flags = dict(softcap=2.0, alibi_slopes="standard", sink_logits=np.array(mods["sinks"], np.float32))
+    assert iosim.check(q, k, v, o, lse=lse, dtype="fp16", causal=True, **flags).passed
+    for left_out in flags:
+        partial = {key: value for key, value in flags.items() if key != left_out}
+        assert not iosim.check(q, k, v, o, lse=lse, dtype="fp16", causal=True, **partial).passed, left_out
+    with pytest.raises(iosim.IOSimError, match="one value per query head"):
+        iosim.check(q, k, v, o, dtype="fp16", causal=True, sink_logits=[0.0, 1.0])
 
 
 def test_a_corrupted_output_raises_assertion_error_naming_where():
