@@ -22,19 +22,21 @@
 public enum BaselineBackward {
     public static func backward(
         q: [Double], k: [Double], v: [Double], dO: [Double], shape: AttentionShape, mask: AttentionMask = .none,
-        scale: Double? = nil, precision: Precision
+        scale: Double? = nil, precision: Precision, modification: ScoreModification = .none
     ) throws(AttentionError) -> AttentionGradients<Double> {
         switch precision {
         case .fp64:
-            return try ReferenceGradients.backward(q: q, k: k, v: v, dO: dO, shape: shape, mask: mask, scale: scale)
+            return try ReferenceGradients.backward(
+                q: q, k: k, v: v, dO: dO, shape: shape, mask: mask, scale: scale, modification: modification)
         case .fp32:
             let g = try ReferenceGradients.backward(
                 q: q.map(Float.init), k: k.map(Float.init), v: v.map(Float.init), dO: dO.map(Float.init),
-                shape: shape, mask: mask, scale: scale.map(Float.init))
+                shape: shape, mask: mask, scale: scale.map(Float.init), modification: modification)
             return AttentionGradients(dq: g.dq.map(Double.init), dk: g.dk.map(Double.init), dv: g.dv.map(Double.init))
         default:
             let out = BaselineAttention.outputPrecision(for: precision)
-            let forward = try BaselineAttention.forward(q: q, k: k, v: v, shape: shape, mask: mask, scale: scale, precision: precision)
+            let forward = try BaselineAttention.forward(
+                q: q, k: k, v: v, shape: shape, mask: mask, scale: scale, precision: precision, modification: modification)
             let low = ReferenceGradients.LowPrecision<Float>(
                 o: forward.o.map(Float.init),
                 roundP: { Float(precision.roundProbability(Double($0))) },
@@ -43,7 +45,7 @@ public enum BaselineBackward {
             let g = try ReferenceGradients.run(
                 q: q.map(Float.init), k: k.map(Float.init), v: v.map(Float.init), dO: dO.map(Float.init),
                 shape: shape, mask: mask, scale: scale.map(Float.init), chunkRows: nil, keepForward: false,
-                lowPrecision: low
+                lowPrecision: low, modification: modification
             ).gradients
             return AttentionGradients(dq: g.dq.map(Double.init), dk: g.dk.map(Double.init), dv: g.dv.map(Double.init))
         }

@@ -204,7 +204,7 @@ public enum Equivalence {
     public static func checkBackward(
         candidate: AttentionGradients<Double>, q: [Double], k: [Double], v: [Double], dO: [Double],
         shape: AttentionShape, mask: AttentionMask = .none, scale: Double? = nil, precision: Precision,
-        roundInputs: Bool = true
+        roundInputs: Bool = true, modification: ScoreModification = .none
     ) throws(AttentionError) -> BackwardEquivalenceReport {
         let (q, k, v, dO) =
             roundInputs
@@ -217,10 +217,10 @@ public enum Equivalence {
         }
         let ref =
             precision == .fp64
-            ? try ExtendedGradients.backward(q: q, k: k, v: v, dO: dO, shape: shape, mask: mask, scale: scale)
-            : try ReferenceGradients.backward(q: q, k: k, v: v, dO: dO, shape: shape, mask: mask, scale: scale)
+            ? try ExtendedGradients.backward(q: q, k: k, v: v, dO: dO, shape: shape, mask: mask, scale: scale, modification: modification)
+            : try ReferenceGradients.backward(q: q, k: k, v: v, dO: dO, shape: shape, mask: mask, scale: scale, modification: modification)
         let base = try BaselineBackward.backward(
-            q: q, k: k, v: v, dO: dO, shape: shape, mask: mask, scale: scale, precision: precision)
+            q: q, k: k, v: v, dO: dO, shape: shape, mask: mask, scale: scale, precision: precision, modification: modification)
         let format = BaselineAttention.outputPrecision(for: precision)
         func check(_ cand: [Double], _ ref: [Double], _ base: [Double]) -> Comparison {
             compare(candidate: cand, reference: ref, baseline: base, format: format, rtol: backwardRtol)

@@ -71,7 +71,7 @@ extension ExtendedAttention {
     static func scoreRow(
         q: [Double], qRow: Int, k: [Double], kvHead kvh: Int, row r: Int, range: KeyRuns, shape: AttentionShape,
         mask: AttentionMask, maskOffset moff: Int, scale: WideFloat, scores: inout [WideFloat], live: inout [Bool],
-        modification: (ScoreModification, head: Int, offset: Int)? = nil
+        modification: (ScoreModification, head: Int, offset: Int)? = nil, capSlopes: UnsafeMutablePointer<WideFloat>? = nil
     ) -> WideFloat {
         let (nk, d) = (shape.nk, shape.d)
         var m = -WideFloat.infinity
@@ -88,7 +88,14 @@ extension ExtendedAttention {
             var dot = CompensatedSum<WideFloat>()
             for t in 0..<d { dot.add(WideFloat(q[qRow + t]) * WideFloat(k[(kvh * nk + j) * d + t])) }
             var s = scale * dot.value
-            if let (mods, head, offset) = modification { s = mods.apply(s, head: head, row: r, col: j, offset: offset) }
+            if let (mods, head, offset) = modification {
+                // 1 − tanh²(s/C): the soft cap's slope, for the gradients.
+                if let cap = mods.softcap.map({ WideFloat($0) }), let capSlopes {
+                    let t = WideFloat.tanh(s / cap)
+                    capSlopes[j] = 1 - t * t
+                }
+                s = mods.apply(s, head: head, row: r, col: j, offset: offset)
+            }
             if case let .additive(bias) = mask { s += WideFloat(bias[moff + r * nk + j]) }
             scores[j] = s
             if s.isNaN { sawNaN = true } else if s > m { m = s }

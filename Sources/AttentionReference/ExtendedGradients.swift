@@ -9,9 +9,12 @@ import RealModule
 public enum ExtendedGradients {
     public static func backward(
         q: [Double], k: [Double], v: [Double], dO: [Double], shape: AttentionShape, mask: AttentionMask = .none,
-        scale: Double? = nil
+        scale: Double? = nil, modification: ScoreModification = .none
     ) throws(AttentionError) -> AttentionGradients<Double> {
         try shape.validate(qCount: q.count, kCount: k.count, vCount: v.count, mask: mask)
+        try modification.validate(heads: shape.heads)
+        let offset = modification.positionOffset ?? ScoreModification.alibiOffset(mask, nq: shape.nq, nk: shape.nk)
+        var capSlopes = [WideFloat](repeating: 1, count: modification.softcap == nil ? 0 : shape.nk)
         if dO.count != shape.oCount { throw .bufferSize(name: "dO", expected: shape.oCount, actual: dO.count) }
         let (nq, nk, d, dv) = (shape.nq, shape.nk, shape.d, shape.dv)
         let scale = WideFloat(scale ?? 1 / Double.sqrt(Double(d)))
@@ -29,12 +32,19 @@ public enum ExtendedGradients {
                 for r in 0..<nq {
                     let range = mask.keyRuns(row: r, nq: nq, nk: nk) ?? KeyRuns(0..<nk)
                     let qrow = (bh * nq + r) * d, grow = (bh * nq + r) * dv
-                    let m = ExtendedAttention.scoreRow(
-                        q: q, qRow: qrow, k: k, kvHead: kvh, row: r, range: range, shape: shape, mask: mask, maskOffset: moff,
-                        scale: scale, scores: &scores, live: &live)
+                    var m = capSlopes.withUnsafeMutableBufferPointer { f in
+                        ExtendedAttention.scoreRow(
+                            q: q, qRow: qrow, k: k, kvHead: kvh, row: r, range: range, shape: shape, mask: mask, maskOffset: moff,
+                            scale: scale, scores: &scores, live: &live, modification: modification.isNone ? nil : (modification, h, offset),
+                            capSlopes: f.baseAddress)
+                    }
                     // A fully masked row has P = 0: zero dQ, nothing added to dK and dV.
                     if m == -WideFloat.infinity { continue }
+                    // A sink logit joins the max and the sum (its probability has no value row).
+                    let sink = modification.sink(head: h).map { WideFloat($0) }
+                    if let sink, sink > m { m = sink }
                     var l = CompensatedSum<WideFloat>()
+                    if let sink { l.add(WideFloat.exp(sink - m)) }
                     for j in 0..<nk where live[j] {
                         probabilities[j] = WideFloat.exp(scores[j] - m)
                         l.add(probabilities[j])
@@ -51,7 +61,7 @@ public enum ExtendedGradients {
                     for j in 0..<nk where live[j] {
                         var dp = CompensatedSum<WideFloat>()
                         for t in 0..<dv { dp.add(WideFloat(dO[grow + t]) * WideFloat(v[(kvh * nk + j) * dv + t])) }
-                        let ds = probabilities[j] * (dp.value - dsum.value)
+                        let ds = probabilities[j] * (dp.value - dsum.value) * (capSlopes.isEmpty ? 1 : capSlopes[j])
                         for t in 0..<d {
                             dqRow[t].add(ds * WideFloat(k[(kvh * nk + j) * d + t]))
                             dk[(kvh * nk + j) * d + t].add(scale * ds * WideFloat(q[qrow + t]))

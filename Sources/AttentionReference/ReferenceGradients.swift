@@ -54,11 +54,11 @@ public enum ReferenceGradients {
     /// dQ, dK and dV in precision `T` for the upstream gradient `dO` (shaped as O).
     public static func backward<T: BLASScalar>(
         q: [T], k: [T], v: [T], dO: [T], shape: AttentionShape, mask: AttentionMask = .none,
-        scale: T? = nil, chunkRows: Int? = nil
+        scale: T? = nil, chunkRows: Int? = nil, modification: ScoreModification = .none
     ) throws(AttentionError) -> AttentionGradients<T> {
         try run(
             q: q, k: k, v: v, dO: dO, shape: shape, mask: mask, scale: scale, chunkRows: chunkRows,
-            keepForward: false, lowPrecision: nil
+            keepForward: false, lowPrecision: nil, modification: modification
         ).gradients
     }
 
@@ -66,11 +66,11 @@ public enum ReferenceGradients {
     /// pass over the chunks: each S block is computed once for both.
     public static func forwardBackward<T: BLASScalar>(
         q: [T], k: [T], v: [T], dO: [T], shape: AttentionShape, mask: AttentionMask = .none,
-        scale: T? = nil, chunkRows: Int? = nil
+        scale: T? = nil, chunkRows: Int? = nil, modification: ScoreModification = .none
     ) throws(AttentionError) -> (forward: AttentionResult<T>, gradients: AttentionGradients<T>) {
         let r = try run(
             q: q, k: k, v: v, dO: dO, shape: shape, mask: mask, scale: scale, chunkRows: chunkRows,
-            keepForward: true, lowPrecision: nil)
+            keepForward: true, lowPrecision: nil, modification: modification)
         return (r.forward!, r.gradients)
     }
 
@@ -93,9 +93,11 @@ public enum ReferenceGradients {
     @_specialize(where T == Float)
     static func run<T: BLASScalar>(
         q: [T], k: [T], v: [T], dO: [T], shape: AttentionShape, mask: AttentionMask, scale: T?,
-        chunkRows: Int?, keepForward: Bool, lowPrecision low: LowPrecision<T>?
+        chunkRows: Int?, keepForward: Bool, lowPrecision low: LowPrecision<T>?, modification: ScoreModification = .none
     ) throws(AttentionError) -> (forward: AttentionResult<T>?, gradients: AttentionGradients<T>) {
         try shape.validate(qCount: q.count, kCount: k.count, vCount: v.count, mask: mask)
+        try modification.validate(heads: shape.heads)
+        let offset = modification.positionOffset ?? ScoreModification.alibiOffset(mask, nq: shape.nq, nk: shape.nk)
         if dO.count != shape.oCount { throw .bufferSize(name: "dO", expected: shape.oCount, actual: dO.count) }
         if let low, low.o.count != shape.oCount {
             throw .bufferSize(name: "O", expected: shape.oCount, actual: low.o.count)
@@ -113,6 +115,8 @@ public enum ReferenceGradients {
         let s = Buffer<T>(rows * nk), ds = Buffer<T>(rows * nk)
         // The chunk's recomputed O when it is not kept, and the row sums.
         let oChunk = Buffer<T>(keepForward || low != nil ? 0 : rows * dv), sums = Buffer<T>(rows)
+        // With a soft cap: ∂(C·tanh(s/C))/∂s = 1 − tanh²(s/C) of each score, for dS.
+        let capSlopes = Buffer<T>(modification.softcap == nil ? 0 : rows * nk)
 
         q.withUnsafeBufferPointer { qb in
             k.withUnsafeBufferPointer { kb in
@@ -129,8 +133,9 @@ public enum ReferenceGradients {
                                         for r0 in stride(from: 0, to: nq, by: rows) {
                                             let chunk = Chunk(
                                                 r0: r0, c: min(rows, nq - r0), bh: bh, kvh: kvh, shape: shape, mask: mask,
-                                                scale: scale)
+                                                scale: scale, modification: modification.isNone ? nil : (modification, h, offset))
                                             chunk.scores(q: qp, k: kp, s: s.pointer)
+                                            if modification.softcap != nil { chunk.capSlopes(s: s.pointer, into: capSlopes.pointer) }
                                             chunk.softmax(s: s.pointer, sums: sums.pointer, lse: keepForward ? lse.pointer : nil)
                                             // O for D: the baseline's stored O, else the recomputed one (bitwise the forward's).
                                             let oRows: UnsafePointer<T>
@@ -142,7 +147,8 @@ public enum ReferenceGradients {
                                                 oRows = UnsafePointer(target)
                                             }
                                             chunk.scoreGradients(
-                                                p: s.pointer, ds: ds.pointer, sums: sums.pointer, dO: gp, v: vp, o: oRows, low: low)
+                                                p: s.pointer, ds: ds.pointer, sums: sums.pointer, dO: gp, v: vp, o: oRows, low: low,
+                                                capSlopes: modification.softcap == nil ? nil : UnsafePointer(capSlopes.pointer))
                                             chunk.inputGradients(
                                                 p: s.pointer, ds: ds.pointer, q: qp, k: kp, dO: gp, dq: dq.pointer, dk: dk.pointer,
                                                 dv: dvOut.pointer, roundOutput: low?.roundOutput)
@@ -182,13 +188,19 @@ public enum ReferenceGradients {
         let shape: AttentionShape
         let mask: AttentionMask
         let scale: T
+        /// Score modifications with the chunk's query head and ALiBi offset.
+        let modification: (ScoreModification, head: Int, offset: Int)?
         /// The forward's GEMM blocks of the chunk, and one past the last column each may see.
         let blocks: [Range<Int>], his: [Int]
         /// The backward's GEMM blocks and their column bounds (the largest of their rows').
         let backwardBlocks: [Range<Int>], backwardHis: [Int]
 
-        init(r0: Int, c: Int, bh: Int, kvh: Int, shape: AttentionShape, mask: AttentionMask, scale: T) {
+        init(
+            r0: Int, c: Int, bh: Int, kvh: Int, shape: AttentionShape, mask: AttentionMask, scale: T,
+            modification: (ScoreModification, head: Int, offset: Int)? = nil
+        ) {
             (self.r0, self.c, self.bh, self.kvh, self.shape, self.mask, self.scale) = (r0, c, bh, kvh, shape, mask, scale)
+            self.modification = modification
             let gemmRows = ReferenceAttention.gemmRows
             blocks = stride(from: r0, to: r0 + c, by: gemmRows).map { $0..<min($0 + gemmRows, r0 + c) }
             his = blocks.map { ReferenceAttention.lastColumn(mask, rows: $0, nq: shape.nq, nk: shape.nk) }
@@ -224,6 +236,17 @@ public enum ReferenceGradients {
             }
         }
 
+        /// 1 − tanh²(s/C) of each computed score (before the softmax overwrites them).
+        func capSlopes(s: UnsafeMutablePointer<T>, into f: UnsafeMutablePointer<T>) {
+            guard let cap = modification?.0.softcap.map({ T($0) }) else { return }
+            for i in 0..<c {
+                for j in 0..<hi(i) {
+                    let t = T.tanh(s[i * shape.nk + j] / cap)
+                    f[i * shape.nk + j] = 1 - t * t
+                }
+            }
+        }
+
         /// Each row's softmax in place (unnormalised probabilities), its sum, and its LSE when asked.
         func softmax(s: UnsafeMutablePointer<T>, sums: UnsafeMutablePointer<T>, lse: UnsafeMutablePointer<T>?) {
             let (nq, nk) = (shape.nq, shape.nk)
@@ -235,7 +258,7 @@ public enum ReferenceGradients {
                 for i in stride(from: part, to: c, by: 2) {
                     let (m, l) = ReferenceAttention.softmaxRow(
                         sp.pointer + i * nk, row: r0 + i, hi: hi(i), nq: nq, nk: nk, mask: mask, maskOffset: moff,
-                        roundP: nil)
+                        roundP: nil, modification: modification)
                     lp.pointer[i] = l
                     ep?.pointer[i] = l == 0 ? -T.infinity : m + T.log(l)
                 }
@@ -261,7 +284,7 @@ public enum ReferenceGradients {
         /// dS = P ∘ (dP − D) in place of dP, and the baseline's roundings of dS and P.
         func scoreGradients(
             p: UnsafeMutablePointer<T>, ds: UnsafeMutablePointer<T>, sums: UnsafePointer<T>, dO: UnsafePointer<T>,
-            v: UnsafePointer<T>, o: UnsafePointer<T>, low: LowPrecision<T>?
+            v: UnsafePointer<T>, o: UnsafePointer<T>, low: LowPrecision<T>?, capSlopes: UnsafePointer<T>? = nil
         ) {
             let (nq, nk, dv) = (shape.nq, shape.nk, shape.dv)
             for (block, hi) in zip(backwardBlocks, backwardHis) where hi > 0 {
@@ -271,6 +294,7 @@ public enum ReferenceGradients {
             }
             let sp = UnsafeMutableSendable(p), dsp = UnsafeMutableSendable(ds)
             let lp = UnsafeSendable(sums), gp = UnsafeSendable(dO + (bh * nq + r0) * dv), op = UnsafeSendable(o)
+            let fp = capSlopes.map { UnsafeSendable($0) }
             DispatchQueue.concurrentPerform(iterations: min(c, 2)) { part in
                 for i in stride(from: part, to: c, by: 2) {
                     let hi = hi(i), wide = backwardHi(i), l = lp.pointer[i]
@@ -292,6 +316,8 @@ public enum ReferenceGradients {
                         prow[j] = pj
                         grow[j] = pj * (grow[j] - dsum)
                     }
+                    // A soft cap: the chain rule through C·tanh(s/C).
+                    if let fp { for j in 0..<hi { grow[j] *= fp.pointer[i * nk + j] } }
                     if let low {
                         low.roundDS(grow, hi)
                         for j in 0..<hi { prow[j] = low.roundP(prow[j]) }

@@ -20,6 +20,13 @@ public struct ScoreModification: Sendable, Hashable {
         (self.softcap, self.alibiSlopes, self.sinkLogits, self.positionOffset) = (softcap, alibiSlopes, sinkLogits, positionOffset)
     }
 
+    /// The modification of query heads `heads` alone (a K/V group checked as its own problem).
+    public func heads(_ heads: Range<Int>) -> ScoreModification {
+        ScoreModification(
+            softcap: softcap, alibiSlopes: alibiSlopes.map { Array($0[heads]) }, sinkLogits: sinkLogits.map { Array($0[heads]) },
+            positionOffset: positionOffset)
+    }
+
     /// Query head `head`'s modification alone, for rows `r0…` of a problem with `nq` × `nk` scores
     /// under `mask` computed as a one-head problem of those rows (iosim check's row blocks).
     public func head(_ head: Int, rowsFrom r0: Int, mask: AttentionMask, nq: Int, nk: Int) -> ScoreModification {

@@ -124,9 +124,6 @@ struct Attention: ParsableCommand {
         let oShape = lead + [shape.nq, shape.dv]
         let mask = try mask()
         let modification = try scores.modification(heads: shape.heads)
-        if upstream != nil && !modification.isNone {
-            throw ValidationError("\(modification.flags.joined(separator: ", ")) are computed in the forward only so far: drop --do")
-        }
         let result: AttentionResult<Double>
         var gradients: AttentionGradients<Double>?
         if let upstream {
@@ -135,7 +132,7 @@ struct Attention: ParsableCommand {
                 throw RunFailure("do has shape \(doa.shape) but O has shape \(oShape); --do must be shaped as O")
             }
             (result, gradients) = try ReferenceGradients.forwardBackward(
-                q: qa.data, k: ka.data, v: va.data, dO: doa.data, shape: shape, mask: mask, scale: scale)
+                q: qa.data, k: ka.data, v: va.data, dO: doa.data, shape: shape, mask: mask, scale: scale, modification: modification)
         } else {
             result = try ReferenceAttention.forward(
                 q: qa.data, k: ka.data, v: va.data, shape: shape, mask: mask, scale: scale, modification: modification)

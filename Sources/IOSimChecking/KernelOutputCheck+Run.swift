@@ -90,7 +90,7 @@ extension KernelOutputCheck {
                             dq: try candidate(files.dq, qRange), dk: try candidate(files.dk, kRange), dv: try candidate(files.dv, vRange)),
                         q: try files.q.read(qRange), k: try files.k.read(kRange), v: try files.v.read(vRange),
                         dO: try dOFile.read(h0 * nq * dv..<(h0 + g) * nq * dv), shape: sub, mask: Self.heads(of: mask, from: h0, count: g),
-                        scale: scale, precision: precision)
+                        scale: scale, precision: precision, modification: modification.heads(kvh * g..<(kvh + 1) * g))
                     results[0]?.fold(report.dq) { Location(batch: b, head: kvh * g + $0 / (nq * d), row: $0 / d % nq, column: $0 % d) }
                     results[1]?.fold(report.dk) { Location(batch: b, head: kvh, row: $0 / d, column: $0 % d) }
                     results[2]?.fold(report.dv) { Location(batch: b, head: kvh, row: $0 / dv, column: $0 % dv) }

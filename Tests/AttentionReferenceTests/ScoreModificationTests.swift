@@ -104,6 +104,53 @@ import Testing
         }
     }
 
+    /// The gradients under all three modifications are the derivatives of Σ dO ∘ O: central
+    /// differences of the fp64 forward agree with the reference and the extended-precision
+    /// gradients; the backward check passes the baseline and fails gradients computed without the cap.
+    @Test(arguments: [AttentionMask.none, .causal(.bottomRight)])
+    func gradientsAreTheDerivativesOfTheModifiedForward(mask: AttentionMask) throws {
+        let shape = AttentionShape(heads: 2, kvHeads: 1, nq: 4, nk: 5, d: 3, dv: 2)
+        let (q, k, v) = AttentionInputs(shape, seed: 21, range: -2...2).qkv
+        let dO = randomArray(shape.oCount, seed: 22, in: -1...1)
+        let mods = ScoreModification(softcap: 1.2, alibiSlopes: [0.3, 0.7], sinkLogits: [0.4, -0.2])
+        func loss(_ q: [Double], _ k: [Double], _ v: [Double]) throws -> Double {
+            let o = try ReferenceAttention.forward(q: q, k: k, v: v, shape: shape, mask: mask, modification: mods).o
+            return zip(o, dO).reduce(0) { $0 + $1.0 * $1.1 }
+        }
+        let g = try ReferenceGradients.backward(q: q, k: k, v: v, dO: dO, shape: shape, mask: mask, modification: mods)
+        let wide = try ExtendedGradients.backward(q: q, k: k, v: v, dO: dO, shape: shape, mask: mask, modification: mods)
+        let h = 1e-6
+        for (name, x, grad, wideGrad) in [("dQ", 0, g.dq, wide.dq), ("dK", 1, g.dk, wide.dk), ("dV", 2, g.dv, wide.dv)] {
+            var inputs = [q, k, v]
+            for e in 0..<inputs[x].count {
+                let x0 = inputs[x][e]
+                inputs[x][e] = x0 + h
+                let up = try loss(inputs[0], inputs[1], inputs[2])
+                inputs[x][e] = x0 - h
+                let down = try loss(inputs[0], inputs[1], inputs[2])
+                inputs[x][e] = x0
+                let numeric = (up - down) / (2 * h)
+                #expect(abs(grad[e] - numeric) < 1e-8, "\(name)[\(e)]: \(grad[e]) vs \(numeric)")
+                #expect(abs(grad[e] - wideGrad[e]) < 1e-14, "\(name)[\(e)] extended")
+            }
+        }
+        for precision in [Precision.fp32, .fp16] {
+            let (qr, kr, vr, dr) = (precision.round(q), precision.round(k), precision.round(v), precision.round(dO))
+            let base = try BaselineBackward.backward(q: qr, k: kr, v: vr, dO: dr, shape: shape, mask: mask, precision: precision, modification: mods)
+            #expect(
+                try Equivalence.checkBackward(
+                    candidate: base, q: q, k: k, v: v, dO: dO, shape: shape, mask: mask, precision: precision, modification: mods
+                ).passed)
+            var uncapped = mods
+            uncapped.softcap = nil
+            let wrong = try BaselineBackward.backward(
+                q: qr, k: kr, v: vr, dO: dr, shape: shape, mask: mask, precision: precision, modification: uncapped)
+            #expect(
+                !(try Equivalence.checkBackward(
+                    candidate: wrong, q: q, k: k, v: v, dO: dO, shape: shape, mask: mask, precision: precision, modification: mods)).passed)
+        }
+    }
+
     @Test func standardSlopesAreTheALiBiPapersAndBadValuesAreRefused() {
         #expect(ScoreModification.standardSlopes(heads: 8) == (1...8).map { Foundation.pow(2, -Double($0)) })
         #expect(ScoreModification.standardSlopes(heads: 12) == nil)

@@ -62,7 +62,7 @@ import Testing
         #expect(c.status == 2 && c.err.contains(says) && c.err.split(separator: "\n").count == 1, "\(c.err)")
     }
 
-    @Test func standardSlopesNeedAPowerOfTwoHeadCountAndGradientsWaitForTheBackward() throws {
+    @Test func standardSlopesNeedAPowerOfTwoHeadCount() throws {
         let w = try Self.workspace()
         defer { w.remove() }
         let three = NpyArray(shape: [1, 3, 5, 4], data: (0..<60).map { Double($0 % 7) / 7 })
@@ -71,12 +71,21 @@ import Testing
             "attention", "--q", w.at("q3.npy"), "--k", w.at("k.npy"), "--v", w.at("v.npy"), "--out", w.at("o.npy"), "--alibi-slopes", "standard",
         ])
         #expect(r.status == 64 && r.err.contains("--alibi-slopes standard needs a power-of-two head count, not 3"), "\(r.err)")
-        try AtomicFiles.write([(w.at("do.npy"), Npy.encode(NpyArray(shape: [1, 2, 5, 3], data: [Double](repeating: 1, count: 30))))])
-        let g = CLI.run(
-            ["attention"] + w.inputs + [
-                "--out", w.at("o.npy"), "--softcap", "3", "--do", w.at("do.npy"), "--dq", w.at("dq.npy"), "--dk", w.at("dk.npy"), "--dv",
-                w.at("dv.npy"),
-            ])
-        #expect(g.status == 64 && g.err.contains("--softcap are computed in the forward only so far"), "\(g.err)")
+    }
+
+    /// `attention --do` writes the modified attention's gradients; `check` passes them with the
+    /// same flags and fails them without the soft cap.
+    @Test func gradientsOfTheModifiedAttentionAreWrittenAndChecked() throws {
+        let w = try Self.workspace()
+        defer { w.remove() }
+        try AtomicFiles.write([(w.at("do.npy"), Npy.encode(NpyArray(shape: [1, 2, 5, 3], data: (0..<30).map { Double($0 % 4) / 4 - 0.3 })))])
+        let mods = ["--softcap", "1.5", "--alibi-slopes", "standard", "--sink-logits", w.at("sinks.npy")]
+        let grads = ["--dq", w.at("dq.npy"), "--dk", w.at("dk.npy"), "--dv", w.at("dv.npy")]
+        let made = CLI.run(["attention"] + w.inputs + ["--out", w.at("o.npy"), "--do", w.at("do.npy")] + grads + mods)
+        #expect(made.status == 0, "\(made.err)")
+        let check = ["check"] + w.inputs + ["--o", w.at("o.npy"), "--do", w.at("do.npy"), "--dtype", "fp64"] + grads
+        let ok = CLI.run(check + mods)
+        #expect(ok.status == 0, "\(ok.out)\(ok.err)")
+        #expect(CLI.run(check + Array(mods.dropFirst(2))).status == 1, "without --softcap")
     }
 }
