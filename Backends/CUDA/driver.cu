@@ -2,18 +2,7 @@
 // .npy, and optionally times it.
 //
 //   attn KERNEL DTYPE --B b --H h --N n --D d [--causal] [--seed s] [--out DIR] [--time R]
-//        [--documents a,b,c | --block-sparse DENSITY [--mask-block 128xBk] [--mask-heads 1|h]]  (fa2 only)
 //   KERNEL: standard | fa1 | fa2 | fa2-bwd | fa3 (sm_90a only)      DTYPE: fp16 | bf16 | fp8 (fa3 only)
-//
-// fa2's masks (fa2.cuh): --documents runs varlen over documents of these lengths (N is their sum);
-// --block-sparse draws a block mask (below) of 128 x Bk blocks (default 128x128; Bk a multiple of
-// fa2's 64-key tiles), per head or shared, and --out also writes it as block_mask.npy (uint8,
-// [heads, ⌈N/128⌉, ⌈N/Bk⌉], 0 empty, 1 partial, 2 full: iosim's --block-mask file). Each block
-// takes one value u of generator stream t = 4 (the inputs' generator, below; u = (x >> 40) / 2^24,
-// blocks in row-major order): without --causal it is partial when u < DENSITY/2, full when
-// u < DENSITY, else empty; with --causal a block below the diagonal is full when u < DENSITY, one
-// crossing it partial when u < DENSITY, one above it full when u < DENSITY/2 (full blocks show
-// every element whatever the mask says), else empty.
 //
 // fa2-bwd: the fa2 forward gives O and LSE (outside any timing), then FlashAttention-2's backward
 // (fa2_bwd.cuh: preprocess, main, convert) takes dO and writes dQ, dK, dV; --out also writes
@@ -54,11 +43,10 @@ static std::vector<float> generate(uint64_t seed, int t, size_t n) {
   return out;
 }
 
-template <typename E> static void write_npy(const std::string& path, const std::vector<E>& data, const std::vector<int>& shape) {
+static void write_npy(const std::string& path, const std::vector<float>& data, const std::vector<int>& shape) {
   std::string dims;
   for (size_t i = 0; i < shape.size(); ++i) dims += std::to_string(shape[i]) + (shape.size() == 1 || i + 1 < shape.size() ? "," : "");
-  const char* descr = sizeof(E) == 1 ? "|u1" : "<f4";
-  std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (" + dims + "), }";
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims + "), }";
   while ((10 + header.size() + 1) % 64) header += ' ';
   header += '\n';
   FILE* f = fopen((path + ".tmp").c_str(), "wb");
@@ -68,7 +56,7 @@ template <typename E> static void write_npy(const std::string& path, const std::
   fwrite(magic, 1, 8, f);
   fwrite(&len, 2, 1, f);
   fwrite(header.data(), 1, header.size(), f);
-  fwrite(data.data(), sizeof(E), data.size(), f);
+  fwrite(data.data(), sizeof(float), data.size(), f);
   fclose(f);
   rename((path + ".tmp").c_str(), path.c_str());
 }
@@ -98,53 +86,7 @@ template <typename F> void time_launches(F launch, int reps, double flops, const
   printf("time_us=%.3f tflops=%.3f%s\n", us, flops / us / 1e6, note);
 }
 
-// fa2's masks from the command line (see the header).
-struct Masks {
-  std::vector<int> documents;
-  double density = -1;  // >= 0: block-sparse
-  int bk = 128, heads = 0;
-  bool any() const { return !documents.empty() || density >= 0; }
-};
-
-// The block mask the header describes: [heads, ⌈N/128⌉, ⌈N/bk⌉] values 0, 1, 2.
-static std::vector<uint8_t> draw_block_mask(const Shape& s, const Masks& mk, uint64_t seed) {
-  const int bq = fa2::BR, rows = (s.N + bq - 1) / bq, cols = (s.N + mk.bk - 1) / mk.bk;
-  std::vector<uint8_t> mask((size_t)mk.heads * rows * cols);
-  uint64_t x = seed ^ (0x9E3779B97F4A7C15ull * 5);
-  for (size_t e = 0; e < mask.size(); ++e) {
-    x = x * 6364136223846793005ull + 1442695040888963407ull;
-    const double u = (double)(x >> 40) / 16777216.0;
-    const int r = (int)(e / cols % rows), c = (int)(e % cols);
-    const int first_row = r * bq, last_row = std::min(s.N, first_row + bq) - 1;
-    const int first_col = c * mk.bk, last_col = std::min(s.N, first_col + mk.bk) - 1;
-    if (!s.causal) mask[e] = u < mk.density / 2 ? 1 : u < mk.density ? 2 : 0;
-    else if (first_col > last_row) mask[e] = u < mk.density / 2 ? 2 : 0;
-    else mask[e] = u < mk.density ? (last_col <= first_row ? 2 : 1) : 0;
-  }
-  return mask;
-}
-
-// Visible (row, key) pairs of fa2 under `mk` (for TFLOP/s: 4 d flops per pair).
-static double visible_pairs(const Shape& s, const Masks& mk, const std::vector<uint8_t>& mask) {
-  double pairs = 0;
-  if (!mk.documents.empty()) {
-    for (double n : mk.documents) pairs += s.causal ? n * (n + 1) / 2 : n * n;
-    return pairs * s.B * s.H;
-  }
-  const int rows = (s.N + fa2::BR - 1) / fa2::BR, cols = (s.N + mk.bk - 1) / mk.bk;
-  for (int h = 0; h < s.H; ++h)
-    for (int r = 0; r < rows; ++r)
-      for (int c = 0; c < cols; ++c) {
-        const uint8_t v = mask[((size_t)(mk.heads == 1 ? 0 : h) * rows + r) * cols + c];
-        for (int row = r * fa2::BR; v && row < std::min(s.N, (r + 1) * fa2::BR); ++row) {
-          const int hi = std::min(s.N, (c + 1) * mk.bk) - 1, top = v == 1 && s.causal ? std::min(hi, row) : hi;
-          pairs += std::max(0, top - c * mk.bk + 1);
-        }
-      }
-  return pairs * s.B;
-}
-
-template <typename T> int run(const std::string& kernel, Shape s, uint64_t seed, const std::string& out, int reps, const Masks& mk) {
+template <typename T> int run(const std::string& kernel, Shape s, uint64_t seed, const std::string& out, int reps) {
   const size_t n = (size_t)s.B * s.H * s.N * s.D, rows = (size_t)s.B * s.H * s.N;
   const bool bwd = kernel == "fa2-bwd";
   T *q, *k, *v, *o, *dO = nullptr, *dq = nullptr, *dk = nullptr, *dv = nullptr;
@@ -178,19 +120,12 @@ template <typename T> int run(const std::string& kernel, Shape s, uint64_t seed,
     fprintf(stderr, "attn: unknown kernel '%s' (standard, fa1, fa2, fa2-bwd, fa3)\n", kernel.c_str());
     return 2;
   }
-  fa2::Plan plan;
-  std::vector<uint8_t> mask;
-  if (!mk.documents.empty()) plan = fa2::documents(mk.documents);
-  if (mk.density >= 0) {
-    mask = draw_block_mask(s, mk, seed);
-    plan = fa2::block_mask(mask, mk.heads, (s.N + mk.bk - 1) / mk.bk, mk.bk);
-  }
   auto launch = [&] {
     if (kernel == "standard") standard::run<T>(q, k, v, o, lse, S, P, s);
     else if (kernel == "fa1") fa1::run<T>(q, k, v, o, oacc, L, M, s);
     else if (kernel == "fa3") fa3::run<T>(q, k, v, o, lse, s);
     else if (bwd) fa2_bwd::run<T>(q, k, v, o, dO, lse, delta, dqacc, dq, dk, dv, s);
-    else fa2::run<T>(q, k, v, o, lse, s, plan);
+    else fa2::run<T>(q, k, v, o, lse, s);
   };
   if (bwd) fa2::run<T>(q, k, v, o, lse, s);  // O and LSE: the backward's inputs, not timed
   launch();
@@ -211,7 +146,6 @@ template <typename T> int run(const std::string& kernel, Shape s, uint64_t seed,
     }
     write_npy(out + "/o.npy", of, {s.B, s.H, s.N, s.D});
     write_npy(out + "/lse.npy", lf, {s.B, s.H, s.N});
-    if (!mask.empty()) write_npy(out + "/block_mask.npy", mask, {mk.heads, (s.N + fa2::BR - 1) / fa2::BR, (s.N + mk.bk - 1) / mk.bk});
     if (bwd) {
       for (auto [name, ptr] : {std::make_pair("dq", dq), std::make_pair("dk", dk), std::make_pair("dv", dv)}) {
         CK(cudaMemcpy(h.data(), ptr, n * sizeof(T), cudaMemcpyDeviceToHost));
@@ -220,8 +154,7 @@ template <typename T> int run(const std::string& kernel, Shape s, uint64_t seed,
       }
     }
   }
-  const double flops = mk.any() ? 4.0 * s.D * visible_pairs(s, mk, mask) : (bwd ? 2.5 : 1.0) * fwd_flops(s);
-  if (reps > 0) time_launches(launch, reps, flops, mk.any() ? " (flops of the visible pairs)" : "");
+  if (reps > 0) time_launches(launch, reps, (bwd ? 2.5 : 1.0) * fwd_flops(s), "");
   return 0;
 }
 
@@ -283,7 +216,7 @@ static int run_fp8(Shape s, uint64_t seed, const std::string& out, int reps) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: attn standard|fa1|fa2|fa2-bwd|fa3 fp16|bf16|fp8 (fp8: fa3 only) --B b --H h --N n --D d [--causal] [--seed s] [--out DIR] [--time R] [--documents a,b,c | --block-sparse DENSITY [--mask-block 128xBk] [--mask-heads 1|h]] (fa2)\n");
+    fprintf(stderr, "usage: attn standard|fa1|fa2|fa2-bwd|fa3 fp16|bf16|fp8 (fp8: fa3 only) --B b --H h --N n --D d [--causal] [--seed s] [--out DIR] [--time R]\n");
     return 2;
   }
   const std::string kernel = argv[1], dtype = argv[2];
@@ -291,56 +224,23 @@ int main(int argc, char** argv) {
   uint64_t seed = 0;
   std::string out;
   int reps = 0;
-  Masks mk;
-  bool n_given = false;
   for (int i = 3; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&] { if (i + 1 >= argc) { fprintf(stderr, "attn: %s needs a value\n", a.c_str()); exit(2); } return std::string(argv[++i]); };
     if (a == "--B") s.B = std::stoi(next());
     else if (a == "--H") s.H = std::stoi(next());
-    else if (a == "--N") s.N = std::stoi(next()), n_given = true;
+    else if (a == "--N") s.N = std::stoi(next());
     else if (a == "--D") s.D = std::stoi(next());
     else if (a == "--causal") s.causal = true;
     else if (a == "--seed") seed = std::stoull(next());
     else if (a == "--out") out = next();
     else if (a == "--time") reps = std::stoi(next());
-    else if (a == "--documents") {
-      const std::string list = next();
-      for (size_t at = 0; at <= list.size();) {
-        const size_t comma = std::min(list.find(',', at), list.size());
-        mk.documents.push_back(std::stoi(list.substr(at, comma - at)));
-        at = comma + 1;
-      }
-    } else if (a == "--block-sparse") mk.density = std::stod(next());
-    else if (a == "--mask-block") {
-      const std::string b = next();
-      if (b.rfind("128x", 0) != 0) { fprintf(stderr, "attn: --mask-block must be 128xBk (fa2's row tiles)\n"); return 2; }
-      mk.bk = std::stoi(b.substr(4));
-    } else if (a == "--mask-heads") mk.heads = std::stoi(next());
     else { fprintf(stderr, "attn: unknown option %s\n", a.c_str()); return 2; }
-  }
-  if (!mk.documents.empty()) {
-    int total = 0;
-    for (int n : mk.documents) {
-      if (n <= 0) { fprintf(stderr, "attn: --documents lengths must be positive\n"); return 2; }
-      total += n;
-    }
-    if (n_given && total != s.N) { fprintf(stderr, "attn: --documents sum to %d, not --N %d\n", total, s.N); return 2; }
-    s.N = total;
-  }
-  if (mk.any() && (kernel != "fa2" || (!mk.documents.empty() && mk.density >= 0))) {
-    fprintf(stderr, "attn: --documents or --block-sparse (one of them) with kernel fa2 only\n");
-    return 2;
-  }
-  if (mk.heads == 0) mk.heads = s.H;
-  if (mk.density >= 0 && (mk.bk <= 0 || mk.bk % 64 || (mk.heads != 1 && mk.heads != s.H))) {
-    fprintf(stderr, "attn: --mask-block 128xBk needs Bk a multiple of 64; --mask-heads 1 or H\n");
-    return 2;
   }
   if (s.B <= 0 || s.H <= 0 || s.N <= 0 || s.D <= 0 || s.D % 16) { fprintf(stderr, "attn: sizes must be positive, D a multiple of 16\n"); return 2; }
   s.scale = 1.0f / sqrtf((float)s.D);
-  if (dtype == "fp16") return run<__half>(kernel, s, seed, out, reps, mk);
-  if (dtype == "bf16") return run<__nv_bfloat16>(kernel, s, seed, out, reps, mk);
+  if (dtype == "fp16") return run<__half>(kernel, s, seed, out, reps);
+  if (dtype == "bf16") return run<__nv_bfloat16>(kernel, s, seed, out, reps);
   if (dtype == "fp8") {
     if (kernel == "fa3") return run_fp8(s, seed, out, reps);
     fprintf(stderr, "attn: dtype fp8 is built for kernel fa3 only, not '%s'\n", kernel.c_str());

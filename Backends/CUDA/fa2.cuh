@@ -8,15 +8,6 @@
 // Shared-memory rows are padded by 16 bytes so ldmatrix is conflict-free for any D that is a
 // multiple of 16.
 //
-// Masks beyond causal (docs/cli.md §2), in the MASKED instantiation only, so the dense kernel is
-// unchanged: varlen (FlashAttention's cu_seqlens: each document of the packed sequence is its own
-// problem; grid ⌈longest / BR⌉ × documents × heads, CTAs past their document's end return at once)
-// and block-sparse (the FA1 paper's block-sparse FlashAttention: a BR × Bk block mask, Bk a
-// multiple of BC, whose empty blocks skip whole tile pairs; full blocks are not masked, partial
-// ones get the causal mask when --causal). Both tables live in constant memory: its reads go
-// through the constant caches, not L1TEX, so Nsight Compute's L2->SM bytes stay the schedule's
-// own loads.
-//
 // Pipeline (FlashAttention-2's): one K buffer and one V buffer. V_j is copied while S = Q K_j^T
 // and the softmax run; K_{j+1} while O += P V_j runs. Against a two-stage ring of K/V pairs this
 // halves the shared memory per column tile, so the larger tiles fit twice per SM with L1 room
@@ -25,9 +16,7 @@
 #pragma once
 #include "common.cuh"
 #include <cfloat>
-#include <algorithm>
 #include <cstdint>
-#include <vector>
 
 namespace fa2 {
 constexpr int WARPS = 4, MI = 2, BR = 16 * MI * WARPS, THREADS = 32 * WARPS;
@@ -44,18 +33,6 @@ constexpr int WARPS = 4, MI = 2, BR = 16 * MI * WARPS, THREADS = 32 * WARPS;
 #define FA2_Q_IN_REGS 1
 #endif
 __host__ __device__ constexpr int bc_for(int d) { return d > 64 ? FA2_BC_LARGE_D : FA2_BC_SMALL_D; }
-
-// The masked instantiation's tables: document starts (cu_seqlens, docs + 1 entries) and the block
-// mask ([mask_heads, ⌈N/BR⌉, cols] bytes, 0 empty, 1 partial, 2 full).
-constexpr int MAX_DOCS = 1024, MAX_MASK_BYTES = 60 * 1024;
-__constant__ int c_doc_start[MAX_DOCS + 1];
-__constant__ uint8_t c_block_mask[MAX_MASK_BYTES];
-struct Plan {
-  int docs = 0;                        // > 0: varlen over c_doc_start
-  int mask_heads = 0, mask_cols = 0;   // mask_heads > 0: block-sparse over c_block_mask
-  int bk = 0;                          // keys per mask block (a multiple of bc_for(D))
-  int longest = 0;                     // host side: the longest document (the grid's rows)
-};
 
 // Mma, ex2, ldmatrix and cp.async: common.cuh (shared with standard.cuh and fa1.cuh).
 
@@ -93,47 +70,25 @@ __device__ __forceinline__ void load_tile(T* dst, const T* src, int row0, int ro
 #define FA2_D64_BLOCKS_PER_SM 2
 #endif
 
-template <typename T, int D, bool MASKED>
-__global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_D64_BLOCKS_PER_SM : 2) forward(const T* Q, const T* K, const T* V, T* O, float* LSE, Shape s, Plan plan) {
+template <typename T, int D>
+__global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_D64_BLOCKS_PER_SM : 2) forward(const T* Q, const T* K, const T* V, T* O, float* LSE, Shape s) {
   constexpr int BC = bc_for(D), LD = D + 8, KSTEPS = D / 16, NT_S = BC / 8, NT_O = D / 8;
   constexpr bool Q_IN_REGS = FA2_Q_IN_REGS && D <= 64;
   extern __shared__ __align__(16) char smem[];
   T* sQ = reinterpret_cast<T*>(smem);
   T* sK = sQ + BR * LD;
   T* sV = sK + BC * LD;
-  int len = s.N, bh = blockIdx.y;  // this problem's rows and keys (a document's, varlen)
-  size_t base = (size_t)bh * s.N;
-  if (MASKED && plan.docs > 0) {
-    const int doc = blockIdx.y % plan.docs, start = c_doc_start[doc];
-    bh = blockIdx.y / plan.docs, len = c_doc_start[doc + 1] - start, base = (size_t)bh * s.N + start;
-  }
-  const int tr = (len + BR - 1) / BR, tc = (len + BC - 1) / BC;
-  if (MASKED && (int)blockIdx.x >= tr) return;  // past a shorter document's end: nothing to do
+  const int tr = (s.N + BR - 1) / BR, tc = (s.N + BC - 1) / BC;
   const int i = s.causal ? tr - 1 - blockIdx.x : blockIdx.x;  // heavy causal tiles first
-  const int r0 = i * BR;
+  const int bh = blockIdx.y, r0 = i * BR;
+  const size_t base = (size_t)bh * s.N;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int row_end = min(len, r0 + BR);
-  const bool blocks = MASKED && plan.mask_heads > 0;
-  // This row tile's row of the block mask (BR rows per mask block row).
-  const uint8_t* mrow = blocks ? c_block_mask + ((size_t)(plan.mask_heads == 1 ? 0 : bh % s.H) * tr + i) * plan.mask_cols : nullptr;
-  // Full blocks are visible whatever --causal says, so with a block mask any column tile may be live.
-  const int jn = s.causal && !blocks ? min(tc, (row_end - 1) / BC + 1) : tc;
-  // Column tile j is live unless its block is empty, or partial and wholly above the diagonal.
-  auto next_live = [&](int j) {
-    if (blocks)
-      for (; j < jn; ++j) {
-        const uint8_t b = mrow[j * BC / plan.bk];
-        if (b == 2 || (b == 1 && !(s.causal && j * BC > row_end - 1))) break;
-      }
-    return j;
-  };
-  const int j0 = next_live(0);  // none live: nothing is loaded; O = 0 and LSE = -inf below
+  const int row_end = min(s.N, r0 + BR);
+  const int jn = s.causal ? min(tc, (row_end - 1) / BC + 1) : tc;
 
-  if (j0 < jn) {
-    load_tile<T, D, BR>(sQ, Q + (base + r0) * D, r0, len);
-    load_tile<T, D, BC>(sK, K + (base + j0 * BC) * D, j0 * BC, len);
-    cp_commit();
-  }
+  load_tile<T, D, BR>(sQ, Q + (base + r0) * D, r0, s.N);
+  load_tile<T, D, BC>(sK, K + base * D, 0, s.N);
+  cp_commit();
 
   uint32_t qf[Q_IN_REGS ? MI : 1][Q_IN_REGS ? KSTEPS : 1][4];
   float o[MI][NT_O][4];
@@ -147,13 +102,12 @@ __global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_D64_BLOCKS_PER_SM : 2) 
   const float sl2 = s.scale * 1.4426950408889634f;  // scores in log2 units
   const int wrow = warp * 16 * MI;                  // this warp's first row in the tile
 
-  for (int j = j0, jnext; j < jn; j = jnext) {
-    jnext = next_live(j + 1);
+  for (int j = 0; j < jn; ++j) {
     cp_wait<0>();
     __syncthreads();  // K_j (and Q) landed; every warp is past P V_{j-1}, so V's buffer is free
-    load_tile<T, D, BC>(sV, V + (base + j * BC) * D, j * BC, len);
+    load_tile<T, D, BC>(sV, V + (base + j * BC) * D, j * BC, s.N);
     cp_commit();
-    if (Q_IN_REGS && j == j0) {
+    if (Q_IN_REGS && j == 0) {
 #pragma unroll
       for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
@@ -193,9 +147,7 @@ __global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_D64_BLOCKS_PER_SM : 2) 
     // whole tile: tested per score, the compiler predicated the test into every tile (Nsight
     // Compute: a fifth of the executed instructions were mask compares, selects and predicate
     // moves).
-    // A block-sparse tile in a full block is not masked; one in a partial block is, when causal.
-    const bool causal = s.causal && (!blocks || mrow[j * BC / plan.bk] == 1);
-    if ((j + 1) * BC > len || (causal && (j + 1) * BC - 1 > r0 + wrow)) {
+    if ((j + 1) * BC > s.N || (s.causal && (j + 1) * BC - 1 > r0 + wrow)) {
 #pragma unroll
       for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
@@ -204,7 +156,7 @@ __global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_D64_BLOCKS_PER_SM : 2) 
           for (int e = 0; e < 4; ++e) {
             const int col = j * BC + n * 8 + (lane % 4) * 2 + (e & 1);
             const int row = r0 + wrow + mi * 16 + lane / 4 + (e >> 1) * 8;
-            if (col >= len || (causal && col > row)) sc[mi][n][e] = -FLT_MAX;
+            if (col >= s.N || (s.causal && col > row)) sc[mi][n][e] = -FLT_MAX;
           }
     }
 #pragma unroll
@@ -247,8 +199,8 @@ __global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_D64_BLOCKS_PER_SM : 2) 
     }
     cp_wait<0>();
     __syncthreads();  // V_j landed; every warp is past Q K_j^T, so K's buffer is free
-    if (jnext < jn) {
-      load_tile<T, D, BC>(sK, K + (base + jnext * BC) * D, jnext * BC, len);
+    if (j + 1 < jn) {
+      load_tile<T, D, BC>(sK, K + (base + (j + 1) * BC) * D, (j + 1) * BC, s.N);
       cp_commit();
     }
     // O += P V: P from the score accumulators (rounded to T), V through ldmatrix.trans.
@@ -281,7 +233,7 @@ __global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_D64_BLOCKS_PER_SM : 2) 
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int row = r0 + wrow + mi * 16 + lane / 4 + h * 8;
-      if (row >= len) continue;
+      if (row >= s.N) continue;
       const float inv = l[mi][h] > 0.f ? 1.f / l[mi][h] : 0.f;
       T* dst = O + (base + row) * D + (lane % 4) * 2;
 #pragma unroll
@@ -293,42 +245,19 @@ __global__ void __launch_bounds__(THREADS, D <= 64 ? FA2_D64_BLOCKS_PER_SM : 2) 
     }
 }
 
-template <typename T, int D> void launch(const T* Q, const T* K, const T* V, T* O, float* LSE, Shape s, const Plan& plan) {
+template <typename T, int D> void launch(const T* Q, const T* K, const T* V, T* O, float* LSE, Shape s) {
   constexpr int BC = bc_for(D);
-  const bool masked = plan.docs > 0 || plan.mask_heads > 0;
-  const auto kernel = masked ? &forward<T, D, true> : &forward<T, D, false>;
   const size_t bytes = (size_t)(BR + 2 * BC) * (D + 8) * sizeof(T);
-  CK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
-  const int rows = plan.docs > 0 ? plan.longest : s.N;  // varlen: FlashAttention's grid
-  kernel<<<dim3((rows + BR - 1) / BR, s.B * s.H * (plan.docs > 0 ? plan.docs : 1)), THREADS, bytes>>>(Q, K, V, O, LSE, s, plan);
+  CK(cudaFuncSetAttribute(forward<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+  forward<T, D><<<dim3((s.N + BR - 1) / BR, s.B * s.H), THREADS, bytes>>>(Q, K, V, O, LSE, s);
   CK(cudaGetLastError());
 }
 
-// Varlen: the documents' lengths (summing to s.N) into constant memory; returns the plan.
-inline Plan documents(const std::vector<int>& lengths) {
-  if (lengths.empty() || (int)lengths.size() > MAX_DOCS) { fprintf(stderr, "fa2: 1 to %d documents\n", MAX_DOCS); exit(2); }
-  std::vector<int> start{0};
-  Plan plan;
-  for (int n : lengths) start.push_back(start.back() + n), plan.longest = std::max(plan.longest, n);
-  CK(cudaMemcpyToSymbol(c_doc_start, start.data(), start.size() * sizeof(int)));
-  plan.docs = (int)lengths.size();
-  return plan;
-}
-
-// Block-sparse: a [heads (1 or H), ⌈N/BR⌉, cols] mask of BR x bk blocks into constant memory.
-inline Plan block_mask(const std::vector<uint8_t>& mask, int heads, int cols, int bk) {
-  if (mask.size() > (size_t)MAX_MASK_BYTES) { fprintf(stderr, "fa2: a block mask of %zu bytes is over %d\n", mask.size(), MAX_MASK_BYTES); exit(2); }
-  CK(cudaMemcpyToSymbol(c_block_mask, mask.data(), mask.size()));
-  Plan plan;
-  plan.mask_heads = heads, plan.mask_cols = cols, plan.bk = bk;
-  return plan;
-}
-
-template <typename T> void run(const T* Q, const T* K, const T* V, T* O, float* LSE, Shape s, const Plan& plan = Plan{}) {
+template <typename T> void run(const T* Q, const T* K, const T* V, T* O, float* LSE, Shape s) {
   switch (s.D) {
-    case 64: launch<T, 64>(Q, K, V, O, LSE, s, plan); break;
-    case 80: launch<T, 80>(Q, K, V, O, LSE, s, plan); break;
-    case 128: launch<T, 128>(Q, K, V, O, LSE, s, plan); break;
+    case 64: launch<T, 64>(Q, K, V, O, LSE, s); break;
+    case 80: launch<T, 80>(Q, K, V, O, LSE, s); break;
+    case 128: launch<T, 128>(Q, K, V, O, LSE, s); break;
     default: fprintf(stderr, "fa2: d = %d is not built (64, 80, 128)\n", s.D); exit(2);
   }
 }

@@ -9,18 +9,12 @@ optionally with `--Nk nk` and `--Hkv h` (keys per sequence and K/V heads: entrie
 `kv_heads`, which default to N and H when absent) and `--alignment top-left|bottom-right` (the
 causal mask's, default top-left: entry `alignment`). An fp8 recording also has the dequantized
 inputs the kernel computed with (q_deq.npy, k_deq.npy, v_deq.npy): copied, and named in the entry's
-`inputs` ({"q": ..., "k": ..., "v": ...}); its source is fa3_fp8.cuh (kernel_tiles.sources). fa2's masks: `--documents a,b,c` (N is their sum:
-entry `documents`) and `--block-sparse DENSITY [--mask-block 128xBk]` (the recorded block_mask.npy is
-copied: entries `block_mask`, `mask_block` [128, Bk], `block_density`).
-KEEP_KERNELS=k1,k2 keeps the existing manifest's recordings of those kernels (e.g. the decode
-kernels, recorded by run_decode.sh) with their files, for a run that re-recorded the others."""
+`inputs` ({"q": ..., "k": ..., "v": ...}); its source is fa3_fp8.cuh (kernel_tiles.sources)."""
 import hashlib
 import json
 import pathlib
-import os
 import shutil
 import sys
-import tempfile
 
 import kernel_tiles
 
@@ -48,8 +42,7 @@ for rec in sorted(p for p in src.iterdir() if p.is_dir()):
     source, *depends = kernel_tiles.sources(kernel, dtype)
     entry = {
         "name": rec.name, "kernel": kernel, "dtype": dtype,
-        "B": int(opts["--B"]), "H": int(opts["--H"]), "D": int(opts["--D"]),
-        "N": sum(map(int, opts["--documents"].split(","))) if "--documents" in opts else int(opts["--N"]),
+        "B": int(opts["--B"]), "H": int(opts["--H"]), "N": int(opts["--N"]), "D": int(opts["--D"]),
         "causal": "--causal" in command, "seed": int(opts["--seed"]), "q_checksum": checksum,
         "source": source, "sha256": sha(source), "tiles": kernel_tiles.KERNELS[kernel],
         "command": " ".join(command).replace("--out DIR", f"--out {rec.name}")}
@@ -60,35 +53,14 @@ for rec in sorted(p for p in src.iterdir() if p.is_dir()):
             entry[key] = int(opts[option])
     if "--alignment" in opts:
         entry["alignment"] = opts["--alignment"]
-    if "--documents" in opts:
-        entry["documents"] = [int(x) for x in opts["--documents"].split(",")]
-    if "--block-sparse" in opts:
-        if not (rec / "block_mask.npy").exists():
-            sys.exit(f"make_manifest: {rec.name}: --block-sparse without block_mask.npy")
-        entry.update({"block_mask": f"{rec.name}/block_mask.npy", "block_density": float(opts["--block-sparse"]),
-                      "mask_block": [128, int(opts.get("--mask-block", "128x128").split("x")[1])]})
-        outputs.append("block_mask")
     entry.update({f: f"{rec.name}/{f}.npy" for f in outputs})
     if inputs:
         entry["inputs"] = {t: f"{rec.name}/{f}.npy" for t, f in inputs.items()}
         entry["quantization"] = "e4m3, one power-of-two scale per 128-row tile of each head (fa3fp8::quantize)"
     records.append((rec, outputs + list(inputs.values()), entry))
-kept = []
-keep = set(filter(None, os.environ.get("KEEP_KERNELS", "").split(",")))
-if keep:
-    old = json.loads((dest / "manifest.json").read_text())["recordings"]
-    kept = [e for e in old if e["kernel"] in keep]
-    saved = pathlib.Path(tempfile.mkdtemp())
-    for e in kept:
-        shutil.copytree(dest / e["name"], saved / e["name"])
-    names = {e["name"] for _, _, e in records}
-    if any(e["name"] in names for e in kept):
-        sys.exit("make_manifest: a kept recording has the name of a new one")
 if dest.exists():
     shutil.rmtree(dest)
 dest.mkdir(parents=True)
-for e in kept:
-    shutil.copytree(saved / e["name"], dest / e["name"])
 for rec, outputs, entry in records:
     (dest / rec.name).mkdir()
     for f in outputs:
@@ -96,7 +68,6 @@ for rec, outputs, entry in records:
 manifest = {"gpu": gpu, "driver": driver, "nvcc": nvcc, "torch": torch,
             "build": "Backends/CUDA/build.sh (nvcc -O3, sm_90a + sm_80)",
             "generator": "Backends/CUDA/driver.cu generate(): 64-bit LCG, 20-bit fixed point in [-1, 1); Q, K, V, dO are t = 0, 1, 2, 3",
-            "shared_sources": {p: sha(p) for p in shared},
-            "recordings": sorted([e for _, _, e in records] + kept, key=lambda e: e["name"])}
+            "shared_sources": {p: sha(p) for p in shared}, "recordings": [e for _, _, e in records]}
 (dest / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-print(f"{len(records)} recordings and {len(kept)} kept -> {dest}")
+print(f"{len(records)} recordings -> {dest}")
