@@ -14,8 +14,12 @@ extension KernelOutputCheck.Report {
             maskText = right == 0 ? "window \(left + 1) (\(a.argument))" : "window (\(side(left)), \(side(right))) (\(a.argument))"
         default: break
         }
+        var scores = ""
+        if let c = modification.softcap { scores += ", softcap \(c)" }
+        if modification.alibiSlopes != nil { scores += ", ALiBi" }
+        if modification.sinkLogits != nil { scores += ", sink logits" }
         var lines = [
-            "iosim check: \(dtype.rawValue) kernel, \(shape), \(maskText), scale \(scale)",
+            "iosim check: \(dtype.rawValue) kernel, \(shape), \(maskText), scale \(scale)\(scores)",
             "tolerance: max|out − ref| ≤ rtol·(baseline error) + atol",
             "",
         ]
@@ -39,6 +43,9 @@ extension KernelOutputCheck.Report {
         }
         problem += Render.structureFields(mask, packing: nil)
         problem.append(("scale", .double(scale)))
+        if let c = modification.softcap { problem.append(("softcap", .double(c))) }
+        if let a = modification.alibiSlopes { problem.append(("alibi_slopes", .array(a.map { .double($0) }))) }
+        if let s = modification.sinkLogits { problem.append(("sink_logits", .array(s.map { JSON.number($0) }))) }
         return .object([
             ("passed", .bool(passed)), ("problem", .object(problem)),
             ("tensors", .array(tensors.map { Self.columns.jsonObject($0) })),

@@ -9,6 +9,8 @@ extension KernelOutputCheck {
         public var dtype: DType
         public var shape: AttentionShape
         public var mask: AttentionMask
+        /// Soft cap, ALiBi slopes and sink logits applied to the scores.
+        public var modification: ScoreModification = .none
         /// The score scale used (1/√d unless given).
         public var scale: Double
         public var blockRows: Int

@@ -56,7 +56,7 @@ extension KernelOutputCheck {
             throw InputError(reading: error)
         }
         return Report(
-            dtype: dtype, shape: shape, mask: mask, scale: scale ?? 1 / Double(d).squareRoot(), blockRows: blockRows,
+            dtype: dtype, shape: shape, mask: mask, modification: modification, scale: scale ?? 1 / Double(d).squareRoot(), blockRows: blockRows,
             memoryBytes: memoryBound, tensors: [o] + (lse.map { [$0] } ?? []) + (try gradients()))
     }
 

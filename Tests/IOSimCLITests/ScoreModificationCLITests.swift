@@ -35,6 +35,12 @@ import Testing
         let check = ["check"] + w.inputs + ["--o", w.at("o.npy"), "--lse", w.at("l.npy"), "--dtype", "fp64", "--causal", "--alignment", "top-left"]
         let ok = CLI.run(check + mods)
         #expect(ok.status == 0, "\(ok.out)\(ok.err)")
+        #expect(ok.out.contains("softcap 2.5, ALiBi, sink logits"), "the table names them")
+        let json = CLI.run(check + mods + ["--format", "json"])
+        let problem = try #require(
+            (try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any])?["problem"] as? [String: Any])
+        #expect(problem["softcap"] as? Double == 2.5 && problem["alibi_slopes"] as? [Double] == [0.0625, 0.00390625])
+        #expect(problem["sink_logits"] as? [Double] == [0.25, -1])
         // Each modification left out is caught.
         for drop in [0, 2, 4] {
             var partial = mods
