@@ -30,11 +30,16 @@ public struct Bound: Hashable, Sendable {
     /// leaves V of them. Without a mask it is max(4Nd, N²d²/M) per head.
     /// `p` is the user's problem (not its packed view).
     public init(_ p: AttentionProblem, capacityBytes: Int) {
+        self.init(p, capacityBytes: capacityBytes, totals: VisibleSums.headTotals(p))
+    }
+
+    /// The forward bound from sums already taken (`training` takes them once for both passes).
+    init(_ p: AttentionProblem, capacityBytes: Int, totals: [(pairs: Int, rows: Int, keys: Int, count: Int)]) {
         let mElems = Double(capacityBytes) / Double(p.dtype.size), d = p.d
         regime = mElems >= Double(d * d) ? .large : .small
         (elements, compulsory, visiblePairs, quadratic) = (0, 0, 0, 0)
         // Per batch element (a per-batch block mask gives each its own sums).
-        for v in VisibleSums.headTotals(p) {
+        for v in totals {
             let perSequence = v.rows * d + p.nq * d * p.heads + 2 * v.keys * d
             let pairs = Double(v.pairs)
             let asymptotic = regime == .large ? pairs * Double(d * d) / mElems : pairs * Double(d) / mElems.squareRoot()
@@ -53,10 +58,16 @@ public struct Bound: Hashable, Sendable {
     /// (dQ written) + 2·K_live·d (K, V read for live keys) + 2·Nk·kv_heads·d (dK, dV written).
     /// Without a mask: (4·Nq·d + Nq)·heads + 4·Nk·d·kv_heads. `training` adds the two.
     public init(_ p: AttentionProblem, capacityBytes: Int, pass: Pass) {
+        self.init(p, capacityBytes: capacityBytes, pass: pass, totals: VisibleSums.headTotals(p))
+    }
+
+    /// The bound of `pass` from the visible sums `totals` (``VisibleSums/headTotals(_:)``).
+    init(_ p: AttentionProblem, capacityBytes: Int, pass: Pass, totals: [(pairs: Int, rows: Int, keys: Int, count: Int)]) {
         switch pass {
-        case .forward: self.init(p, capacityBytes: capacityBytes)
+        case .forward: self.init(p, capacityBytes: capacityBytes, totals: totals)
         case .training:
-            let (f, b) = (Bound(p, capacityBytes: capacityBytes), Bound(p, capacityBytes: capacityBytes, pass: .backward))
+            let f = Bound(p, capacityBytes: capacityBytes, totals: totals)
+            let b = Bound(p, capacityBytes: capacityBytes, pass: .backward, totals: totals)
             self.init(
                 elements: f.elements + b.elements, regime: f.regime, compulsory: f.compulsory + b.compulsory, visiblePairs: f.visiblePairs,
                 quadratic: f.quadratic + b.quadratic)
@@ -65,7 +76,7 @@ public struct Bound: Hashable, Sendable {
             let regime: Regime = mElems >= Double(d * d) ? .large : .small
             let (dd, ddd) = (Double(d * d), Double(d) * Double(d * d))
             self.init(elements: 0, regime: regime, compulsory: 0, visiblePairs: 0, quadratic: 0)
-            for v in VisibleSums.headTotals(p) {
+            for v in totals {
                 let perSequence = v.rows * (3 * d + 1) + p.nq * d * p.heads + 2 * v.keys * d + 2 * p.nk * d * p.kvHeads
                 let (pairs, rows) = (Double(v.pairs), Double(v.rows))
                 let asymptotic =
