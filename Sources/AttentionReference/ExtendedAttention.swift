@@ -18,7 +18,7 @@ public enum ExtendedAttention {
     ) throws(AttentionError) -> AttentionResult<Double> {
         try shape.validate(qCount: q.count, kCount: k.count, vCount: v.count, mask: mask)
         try modification.validate(heads: shape.heads)
-        let offset = modification.positionOffset ?? ScoreModification.alibiOffset(mask, nq: shape.nq, nk: shape.nk)
+        let offset = modification.rowOffset(mask, nq: shape.nq, nk: shape.nk)
         let (nq, nk, d, dv) = (shape.nq, shape.nk, shape.d, shape.dv)
         let scale = WideFloat(scale ?? 1 / Double.sqrt(Double(d)))
         var o = [Double](repeating: 0, count: shape.oCount)

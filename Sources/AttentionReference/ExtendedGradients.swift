@@ -13,7 +13,7 @@ public enum ExtendedGradients {
     ) throws(AttentionError) -> AttentionGradients<Double> {
         try shape.validate(qCount: q.count, kCount: k.count, vCount: v.count, mask: mask)
         try modification.validate(heads: shape.heads)
-        let offset = modification.positionOffset ?? ScoreModification.alibiOffset(mask, nq: shape.nq, nk: shape.nk)
+        let offset = modification.rowOffset(mask, nq: shape.nq, nk: shape.nk)
         var capSlopes = [WideFloat](repeating: 1, count: modification.softcap == nil ? 0 : shape.nk)
         if dO.count != shape.oCount { throw .bufferSize(name: "dO", expected: shape.oCount, actual: dO.count) }
         let (nq, nk, d, dv) = (shape.nq, shape.nk, shape.d, shape.dv)

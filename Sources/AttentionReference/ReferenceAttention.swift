@@ -62,8 +62,7 @@ public enum ReferenceAttention {
     ) throws(AttentionError) -> AttentionResult<T> {
         try shape.validate(qCount: q.count, kCount: k.count, vCount: v.count, mask: mask)
         try modification.validate(heads: shape.heads)
-        let mods =
-            modification.isNone ? nil : (modification, modification.positionOffset ?? ScoreModification.alibiOffset(mask, nq: shape.nq, nk: shape.nk))
+        let mods = modification.isNone ? nil : (modification, modification.rowOffset(mask, nq: shape.nq, nk: shape.nk))
         let scale = scale ?? 1 / T.sqrt(T(shape.d))
         let (nq, nk, d, dv) = (shape.nq, shape.nk, shape.d, shape.dv)
         let wanted = chunkRows ?? defaultChunkRows(nk: nk, elementSize: MemoryLayout<T>.size)

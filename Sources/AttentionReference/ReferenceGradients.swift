@@ -97,7 +97,7 @@ public enum ReferenceGradients {
     ) throws(AttentionError) -> (forward: AttentionResult<T>?, gradients: AttentionGradients<T>) {
         try shape.validate(qCount: q.count, kCount: k.count, vCount: v.count, mask: mask)
         try modification.validate(heads: shape.heads)
-        let offset = modification.positionOffset ?? ScoreModification.alibiOffset(mask, nq: shape.nq, nk: shape.nk)
+        let offset = modification.rowOffset(mask, nq: shape.nq, nk: shape.nk)
         if dO.count != shape.oCount { throw .bufferSize(name: "dO", expected: shape.oCount, actual: dO.count) }
         if let low, low.o.count != shape.oCount {
             throw .bufferSize(name: "O", expected: shape.oCount, actual: low.o.count)

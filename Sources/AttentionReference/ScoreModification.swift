@@ -30,9 +30,9 @@ public struct ScoreModification: Sendable, Hashable {
     /// Query head `head`'s modification alone, for rows `r0…` of a problem with `nq` × `nk` scores
     /// under `mask` computed as a one-head problem of those rows (iosim check's row blocks).
     public func head(_ head: Int, rowsFrom r0: Int, mask: AttentionMask, nq: Int, nk: Int) -> ScoreModification {
-        ScoreModification(
-            softcap: softcap, alibiSlopes: alibiSlopes.map { [$0[head]] }, sinkLogits: sinkLogits.map { [$0[head]] },
-            positionOffset: r0 + (positionOffset ?? Self.alibiOffset(mask, nq: nq, nk: nk)))
+        var one = heads(head..<head + 1)
+        one.positionOffset = r0 + rowOffset(mask, nq: nq, nk: nk)
+        return one
     }
 
     /// No modification.
@@ -53,13 +53,13 @@ public struct ScoreModification: Sendable, Hashable {
     /// Checks the values against a shape's query heads.
     public func validate(heads: Int) throws(AttentionError) {
         if let c = softcap, !(c.isFinite && c > 0) { throw .invalidModification("the soft cap must be a positive finite number, got \(c)") }
-        for (name, values) in [("ALiBi slopes", alibiSlopes), ("sink logits", sinkLogits)] {
-            guard let values else { continue }
-            if values.count != heads { throw .invalidModification("\(name): \(values.count) values for \(heads) query heads") }
-            if name == "ALiBi slopes", let bad = values.first(where: { !$0.isFinite }) {
-                throw .invalidModification("ALiBi slopes must be finite, got \(bad)")
-            }
-            if name == "sink logits", let bad = values.first(where: { $0.isNaN || $0 == .infinity }) {
+        if let slopes = alibiSlopes {
+            if slopes.count != heads { throw .invalidModification("ALiBi slopes: \(slopes.count) values for \(heads) query heads") }
+            if let bad = slopes.first(where: { !$0.isFinite }) { throw .invalidModification("ALiBi slopes must be finite, got \(bad)") }
+        }
+        if let sinks = sinkLogits {
+            if sinks.count != heads { throw .invalidModification("sink logits: \(sinks.count) values for \(heads) query heads") }
+            if let bad = sinks.first(where: { $0.isNaN || $0 == .infinity }) {
                 throw .invalidModification("sink logits must be finite or −∞, got \(bad)")
             }
         }
@@ -69,6 +69,12 @@ public struct ScoreModification: Sendable, Hashable {
     /// none, as FlashAttention's ALiBi places it).
     public static func alibiOffset(_ mask: AttentionMask, nq: Int, nk: Int) -> Int {
         AttentionMask.offset(mask.alignment ?? .bottomRight, nq: nq, nk: nk)
+    }
+
+    /// The offset ``apply(_:head:row:col:offset:)`` takes for a problem: ``positionOffset`` when
+    /// set, else ``alibiOffset(_:nq:nk:)``.
+    public func rowOffset(_ mask: AttentionMask, nq: Int, nk: Int) -> Int {
+        positionOffset ?? Self.alibiOffset(mask, nq: nq, nk: nk)
     }
 
     /// The modified score of (row r, key c) for query head `head`; `offset` from ``alibiOffset(_:nq:nk:)``.

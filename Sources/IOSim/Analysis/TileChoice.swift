@@ -247,8 +247,9 @@ public enum TileChoice {
         // The rows are independent and the ranking is a total order, so rows evaluated in
         // parallel (long masked problems cost a closed form per pair) choose the same tiles.
         let rows = Mutex([Ranked?](repeating: nil, count: brs.count))
-        DispatchQueue.concurrentPerform(iterations: brs.count > 8 ? 2 : 1) { part in
-            for k in stride(from: part, to: brs.count, by: brs.count > 8 ? 2 : 1) {
+        let workers = brs.count > 8 ? 2 : 1
+        DispatchQueue.concurrentPerform(iterations: workers) { part in
+            for k in stride(from: part, to: brs.count, by: workers) {
                 let row = bestRow(brs[k])
                 rows.withLock { $0[k] = row }
             }

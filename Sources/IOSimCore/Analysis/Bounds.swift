@@ -34,7 +34,7 @@ public struct Bound: Hashable, Sendable {
     }
 
     /// The forward bound from sums already taken (`training` takes them once for both passes).
-    init(_ p: AttentionProblem, capacityBytes: Int, totals: [(pairs: Int, rows: Int, keys: Int, count: Int)]) {
+    init(_ p: AttentionProblem, capacityBytes: Int, totals: [VisibleSums.HeadTotal]) {
         let mElems = Double(capacityBytes) / Double(p.dtype.size), d = p.d
         regime = mElems >= Double(d * d) ? .large : .small
         (elements, compulsory, visiblePairs, quadratic) = (0, 0, 0, 0)
@@ -62,7 +62,7 @@ public struct Bound: Hashable, Sendable {
     }
 
     /// The bound of `pass` from the visible sums `totals` (``VisibleSums/headTotals(_:)``).
-    init(_ p: AttentionProblem, capacityBytes: Int, pass: Pass, totals: [(pairs: Int, rows: Int, keys: Int, count: Int)]) {
+    init(_ p: AttentionProblem, capacityBytes: Int, pass: Pass, totals: [VisibleSums.HeadTotal]) {
         switch pass {
         case .forward: self.init(p, capacityBytes: capacityBytes, totals: totals)
         case .training:

@@ -109,10 +109,13 @@ public struct VisibleSums: Hashable, Sendable {
         return (VisibleSums(pairs: pairs, liveRows: liveRows, liveKeys: seen.reduce(0) { $0 + ($1 ? 1 : 0) }), seen)
     }
 
+    /// One batch element's sums over heads (and how many batch elements share them).
+    package typealias HeadTotal = (pairs: Int, rows: Int, keys: Int, count: Int)
+
     /// Per batch element: visible pairs and live rows summed over query heads, live keys summed
     /// over K/V heads (each the union over its group), with how many batch elements share them.
     /// One entry when every batch element has the same mask.
-    package static func headTotals(_ p: AttentionProblem) -> [(pairs: Int, rows: Int, keys: Int, count: Int)] {
+    package static func headTotals(_ p: AttentionProblem) -> [HeadTotal] {
         guard case let .blockSparse(m) = p.mask, m.planes > 1 else {
             let v = VisibleSums(p)
             return [(v.pairs * p.heads, v.liveRows * p.heads, v.liveKeys * p.kvHeads, p.batch)]
